@@ -1,0 +1,84 @@
+/* The kernel table: every hot operation of the forward pass, behind one struct
+ * of function pointers. forward.c calls only through this table and never
+ * names an ISA; dispatch.c fills it once from the detected CPU features.
+ *
+ * Conventions shared by every implementation:
+ * - Pointers may be unaligned; every size may have a tail that is not a
+ *   multiple of the vector width (hidden_dim 172, head_size 8, ...).
+ * - Matrices are row-major [out, in] ("w[i * n + j]"), as in the checkpoints.
+ * - Kernels never open OpenMP regions. Products take a row range [r0, r1) of
+ *   the output so that the caller can split rows across its threads; a kernel
+ *   writes only those rows, so each output element has exactly one writer.
+ *   The caller starts ranges at multiples of LM_ROW_BLOCK, and a row's value
+ *   must not depend on the range it was computed in (bit for bit), so that the
+ *   output does not depend on the thread count.
+ * - This header is included by ISA-specific files: it holds declarations and
+ *   plain types only, never vector types or inline code. */
+#ifndef LAMINA_KERNELS_H
+#define LAMINA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Q8_0 tensor: int8 values with one fp32 scale per group of `gs` consecutive
+ * values of the tensor flattened row-major, so element e uses s[e / gs].
+ * Weight rows need not start on a group boundary (w2 of stories42M). */
+typedef struct lm_q8 {
+    const int8_t *q;
+    const float *s;
+    int gs;
+} lm_q8;
+
+/* Quantized activations: each of the T rows of length n is quantized on its
+ * own in groups of gs (the last group of a row may be partial), so row t's
+ * values start at q + t * n and its scales at s + t * lm_q8_groups(n, gs). */
+typedef struct lm_q8_act {
+    int8_t *q;
+    float *s;
+    int gs;
+} lm_q8_act;
+
+/* Row ranges given to the products start at multiples of this. */
+#define LM_ROW_BLOCK 16
+
+static inline int lm_q8_groups(int n, int gs) { return (n + gs - 1) / gs; }
+
+typedef struct lm_kernels {
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot" */
+
+    /* y[t * d + i] = sum_j w[i * n + j] * x[t * n + j], for t < T, r0 <= i < r1. */
+    void (*matmul_f32)(float *y, const float *x, const float *w, int T, int n, int d, int r0,
+                       int r1);
+
+    /* The same product with Q8_0 weights and activations: per pair of weight
+     * group and activation group an exact integer dot product, scaled by both
+     * scales and accumulated in fp32 (runq.c's arithmetic). */
+    void (*matmul_q8)(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
+                      int r1);
+
+    /* Quantize one row x[n] into q[n], s[lm_q8_groups(n, gs)]:
+     * scale = max|x| / 127 per group, q = round_half_away(x / scale), q = 0
+     * where scale is 0. Bit-exact across ISAs (the integer products depend on it). */
+    void (*quantize_q8)(int8_t *q, float *s, const float *x, int n, int gs);
+
+    /* o[i] = w[i] * x[i] / sqrt(mean(x^2) + 1e-5). o may alias x. */
+    void (*rmsnorm)(float *o, const float *x, const float *w, int n);
+
+    /* In place: x[i] = exp(x[i] - max) / sum. */
+    void (*softmax)(float *x, int n);
+
+    /* Rotate the pairs (v[2i], v[2i+1]) of each of the n / head_size heads by
+     * the angle whose cosine and sine are cs[2i] and cs[2i+1] (i < head_size/2). */
+    void (*rope)(float *v, int n, int head_size, const float *cs);
+
+    /* One query head at one position, over n_pos cached positions:
+     * att[p] = q . k[p] / sqrt(head_size), softmax, out = sum_p att[p] * v[p],
+     * where k[p] = k + p * stride (likewise v). att is scratch of n_pos floats. */
+    void (*attention)(float *out, const float *q, const float *k, const float *v, float *att,
+                      int n_pos, int head_size, int stride);
+
+    /* a[i] = silu(a[i]) * b[i], silu(x) = x / (1 + exp(-x)). */
+    void (*swiglu)(float *a, const float *b, int n);
+} lm_kernels;
+
+#endif

@@ -1,0 +1,23 @@
+/* The portable scalar kernels: the oracle every SIMD kernel is tested against,
+ * and the fallback an ISA table uses for operations it does not specialise.
+ * Each loop follows llama2.c's run.c / runq.c in the order of its arithmetic. */
+#ifndef LAMINA_KERNELS_SCALAR_H
+#define LAMINA_KERNELS_SCALAR_H
+
+#include "kernels.h"
+
+extern const lm_kernels lm_kernels_scalar;
+
+void lm_matmul_f32_scalar(float *y, const float *x, const float *w, int T, int n, int d, int r0,
+                          int r1);
+void lm_matmul_q8_scalar(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
+                         int r1);
+void lm_quantize_q8_scalar(int8_t *q, float *s, const float *x, int n, int gs);
+void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n);
+void lm_softmax_f32_scalar(float *x, int n);
+void lm_rope_f32_scalar(float *v, int n, int head_size, const float *cs);
+void lm_attention_f32_scalar(float *out, const float *q, const float *k, const float *v, float *att,
+                             int n_pos, int head_size, int stride);
+void lm_swiglu_f32_scalar(float *a, const float *b, int n);
+
+#endif

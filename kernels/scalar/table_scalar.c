@@ -1,0 +1,13 @@
+#include "scalar.h"
+
+const lm_kernels lm_kernels_scalar = {
+    .isa = "scalar",
+    .matmul_f32 = lm_matmul_f32_scalar,
+    .matmul_q8 = lm_matmul_q8_scalar,
+    .quantize_q8 = lm_quantize_q8_scalar,
+    .rmsnorm = lm_rmsnorm_f32_scalar,
+    .softmax = lm_softmax_f32_scalar,
+    .rope = lm_rope_f32_scalar,
+    .attention = lm_attention_f32_scalar,
+    .swiglu = lm_swiglu_f32_scalar,
+};

@@ -1,0 +1,162 @@
+/* lamina: Llama-2-architecture inference on CPUs, compatible with the files of
+ * the llama2.c tool chain. The public API; everything is prefixed lm_.
+ *
+ * Errors: a function that can fail takes an lm_error * (may be NULL) and, on
+ * failure, returns NULL or a non-zero value and leaves a one-line message in it. */
+#ifndef LAMINA_H
+#define LAMINA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LM_VERSION "0.1.0"
+
+typedef struct lm_error {
+    char msg[512];
+} lm_error;
+
+/* ---- model ------------------------------------------------------------ */
+
+typedef struct lm_config {
+    int dim;        /* transformer width */
+    int hidden_dim; /* feed-forward width */
+    int n_layers;
+    int n_heads;    /* query heads */
+    int n_kv_heads; /* key/value heads (grouped-query attention when < n_heads) */
+    int vocab_size;
+    int seq_len;    /* longest context the model was trained for */
+} lm_config;
+
+typedef enum lm_format { LM_FORMAT_V0 = 0, LM_FORMAT_V1 = 1, LM_FORMAT_V2 = 2 } lm_format;
+
+typedef struct lm_model lm_model;
+
+/* Map a checkpoint read-only and validate its header and size before any
+ * weight is touched. The format is detected from the file itself. */
+lm_model *lm_model_load(const char *path, lm_error *err);
+void lm_model_free(lm_model *model);
+
+typedef struct lm_model_info {
+    lm_config config;
+    lm_format format;
+    int shared_classifier; /* 1 if the classifier is the token embedding */
+    int group_size;        /* Q8_0 group size (v2), 0 otherwise */
+    uint64_t file_size;    /* bytes */
+    uint64_t n_params;     /* weights, counting a shared classifier once */
+    uint64_t weight_bytes; /* bytes of weights read per token (the decode roofline) */
+} lm_model_info;
+
+lm_model_info lm_model_get_info(const lm_model *model);
+
+/* A model with random weights (uniform, scaled like a trained model's), built
+ * in anonymous memory as a v1 (fp32) or v2 (Q8_0) file image and loaded through
+ * the same validation as a file; for benchmarks and tests. group_size 0 picks
+ * the exporter's rule (64, halved until it divides dim and hidden_dim). */
+lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size,
+                          uint64_t seed, lm_error *err);
+
+/* Bytes of KV cache a context of n_ctx positions needs. */
+uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
+
+/* ---- kernels and threads ----------------------------------------------- */
+
+/* Force an ISA ("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot");
+ * NULL or "" restores the automatic choice. Fails if this binary lacks that
+ * table or the CPU lacks a feature it needs. Contexts made afterwards use it. */
+int lm_set_isa(const char *name, lm_error *err);
+const char *lm_isa(void);             /* the ISA new contexts use */
+const char *lm_isa_list(void);        /* space-separated names this binary has */
+const char *lm_cpu_description(void); /* CPU name and the features that matter */
+
+/* ---- inference context ------------------------------------------------- */
+
+typedef struct lm_context lm_context;
+
+typedef struct lm_context_params {
+    int n_ctx;     /* positions to hold in the KV cache; 0 = the model's seq_len */
+    int n_threads; /* 0 = automatic (OpenMP's default, capped at cores) */
+} lm_context_params;
+
+lm_context *lm_context_new(const lm_model *model, lm_context_params params, lm_error *err);
+void lm_context_free(lm_context *ctx);
+int lm_context_n_ctx(const lm_context *ctx);
+int lm_context_n_threads(const lm_context *ctx);
+
+/* Run n tokens at positions pos .. pos + n - 1 (the prompt goes through as a
+ * matrix) and return the logits [vocab_size] after the last one; they stay
+ * valid until the next call. pos + n must not exceed n_ctx. */
+float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos);
+
+/* ---- tokenizer --------------------------------------------------------- */
+
+typedef struct lm_tokenizer lm_tokenizer;
+
+enum { LM_TOKEN_UNK = 0, LM_TOKEN_BOS = 1, LM_TOKEN_EOS = 2 };
+
+/* Load a llama2.c tokenizer.bin. vocab_size > 0: it must hold exactly that
+ * many entries (the model's vocabulary); 0: read entries to the end of file. */
+lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err);
+void lm_tokenizer_free(lm_tokenizer *tok);
+int lm_tokenizer_vocab_size(const lm_tokenizer *tok);
+
+/* BPE-encode text (any bytes; invalid UTF-8 falls back to byte tokens).
+ * Returns a malloc'd array of *n_out ids, or NULL with err set. */
+int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, int *n_out,
+                 lm_error *err);
+
+/* The text of `token` following `prev` (after BOS a leading space is dropped;
+ * <0xHH> pieces are the raw byte). Valid while the tokenizer lives. */
+const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token);
+
+/* Print a piece, skipping single bytes that are neither printable nor space. */
+void lm_print_piece(FILE *out, const char *piece);
+
+/* ---- sampler ----------------------------------------------------------- */
+
+typedef struct lm_sampler {
+    int vocab_size;
+    float temperature; /* 0 = greedy */
+    float topp;        /* nucleus; <= 0 or >= 1 = plain multinomial */
+    uint64_t rng;
+    struct lm_prob_index *scratch; /* vocab_size entries for top-p */
+} lm_sampler;
+
+int lm_sampler_init(lm_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed,
+                    lm_error *err);
+void lm_sampler_free(lm_sampler *s);
+/* Pick the next token; logits are modified in place. */
+int lm_sample(lm_sampler *s, float *logits);
+
+/* ---- generation -------------------------------------------------------- */
+
+typedef struct lm_stats {
+    int prompt_tokens;    /* tokens fed from the prompt (BOS included) */
+    int generated_tokens; /* tokens sampled */
+    double prompt_seconds;
+    double generate_seconds;
+} lm_stats;
+
+/* llama2.c's generate(): feed the prompt (with BOS), then sample until `steps`
+ * positions are used or BOS is sampled; print the text to `out` as it comes.
+ * steps must be <= the context's n_ctx. Returns 0, or non-zero with err set. */
+int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
+                int steps, FILE *out, lm_stats *stats, lm_error *err);
+
+/* Llama 2 chat: read user turns line by line from `in` (first_user, if not
+ * NULL, is the first turn), answer on `out`, until EOF (returns 0) or until the
+ * context is full (returns LM_CONTEXT_FULL, err says how full). system may be
+ * NULL. `prompt_user` prints "User: " before reading each line (interactive). */
+#define LM_CONTEXT_FULL 1
+int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
+            const char *first_user, int prompt_user, FILE *in, FILE *out, lm_stats *stats,
+            lm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,426 @@
+/* Checkpoint loader for the llama2.c formats (FORMATS.md): v0 (legacy, no
+ * magic), v1 (fp32 with header) and v2 (Q8_0). The file is mapped read-only
+ * and every weight is used in place. Nothing is pointed at before the header
+ * has been checked and the file size matches what the header implies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define LM_MAGIC 0x616b3432u /* "ak42" */
+#define V0_HEADER_BYTES 28
+#define V12_HEADER_BYTES 256
+
+/* Walks the file's arrays in order. With base == NULL it only adds up sizes
+ * (overflow-safe), so the same code both predicts the file size and, once
+ * that matched, lays the pointers out. */
+typedef struct layout {
+    const uint8_t *base;
+    uint64_t off;
+    int quantized, gs;
+    int misaligned_scales; /* set when measuring: some scale array is not 4-byte aligned */
+    uint64_t n_scales;
+    float *scale_pool; /* when set, scales are copied here instead of used in place */
+    uint64_t pool_used;
+} layout;
+
+static const void *take(layout *l, uint64_t bytes) {
+    const void *p = l->base ? l->base + l->off : NULL;
+    l->off = lm_add(l->off, bytes);
+    return p;
+}
+
+static const float *take_f32(layout *l, uint64_t n) { return take(l, lm_mul(n, 4)); }
+
+static const float *take_scales(layout *l, uint64_t n) {
+    if (l->off % 4) l->misaligned_scales = 1;
+    l->n_scales = lm_add(l->n_scales, n);
+    const float *p = take_f32(l, n);
+    if (!p || !l->scale_pool) return p;
+    float *copy = l->scale_pool + l->pool_used;
+    memcpy(copy, p, n * sizeof(float));
+    l->pool_used += n;
+    return copy;
+}
+
+static void take_matrix(layout *l, lm_matrix *m, int rows, int cols) {
+    uint64_t n = lm_mul((uint64_t)rows, (uint64_t)cols);
+    m->rows = rows;
+    m->cols = cols;
+    if (!l->quantized) {
+        m->f32 = take_f32(l, n);
+        return;
+    }
+    m->q8.gs = l->gs;
+    m->q8.q = take(l, n);
+    m->q8.s = take_scales(l, n / (uint64_t)l->gs);
+}
+
+/* Layer l's struct, or a scratch one while measuring (layers not yet allocated). */
+static lm_layer *layer_at(lm_model *m, int l) {
+    static _Thread_local lm_layer scratch;
+    return m->layers ? &m->layers[l] : &scratch;
+}
+
+#define EACH_LAYER(m, l) for (int l = 0; l < (m)->c->n_layers; l++)
+
+static void take_norms(layout *l, lm_model *m, int ffn) {
+    const float *base = take_f32(l, lm_mul((uint64_t)m->c->n_layers, (uint64_t)m->c->dim));
+    EACH_LAYER(m, i) {
+        const float *p = base ? base + (size_t)i * m->c->dim : NULL;
+        if (ffn)
+            layer_at(m, i)->rms_ffn = p;
+        else
+            layer_at(m, i)->rms_att = p;
+    }
+}
+
+/* One per-layer tensor kind, all layers in a row, as the exporters write them. */
+#define TAKE_LAYERS(l, m, field, rows, cols)                                                       \
+    EACH_LAYER(m, i) take_matrix(l, &layer_at(m, i)->field, rows, cols)
+
+static void take_attention(layout *l, lm_model *m) {
+    const lm_config *c = m->c;
+    int kv_dim = c->n_kv_heads * (c->dim / c->n_heads);
+    TAKE_LAYERS(l, m, wq, c->dim, c->dim);
+    TAKE_LAYERS(l, m, wk, kv_dim, c->dim);
+    TAKE_LAYERS(l, m, wv, kv_dim, c->dim);
+    TAKE_LAYERS(l, m, wo, c->dim, c->dim);
+}
+
+static void take_ffn(layout *l, lm_model *m) {
+    const lm_config *c = m->c;
+    TAKE_LAYERS(l, m, w1, c->hidden_dim, c->dim);
+    TAKE_LAYERS(l, m, w2, c->dim, c->hidden_dim);
+    TAKE_LAYERS(l, m, w3, c->hidden_dim, c->dim);
+}
+
+static void take_classifier(layout *l, lm_model *m) {
+    if (m->info.shared_classifier)
+        m->classifier = m->tok_emb;
+    else
+        take_matrix(l, &m->classifier, m->c->vocab_size, m->c->dim);
+}
+
+/* The arrays of each format, in file order; returns the file size they imply. */
+static uint64_t lay_out(lm_model *m, layout *l) {
+    const lm_config *c = m->c;
+    if (m->info.format == LM_FORMAT_V0) {
+        l->off = V0_HEADER_BYTES;
+        take_matrix(l, &m->tok_emb, c->vocab_size, c->dim);
+        take_norms(l, m, 0);
+        take_attention(l, m);
+        take_norms(l, m, 1);
+        take_ffn(l, m);
+        m->rms_final = take_f32(l, (uint64_t)c->dim);
+        /* two RoPE tables of seq_len * head_size / 2 floats that nobody reads */
+        take_f32(l, lm_mul((uint64_t)c->seq_len, (uint64_t)(c->dim / c->n_heads)));
+    } else {
+        l->off = V12_HEADER_BYTES;
+        int quantized = l->quantized;
+        l->quantized = 0; /* norms stay fp32 in v2 */
+        take_norms(l, m, 0);
+        take_norms(l, m, 1);
+        m->rms_final = take_f32(l, (uint64_t)c->dim);
+        l->quantized = quantized;
+        take_matrix(l, &m->tok_emb, c->vocab_size, c->dim);
+        take_attention(l, m);
+        take_ffn(l, m);
+    }
+    take_classifier(l, m);
+    return l->off;
+}
+
+static int check_config(const lm_config *c, const char *name, lm_error *err) {
+    const struct {
+        const char *field;
+        int value;
+    } fields[] = {{"dim", c->dim},           {"hidden_dim", c->hidden_dim},
+                  {"n_layers", c->n_layers}, {"n_heads", c->n_heads},
+                  {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size},
+                  {"seq_len", c->seq_len}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (fields[i].value <= 0)
+            return lm_fail(err, "%s: invalid header: %s = %d, must be positive", name,
+                           fields[i].field, fields[i].value);
+    if (c->dim % c->n_heads)
+        return lm_fail(err, "%s: invalid header: dim %d is not a multiple of n_heads %d", name,
+                       c->dim, c->n_heads);
+    if (c->n_heads % c->n_kv_heads)
+        return lm_fail(err, "%s: invalid header: n_heads %d is not a multiple of n_kv_heads %d",
+                       name, c->n_heads, c->n_kv_heads);
+    if ((c->dim / c->n_heads) % 2)
+        return lm_fail(err, "%s: invalid header: head size %d (dim / n_heads) must be even for RoPE",
+                       name, c->dim / c->n_heads);
+    return 0;
+}
+
+static int32_t read_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Header fields into m->info; checks everything that does not need the size. */
+static int parse_header(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
+                        lm_error *err) {
+    lm_model_info *info = &m->info;
+    lm_config *c = &info->config;
+    if (size < V0_HEADER_BYTES)
+        return lm_fail(err, "%s: too small to be a checkpoint (%llu bytes)", name,
+                       (unsigned long long)size);
+    uint32_t magic;
+    memcpy(&magic, p, sizeof magic);
+    int ints_at = 0;
+    if (magic == LM_MAGIC) {
+        if (size < V12_HEADER_BYTES)
+            return lm_fail(err, "%s: truncated header (%llu of %d bytes)", name,
+                           (unsigned long long)size, V12_HEADER_BYTES);
+        int version = read_i32(p + 4);
+        if (version != 1 && version != 2)
+            return lm_fail(err, "%s: unsupported checkpoint version %d (lamina reads 0, 1 and 2)",
+                           name, version);
+        info->format = version == 1 ? LM_FORMAT_V1 : LM_FORMAT_V2;
+        ints_at = 8;
+    } else {
+        info->format = LM_FORMAT_V0;
+    }
+    int *fields = &c->dim;
+    for (int i = 0; i < 7; i++) fields[i] = read_i32(p + ints_at + 4 * i);
+    if (info->format == LM_FORMAT_V0) {
+        /* a negative vocab_size marks an unshared classifier */
+        info->shared_classifier = c->vocab_size > 0;
+        if (c->vocab_size < 0 && c->vocab_size != INT32_MIN) c->vocab_size = -c->vocab_size;
+    } else {
+        uint8_t shared = p[36];
+        if (shared > 1)
+            return lm_fail(err, "%s: invalid header: shared_classifier byte is %u, must be 0 or 1",
+                           name, shared);
+        info->shared_classifier = shared;
+    }
+    if (check_config(c, name, err)) return -1;
+    if (info->format == LM_FORMAT_V2) {
+        info->group_size = read_i32(p + 37);
+        if (info->group_size <= 0 || c->dim % info->group_size)
+            return lm_fail(err, "%s: invalid header: group size %d must be positive and divide dim %d",
+                           name, info->group_size, c->dim);
+    }
+    return 0;
+}
+
+static uint64_t matrix_bytes(const lm_matrix *w, int gs) {
+    uint64_t n = (uint64_t)w->rows * (uint64_t)w->cols;
+    return gs ? n + n / (uint64_t)gs * 4 : n * 4;
+}
+
+/* Parameters, and the bytes one decode step reads (all but the embedding). */
+static void count_weights(lm_model *m) {
+    const lm_config *c = m->c;
+    int gs = m->info.group_size;
+    uint64_t params = 0, bytes = 0;
+    EACH_LAYER(m, i) {
+        const lm_layer *L = &m->layers[i];
+        const lm_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
+        for (int j = 0; j < 7; j++) {
+            params += (uint64_t)ws[j]->rows * (uint64_t)ws[j]->cols;
+            bytes += matrix_bytes(ws[j], gs);
+        }
+    }
+    uint64_t norms = (uint64_t)c->dim * (2 * (uint64_t)c->n_layers + 1);
+    uint64_t emb = (uint64_t)c->vocab_size * (uint64_t)c->dim;
+    m->info.n_params = params + norms + emb * (m->info.shared_classifier ? 1 : 2);
+    m->info.weight_bytes = bytes + norms * 4 + matrix_bytes(&m->classifier, gs);
+}
+
+/* Validate and lay out a complete file image of `size` bytes at `p`. */
+static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
+                       lm_error *err) {
+    m->c = &m->info.config;
+    if (parse_header(m, p, size, name, err)) return -1;
+    m->info.file_size = size;
+    layout measure = {.quantized = m->info.format == LM_FORMAT_V2, .gs = m->info.group_size};
+    uint64_t want = lay_out(m, &measure);
+    if (want != size) {
+        const lm_config *c = m->c;
+        return lm_fail(err,
+                       "%s: file is %llu bytes but its header (v%d, dim %d, hidden %d, %d layers, "
+                       "%d heads, %d kv heads, vocab %d, seq %d) implies %llu: truncated or corrupt",
+                       name, (unsigned long long)size, (int)m->info.format, c->dim, c->hidden_dim,
+                       c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+                       want == UINT64_MAX ? 0ull : (unsigned long long)want);
+    }
+    m->layers = calloc((size_t)m->c->n_layers, sizeof *m->layers);
+    if (!m->layers) return lm_fail(err, "%s: out of memory", name);
+    layout place = {.base = p, .quantized = measure.quantized, .gs = measure.gs};
+    if (measure.misaligned_scales) {
+        /* Scales that follow an int8 tensor whose length is not a multiple of 4
+         * would be misaligned floats: copy them (small: 1 / gs of the weights). */
+        m->aligned_scales = malloc(measure.n_scales * sizeof(float));
+        if (!m->aligned_scales) return lm_fail(err, "%s: out of memory", name);
+        place.scale_pool = m->aligned_scales;
+    }
+    lay_out(m, &place);
+    count_weights(m);
+    return 0;
+}
+
+lm_model *lm_model_load(const char *path, lm_error *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        lm_fail(err, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        lm_fail(err, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    lm_model *m = calloc(1, sizeof *m);
+    void *map = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+                               : MAP_FAILED;
+    int saved = errno;
+    close(fd);
+    if (!m || (map == MAP_FAILED && st.st_size > 0)) {
+        lm_fail(err, "%s: cannot map checkpoint: %s", path, m ? strerror(saved) : "out of memory");
+        free(m);
+        return NULL;
+    }
+    if (map != MAP_FAILED) {
+        m->map = map;
+        m->map_size = (size_t)st.st_size;
+    }
+    if (parse_image(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
+                    err)) {
+        lm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void lm_model_free(lm_model *m) {
+    if (!m) return;
+    if (m->map) munmap(m->map, m->map_size);
+    free(m->aligned_scales);
+    free(m->layers);
+    free(m);
+}
+
+lm_model_info lm_model_get_info(const lm_model *m) { return m->info; }
+
+uint64_t lm_kv_cache_bytes(const lm_config *c, int n_ctx) {
+    uint64_t kv_dim = (uint64_t)c->n_kv_heads * (uint64_t)(c->dim / c->n_heads);
+    return lm_mul(lm_mul(lm_mul((uint64_t)c->n_layers, (uint64_t)n_ctx), kv_dim), 2 * sizeof(float));
+}
+
+/* ---- random models ------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Random fp32 values in (-a, a), or int8 values in [-127, 127] when q8 is set.
+ * Work is cut into fixed chunks seeded by position, so the weights do not
+ * depend on the thread count. */
+static void fill_random(void *dst, uint64_t n, float a, int q8, uint64_t seed) {
+    const uint64_t chunk = 1 << 18;
+    int64_t n_chunks = (int64_t)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < n_chunks; k++) {
+        uint64_t s = seed ^ ((uint64_t)k * 0x632be59bd9b4e019ull);
+        uint64_t end = (uint64_t)(k + 1) * chunk < n ? (uint64_t)(k + 1) * chunk : n;
+        for (uint64_t i = (uint64_t)k * chunk; i < end; i++) {
+            uint64_t r = splitmix(&s);
+            if (q8)
+                ((int8_t *)dst)[i] = (int8_t)((int)(r % 255) - 127);
+            else
+                ((float *)dst)[i] = ((float)(r >> 40) / 8388608.0f - 1.0f) * a;
+        }
+    }
+}
+
+static void fill_const(const float *dst, uint64_t n, float v) {
+    for (uint64_t i = 0; i < n; i++) ((float *)dst)[i] = v;
+}
+
+static void fill_matrix(const lm_matrix *w, uint64_t *seed) {
+    uint64_t n = (uint64_t)w->rows * (uint64_t)w->cols;
+    float a = 1.0f / sqrtf((float)w->cols); /* keeps activations at a trained model's scale */
+    uint64_t s = splitmix(seed);
+    if (w->f32) {
+        fill_random((void *)w->f32, n, a, 0, s);
+    } else {
+        fill_random((void *)w->q8.q, n, 0, 1, s);
+        fill_const(w->q8.s, n / (uint64_t)w->q8.gs, a / 127.0f);
+    }
+}
+
+static int exporter_group_size(const lm_config *c) {
+    int gs = 64;
+    while (gs > 1 && (c->dim % gs || c->hidden_dim % gs)) gs /= 2;
+    return gs;
+}
+
+static void write_header(uint8_t *img, const lm_config *c, lm_format format, int gs) {
+    uint32_t magic = LM_MAGIC;
+    int32_t version = format == LM_FORMAT_V2 ? 2 : 1;
+    memcpy(img, &magic, 4);
+    memcpy(img + 4, &version, 4);
+    memcpy(img + 8, c, 7 * 4);
+    img[36] = 1; /* shared classifier, as in the stories models */
+    if (format == LM_FORMAT_V2) memcpy(img + 37, &gs, 4);
+}
+
+lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size,
+                          uint64_t seed, lm_error *err) {
+    const char *name = "random model";
+    if (format == LM_FORMAT_V0) {
+        lm_fail(err, "%s: random models are built as v1 or v2", name);
+        return NULL;
+    }
+    if (check_config(config, name, err)) return NULL;
+    int gs = format == LM_FORMAT_V2 ? (group_size ? group_size : exporter_group_size(config)) : 0;
+    if (gs && config->dim % gs) {
+        lm_fail(err, "%s: group size %d does not divide dim %d", name, gs, config->dim);
+        return NULL;
+    }
+    lm_model sizing = {.info = {.config = *config, .format = format, .shared_classifier = 1}};
+    sizing.c = &sizing.info.config;
+    layout measure = {.quantized = gs > 0, .gs = gs};
+    uint64_t size = lay_out(&sizing, &measure);
+    lm_model *m = calloc(1, sizeof *m);
+    void *img = size < SIZE_MAX / 2 ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                                    : MAP_FAILED;
+    if (!m || img == MAP_FAILED) {
+        lm_fail(err, "%s: cannot allocate %llu bytes", name, (unsigned long long)size);
+        free(m);
+        return NULL;
+    }
+    m->map = img;
+    m->map_size = (size_t)size;
+    write_header(img, config, format, gs);
+    if (parse_image(m, img, size, name, err)) {
+        lm_model_free(m);
+        return NULL;
+    }
+    fill_const(m->layers[0].rms_att, (uint64_t)config->dim * (2 * (uint64_t)config->n_layers),
+               1.0f); /* rms_att and rms_ffn are adjacent in v1/v2 */
+    fill_const(m->rms_final, (uint64_t)config->dim, 1.0f);
+    fill_matrix(&m->tok_emb, &seed);
+    EACH_LAYER(m, i) {
+        const lm_layer *L = &m->layers[i];
+        const lm_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
+        for (int j = 0; j < 7; j++) fill_matrix(ws[j], &seed);
+    }
+    return m;
+}

@@ -1,0 +1,94 @@
+/* The sampler of llama2.c's run.c, exactly: the same seed and logits give the
+ * same token (FORMATS.md, "Sampling"). */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "scalar/scalar.h"
+
+struct lm_prob_index {
+    float prob;
+    int index;
+};
+
+static uint32_t random_u32(uint64_t *state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (uint32_t)((*state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static float random_f32(uint64_t *state) { return (float)(random_u32(state) >> 8) / 16777216.0f; }
+
+int lm_sampler_init(lm_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed,
+                    lm_error *err) {
+    *s = (lm_sampler){vocab_size, temperature, topp, seed, NULL};
+    if (vocab_size <= 0 || !(temperature >= 0.0f) || !(topp >= 0.0f && topp <= 1.0f))
+        return lm_fail(err, "invalid sampler settings: temperature %g (>= 0), top-p %g (0..1)",
+                       temperature, topp);
+    s->scratch = malloc((size_t)vocab_size * sizeof *s->scratch);
+    if (!s->scratch) return lm_fail(err, "out of memory");
+    return 0;
+}
+
+void lm_sampler_free(lm_sampler *s) {
+    free(s->scratch);
+    s->scratch = NULL;
+}
+
+static int argmax(const float *p, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[best]) best = i;
+    return best;
+}
+
+static int sample_multinomial(const float *p, int n, float coin) {
+    float cdf = 0.0f;
+    for (int i = 0; i < n; i++) {
+        cdf += p[i];
+        if (coin < cdf) return i;
+    }
+    return n - 1;
+}
+
+/* Descending probability; equal ones keep ascending index order, as run.c's
+ * qsort does on glibc (a stable merge sort). */
+static int by_prob(const void *a, const void *b) {
+    const struct lm_prob_index *x = a, *y = b;
+    if (x->prob != y->prob) return x->prob > y->prob ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static int sample_topp(const float *p, int n, float topp, struct lm_prob_index *kept, float coin) {
+    /* Tokens below this cannot be in the nucleus: skip them before sorting. */
+    const float cutoff = (1.0f - topp) / (float)(n - 1);
+    int n0 = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] >= cutoff) kept[n0++] = (struct lm_prob_index){p[i], i};
+    if (n0 == 0) return argmax(p, n); /* a one-token vocabulary */
+    qsort(kept, (size_t)n0, sizeof *kept, by_prob);
+    float cumulative = 0.0f;
+    int last = n0 - 1;
+    for (int i = 0; i < n0; i++) {
+        cumulative += kept[i].prob;
+        if (cumulative > topp) {
+            last = i;
+            break;
+        }
+    }
+    float r = coin * cumulative, cdf = 0.0f;
+    for (int i = 0; i <= last; i++) {
+        cdf += kept[i].prob;
+        if (r < cdf) return kept[i].index;
+    }
+    return kept[last].index;
+}
+
+int lm_sample(lm_sampler *s, float *logits) {
+    if (s->temperature == 0.0f) return argmax(logits, s->vocab_size);
+    for (int i = 0; i < s->vocab_size; i++) logits[i] /= s->temperature;
+    lm_softmax_f32_scalar(logits, s->vocab_size);
+    float coin = random_f32(&s->rng);
+    if (s->topp <= 0.0f || s->topp >= 1.0f) return sample_multinomial(logits, s->vocab_size, coin);
+    return sample_topp(logits, s->vocab_size, s->topp, s->scratch, coin);
+}

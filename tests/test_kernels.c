@@ -1,0 +1,289 @@
+/* Every kernel of one ISA's table against the scalar oracle, on random data
+ * over edge shapes (tails below, at and above each vector width), unaligned
+ * pointers and partial row ranges. Usage: test_kernels ISA.
+ * Exit 77 (skipped) when this CPU lacks a feature the ISA needs.
+ *
+ * Tolerances, per kernel:
+ * - quantize_q8: bit-exact values and scales (the integer products rely on it).
+ * - matmul_q8: integer group sums are exact, so only the fp32 scaling and the
+ *   order of accumulating groups may differ: 1e-5 of the sum of |group terms|.
+ * - matmul_f32, attention: sums are reordered; the error bound grows with the
+ *   reduction: 1e-5 of sum |a_i b_i| (plus 1e-6).
+ * - rmsnorm, softmax, rope, swiglu: 1e-5 relative (plus 1e-6 absolute),
+ *   room for vector exp/rsqrt that differ from libm in the last bits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "dispatch.h"
+#include "scalar/scalar.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void) { /* uniform in [-1, 1) */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (float)((rng * 0x2545F4914F6CDD1Dull) >> 40) / 8388608.0f - 1.0f;
+}
+
+static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * (float)n) % n; }
+
+static void fill(float *v, size_t n, float scale) {
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+}
+
+/* Buffers are offset by one element so no kernel may assume alignment. */
+static float *falloc(size_t n) { return (float *)malloc((n + 1) * sizeof(float)) + 1; }
+static void ffree(float *p) { free(p - 1); }
+
+static int close_enough(float got, float want, float bound) {
+    return fabsf(got - want) <= bound && !isnan(got);
+}
+
+/* Quantize T random rows with the scalar oracle, as forward.c would. */
+static lm_q8_act make_act(const float *x, int T, int n, int gs) {
+    int groups = lm_q8_groups(n, gs);
+    lm_q8_act a = {malloc((size_t)T * n), malloc((size_t)T * groups * sizeof(float)), gs};
+    for (int t = 0; t < T; t++)
+        lm_quantize_q8_scalar(a.q + t * n, a.s + t * groups, x + t * n, n, gs);
+    return a;
+}
+
+static const int widths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 172, 288, 352};
+#define N_WIDTHS (int)(sizeof widths / sizeof widths[0])
+
+static void test_matmul_f32(const lm_kernels *k) {
+    static const int ds[] = {1, 3, 8, 17, 33};
+    static const int Ts[] = {1, 2, 3, 4, 5, 8, 13};
+    for (int a = 0; a < N_WIDTHS; a++)
+        for (int b = 0; b < 5; b++)
+            for (int c = 0; c < 7; c++) {
+                int n = widths[a], d = ds[b], T = Ts[c];
+                int r0 = d > 2 ? irand(d / 2) : 0, r1 = d - (d > 2 ? irand(d / 2) : 0);
+                float *w = falloc((size_t)d * n), *x = falloc((size_t)T * n);
+                float *y = falloc((size_t)T * d), *ref = falloc((size_t)T * d);
+                fill(w, (size_t)d * n, 1.0f);
+                fill(x, (size_t)T * n, 2.0f);
+                for (int i = 0; i < T * d; i++) y[i] = ref[i] = -12345.0f;
+                lm_matmul_f32_scalar(ref, x, w, T, n, d, r0, r1);
+                k->matmul_f32(y, x, w, T, n, d, r0, r1);
+                for (int t = 0; t < T; t++)
+                    for (int i = 0; i < d; i++) {
+                        float mag = 0;
+                        for (int j = 0; j < n; j++) mag += fabsf(w[i * n + j] * x[t * n + j]);
+                        float want = ref[t * d + i], got = y[t * d + i];
+                        CHECK(close_enough(got, want, 1e-5f * mag + 1e-6f),
+                              "n %d d %d T %d rows [%d,%d) t %d i %d: got %g want %g", n, d, T, r0,
+                              r1, t, i, got, want);
+                    }
+                ffree(w), ffree(x), ffree(y), ffree(ref);
+            }
+}
+
+/* Rows computed in split ranges (as threads do) equal rows computed in one
+ * range, bit for bit: the forward pass's output must not depend on threads. */
+static void check_split_invariance(const lm_kernels *k, int quantized) {
+    static const int shapes[][3] = {{64, 37, 1}, {288, 70, 3}, {172, 50, 2}, {128, 33, 5}};
+    for (int s = 0; s < 4; s++) {
+        int n = shapes[s][0], d = shapes[s][1], T = shapes[s][2], gs = 32;
+        float *w = falloc((size_t)d * n), *x = falloc((size_t)T * n);
+        float *whole = falloc((size_t)T * d), *parts = falloc((size_t)T * d);
+        fill(w, (size_t)d * n, 1.0f), fill(x, (size_t)T * n, 1.0f);
+        int8_t *wq = malloc((size_t)d * n);
+        float *ws = malloc((size_t)d * n / gs * sizeof(float) + sizeof(float));
+        for (int i = 0; i < d * n; i++) wq[i] = (int8_t)(irand(255) - 127);
+        for (int i = 0; i < d * n / gs; i++) ws[i] = 0.01f + 0.001f * (float)(i % 7);
+        lm_q8 wm = {wq, ws, gs};
+        lm_q8_act a = make_act(x, T, n, gs);
+        for (int cut = LM_ROW_BLOCK; cut < d; cut += LM_ROW_BLOCK) {
+            if (quantized) {
+                k->matmul_q8(whole, &a, &wm, T, n, d, 0, d);
+                k->matmul_q8(parts, &a, &wm, T, n, d, 0, cut);
+                k->matmul_q8(parts, &a, &wm, T, n, d, cut, d);
+            } else {
+                k->matmul_f32(whole, x, w, T, n, d, 0, d);
+                k->matmul_f32(parts, x, w, T, n, d, 0, cut);
+                k->matmul_f32(parts, x, w, T, n, d, cut, d);
+            }
+            CHECK(memcmp(whole, parts, (size_t)T * d * sizeof(float)) == 0,
+                  "%s n %d d %d T %d: rows split at %d differ from one range",
+                  quantized ? "matmul_q8" : "matmul_f32", n, d, T, cut);
+        }
+        ffree(w), ffree(x), ffree(whole), ffree(parts), free(wq), free(ws), free(a.q), free(a.s);
+            }
+}
+
+static void test_matmul_q8_case(const lm_kernels *k, int n, int d, int T, int gs) {
+    size_t nw = (size_t)d * n;
+    int8_t *wq = malloc(nw + 1);
+    float *ws = malloc((nw / gs + 1) * sizeof(float));
+    for (size_t i = 0; i < nw; i++) wq[i] = (int8_t)(irand(255) - 127);
+    for (size_t i = 0; i < nw / gs + 1; i++) ws[i] = (frand() + 1.5f) * 0.01f;
+    lm_q8 w = {wq, ws, gs};
+    float *x = falloc((size_t)T * n), *y = falloc((size_t)T * d), *ref = falloc((size_t)T * d);
+    fill(x, (size_t)T * n, 3.0f);
+    lm_q8_act a = make_act(x, T, n, gs);
+    int r0 = d > 2 ? irand(d / 2) : 0, r1 = d;
+    for (int i = 0; i < T * d; i++) y[i] = ref[i] = -12345.0f;
+    lm_matmul_q8_scalar(ref, &a, &w, T, n, d, r0, r1);
+    k->matmul_q8(y, &a, &w, T, n, d, r0, r1);
+    int groups = lm_q8_groups(n, gs);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < d; i++) {
+            /* Bound from the terms' magnitudes: sum |q_w q_x| s_w s_x. */
+            float mag = 0;
+            for (int j = 0; j < n; j++) {
+                size_t e = (size_t)i * n + j;
+                mag += fabsf((float)wq[e] * a.q[t * n + j]) * ws[e / gs] * a.s[t * groups + j / gs];
+            }
+            float want = ref[t * d + i], got = y[t * d + i];
+            CHECK(close_enough(got, want, 1e-5f * mag + 1e-6f),
+                  "n %d d %d T %d gs %d rows [%d,%d) t %d i %d: got %g want %g", n, d, T, gs, r0,
+                  r1, t, i, got, want);
+        }
+    free(wq), free(ws), free(a.q), free(a.s), ffree(x), ffree(y), ffree(ref);
+}
+
+static void test_matmul_q8(const lm_kernels *k) {
+    static const int gss[] = {32, 64, 16};
+    static const int Ts[] = {1, 2, 3, 4, 5, 8};
+    for (int g = 0; g < 3; g++)
+        for (int m = 1; m <= 12; m += (m < 4 ? 1 : 4))
+            for (int c = 0; c < 6; c++)
+                for (int d = 1; d <= 19; d += 6) test_matmul_q8_case(k, gss[g] * m, d, Ts[c], gss[g]);
+    /* Rows that do not hold whole groups: w2 of stories42M (1376 = 21.5 * 64),
+     * and shorter odd widths, so weight groups straddle rows. */
+    test_matmul_q8_case(k, 1376, 7, 3, 64);
+    test_matmul_q8_case(k, 172, 9, 2, 32);
+    test_matmul_q8_case(k, 40, 5, 1, 32);
+}
+
+static void test_quantize_q8(const lm_kernels *k) {
+    static const int gss[] = {8, 16, 32, 64};
+    for (int g = 0; g < 4; g++)
+        for (int a = 0; a < N_WIDTHS; a++) {
+            int gs = gss[g], n = widths[a] * 3;
+            int groups = lm_q8_groups(n, gs);
+            float *x = falloc(n), *s = falloc(groups), *sref = falloc(groups);
+            int8_t *q = malloc(n + 1), *qref = malloc(n + 1);
+            fill(x, n, 4.0f);
+            /* Exact ties: in the first group max |x| is 127, so the scale is 1
+             * and x.5 must round away from zero; the second group is all zero. */
+            if (n >= gs) {
+                x[0] = 127.0f;
+                for (int i = 1; i < gs; i++) x[i] = (float)(i % 7) - 3.5f;
+            }
+            if (n >= 2 * gs)
+                for (int i = gs; i < 2 * gs; i++) x[i] = 0.0f;
+            lm_quantize_q8_scalar(qref + 1, sref, x, n, gs);
+            k->quantize_q8(q + 1, s, x, n, gs);
+            CHECK(memcmp(q + 1, qref + 1, n) == 0, "n %d gs %d: quantized values differ", n, gs);
+            CHECK(memcmp(s, sref, groups * sizeof(float)) == 0, "n %d gs %d: scales differ", n, gs);
+            ffree(x), ffree(s), ffree(sref), free(q), free(qref);
+        }
+}
+
+static void check_rel(const float *got, const float *want, int n, const char *what, int shape) {
+    for (int i = 0; i < n; i++)
+        CHECK(close_enough(got[i], want[i], 1e-5f * fabsf(want[i]) + 1e-6f),
+              "%s size %d i %d: got %g want %g", what, shape, i, got[i], want[i]);
+}
+
+static void test_elementwise(const lm_kernels *k) {
+    for (int a = 0; a < N_WIDTHS; a++) {
+        int n = widths[a] * 5;
+        float *x = falloc(n), *w = falloc(n), *o = falloc(n), *ref = falloc(n), *b = falloc(n);
+        fill(x, n, 3.0f), fill(w, n, 1.0f), fill(b, n, 2.0f);
+
+        lm_rmsnorm_f32_scalar(ref, x, w, n);
+        k->rmsnorm(o, x, w, n);
+        check_rel(o, ref, n, "rmsnorm", n);
+        memcpy(o, x, n * sizeof(float));
+        k->rmsnorm(o, o, w, n); /* in place, as forward.c may call it */
+        check_rel(o, ref, n, "rmsnorm in place", n);
+
+        /* softmax over a wide range, including large logits */
+        fill(ref, n, 30.0f);
+        memcpy(o, ref, n * sizeof(float));
+        lm_softmax_f32_scalar(ref, n);
+        k->softmax(o, n);
+        check_rel(o, ref, n, "softmax", n);
+
+        fill(ref, n, 12.0f);
+        memcpy(o, ref, n * sizeof(float));
+        lm_swiglu_f32_scalar(ref, b, n);
+        k->swiglu(o, b, n);
+        check_rel(o, ref, n, "swiglu", n);
+        ffree(x), ffree(w), ffree(o), ffree(ref), ffree(b);
+    }
+}
+
+static void test_rope(const lm_kernels *k) {
+    static const int heads[] = {2, 4, 8, 16, 32, 48, 64, 128};
+    for (int h = 0; h < 8; h++)
+        for (int nh = 1; nh <= 7; nh += 3) {
+            int hs = heads[h], n = hs * nh;
+            float *v = falloc(n), *ref = falloc(n), *cs = falloc(hs);
+            fill(v, n, 2.0f);
+            memcpy(ref, v, n * sizeof(float));
+            for (int i = 0; i < hs; i += 2) {
+                float angle = frand() * 100.0f;
+                cs[i] = cosf(angle), cs[i + 1] = sinf(angle);
+            }
+            lm_rope_f32_scalar(ref, n, hs, cs);
+            k->rope(v, n, hs, cs);
+            for (int i = 0; i < n; i++)
+                CHECK(close_enough(v[i], ref[i], 1e-5f * 4.0f + 1e-6f),
+                      "rope head %d n %d i %d: got %g want %g", hs, n, i, v[i], ref[i]);
+            ffree(v), ffree(ref), ffree(cs);
+        }
+}
+
+static void test_attention(const lm_kernels *k) {
+    static const int heads[] = {2, 8, 12, 16, 32, 48, 64, 128};
+    static const int positions[] = {1, 2, 3, 7, 8, 9, 16, 17, 100, 257};
+    for (int h = 0; h < 8; h++)
+        for (int p = 0; p < 10; p++) {
+            int hs = heads[h], np = positions[p], stride = hs * 3 + 1;
+            float *q = falloc(hs), *kc = falloc((size_t)np * stride), *vc = falloc((size_t)np * stride);
+            float *out = falloc(hs), *ref = falloc(hs), *att = falloc(np), *att2 = falloc(np);
+            fill(q, hs, 1.0f), fill(kc, (size_t)np * stride, 1.0f), fill(vc, (size_t)np * stride, 1.0f);
+            lm_attention_f32_scalar(ref, q, kc, vc, att, np, hs, stride);
+            k->attention(out, q, kc, vc, att2, np, hs, stride);
+            for (int i = 0; i < hs; i++) {
+                float mag = 0;
+                for (int t = 0; t < np; t++) mag += fabsf(att[t] * vc[(size_t)t * stride + i]);
+                CHECK(close_enough(out[i], ref[i], 1e-5f * mag + 1e-6f),
+                      "attention head %d positions %d i %d: got %g want %g", hs, np, i, out[i], ref[i]);
+            }
+            ffree(q), ffree(kc), ffree(vc), ffree(out), ffree(ref), ffree(att), ffree(att2);
+        }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_kernels ISA\n");
+        return 2;
+    }
+    const lm_kernels *k = lm_kernels_by_name(argv[1]);
+    if (!k) {
+        fprintf(stderr, "this binary has no '%s' kernels\n", argv[1]);
+        return 1;
+    }
+    const char *missing = lm_kernels_missing_feature(k);
+    if (missing) {
+        printf("SKIPPED: %s kernels need %s, which this CPU lacks\n", argv[1], missing);
+        return CHECK_SKIP;
+    }
+    test_quantize_q8(k);
+    test_matmul_f32(k);
+    test_matmul_q8(k);
+    check_split_invariance(k, 0);
+    check_split_invariance(k, 1);
+    test_elementwise(k);
+    test_rope(k);
+    test_attention(k);
+    return check_exit(argv[1]);
+}
