@@ -1,0 +1,476 @@
+/* Tokenizer for llama2.c's tokenizer.bin (FORMATS.md, "Tokenizer"): a fully
+ * validated loader, a BPE encoder that reproduces sentencepiece on the Llama 2
+ * vocabulary, and piece decoding. Pieces are found through a hash table, and
+ * merges come from a priority queue over a linked list of symbols, so that
+ * encoding is O(n log n) in the text length. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Far above any real vocabulary (Llama 2: 27); rejects a garbage header before
+ * it sizes anything. */
+#define MAX_TOKEN_LENGTH 65536
+#define MAX_TOKENS (1 << 24) /* Llama 2 has 32000; keeps the hash table's size in range */
+
+struct lm_tokenizer {
+    char *path; /* for messages */
+    int n;
+    char **piece; /* NUL-terminated, in block; a piece may hold a 0 byte, hence len */
+    char *block;
+    int *len;
+    float *score;
+    int *table; /* open addressing, ids or -1; size mask + 1, a power of two */
+    uint32_t mask;
+    int byte_id[256];      /* the byte-fallback token of each byte, or -1 */
+    char byte_str[256][2]; /* what a <0xHH> piece decodes to */
+};
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* The whole file, read with stdio alone so that a directory or a FIFO fails
+ * with the system's own reason. */
+static unsigned char *read_file(const char *path, size_t *size, lm_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        lm_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        unsigned char *bigger = realloc(buf, cap * 2);
+        if (!bigger) free(buf);
+        buf = bigger;
+        cap *= 2;
+    }
+    int read_errno = errno;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) {
+        lm_fail(err, "%s: out of memory reading the file", path);
+    } else if (bad) {
+        lm_fail(err, "%s: cannot read: %s", path, strerror(read_errno));
+        free(buf);
+        buf = NULL;
+    }
+    *size = n;
+    return buf;
+}
+
+static int32_t get_i32(const unsigned char *p) {
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    int32_t r;
+    memcpy(&r, &v, sizeof r);
+    return r;
+}
+
+static float get_f32(const unsigned char *p) {
+    int32_t v = get_i32(p);
+    float r;
+    memcpy(&r, &v, sizeof r);
+    return r;
+}
+
+/* Checks one entry at *off and steps over it; the message names token i. */
+static int scan_entry(const char *path, const unsigned char *buf, size_t size, size_t *off, int i,
+                      int max_len, lm_error *err) {
+    size_t left = size - *off;
+    if (left < 4)
+        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its score, %zu left)", path,
+                    i, left);
+    float score = get_f32(buf + *off);
+    if (!isfinite(score))
+        return lm_fail(err, "%s: token %d has a non-finite score (%g)", path, i, (double)score);
+    if (left - 4 < 4)
+        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its length, %zu left)", path,
+                    i, left - 4);
+    int len = get_i32(buf + *off + 4);
+    if (len < 0) return lm_fail(err, "%s: token %d has a negative length (%d)", path, i, len);
+    if (len > max_len)
+        return lm_fail(err, "%s: token %d has length %d, more than max_token_length %d", path, i, len,
+                    max_len);
+    if ((size_t)len > left - 8)
+        return lm_fail(err, "%s: truncated at token %d (need %d bytes for its piece, %zu left)", path,
+                    i, len, left - 8);
+    *off += 8 + (size_t)len;
+    return 0;
+}
+
+/* Validates the whole file and counts its entries; nothing is allocated yet. */
+static int scan(const char *path, const unsigned char *buf, size_t size, int vocab_size, int *count,
+                lm_error *err) {
+    if (size == 0) return lm_fail(err, "%s: empty file (no max_token_length header)", path);
+    if (size < 4)
+        return lm_fail(err, "%s: truncated header (need 4 bytes for max_token_length, %zu present)",
+                    path, size);
+    int max_len = get_i32(buf);
+    if (max_len < 1 || max_len > MAX_TOKEN_LENGTH)
+        return lm_fail(err, "%s: max_token_length %d is out of range (1..%d)", path, max_len,
+                    MAX_TOKEN_LENGTH);
+    int n = 0;
+    for (size_t off = 4; off < size; n++) {
+        if (n == MAX_TOKENS) return lm_fail(err, "%s: more than %d tokens", path, MAX_TOKENS);
+        if (scan_entry(path, buf, size, &off, n, max_len, err)) return -1;
+    }
+    if (vocab_size > 0 && n != vocab_size)
+        return lm_fail(err, "%s: holds %d tokens, but the model's vocab_size is %d", path, n,
+                    vocab_size);
+    if (n < 3)
+        return lm_fail(err, "%s: holds %d tokens; at least 3 are needed (<unk>, <s>, </s>)", path, n);
+    *count = n;
+    return 0;
+}
+
+/* HH for a piece of the exact form <0xHH>, else -1. */
+static int piece_byte(const char *s, int len) {
+    static const char digits[] = "0123456789ABCDEF";
+    if (len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    const char *hi = memchr(digits, toupper((unsigned char)s[3]), 16);
+    const char *lo = memchr(digits, toupper((unsigned char)s[4]), 16);
+    return hi && lo ? (int)((hi - digits) * 16 + (lo - digits)) : -1;
+}
+
+static uint32_t hash(const char *s, int len) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* The slot holding piece s, or the empty slot where it would go. */
+static uint32_t slot(const lm_tokenizer *tok, const char *s, int len) {
+    uint32_t i = hash(s, len) & tok->mask;
+    for (;; i = (i + 1) & tok->mask) {
+        int id = tok->table[i];
+        if (id < 0 || (tok->len[id] == len && memcmp(tok->piece[id], s, (size_t)len) == 0))
+            return i;
+    }
+}
+
+/* Only pieces that text can turn into: like sentencepiece, never <unk>, <s>,
+ * </s> or a byte token, whatever the text spells. A duplicate keeps its
+ * lowest id. */
+static int build_table(lm_tokenizer *tok) {
+    uint32_t size = 1;
+    while (size < 2 * (uint32_t)tok->n) size *= 2;
+    tok->table = malloc(size * sizeof *tok->table);
+    if (!tok->table) return -1;
+    memset(tok->table, 0xff, size * sizeof *tok->table);
+    tok->mask = size - 1;
+    for (int id = 3; id < tok->n; id++) {
+        if (piece_byte(tok->piece[id], tok->len[id]) >= 0) continue;
+        uint32_t i = slot(tok, tok->piece[id], tok->len[id]);
+        if (tok->table[i] < 0) tok->table[i] = id;
+    }
+    return 0;
+}
+
+static int lookup(const lm_tokenizer *tok, const char *s, int len) {
+    return tok->table[slot(tok, s, len)];
+}
+
+/* Byte b falls back to id b + 3 only where the vocabulary really has <0xHH>. */
+static void build_bytes(lm_tokenizer *tok) {
+    for (int b = 0; b < 256; b++) {
+        int id = b + 3;
+        int ok = id < tok->n && piece_byte(tok->piece[id], tok->len[id]) == b;
+        tok->byte_id[b] = ok ? id : -1;
+        tok->byte_str[b][0] = (char)b;
+        tok->byte_str[b][1] = '\0';
+    }
+}
+
+/* Copies the entries that scan() checked into one block of pieces. */
+static int fill(lm_tokenizer *tok, const unsigned char *buf, size_t size) {
+    tok->piece = malloc((size_t)tok->n * sizeof *tok->piece);
+    tok->len = malloc((size_t)tok->n * sizeof *tok->len);
+    tok->score = malloc((size_t)tok->n * sizeof *tok->score);
+    char *block = tok->block = malloc(size); /* pieces and NULs fit: entries have 8-byte heads */
+    if (!tok->piece || !tok->len || !tok->score || !block) return -1;
+    size_t off = 4, used = 0;
+    for (int i = 0; i < tok->n; i++) {
+        tok->score[i] = get_f32(buf + off);
+        tok->len[i] = get_i32(buf + off + 4);
+        tok->piece[i] = block + used;
+        memcpy(block + used, buf + off + 8, (size_t)tok->len[i]);
+        block[used + (size_t)tok->len[i]] = '\0';
+        used += (size_t)tok->len[i] + 1;
+        off += 8 + (size_t)tok->len[i];
+    }
+    return 0;
+}
+
+static lm_tokenizer *build(const char *path, const unsigned char *buf, size_t size, int n,
+                           lm_error *err) {
+    size_t path_size = strlen(path) + 1;
+    lm_tokenizer *tok = calloc(1, sizeof *tok);
+    if (tok) {
+        tok->n = n;
+        tok->path = malloc(path_size);
+    }
+    if (!tok || !tok->path || fill(tok, buf, size) || build_table(tok)) {
+        lm_tokenizer_free(tok);
+        lm_fail(err, "%s: out of memory for %d tokens", path, n);
+        return NULL;
+    }
+    memcpy(tok->path, path, path_size);
+    build_bytes(tok);
+    return tok;
+}
+
+lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err) {
+    if (!path) {
+        lm_fail(err, "lm_tokenizer_load: no path given");
+        return NULL;
+    }
+    if (vocab_size < 0) {
+        lm_fail(err, "%s: invalid vocab_size %d (must be >= 0)", path, vocab_size);
+        return NULL;
+    }
+    size_t size;
+    unsigned char *buf = read_file(path, &size, err);
+    if (!buf) return NULL;
+    int n;
+    lm_tokenizer *tok = NULL;
+    if (scan(path, buf, size, vocab_size, &n, err) == 0) tok = build(path, buf, size, n, err);
+    free(buf);
+    return tok;
+}
+
+void lm_tokenizer_free(lm_tokenizer *tok) {
+    if (!tok) return;
+    free(tok->block);
+    free(tok->piece);
+    free(tok->len);
+    free(tok->score);
+    free(tok->table);
+    free(tok->path);
+    free(tok);
+}
+
+int lm_tokenizer_vocab_size(const lm_tokenizer *tok) { return tok ? tok->n : 0; }
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* A run of the text in the linked list; len 0 once merged into its left. */
+typedef struct symbol {
+    int start, len, prev, next, id;
+    int fixed; /* a byte-fallback token: sentencepiece never merges those */
+} symbol;
+
+/* A merge candidate. It goes stale when either side changes, which the check
+ * on pop detects (left.next still right, same total length). */
+typedef struct pair {
+    float score;
+    int left, right, len, id;
+} pair;
+
+typedef struct encoder {
+    const lm_tokenizer *tok;
+    const char *text; /* the dummy prefix and the text */
+    symbol *sym;
+    pair *heap; /* max-heap: best score, then leftmost, as sentencepiece and llama2.c */
+    int n_heap;
+} encoder;
+
+static int before(const pair *a, const pair *b) {
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static void heap_push(encoder *e, pair p) {
+    int i = e->n_heap++;
+    while (i > 0 && before(&p, &e->heap[(i - 1) / 2])) {
+        e->heap[i] = e->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    e->heap[i] = p;
+}
+
+static pair heap_pop(encoder *e) {
+    pair top = e->heap[0], last = e->heap[--e->n_heap];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= e->n_heap) break;
+        if (c + 1 < e->n_heap && before(&e->heap[c + 1], &e->heap[c])) c++;
+        if (!before(&e->heap[c], &last)) break;
+        e->heap[i] = e->heap[c];
+        i = c;
+    }
+    e->heap[i] = last;
+    return top;
+}
+
+static void try_pair(encoder *e, int left, int right) {
+    if (left < 0 || right < 0) return;
+    const symbol *l = &e->sym[left], *r = &e->sym[right];
+    if (l->fixed || r->fixed) return;
+    int id = lookup(e->tok, e->text + l->start, l->len + r->len);
+    if (id >= 0) heap_push(e, (pair){e->tok->score[id], left, right, l->len + r->len, id});
+}
+
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 1 for a stray or invalid byte. */
+static int utf8_len(const unsigned char *s, size_t avail) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    int n;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        lo = c == 0xE0 ? 0xA0 : lo;
+        hi = c == 0xED ? 0x9F : hi;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        lo = c == 0xF0 ? 0x90 : lo;
+        hi = c == 0xF4 ? 0x8F : hi;
+    } else {
+        return 1;
+    }
+    if ((size_t)n > avail || s[1] < lo || s[1] > hi) return 1;
+    for (int i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 1;
+    return n;
+}
+
+static void add_symbol(encoder *e, int *n, int start, int len, int id, int fixed) {
+    e->sym[*n] = (symbol){start, len, *n - 1, -1, id, fixed};
+    if (*n > 0) e->sym[*n - 1].next = *n;
+    (*n)++;
+}
+
+/* One symbol per code point in the vocabulary, else one byte token per byte.
+ * Returns the number of symbols, or -1. */
+static int split(encoder *e, int n_text, int prefix, lm_error *err) {
+    const lm_tokenizer *tok = e->tok;
+    int n = 0;
+    for (int i = 0; i < n_text;) {
+        const unsigned char *s = (const unsigned char *)e->text + i;
+        int cl = utf8_len(s, (size_t)(n_text - i));
+        int id = lookup(tok, e->text + i, cl);
+        if (id >= 0) {
+            add_symbol(e, &n, i, cl, id, 0);
+            i += cl;
+            continue;
+        }
+        for (int k = 0; k < cl; k++) {
+            if (tok->byte_id[s[k]] < 0) {
+                if (i < prefix)
+                    return lm_fail(err,
+                                "%s: cannot encode the dummy-prefix space: no piece \" \" "
+                                "and no byte token <0x20>",
+                                tok->path);
+                return lm_fail(err,
+                            "%s: cannot encode the text at byte %d: no piece for it and no "
+                            "byte token <0x%02X>",
+                            tok->path, i + k - prefix, s[k]);
+            }
+            add_symbol(e, &n, i + k, 1, tok->byte_id[s[k]], 1);
+        }
+        i += cl;
+    }
+    return n;
+}
+
+static void merge_all(encoder *e, int n_sym) {
+    for (int i = 0; i + 1 < n_sym; i++) try_pair(e, i, i + 1);
+    while (e->n_heap > 0) {
+        pair p = heap_pop(e);
+        symbol *l = &e->sym[p.left], *r = &e->sym[p.right];
+        if (l->len == 0 || l->next != p.right || l->len + r->len != p.len) continue;
+        l->len = p.len;
+        l->id = p.id;
+        l->next = r->next;
+        if (r->next >= 0) e->sym[r->next].prev = p.left;
+        r->len = 0;
+        try_pair(e, l->prev, p.left);
+        try_pair(e, p.left, l->next);
+    }
+}
+
+/* Encodes text into out (room for every symbol) and returns the id count. */
+static int encode(encoder *e, const char *text, int n_text, int *out, lm_error *err) {
+    int prefix = n_text > 0; /* sentencepiece's dummy prefix, a space */
+    char *buf = malloc((size_t)n_text + 1);
+    e->sym = malloc(((size_t)n_text + 1) * sizeof *e->sym);
+    /* each merge pushes at most two pairs, after the first n - 1 */
+    e->heap = malloc(3 * ((size_t)n_text + 1) * sizeof *e->heap);
+    int n = -1;
+    if (!buf || !e->sym || !e->heap) {
+        lm_fail(err, "%s: out of memory encoding %d bytes", e->tok->path, n_text);
+    } else {
+        buf[0] = ' ';
+        memcpy(buf + prefix, text, (size_t)n_text);
+        e->text = buf;
+        int n_sym = split(e, n_text + prefix, prefix, err);
+        if (n_sym >= 0) {
+            merge_all(e, n_sym);
+            n = 0;
+            for (int i = n_sym > 0 ? 0 : -1; i >= 0; i = e->sym[i].next) out[n++] = e->sym[i].id;
+        }
+    }
+    free(buf);
+    free(e->sym);
+    free(e->heap);
+    return n;
+}
+
+int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, int *n_out,
+                 lm_error *err) {
+    if (!tok || !text || !n_out) {
+        lm_fail(err, "lm_tokenize: %s is NULL", !tok ? "the tokenizer" : !text ? "text" : "n_out");
+        return NULL;
+    }
+    size_t n_text = strlen(text);
+    if (n_text > INT_MAX / 4) {
+        lm_fail(err, "%s: text of %zu bytes is too long to encode", tok->path, n_text);
+        return NULL;
+    }
+    int *out = malloc((n_text + 3) * sizeof *out); /* BOS, prefix, a token per byte, EOS */
+    if (!out) {
+        lm_fail(err, "%s: out of memory encoding %zu bytes", tok->path, n_text);
+        return NULL;
+    }
+    int n = 0;
+    if (bos) out[n++] = LM_TOKEN_BOS;
+    encoder e = {.tok = tok};
+    int got = encode(&e, text, (int)n_text, out + n, err);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    n += got;
+    if (eos) out[n++] = LM_TOKEN_EOS;
+    *n_out = n;
+    return out;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token) {
+    if (!tok || token < 0 || token >= tok->n) return "";
+    const char *piece = tok->piece[token];
+    int b = piece_byte(piece, tok->len[token]);
+    if (b >= 0) return tok->byte_str[b];
+    /* sentencepiece's dummy prefix: the text itself did not start with it */
+    if (prev == LM_TOKEN_BOS && piece[0] == ' ') piece++;
+    return piece;
+}
+
+void lm_print_piece(FILE *out, const char *piece) {
+    if (!piece || !piece[0]) return;
+    if (!piece[1]) {
+        unsigned char c = (unsigned char)piece[0];
+        if (!isprint(c) && !isspace(c)) return;
+    }
+    fputs(piece, out);
+}
