@@ -11,6 +11,7 @@ const char cli_usage[] =
     "usage: lamina [checkpoint.bin] [options]      generate text (or chat with -m chat)\n"
     "       lamina tokenize [-z tokenizer.bin] TEXT  print the token ids of TEXT (with BOS)\n"
     "       lamina info checkpoint.bin              describe a checkpoint and what it needs\n"
+    "       lamina quantize in.bin out.bin [--group-size N]   write a v2 (Q8_0) copy\n"
     "       lamina bench [--help]                   measure prefill and decode speed\n"
     "\n"
     "Without a checkpoint lamina runs its embedded demo model (King James Bible,\n"
@@ -30,6 +31,8 @@ const char cli_usage[] =
     "      --threads N       worker threads (default: automatic, also OMP_NUM_THREADS)\n"
     "      --isa NAME        force a kernel set: scalar, avx2, avx512, avx512vnni, neon,\n"
     "                        neondot (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "      --group-size N    quantize: Q8_0 group size (default: 64, halved until it\n"
+    "                        divides dim and hidden_dim)\n"
     "  -h, --help            this help\n"
     "      --version         version, CPU features and the kernel set in use\n";
 
@@ -54,6 +57,7 @@ static const option_spec options[] = {
     {"-y", "--system", OPT_STRING, AT(system), 0, 0},
     {NULL, "--threads", OPT_INT, AT(threads), 1, 4096},
     {NULL, "--isa", OPT_STRING, AT(isa), 0, 0},
+    {NULL, "--group-size", OPT_INT, AT(group_size), 1, 4096},
 };
 
 static int usage_error(char *err, size_t len, const char *fmt, ...)
@@ -120,21 +124,23 @@ static int subcommand(const char *word, cli_command *cmd) {
     static const struct {
         const char *name;
         cli_command cmd;
-    } subs[] = {{"tokenize", CLI_TOKENIZE}, {"info", CLI_INFO}, {"bench", CLI_BENCH}};
+    } subs[] = {{"tokenize", CLI_TOKENIZE}, {"info", CLI_INFO}, {"bench", CLI_BENCH},
+                {"quantize", CLI_QUANTIZE}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(word, subs[i].name) == 0) return *cmd = subs[i].cmd, 1;
     return 0;
 }
 
 /* Positional arguments each command takes: run [ckpt], tokenize TEXT,
- * info CKPT. */
+ * info CKPT, quantize IN OUT. */
 static int take_positional(cli_args *a, const char *arg, int *n, char *err, size_t len) {
-    const char **slots[1] = {NULL};
+    const char **slots[2] = {NULL, NULL};
     int max = 1;
     switch (a->command) {
     case CLI_RUN: slots[0] = &a->checkpoint; break;
     case CLI_TOKENIZE: slots[0] = &a->text; break;
     case CLI_INFO: slots[0] = &a->checkpoint; break;
+    case CLI_QUANTIZE: slots[0] = &a->checkpoint, slots[1] = &a->output, max = 2; break;
     default: break;
     }
     if (*n >= max)
@@ -176,5 +182,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t len) {
         return usage_error(err, len, "tokenize needs a TEXT argument");
     if (a->command == CLI_INFO && !a->checkpoint)
         return usage_error(err, len, "info needs a checkpoint argument");
+    if (a->command == CLI_QUANTIZE && positional < 2)
+        return usage_error(err, len, "quantize needs an input and an output checkpoint");
     return 0;
 }

@@ -11,6 +11,7 @@ typedef enum cli_command {
     CLI_TOKENIZE, /* print the ids of a text */
     CLI_INFO,     /* describe a checkpoint */
     CLI_BENCH,    /* benchmarks: its own options, parsed by the bench module */
+    CLI_QUANTIZE, /* write a v2 (Q8_0) copy of a checkpoint */
     CLI_HELP,
     CLI_VERSION,
 } cli_command;
@@ -20,12 +21,14 @@ typedef struct cli_args {
     const char *checkpoint; /* NULL: the embedded default model */
     const char *tokenizer;  /* NULL: tokenizer.bin beside the checkpoint */
     const char *prompt, *system, *isa;
+    const char *output; /* quantize */
     const char *text; /* tokenize */
     int chat;         /* -m chat */
     float temperature, topp;
     uint64_t seed; /* 0: the current time */
     int steps;     /* 0: the model's seq_len */
     int threads;   /* 0: automatic */
+    int group_size; /* quantize; 0: the exporter's rule */
     int rest_argc; /* bench: the arguments after "bench" */
     char **rest_argv;
 } cli_args;

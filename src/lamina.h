@@ -60,6 +60,11 @@ lm_model_info lm_model_get_info(const lm_model *model);
 lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size,
                           uint64_t seed, lm_error *err);
 
+/* Write `model` (v0 or v1) to path as v2 (Q8_0), by llama2.c's exporter rules;
+ * group_size 0 = 64, halved until it divides dim and hidden_dim. The file
+ * appears only when complete. */
+int lm_model_quantize(const lm_model *model, const char *path, int group_size, lm_error *err);
+
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 

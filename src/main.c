@@ -100,6 +100,17 @@ static int info(const char *path) {
     return 0;
 }
 
+static int quantize(const cli_args *a) {
+    lm_error e;
+    lm_model *m = lm_model_load(a->checkpoint, &e);
+    if (!m) return fail(e.msg);
+    int rc = lm_model_quantize(m, a->output, a->group_size, &e);
+    lm_model_free(m);
+    if (rc) return fail(e.msg);
+    fprintf(stderr, "lamina: wrote %s\n", a->output);
+    return 0;
+}
+
 static int tokenize(const cli_args *a) {
     lm_error e;
     const char *path = a->tokenizer ? a->tokenizer : tokenizer_beside(demo_model_path());
@@ -210,6 +221,7 @@ int main(int argc, char **argv) {
     case CLI_VERSION: return print_version();
     case CLI_INFO: return info(a.checkpoint);
     case CLI_TOKENIZE: return tokenize(&a);
+    case CLI_QUANTIZE: return quantize(&a);
     default: return run(&a);
     }
 }

@@ -243,6 +243,19 @@ group_commands() {
         grep -Eq "$want" "$tmp/out" && pass || fail "info lacks /$want/: $(cat "$tmp/out" "$tmp/err")"
     done
     "$lamina" info "$models/stories260K.bin" >"$tmp/out" && grep -q "format: *v0" "$tmp/out" && pass || fail "info v0"
+    # quantize: byte for byte what llama2.c's exporter wrote, from v0 and from v1
+    for src in kjv1m.bin kjv1m.v1.bin; do
+        "$lamina" quantize "$models/$src" "$tmp/q.bin" 2>"$tmp/err" && cmp -s "$tmp/q.bin" "$models/kjv1m.q80.bin" &&
+            pass || fail "quantize $src differs from kjv1m.q80.bin: $(cat "$tmp/err")"
+    done
+    "$lamina" quantize "$models/kjv1m.bin" "$tmp/q16.bin" --group-size 16 2>/dev/null &&
+        "$lamina" info "$tmp/q16.bin" | grep -q "group size: *16" && pass || fail "quantize --group-size 16"
+    expect 0 "generated" -- "$lamina" "$tmp/q16.bin" -z "$models/tok1024-kjv.bin" -n 16
+    expect 1 "group size 48 must divide dim 128 and hidden_dim 352" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.bin" --group-size 48
+    expect 1 "already Q8_0" -- "$lamina" quantize "$models/kjv1m.q80.bin" "$tmp/x.bin"
+    expect 1 "$tmp/none/x.bin.partial: cannot write: No such file" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/none/x.bin"
+    expect 2 "quantize needs an input and an output checkpoint" -- "$lamina" quantize "$models/kjv1m.bin"
+    [ ! -e "$tmp/x.bin" ] && pass || fail "a failed quantize left an output file"
     "$lamina" --help >"$tmp/out" && grep -q "usage: lamina" "$tmp/out" && pass || fail "--help"
     "$lamina" --version >"$tmp/out" && grep -q "^lamina [0-9]" "$tmp/out" && grep -q "^cpu: " "$tmp/out" && pass || fail "--version"
 }
