@@ -11,6 +11,9 @@ void lm_quantize_q8_scalar(int8_t *q, float *s, const float *x, int n, int gs) {
         s[g0 / gs] = scale;
         /* Division, not a reciprocal multiply: runq.c divides, and the integer
          * products are only exact across ISAs if every q agrees. */
-        for (int i = g0; i < g1; i++) q[i] = scale > 0.0f ? (int8_t)roundf(x[i] / scale) : 0;
+        for (int i = g0; i < g1; i++) {
+            float r = roundf(x[i] / scale);
+            q[i] = scale > 0.0f && r == r ? (int8_t)r : 0; /* NaN activations: 0, not UB */
+        }
     }
 }

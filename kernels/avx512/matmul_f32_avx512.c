@@ -1,0 +1,115 @@
+/* fp32 matrix product, y[t][i] = w[i] . x[t], over register tiles of R rows by
+ * C tokens with one 16-wide accumulator per output.
+ *
+ * Every output is computed the same way whatever the tile: one accumulator
+ * over k in steps of 16, a masked step for the tail, then the shared reduction
+ * tree of lm_avx512_reduce16. Tiles only change which outputs run together,
+ * so a row's bits depend neither on the row range nor on the tile shape.
+ *
+ * T == 1 is a matrix-vector product bound by memory: tiles of 8 rows stream 8
+ * weight rows at once (8 independent FMA chains hide the FMA latency). T > 1
+ * is a GEMM: tokens go in blocks of at most 6, and a 4 x 6 tile keeps 24
+ * accumulators, 4 weight vectors and one token vector in the 32 registers,
+ * 10 loads per 24 FMAs (narrower blocks get taller tiles). Rows are taken in
+ * panels sized to stay in L2 while every token block passes over them, and a
+ * token block stays in L1 while the panel's tiles pass over it. */
+#include <immintrin.h>
+
+#include "avx512.h"
+#include "math_avx512.h"
+
+/* Bytes of weights per panel: well inside a 1-2 MiB L2 with room for x. */
+#define PANEL_BYTES (512 * 1024)
+
+/* R rows from i0 and C tokens from t0, of which only the first nr rows and nc
+ * tokens are real: the others repeat the last real one (their loads hit the
+ * cache) and are not stored, so every tile runs the same unrolled code. R and
+ * C are constants at every call site. */
+static inline __attribute__((always_inline)) void tile(float *y, const float *x, const float *w,
+                                                       int n, int d, int i0, int nr, int t0, int nc,
+                                                       int R, int C) {
+    __m512 acc[32];
+    const float *wr[16], *xc[16];
+    for (int r = 0; r < R; r++) wr[r] = w + (size_t)(i0 + (r < nr ? r : nr - 1)) * n;
+    for (int c = 0; c < C; c++) xc[c] = x + (size_t)(t0 + (c < nc ? c : nc - 1)) * n;
+    for (int o = 0; o < R * C; o++) acc[o] = _mm512_setzero_ps();
+
+    /* The smaller side of the tile stays in registers while the other side
+     * streams through one register: R * C + min(R, C) + 1 <= 32. */
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        if (C <= R) {
+            __m512 xv[8];
+            for (int c = 0; c < C; c++) xv[c] = _mm512_loadu_ps(xc[c] + k);
+            for (int r = 0; r < R; r++) {
+                const __m512 wv = _mm512_loadu_ps(wr[r] + k);
+                for (int c = 0; c < C; c++)
+                    acc[c * R + r] = _mm512_fmadd_ps(wv, xv[c], acc[c * R + r]);
+            }
+        } else {
+            __m512 wv[8];
+            for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_ps(wr[r] + k);
+            for (int c = 0; c < C; c++) {
+                const __m512 xv = _mm512_loadu_ps(xc[c] + k);
+                for (int r = 0; r < R; r++)
+                    acc[c * R + r] = _mm512_fmadd_ps(wv[r], xv, acc[c * R + r]);
+            }
+        }
+    }
+    if (k < n) {
+        const __mmask16 m = lm_avx512_mask16(n - k);
+        __m512 xv[8];
+        for (int c = 0; c < C; c++) xv[c] = _mm512_maskz_loadu_ps(m, xc[c] + k);
+        for (int r = 0; r < R; r++) {
+            const __m512 wv = _mm512_maskz_loadu_ps(m, wr[r] + k);
+            for (int c = 0; c < C; c++) acc[c * R + r] = _mm512_fmadd_ps(wv, xv[c], acc[c * R + r]);
+        }
+    }
+
+    /* Outputs in groups of 16 (padded with zeros), lane o = c * R + r. */
+    float out[32];
+    for (int o0 = 0; o0 < R * C; o0 += 16) {
+        __m512 v[16];
+        for (int j = 0; j < 16; j++) v[j] = o0 + j < R * C ? acc[o0 + j] : _mm512_setzero_ps();
+        _mm512_storeu_ps(out + o0, lm_avx512_reduce16(v));
+    }
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) y[(size_t)(t0 + c) * d + i0 + r] = out[c * R + r];
+}
+
+/* Rows [i0, i1) against tokens [t0, t0 + nc) with tiles of R rows. */
+static inline __attribute__((always_inline)) void rows(float *y, const float *x, const float *w,
+                                                       int n, int d, int i0, int i1, int t0, int nc,
+                                                       int R, int C) {
+    for (int i = i0; i < i1; i += R) tile(y, x, w, n, d, i, i1 - i < R ? i1 - i : R, t0, nc, R, C);
+}
+
+void lm_matmul_f32_avx512(float *y, const float *x, const float *w, int T, int n, int d, int r0,
+                          int r1) {
+    if (r0 >= r1 || T <= 0) return;
+    if (T == 1) {
+        rows(y, x, w, n, d, r0, r1, 0, 1, 8, 1);
+        return;
+    }
+    int panel = PANEL_BYTES / (4 * (n > 0 ? n : 1));
+    panel = panel < 24 ? 24 : panel / 24 * 24;
+    /* Tokens in blocks of at most 6, as even as possible (16 = 6 + 5 + 5, not
+     * 6 + 6 + 4), each with the tile of its width that fills the registers.
+     * The blocks depend on T only, so no row depends on the row range. */
+    const int blocks = (T + 5) / 6;
+    for (int p0 = r0; p0 < r1; p0 += panel) {
+        const int p1 = r1 - p0 < panel ? r1 : p0 + panel;
+        for (int b = 0, t = 0; b < blocks; b++) {
+            const int nc = T / blocks + (b < T % blocks);
+            switch (nc) {
+            case 1: rows(y, x, w, n, d, p0, p1, t, 1, 8, 1); break;
+            case 2: rows(y, x, w, n, d, p0, p1, t, 2, 12, 2); break;
+            case 3: rows(y, x, w, n, d, p0, p1, t, 3, 8, 3); break;
+            case 4: rows(y, x, w, n, d, p0, p1, t, 4, 6, 4); break;
+            case 5: rows(y, x, w, n, d, p0, p1, t, 5, 4, 5); break;
+            default: rows(y, x, w, n, d, p0, p1, t, 6, 4, 6); break;
+            }
+            t += nc;
+        }
+    }
+}

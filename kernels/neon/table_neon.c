@@ -1,0 +1,14 @@
+/* Plain ASIMD (every AArch64 CPU). */
+#include "neon.h"
+
+const lm_kernels lm_kernels_neon = {
+    .isa = "neon",
+    .matmul_f32 = lm_matmul_f32_neon,
+    .matmul_q8 = lm_matmul_q8_neon,
+    .quantize_q8 = lm_quantize_q8_neon,
+    .rmsnorm = lm_rmsnorm_f32_neon,
+    .softmax = lm_softmax_f32_neon,
+    .rope = lm_rope_f32_neon,
+    .attention = lm_attention_f32_neon,
+    .swiglu = lm_swiglu_f32_neon,
+};

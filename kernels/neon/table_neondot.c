@@ -1,0 +1,15 @@
+/* ASIMD plus the dot-product extension: the neon table with sdot for matmul_q8,
+ * the only operation it speeds up. */
+#include "neon.h"
+
+const lm_kernels lm_kernels_neondot = {
+    .isa = "neondot",
+    .matmul_f32 = lm_matmul_f32_neon,
+    .matmul_q8 = lm_matmul_q8_neondot,
+    .quantize_q8 = lm_quantize_q8_neon,
+    .rmsnorm = lm_rmsnorm_f32_neon,
+    .softmax = lm_softmax_f32_neon,
+    .rope = lm_rope_f32_neon,
+    .attention = lm_attention_f32_neon,
+    .swiglu = lm_swiglu_f32_neon,
+};
