@@ -1,6 +1,8 @@
 #include "args.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,7 +91,7 @@ static int set_option(const option_spec *o, const char *name, const char *value,
     }
     if (o->kind == OPT_SEED) {
         unsigned long long v = strtoull(value, &end, 10);
-        if (!*value || *end || errno || value[0] == '-')
+        if (!*value || *end || errno || !isdigit((unsigned char)value[0])) /* " -1" wraps */
             return usage_error(err, len, "%s: '%s' is not a non-negative integer", name, value);
         *(uint64_t *)field = v;
         return 0;
@@ -105,6 +107,8 @@ static int set_option(const option_spec *o, const char *name, const char *value,
                  o->min, o->max);
         return usage_error(err, len, "%s: %s is out of range (%s)", name, value, range);
     }
+    if (o->kind == OPT_FLOAT && v > FLT_MAX) /* would become inf */
+        return usage_error(err, len, "%s: %s is out of range (at most %g)", name, value, FLT_MAX);
     if (o->kind == OPT_INT)
         *(int *)field = (int)v;
     else

@@ -113,12 +113,14 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
     *stats = (lm_stats){0};
     int pos = 0;
     for (int turn = 0;; turn++) {
-        char *user = turn == 0 && first_user ? strdup(first_user) : read_line(in, out, prompt_user);
-        if (!user) return 0;
+        int given = turn == 0 && first_user;
+        char *user = given ? strdup(first_user) : read_line(in, out, prompt_user);
+        if (!user) return given ? lm_fail(err, "out of memory") : 0; /* else EOF */
         char *text = render_turn(turn == 0 ? system : NULL, user);
         free(user);
+        if (!text) return lm_fail(err, "out of memory");
         int n = 0;
-        int *ids = text ? lm_tokenize(tok, text, 1, 0, &n, err) : NULL;
+        int *ids = lm_tokenize(tok, text, 1, 0, &n, err);
         free(text);
         if (!ids) return -1;
         /* After the first turn the previous answer's EOS closes it: the context

@@ -244,6 +244,17 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
     m->c = &m->info.config;
     if (parse_header(m, p, size, name, err)) return -1;
     m->info.file_size = size;
+    /* The size walk below visits every layer: refuse a layer count the file
+     * cannot hold first (each layer has at least its two norms and w1, w2, w3
+     * at one byte a weight), so that a small file claiming 2^31 layers is not
+     * minutes of work. */
+    const lm_config *hc = m->c;
+    uint64_t layer_min = lm_add(lm_mul((uint64_t)hc->dim, 8),
+                                lm_mul(lm_mul((uint64_t)hc->hidden_dim, (uint64_t)hc->dim), 3));
+    if (lm_mul((uint64_t)hc->n_layers, layer_min) > size)
+        return lm_fail(err, "%s: file is %llu bytes, too small for the %d layers (dim %d, hidden %d) "
+                            "its header claims: truncated or corrupt",
+                       name, (unsigned long long)size, hc->n_layers, hc->dim, hc->hidden_dim);
     layout measure = {.quantized = m->info.format == LM_FORMAT_V2, .gs = m->info.group_size};
     uint64_t want = lay_out(m, &measure);
     if (want != size) {

@@ -1,5 +1,6 @@
 /* The sampler of llama2.c's run.c, exactly: the same seed and logits give the
  * same token (FORMATS.md, "Sampling"). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -85,8 +86,12 @@ static int sample_topp(const float *p, int n, float topp, struct lm_prob_index *
 }
 
 int lm_sample(lm_sampler *s, float *logits) {
-    if (s->temperature == 0.0f) return argmax(logits, s->vocab_size);
+    int best = argmax(logits, s->vocab_size);
+    if (s->temperature == 0.0f) return best;
     for (int i = 0; i < s->vocab_size; i++) logits[i] /= s->temperature;
+    /* A temperature so small that the scaled logits overflow (-t 1e-40): the
+     * softmax would be NaN; its limit is greedy. */
+    if (!isfinite(logits[best])) return best;
     lm_softmax_f32_scalar(logits, s->vocab_size);
     float coin = random_f32(&s->rng);
     if (s->topp <= 0.0f || s->topp >= 1.0f) return sample_multinomial(logits, s->vocab_size, coin);

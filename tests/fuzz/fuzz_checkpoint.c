@@ -6,7 +6,9 @@
  * two positions runs two decode steps (token 0, then the last token) so that
  * every weight the loader pointed at is read, under ASan, by the kernel table
  * that the input's size picks among those this CPU runs. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "fuzz_common.h"

@@ -7,7 +7,9 @@
  * vocabulary then encodes a text taken from the input's tail (arbitrary bytes,
  * against an arbitrary vocabulary: duplicate, empty and NUL-holding pieces,
  * missing byte tokens) and decodes every piece. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <string.h>
 
 #include "fuzz_common.h"

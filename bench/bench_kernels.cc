@@ -1,0 +1,387 @@
+// Kernel micro-benchmarks (Google Benchmark): every operation of the kernel
+// table, for every table in lm_kernel_tables that this CPU runs, at the shapes
+// of stories15M/42M/110M and Llama-2-7B. bench/README.md explains the output.
+//
+// Names:  <kernel>/<isa>/<model>.<tensor>[/T<rows>]/threads:<n>/real_time
+//   e.g.  matmul_f32/avx2/110M.w1/T1/threads:2/real_time
+// A table the CPU cannot run registers one benchmark, unsupported/<isa>, that
+// reports the missing feature through SkipWithError.
+//
+// Cache policy: weights (and the KV cache of attention) are windows into one
+// pool of at least twice the last-level cache, and every iteration moves to
+// the next window, so a product streams its weights from memory as decoding
+// does for a model larger than the LLC. Activations stay in one warm buffer,
+// as in the engine. LAMINA_BENCH_POOL_MB overrides the pool size (a pool
+// smaller than the weights measures cache-resident weights).
+//
+// Threads: like forward.c, one `#pragma omp parallel` per call, each thread
+// computing its share of output rows cut at multiples of LM_ROW_BLOCK
+// (attention: a share of the heads). Elementwise kernels run on one thread.
+//
+// Default run: --benchmark_min_time=0.1 (unless given); T=64 products run at
+// the stories shapes; LAMINA_BENCH_FULL=1 adds T=64 at 7B. The classifier runs
+// at T=1 only, as in the engine (it sees the last prompt token only).
+#include <benchmark/benchmark.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "dispatch.h"
+#include "kernels.h"
+}
+
+namespace {
+
+struct Shape {
+    const char *name;
+    int dim, hidden, n_heads, seq_len;
+};
+
+const Shape kShapes[] = {
+    {"15M", 288, 768, 6, 256},
+    {"42M", 512, 1376, 8, 1024},
+    {"110M", 768, 2048, 12, 1024},
+    {"7B", 4096, 11008, 32, 4096},
+};
+constexpr int kVocab = 32000;
+
+// The exporter's group size: 64, halved until it divides dim and hidden.
+int group_size(const Shape &s) {
+    int gs = 64;
+    while (s.dim % gs || s.hidden % gs) gs /= 2;
+    return gs;
+}
+
+uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+float rand_unit() { // uniform in [-1, 1)
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1 << 23)) - 1.0);
+}
+
+void *aligned(size_t bytes) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, (bytes + 63) / 64 * 64)) {
+        std::fprintf(stderr, "bench_kernels: out of memory (%zu bytes)\n", bytes);
+        std::exit(1);
+    }
+    return p;
+}
+
+// The weight pool: floats in [-1, 1) (so any window is valid fp32 data, valid
+// int8 data and valid Q8 scales), read through rotating windows.
+struct Pool {
+    char *base = nullptr;
+    size_t bytes = 0;
+    size_t llc = 0;
+
+    void init(size_t largest) {
+        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        llc = l3 > 0 ? (size_t)l3 : (size_t)32 << 20;
+        bytes = std::max({2 * llc, (size_t)64 << 20, largest + ((size_t)1 << 20)});
+        if (const char *env = std::getenv("LAMINA_BENCH_POOL_MB"))
+            if (std::atol(env) > 0) bytes = std::max((size_t)std::atol(env) << 20, largest + 4096);
+        base = (char *)aligned(bytes);
+        float *f = (float *)base;
+        for (size_t i = 0; i < bytes / sizeof(float); i++) f[i] = rand_unit();
+    }
+};
+Pool pool;
+
+// Successive windows of `bytes` (64-byte aligned) that wrap around the pool.
+struct Rotor {
+    size_t need, offset = 0;
+    explicit Rotor(size_t bytes) : need((bytes + 63) / 64 * 64) {}
+    char *next() {
+        if (offset + need > pool.bytes) offset = 0;
+        char *p = pool.base + offset;
+        offset += need;
+        return p;
+    }
+};
+
+// This thread's rows [*a, *b) of n, cut at multiples of `block` (forward.c).
+void share(int n, int block, int *a, int *b) {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int chunk = (n + nt - 1) / nt;
+    chunk = (chunk + block - 1) / block * block;
+    *a = std::min(t * chunk, n);
+    *b = std::min(*a + chunk, n);
+}
+
+void set_rates(benchmark::State &state, double flop, double bytes) {
+    double it = (double)state.iterations();
+    state.counters["flops"] = benchmark::Counter(flop * it, benchmark::Counter::kIsRate);
+    state.counters["bytes"] = benchmark::Counter(bytes * it, benchmark::Counter::kIsRate);
+}
+
+// ---- products ------------------------------------------------------------
+
+// y (T, d) = x (T, n) w^T with w (d, n).
+void bm_matmul_f32(benchmark::State &state, const lm_kernels *k, int d, int n, int T, int threads) {
+    Rotor rot((size_t)d * n * sizeof(float));
+    std::vector<float> x((size_t)T * n), y((size_t)T * d);
+    for (auto &v : x) v = rand_unit();
+    for (auto _ : state) {
+        const float *w = (const float *)rot.next();
+        if (threads == 1) {
+            k->matmul_f32(y.data(), x.data(), w, T, n, d, 0, d);
+        } else {
+#pragma omp parallel num_threads(threads)
+            {
+                int r0, r1;
+                share(d, LM_ROW_BLOCK, &r0, &r1);
+                if (r0 < r1) k->matmul_f32(y.data(), x.data(), w, T, n, d, r0, r1);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 2.0 * T * d * n, 4.0 * d * n + 4.0 * T * n);
+}
+
+void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, int T, int gs,
+                  int threads) {
+    size_t qbytes = ((size_t)d * n + 63) / 64 * 64, sbytes = (size_t)d * n / gs * sizeof(float);
+    Rotor rot(qbytes + sbytes);
+    int groups = lm_q8_groups(n, gs);
+    std::vector<float> x((size_t)T * n), y((size_t)T * d);
+    std::vector<int8_t> xq((size_t)T * n);
+    std::vector<float> xs((size_t)T * groups);
+    for (auto &v : x) v = rand_unit();
+    for (int t = 0; t < T; t++)
+        k->quantize_q8(xq.data() + (size_t)t * n, xs.data() + (size_t)t * groups,
+                       x.data() + (size_t)t * n, n, gs);
+    lm_q8_act act = {xq.data(), xs.data(), gs};
+    for (auto _ : state) {
+        char *p = rot.next();
+        lm_q8 w = {(const int8_t *)p, (const float *)(p + qbytes), gs};
+        if (threads == 1) {
+            k->matmul_q8(y.data(), &act, &w, T, n, d, 0, d);
+        } else {
+#pragma omp parallel num_threads(threads)
+            {
+                int r0, r1;
+                share(d, LM_ROW_BLOCK, &r0, &r1);
+                if (r0 < r1) k->matmul_q8(y.data(), &act, &w, T, n, d, r0, r1);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    double act_bytes = (double)T * n + 4.0 * T * groups;
+    set_rates(state, 2.0 * T * d * n, (double)d * n + (double)sbytes + act_bytes);
+}
+
+// ---- per-token kernels (one thread, warm activations) ----------------------
+
+void bm_quantize(benchmark::State &state, const lm_kernels *k, int n, int gs) {
+    std::vector<float> x(n), s(lm_q8_groups(n, gs));
+    std::vector<int8_t> q(n);
+    for (auto &v : x) v = rand_unit();
+    for (auto _ : state) {
+        k->quantize_q8(q.data(), s.data(), x.data(), n, gs);
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 3.0 * n, 4.0 * n);
+}
+
+void bm_rmsnorm(benchmark::State &state, const lm_kernels *k, int n) {
+    std::vector<float> x(n), w(n), o(n);
+    for (auto &v : x) v = rand_unit();
+    for (auto &v : w) v = rand_unit();
+    for (auto _ : state) {
+        k->rmsnorm(o.data(), x.data(), w.data(), n);
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 4.0 * n, 8.0 * n);
+}
+
+void bm_softmax(benchmark::State &state, const lm_kernels *k, int n) {
+    // In place; repeated softmax stays in (0, 1], so no refresh is needed.
+    std::vector<float> x(n);
+    for (auto &v : x) v = 8 * rand_unit();
+    for (auto _ : state) {
+        k->softmax(x.data(), n);
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 4.0 * n, 4.0 * n);
+}
+
+void bm_rope(benchmark::State &state, const lm_kernels *k, int n, int head_size) {
+    // A rotation keeps the norm, so repeating it in place is harmless.
+    std::vector<float> v(n), cs(head_size);
+    for (auto &e : v) e = rand_unit();
+    for (int i = 0; i < head_size; i += 2) {
+        double a = 0.37 * (i + 1);
+        cs[i] = (float)std::cos(a), cs[i + 1] = (float)std::sin(a);
+    }
+    for (auto _ : state) {
+        k->rope(v.data(), n, head_size, cs.data());
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 3.0 * n, 4.0 * n + 4.0 * head_size);
+}
+
+void bm_swiglu(benchmark::State &state, const lm_kernels *k, int n) {
+    // In place, and repeating silu(a) * b would drift into denormals: each
+    // iteration takes the next of `bank` fresh copies; refills are untimed.
+    const int bank = 64;
+    std::vector<float> fresh(n), a((size_t)bank * n), b(n);
+    for (auto &v : fresh) v = 4 * rand_unit();
+    for (auto &v : b) v = rand_unit();
+    int i = bank;
+    for (auto _ : state) {
+        if (i == bank) {
+            state.PauseTiming();
+            for (int j = 0; j < bank; j++)
+                std::memcpy(&a[(size_t)j * n], fresh.data(), n * sizeof(float));
+            i = 0;
+            state.ResumeTiming();
+        }
+        k->swiglu(&a[(size_t)i++ * n], b.data(), n);
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 6.0 * n, 8.0 * n);
+}
+
+// One token's attention over n_pos cached positions, all heads of a layer; the
+// K and V caches are pool windows, heads are split across threads.
+void bm_attention(benchmark::State &state, const lm_kernels *k, const Shape &s, int n_pos,
+                  int threads) {
+    int hs = s.dim / s.n_heads, stride = s.dim;
+    size_t cache = (size_t)n_pos * stride * sizeof(float);
+    Rotor rot(2 * cache);
+    std::vector<float> q(s.dim), out(s.dim), att((size_t)threads * n_pos);
+    for (auto &v : q) v = rand_unit();
+    for (auto _ : state) {
+        char *p = rot.next();
+        const float *kc = (const float *)p, *vc = (const float *)(p + cache);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            int a, b;
+            share(s.n_heads, 1, &a, &b);
+            float *sc = att.data() + (size_t)omp_get_thread_num() * n_pos;
+            for (int h = a; h < b; h++)
+                k->attention(out.data() + h * hs, q.data() + h * hs, kc + h * hs, vc + h * hs, sc,
+                             n_pos, hs, stride);
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, (4.0 * hs + 5.0) * n_pos * s.n_heads, 8.0 * n_pos * hs * s.n_heads);
+}
+
+// ---- registration ------------------------------------------------------------
+
+template <class F> void add(const std::string &name, F fn) {
+    benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, bool full) {
+    const std::string isa = k->isa;
+    for (const Shape &s : kShapes) {
+        const std::string m = std::string("/") + isa + "/" + s.name;
+        const bool big = std::strcmp(s.name, "7B") == 0;
+        const int gs = group_size(s);
+        struct Mat {
+            const char *name;
+            int d, n;
+            bool t64;
+        } mats[] = {
+            {"wq", s.dim, s.dim, !big || full},
+            {"w1", s.hidden, s.dim, !big || full},
+            {"w2", s.dim, s.hidden, !big || full},
+            {"cls", kVocab, s.dim, false},
+        };
+        for (const Mat &w : mats)
+            for (int T : {1, 64}) {
+                if (T == 64 && !w.t64) continue;
+                for (int th : thread_counts) {
+                    std::string tail = std::string(".") + w.name + "/T" + std::to_string(T) +
+                                       "/threads:" + std::to_string(th);
+                    int d = w.d, n = w.n;
+                    add("matmul_f32" + m + tail,
+                        [=](benchmark::State &st) { bm_matmul_f32(st, k, d, n, T, th); });
+                    add("matmul_q8" + m + tail,
+                        [=](benchmark::State &st) { bm_matmul_q8(st, k, d, n, T, gs, th); });
+                }
+            }
+        const int hs = s.dim / s.n_heads;
+        for (int n : {s.dim, s.hidden}) {
+            const char *t = n == s.dim ? ".dim" : ".hidden";
+            add("quantize_q8" + m + t + "/threads:1",
+                [=](benchmark::State &st) { bm_quantize(st, k, n, gs); });
+        }
+        add("rmsnorm" + m + ".dim/threads:1",
+            [=](benchmark::State &st) { bm_rmsnorm(st, k, s.dim); });
+        add("softmax" + m + ".vocab/threads:1",
+            [=](benchmark::State &st) { bm_softmax(st, k, kVocab); });
+        add("softmax" + m + ".att" + std::to_string(s.seq_len) + "/threads:1",
+            [=](benchmark::State &st) { bm_softmax(st, k, s.seq_len); });
+        add("rope" + m + ".dim/threads:1",
+            [=](benchmark::State &st) { bm_rope(st, k, s.dim, hs); });
+        add("swiglu" + m + ".hidden/threads:1",
+            [=](benchmark::State &st) { bm_swiglu(st, k, s.hidden); });
+        for (int th : thread_counts) {
+            const Shape *sp = &s;
+            add("attention" + m + ".pos" + std::to_string(s.seq_len) +
+                    "/threads:" + std::to_string(th),
+                [=](benchmark::State &st) { bm_attention(st, k, *sp, sp->seq_len, th); });
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    // Default --benchmark_min_time=0.1 keeps the whole run near 2 minutes; an
+    // explicit flag wins.
+    std::vector<char *> args(argv, argv + argc);
+    bool has_min_time = false;
+    for (int i = 1; i < argc; i++)
+        has_min_time |= std::strncmp(argv[i], "--benchmark_min_time", 20) == 0;
+    static char min_time[] = "--benchmark_min_time=0.1";
+    if (!has_min_time) args.insert(args.begin() + 1, min_time);
+    int n = (int)args.size();
+    args.push_back(nullptr);
+    benchmark::Initialize(&n, args.data());
+    if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+
+    const char *full_env = std::getenv("LAMINA_BENCH_FULL");
+    bool full = full_env && *full_env && std::strcmp(full_env, "0") != 0;
+    size_t largest = (size_t)kVocab * 4096 * sizeof(float); // the 7B classifier
+    pool.init(largest);
+    int cores = omp_get_num_procs();
+    std::vector<int> threads = {1};
+    if (cores > 1) threads.push_back(cores);
+
+    std::string tables;
+    for (int i = 0; lm_kernel_tables[i]; i++) {
+        const lm_kernels *k = lm_kernel_tables[i];
+        const char *missing = lm_kernels_missing_feature(k);
+        tables += std::string(i ? " " : "") + k->isa + (missing ? "(skipped)" : "");
+        if (missing) {
+            std::string why = std::string("this CPU lacks ") + missing + ", needed by " + k->isa;
+            benchmark::RegisterBenchmark(
+                (std::string("unsupported/") + k->isa).c_str(),
+                [why](benchmark::State &st) { st.SkipWithError(why.c_str()); });
+            continue;
+        }
+        register_table(k, threads, full);
+    }
+    benchmark::AddCustomContext("lamina_cpu", lm_cpu_description());
+    benchmark::AddCustomContext("lamina_tables", tables);
+    benchmark::AddCustomContext("lamina_weight_pool_MiB", std::to_string(pool.bytes >> 20));
+    benchmark::AddCustomContext("lamina_llc_MiB", std::to_string(pool.llc >> 20));
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

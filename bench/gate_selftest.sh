@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Shows that the regression gate works, on this machine, with real timings:
+#   (a) the current tree vs the same tree built with -DLAMINA_BENCH_SLOWDOWN=ON
+#       and LAMINA_BENCH_SLOWDOWN_PCT=10 (each token ~10% slower): must FAIL;
+#   (b) the current tree vs itself: must PASS.
+# No git commit is built: bench/gate.sh gets --a-binary / --b-binary.
+# Run by the CI script (not by ctest: tests never assert timings).
+#   bench/gate_selftest.sh [extra bench/gate.sh options, e.g. --budget 300]
+# Exit status 0 when both behave, 1 otherwise, 2 when a build fails.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+pct=${LAMINA_BENCH_SLOWDOWN_PCT:-10}
+work=$(mktemp -d "${TMPDIR:-/tmp}/lamina-gate-selftest.XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT
+jobs=$( (nproc || echo 2) 2>/dev/null)
+start=$SECONDS
+
+build() { # build-dir extra-cmake-args...
+    local dir=$1
+    shift
+    cmake -S "$repo" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DLAMINA_BUILD_TESTS=OFF \
+        -DLAMINA_BUILD_BENCH=OFF "$@" >"$dir.log" 2>&1 &&
+        cmake --build "$dir" -j "$jobs" --target lamina_cli >>"$dir.log" 2>&1 || {
+        tail -n 20 "$dir.log" >&2
+        echo "gate-selftest: build failed ($*)" >&2
+        exit 2
+    }
+}
+build "$work/normal"
+build "$work/slow" -DLAMINA_BENCH_SLOWDOWN=ON
+echo "gate-selftest: built both in $((SECONDS - start)) s"
+
+# Only the slow build reads this variable; it is 0 (no effect) without it.
+export LAMINA_BENCH_SLOWDOWN_PCT=$pct
+
+t0=$SECONDS
+echo "=== (a) normal (A) vs slowed by $pct% per token (B): the gate must FAIL"
+"$here/gate.sh" --budget 240 --a-binary "$work/normal/lamina" --b-binary "$work/slow/lamina" "$@"
+a=$?
+echo "gate-selftest: (a) took $((SECONDS - t0)) s, gate status $a"
+
+t0=$SECONDS
+echo "=== (b) normal (A) vs the same binary (B): the gate must PASS"
+"$here/gate.sh" --budget 240 --a-binary "$work/normal/lamina" --b-binary "$work/normal/lamina" "$@"
+b=$?
+echo "gate-selftest: (b) took $((SECONDS - t0)) s, gate status $b"
+
+ok=1
+[ "$a" = 1 ] || { echo "gate-selftest: WRONG: the slowed build was not caught (status $a)"; ok=0; }
+[ "$b" = 0 ] || { echo "gate-selftest: WRONG: identical binaries did not pass (status $b)"; ok=0; }
+echo "gate-selftest: $((SECONDS - start)) s in all"
+if [ "$ok" = 1 ]; then
+    echo "gate-selftest: OK (slowed build caught, identical build passed)"
+    exit 0
+fi
+exit 1
