@@ -8,12 +8,14 @@
 # It builds A (git archive of the commit) and B (the working tree) in separate
 # Release build folders, then runs `lamina bench --json` of both interleaved
 # (A B, B A, A B, ... so that drift hits both alike) on the 15M and 110M
-# shapes, f32 and q8, 1 and 2 threads, 32 prompt + 32 decoded tokens. Each
-# metric (prefill / decode tok/s of each configuration) becomes one paired
-# ratio B/A per round (a run's value: its fastest of 3 repetitions);
+# shapes, f32 and q8, 1 and 2 threads, 10 repetitions of 16 prompt + 8 decoded
+# tokens. Each metric (prefill / decode tok/s of each configuration) becomes
+# one paired ratio B/A per round (a run's value: its fastest repetition: many
+# short repetitions, so that some miss the other jobs' bursts);
 # gate_stats (bench/gate_stats.c) bootstraps a confidence interval (at least
 # as wide as Student's t) of their geometric mean and fails a metric that is slower by more
-# than the threshold (5%) with 95% confidence. The table is printed either way.
+# than the threshold (5%) with 95% confidence; so does the row that pools every
+# metric of each round. The table is printed either way.
 #
 # Exit status: 0 pass; 1 a regression; 2 usage or internal error;
 # 3 not applicable: the baseline cannot be found, built, or has no
@@ -30,7 +32,7 @@ a_bin="" b_bin=""
 shapes=15M,110M
 dtypes=all
 threads=1,2
-prompt=32 gen=32 reps=3 warmup=0 stat=best clock=real
+prompt=16 gen=8 reps=10 warmup=1 stat=best clock=real
 min_rounds=4 max_rounds=12
 budget=480 # seconds for the whole gate, builds included
 threshold=5

@@ -22,8 +22,9 @@
 
 /* Test-only hook (bench/README.md, "regression gate"): cli_bench_slowdown.c,
  * linked only with -DLAMINA_BENCH_SLOWDOWN=ON, sets it to busy-wait after each
- * forward call in proportion to the call's time. NULL in every normal build. */
-void (*cli_bench_after_forward)(double seconds) = NULL;
+ * forward call in proportion to the call's wall-clock and CPU time. NULL in
+ * every normal build. */
+void (*cli_bench_after_forward)(double wall, double cpu) = NULL;
 double cli_bench_slowdown_pct = 0.0;
 
 typedef struct bench_shape {
@@ -391,9 +392,9 @@ static uint64_t rng_next(uint64_t *s) {
 }
 
 static double timed_forward(lm_context *ctx, const int *tokens, int n, int pos, int *failed) {
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     if (!lm_forward(ctx, tokens, n, pos)) *failed = 1;
-    if (cli_bench_after_forward) cli_bench_after_forward(now() - t0);
+    if (cli_bench_after_forward) cli_bench_after_forward(now() - t0, cpu_now() - c0);
     return now() - t0;
 }
 
