@@ -11,6 +11,16 @@ static void print_tokens(const lm_tokenizer *tok, const int *ids, int n, FILE *o
     for (int i = 1; i < n; i++) lm_print_piece(out, lm_token_piece(tok, ids[i - 1], ids[i]));
 }
 
+/* lm_forward, with its refusal (a token or position out of range: a bug of
+ * ours or of a caller that shares the context) turned into an error. */
+static float *forward(lm_context *ctx, const int *ids, int n, int pos, lm_error *err) {
+    float *logits = lm_forward(ctx, ids, n, pos);
+    if (!logits)
+        lm_fail(err, "the forward pass refused %d token(s) at position %d (context %d)", n, pos,
+                ctx->n_ctx);
+    return logits;
+}
+
 int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
                 int steps, FILE *out, lm_stats *stats, lm_error *err) {
     *stats = (lm_stats){0};
@@ -21,13 +31,18 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     if (!ids) return -1;
     if (n > steps) {
         free(ids);
-        return lm_fail(err, "the prompt is %d tokens (with BOS) but only %d fit in -n %d steps; "
-                            "raise -n (at most the model's seq_len %d)",
+        return lm_fail(err,
+                       "the prompt is %d tokens (with BOS) but only %d fit in -n %d steps; "
+                       "raise -n (at most the model's seq_len %d)",
                        n, steps, steps, ctx->model->c->seq_len);
     }
     double t0 = lm_now();
-    float *logits = lm_forward(ctx, ids, n, 0);
+    float *logits = forward(ctx, ids, n, 0, err);
     double t1 = lm_now();
+    if (!logits) {
+        free(ids);
+        return -1;
+    }
     print_tokens(tok, ids, n, out);
     fflush(out);
     int token = ids[n - 1], pos = n;
@@ -41,7 +56,8 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         lm_print_piece(out, lm_token_piece(tok, token, next));
         fflush(out);
         if (pos >= steps) break;
-        logits = lm_forward(ctx, &next, 1, pos++);
+        logits = forward(ctx, &next, 1, pos++, err);
+        if (!logits) return -1;
         token = next;
     }
     fputc('\n', out);
@@ -51,8 +67,8 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
 
 /* The Llama 2 chat template for one user turn. */
 static char *render_turn(const char *system, const char *user) {
-    const char *fmt = system && *system ? "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]"
-                                        : "[INST] %s%s [/INST]";
+    const char *fmt =
+        system && *system ? "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]" : "[INST] %s%s [/INST]";
     size_t len = strlen(fmt) + (system ? strlen(system) : 0) + strlen(user) + 1;
     char *text = malloc(len);
     if (text) snprintf(text, len, fmt, system && *system ? system : "", user);
@@ -84,10 +100,10 @@ static int context_full(lm_context *ctx, int pos, lm_error *err) {
     return LM_CONTEXT_FULL;
 }
 
-/* Sample the assistant's answer until EOS; returns the new position or -1 if
- * the context filled up first. */
+/* Sample the assistant's answer until EOS; returns the new position, -1 if
+ * the context filled up first, -2 if the forward pass failed (err says why). */
 static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, float *logits,
-                  int token, int pos, FILE *out, lm_stats *stats) {
+                  int token, int pos, FILE *out, lm_stats *stats, lm_error *err) {
     fputs("Assistant: ", out);
     for (;;) {
         int next = lm_sample(sampler, logits);
@@ -99,7 +115,8 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
             fputc('\n', out);
             return -1;
         }
-        logits = lm_forward(ctx, &next, 1, pos++);
+        logits = forward(ctx, &next, 1, pos++, err);
+        if (!logits) return -2;
         token = next;
     }
     fputc('\n', out);
@@ -131,16 +148,19 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
             return context_full(ctx, pos, err);
         }
         double t0 = lm_now();
-        if (eos) lm_forward(ctx, (const int[]){LM_TOKEN_EOS}, 1, pos++);
-        float *logits = lm_forward(ctx, ids, n, pos);
+        float *logits = NULL;
+        if (!eos || forward(ctx, (const int[]){LM_TOKEN_EOS}, 1, pos++, err))
+            logits = forward(ctx, ids, n, pos, err);
         stats->prompt_tokens += n + eos;
         stats->prompt_seconds += lm_now() - t0;
         pos += n;
         int last = ids[n - 1];
         free(ids);
+        if (!logits) return -1;
         t0 = lm_now();
-        pos = answer(ctx, tok, sampler, logits, last, pos, out, stats);
+        pos = answer(ctx, tok, sampler, logits, last, pos, out, stats, err);
         stats->generate_seconds += lm_now() - t0;
+        if (pos == -2) return -1;
         if (pos < 0) return context_full(ctx, ctx->n_ctx, err);
     }
 }
