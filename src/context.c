@@ -24,6 +24,14 @@ static float *alloc_floats(uint64_t n, uint64_t *total) {
     return p;
 }
 
+/* The KV cache: calloc maps a large block straight from the kernel, whose
+ * zero pages become real memory only when a position is written, so a long
+ * context costs memory as it fills, not up front (and is not touched here). */
+static float *alloc_cache(uint64_t n, uint64_t *total) {
+    *total += n * sizeof(float);
+    return calloc((size_t)(n ? n : 1), sizeof(float));
+}
+
 static uint64_t physical_memory(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
@@ -47,7 +55,8 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
     }
     uint64_t kv = lm_kv_cache_bytes(c, n_ctx);
     if (kv > physical_memory()) {
-        lm_fail(err, "the KV cache for %d positions needs %.1f GiB, more than this machine's %.1f GiB",
+        lm_fail(err,
+                "the KV cache for %d positions needs %.1f GiB, more than this machine's %.1f GiB",
                 n_ctx, (double)kv / (1 << 30), (double)physical_memory() / (1 << 30));
         return NULL;
     }
@@ -76,8 +85,8 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
     ctx->att = alloc_floats((uint64_t)ctx->n_threads * (uint64_t)n_ctx, &total);
     ctx->rope = alloc_floats(B * head_size, &total);
     ctx->logits = alloc_floats((uint64_t)c->vocab_size, &total);
-    ctx->key_cache = alloc_floats(cache, &total);
-    ctx->value_cache = alloc_floats(cache, &total);
+    ctx->key_cache = alloc_cache(cache, &total);
+    ctx->value_cache = alloc_cache(cache, &total);
     ctx->xq.gs = gs;
     ctx->xq.q = (int8_t *)alloc_floats(B * widest / 4 + 1, &total);
     ctx->xq.s = alloc_floats(B * (uint64_t)lm_q8_groups((int)widest, gs), &total);
@@ -94,9 +103,8 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
 
 void lm_context_free(lm_context *ctx) {
     if (!ctx) return;
-    float *bufs[] = {ctx->x,      ctx->xb,     ctx->xb2,       ctx->q,
-                     ctx->hb,     ctx->hb2,    ctx->att,       ctx->rope,
-                     ctx->logits, ctx->key_cache, ctx->value_cache, ctx->xq.s};
+    float *bufs[] = {ctx->x,   ctx->xb,   ctx->xb2,    ctx->q,         ctx->hb,          ctx->hb2,
+                     ctx->att, ctx->rope, ctx->logits, ctx->key_cache, ctx->value_cache, ctx->xq.s};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ctx->xq.q);
     free(ctx);
