@@ -90,9 +90,10 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
     ctx->xq.gs = gs;
     ctx->xq.q = (int8_t *)alloc_floats(B * widest / 4 + 1, &total);
     ctx->xq.s = alloc_floats(B * (uint64_t)lm_q8_groups((int)widest, gs), &total);
-    if (!ctx->x || !ctx->xb || !ctx->xb2 || !ctx->q || !ctx->hb || !ctx->hb2 || !ctx->att ||
-        !ctx->rope || !ctx->logits || !ctx->key_cache || !ctx->value_cache || !ctx->xq.q ||
-        !ctx->xq.s) {
+    ctx->barrier = calloc(1, sizeof *ctx->barrier);
+    if (!ctx->barrier || !ctx->x || !ctx->xb || !ctx->xb2 || !ctx->q || !ctx->hb || !ctx->hb2 ||
+        !ctx->att || !ctx->rope || !ctx->logits || !ctx->key_cache || !ctx->value_cache ||
+        !ctx->xq.q || !ctx->xq.s) {
         lm_fail(err, "out of memory allocating %.1f MiB for the KV cache and activations",
                 (double)total / (1 << 20));
         lm_context_free(ctx);
@@ -107,6 +108,7 @@ void lm_context_free(lm_context *ctx) {
                      ctx->att, ctx->rope, ctx->logits, ctx->key_cache, ctx->value_cache, ctx->xq.s};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(ctx->xq.q);
+    free(ctx->barrier);
     free(ctx);
 }
 

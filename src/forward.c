@@ -5,8 +5,9 @@
  *
  * Threads: one OpenMP region per call. Inside it every thread runs this code;
  * products split output rows, attention splits (token, head) pairs, per-token
- * work splits tokens, and a barrier separates steps that read what another
- * thread wrote. Splits are fixed, so the output does not depend on timing. */
+ * work splits tokens, and a barrier (barrier.h) separates steps that read what
+ * another thread wrote. Splits are fixed, so the output does not depend on
+ * timing. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -78,8 +79,9 @@ static void attention_block(const lm_context *ctx, int l, int T, int pos) {
     for (int i = a; i < b; i++) {
         int t = i / c->n_heads, h = i % c->n_heads;
         size_t kv = layer + (size_t)(h / kv_mul) * hs;
-        ctx->k->attention(ctx->xb + (size_t)t * c->dim + h * hs, ctx->q + (size_t)t * c->dim + h * hs,
-                          ctx->key_cache + kv, ctx->value_cache + kv, att, pos + t + 1, hs, kv_dim);
+        ctx->k->attention(ctx->xb + (size_t)t * c->dim + h * hs,
+                          ctx->q + (size_t)t * c->dim + h * hs, ctx->key_cache + kv,
+                          ctx->value_cache + kv, att, pos + t + 1, hs, kv_dim);
     }
 }
 
@@ -96,23 +98,23 @@ static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, 
     for (int t = t0; t < t1; t++)
         k->rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->rms_att, dim);
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     matmul(ctx, ctx->q, ctx->xb, &L->wq, T);
     matmul(ctx, ctx->key_cache + slot, ctx->xb, &L->wk, T);
     matmul(ctx, ctx->value_cache + slot, ctx->xb, &L->wv, T);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++) {
         const float *cs = ctx->rope + (size_t)t * hs;
         k->rope(ctx->q + (size_t)t * dim, dim, hs, cs);
         k->rope(ctx->key_cache + slot + (size_t)t * kv_dim, kv_dim, hs, cs);
     }
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     attention_block(ctx, l, T, pos);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     matmul(ctx, ctx->xb2, ctx->xb, &L->wo, T);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
 
     /* feed-forward: x += wo(att); xb = rmsnorm(x); x += w2(silu(w1 xb) * w3 xb) */
     for (int t = t0; t < t1; t++) {
@@ -120,16 +122,16 @@ static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, 
         k->rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->rms_ffn, dim);
     }
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     matmul(ctx, ctx->hb, ctx->xb, &L->w1, T);
     matmul(ctx, ctx->hb2, ctx->xb, &L->w3, T);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++)
         k->swiglu(ctx->hb + (size_t)t * hidden, ctx->hb2 + (size_t)t * hidden, hidden);
     quantize_rows(ctx, ctx->hb, hidden, t0, t1);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     matmul(ctx, ctx->xb2, ctx->hb, &L->w2, T);
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++) add(ctx->x + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, dim);
 }
 
@@ -146,7 +148,7 @@ static void forward_block(lm_context *ctx, const int *tokens, int T, int pos, in
     }
     for (int l = 0; l < c->n_layers; l++) layer_forward(ctx, l, T, pos, t0, t1);
     if (!last) {
-#pragma omp barrier
+        lm_barrier_wait(ctx->barrier);
         return;
     }
     /* The classifier runs on the last token only. The thread that owns that
@@ -155,7 +157,7 @@ static void forward_block(lm_context *ctx, const int *tokens, int T, int pos, in
         ctx->k->rmsnorm(ctx->xb, ctx->x + (size_t)(T - 1) * dim, m->rms_final, dim);
         quantize_rows(ctx, ctx->xb, dim, 0, 1);
     }
-#pragma omp barrier
+    lm_barrier_wait(ctx->barrier);
     matmul(ctx, ctx->logits, ctx->xb, &m->classifier, 1);
 }
 
@@ -165,9 +167,14 @@ float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return NULL;
 #pragma omp parallel num_threads(ctx->n_threads) if (ctx->n_threads > 1)
-    for (int done = 0; done < n; done += ctx->max_batch) {
-        int T = n - done < ctx->max_batch ? n - done : ctx->max_batch;
-        forward_block(ctx, tokens + done, T, pos + done, done + T == n);
+    {
+        /* The runtime may give fewer threads than asked (OMP_THREAD_LIMIT). */
+#pragma omp single
+        lm_barrier_init(ctx->barrier, omp_get_num_threads());
+        for (int done = 0; done < n; done += ctx->max_batch) {
+            int T = n - done < ctx->max_batch ? n - done : ctx->max_batch;
+            forward_block(ctx, tokens + done, T, pos + done, done + T == n);
+        }
     }
     return ctx->logits;
 }

@@ -2,6 +2,7 @@
 #ifndef LAMINA_INTERNAL_H
 #define LAMINA_INTERNAL_H
 
+#include "barrier.h"
 #include "kernels.h"
 #include "lamina.h"
 
@@ -51,6 +52,7 @@ struct lm_context {
     float *rope;               /* (batch, head_size) cos/sin pairs per position */
     float *logits;             /* (vocab) */
     float *key_cache, *value_cache; /* (layer, n_ctx, kv_dim) */
+    lm_barrier *barrier;            /* between the steps of the forward pass */
 };
 
 const lm_kernels *lm_active_kernels(void);

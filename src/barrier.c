@@ -1,0 +1,74 @@
+/* Spin, then sleep on a futex (barrier.h says why). */
+#include "barrier.h"
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long a thread spins before it sleeps: a step of the forward pass on an
+ * idle machine leaves the threads a few microseconds apart, and waking a
+ * sleeping thread costs tens of microseconds in a virtual machine. */
+#define SPIN_NS 50000
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static void futex_wait(atomic_int *addr, int expected) {
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake_all(atomic_int *addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+void lm_barrier_init(lm_barrier *b, int n) {
+    b->n = n;
+    atomic_store(&b->arrived, 0);
+    atomic_store(&b->generation, 0);
+    atomic_store(&b->sleepers, 0);
+}
+
+/* Spins until the generation moves on or the spin time is over; returns
+ * whether it moved on. */
+static int spin(lm_barrier *b, int gen) {
+    long deadline = 0;
+    for (int i = 1;; i++) {
+        if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen) return 1;
+        cpu_relax();
+        if (i % 64) continue;
+        long t = now_ns();
+        if (!deadline) deadline = t + SPIN_NS;
+        if (t > deadline) return 0;
+    }
+}
+
+void lm_barrier_wait(lm_barrier *b) {
+    if (b->n <= 1) return;
+    int gen = atomic_load_explicit(&b->generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == b->n - 1) {
+        /* Last to arrive: no one can arrive again before the generation moves,
+         * so resetting the count first is safe. */
+        atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        atomic_fetch_add(&b->generation, 1); /* sequentially consistent with */
+        if (atomic_load(&b->sleepers))       /* a sleeper's count-then-check */
+            futex_wake_all(&b->generation);
+        return;
+    }
+    if (spin(b, gen)) return;
+    atomic_fetch_add(&b->sleepers, 1);
+    while (atomic_load(&b->generation) == gen) futex_wait(&b->generation, gen);
+    atomic_fetch_sub(&b->sleepers, 1);
+}
