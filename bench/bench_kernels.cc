@@ -1,9 +1,10 @@
 // Kernel micro-benchmarks (Google Benchmark): every operation of the kernel
 // table, for every table in lm_kernel_tables that this CPU runs, at the shapes
-// of stories15M/42M/110M and Llama-2-7B. bench/README.md explains the output.
+// of stories260K/15M/42M/110M and Llama-2-7B. bench/README.md explains the output.
 //
 // Names:  <kernel>/<isa>/<model>.<tensor>[/T<rows>]/threads:<n>/real_time
 //   e.g.  matmul_f32/avx2/110M.w1/T1/threads:2/real_time
+// Attention runs at n_pos 64, 128, 256, 512 and seq_len (those up to seq_len).
 // A table the CPU cannot run registers one benchmark, unsupported/<isa>, that
 // reports the missing feature through SkipWithError.
 //
@@ -46,11 +47,10 @@ struct Shape {
     int dim, hidden, n_heads, seq_len;
 };
 
+// stories260K: head_size 8, Q8_0 group size 4 (hidden 172).
 const Shape kShapes[] = {
-    {"15M", 288, 768, 6, 256},
-    {"42M", 512, 1376, 8, 1024},
-    {"110M", 768, 2048, 12, 1024},
-    {"7B", 4096, 11008, 32, 4096},
+    {"260K", 64, 172, 8, 512},     {"15M", 288, 768, 6, 256},     {"42M", 512, 1376, 8, 1024},
+    {"110M", 768, 2048, 12, 1024}, {"7B", 4096, 11008, 32, 4096},
 };
 constexpr int kVocab = 32000;
 
@@ -330,11 +330,17 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
             [=](benchmark::State &st) { bm_rope(st, k, s.dim, hs); });
         add("swiglu" + m + ".hidden/threads:1",
             [=](benchmark::State &st) { bm_swiglu(st, k, s.hidden); });
-        for (int th : thread_counts) {
-            const Shape *sp = &s;
-            add("attention" + m + ".pos" + std::to_string(s.seq_len) +
-                    "/threads:" + std::to_string(th),
-                [=](benchmark::State &st) { bm_attention(st, k, *sp, sp->seq_len, th); });
+        std::vector<int> positions;
+        for (int n_pos : {64, 128, 256, 512})
+            if (n_pos <= s.seq_len) positions.push_back(n_pos);
+        if (s.seq_len > 512) positions.push_back(s.seq_len);
+        for (int n_pos : positions) {
+            for (int th : thread_counts) {
+                const Shape *sp = &s;
+                add("attention" + m + ".pos" + std::to_string(n_pos) +
+                        "/threads:" + std::to_string(th),
+                    [=](benchmark::State &st) { bm_attention(st, k, *sp, n_pos, th); });
+            }
         }
     }
 }

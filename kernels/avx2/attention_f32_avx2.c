@@ -1,99 +1,98 @@
-/* One query head: scores = K q / sqrt(head_size), softmax, out = V^T att.
+/* One query head: scores = K q / sqrt(head_size), softmax, out = V^T att, with
+ * the bits of the scalar oracle: every sum adds its terms in the oracle's
+ * order, one rounded multiply and one rounded add per term (no FMA), because
+ * Q8_0 models re-quantize each activation and a last-bit difference can change
+ * greedy text against runq.c's.
  *
- * Scores take 8 positions at a time, one accumulator each (8 independent FMA
- * chains per load of q), reduced together. The weighted sum keeps up to 32
- * output columns in registers across all positions, with two sets of
- * accumulators (even and odd positions) so that short heads are not bound by
- * FMA latency. */
-#include <immintrin.h>
+ * Scores put 8 positions in the 8 lanes: an 8 x 8 block of keys (8 positions
+ * by 8 columns) is transposed in registers, so that one vector add per column
+ * advances all 8 dot products by one term, in order. The softmax is the
+ * oracle's own (libm expf, a sequential sum). The weighted sum puts columns in
+ * the lanes: each output runs through the positions in order, as in the oracle. */
 #include <math.h>
 
+#include <immintrin.h>
+
+#include "scalar/scalar.h"
 #include "avx2.h"
 #include "math_avx2.h"
 
-static inline __attribute__((always_inline)) __m256 dot_rows(const float *q, const float *k,
-                                                             int stride, int hs, int R) {
-    __m256 acc[8];
-    for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
-    int j = 0;
-    for (; j + 8 <= hs; j += 8) {
-        __m256 qv = _mm256_loadu_ps(q + j);
-        for (int r = 0; r < R; r++)
-            acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(k + (size_t)r * stride + j), qv, acc[r]);
+/* r[c] = column c of the 8 x 8 block whose rows are r[0..7]. */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
+    __m256 t[8], s[8];
+    for (int j = 0; j < 4; j++) {
+        t[2 * j] = _mm256_unpacklo_ps(r[2 * j], r[2 * j + 1]);
+        t[2 * j + 1] = _mm256_unpackhi_ps(r[2 * j], r[2 * j + 1]);
     }
-    if (j < hs) {
-        __m256i m = lm_avx2_tail_mask(hs - j);
-        __m256 qv = _mm256_maskload_ps(q + j, m);
-        for (int r = 0; r < R; r++)
-            acc[r] = _mm256_fmadd_ps(_mm256_maskload_ps(k + (size_t)r * stride + j, m), qv, acc[r]);
+    /* s[4h + c]: column c (low half) and c + 4 (high half) of rows 4h .. 4h + 3. */
+    for (int h = 0; h < 2; h++) {
+        const __m256 *u = t + 4 * h;
+        s[4 * h] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * h + 1] = _mm256_shuffle_ps(u[0], u[2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[4 * h + 2] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * h + 3] = _mm256_shuffle_ps(u[1], u[3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    return lm_avx2_reduce8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(s[c], s[4 + c], 0x31);
+    }
 }
 
-/* out[j0 .. j0 + 8 * NV) (the last vector masked by m) += sum_p att[p] v[p]. */
+/* Lane j: q . k[j] for j < np (the lanes past np repeat position np - 1). */
+static __m256 scores8(const float *q, const float *k, int np, int hs, int stride) {
+    const float *kp[8];
+    for (int j = 0; j < 8; j++) kp[j] = k + (size_t)(j < np ? j : np - 1) * stride;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < hs; i += 8) {
+        const int cols = hs - i < 8 ? hs - i : 8;
+        const __m256i m = lm_avx2_tail_mask(cols);
+        __m256 c[8];
+        for (int j = 0; j < 8; j++)
+            c[j] = cols == 8 ? _mm256_loadu_ps(kp[j] + i) : _mm256_maskload_ps(kp[j] + i, m);
+        transpose8(c);
+        for (int u = 0; u < cols; u++)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(q[i + u]), c[u]));
+    }
+    return acc;
+}
+
+/* out[j0 .. j0 + 8 * NV) (the last vector masked by m) = sum_p att[p] v[p],
+ * positions in order. */
 static inline __attribute__((always_inline)) void weighted_sum(float *out, const float *v,
                                                                const float *att, int n_pos,
                                                                int stride, int j0, int NV,
                                                                __m256i m) {
-    __m256 a0[4], a1[4];
-    for (int c = 0; c < NV; c++) a0[c] = a1[c] = _mm256_setzero_ps();
-    const float *vp = v + j0;
-    int p = 0;
-    for (; p + 2 <= n_pos; p += 2, vp += 2 * (size_t)stride) {
-        __m256 w0 = _mm256_broadcast_ss(att + p), w1 = _mm256_broadcast_ss(att + p + 1);
+    __m256 acc[4];
+    for (int c = 0; c < NV; c++) acc[c] = _mm256_setzero_ps();
+    for (int p = 0; p < n_pos; p++) {
+        const float *vp = v + (size_t)p * stride + j0;
+        const __m256 w = _mm256_broadcast_ss(att + p);
         for (int c = 0; c < NV; c++) {
-            __m256 x0, x1;
-            if (c == NV - 1) {
-                x0 = _mm256_maskload_ps(vp + 8 * c, m);
-                x1 = _mm256_maskload_ps(vp + stride + 8 * c, m);
-            } else {
-                x0 = _mm256_loadu_ps(vp + 8 * c);
-                x1 = _mm256_loadu_ps(vp + stride + 8 * c);
-            }
-            a0[c] = _mm256_fmadd_ps(w0, x0, a0[c]);
-            a1[c] = _mm256_fmadd_ps(w1, x1, a1[c]);
-        }
-    }
-    if (p < n_pos) {
-        __m256 w0 = _mm256_broadcast_ss(att + p);
-        for (int c = 0; c < NV; c++) {
-            __m256 x0 =
+            __m256 x =
                 c == NV - 1 ? _mm256_maskload_ps(vp + 8 * c, m) : _mm256_loadu_ps(vp + 8 * c);
-            a0[c] = _mm256_fmadd_ps(w0, x0, a0[c]);
+            acc[c] = _mm256_add_ps(acc[c], _mm256_mul_ps(w, x));
         }
     }
     for (int c = 0; c < NV; c++) {
-        __m256 s = _mm256_add_ps(a0[c], a1[c]);
         if (c == NV - 1)
-            _mm256_maskstore_ps(out + j0 + 8 * c, m, s);
+            _mm256_maskstore_ps(out + j0 + 8 * c, m, acc[c]);
         else
-            _mm256_storeu_ps(out + j0 + 8 * c, s);
+            _mm256_storeu_ps(out + j0 + 8 * c, acc[c]);
     }
 }
 
 void lm_attention_f32_avx2(float *out, const float *q, const float *k, const float *v, float *att,
                            int n_pos, int head_size, int stride) {
+    /* A division, as the oracle does, not a reciprocal multiply. */
     const __m256 scale = _mm256_set1_ps(sqrtf((float)head_size));
-    int p = 0;
-    for (; p + 8 <= n_pos; p += 8)
-        _mm256_storeu_ps(
-            att + p,
-            _mm256_div_ps(dot_rows(q, k + (size_t)p * stride, stride, head_size, 8), scale));
-    if (p < n_pos) {
-        __m256 s;
-        switch (n_pos - p) {
-        case 7: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 7); break;
-        case 6: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 6); break;
-        case 5: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 5); break;
-        case 4: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 4); break;
-        case 3: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 3); break;
-        case 2: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 2); break;
-        default: s = dot_rows(q, k + (size_t)p * stride, stride, head_size, 1); break;
-        }
-        _mm256_maskstore_ps(att + p, lm_avx2_tail_mask(n_pos - p), _mm256_div_ps(s, scale));
+    for (int p = 0; p < n_pos; p += 8) {
+        const int np = n_pos - p < 8 ? n_pos - p : 8;
+        _mm256_maskstore_ps(
+            att + p, lm_avx2_tail_mask(np),
+            _mm256_div_ps(scores8(q, k + (size_t)p * stride, np, head_size, stride), scale));
     }
 
-    lm_softmax_f32_avx2(att, n_pos);
+    lm_softmax_f32_scalar(att, n_pos);
 
     /* Column blocks of 32; the last block's last vector is masked (an all-set
      * mask when head_size is a multiple of 8). */
