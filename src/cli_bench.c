@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_probe.h"
 #include "lamina.h"
 
 /* Test-only hook (bench/README.md, "regression gate"): cli_bench_slowdown.c,
@@ -61,13 +62,17 @@ static const char usage[] =
     "  --reps N            measured repetitions (default 5)\n"
     "  --warmup N          unmeasured repetitions first (default 1)\n"
     "  --json FILE         write Google Benchmark-compatible JSON ('-' = stdout)\n"
-    "  --no-membw          skip the memory-bandwidth probe (no % column)\n"
+    "  --no-probes         skip the bandwidth and FMA probes (no % columns);\n"
+    "                      --no-membw is the same\n"
     "  --seed N            seed of the random weights and token ids (default 1)\n"
     "  -h, --help          this help\n"
     "\n"
     "Prompt + generated tokens are clamped to the model's seq_len. Progress goes to\n"
     "stderr; the table to stdout. Decode GB/s = weight bytes read per token x tok/s;\n"
-    "%% BW compares it with the probe (best pass reading 1 GiB, same threads).\n";
+    "% BW compares it with the bandwidth probe (best pass reading 1 GiB, same\n"
+    "threads). Prefill GFLOP/s = the products' and attention's flops per prompt\n"
+    "x tok/s / prompt tokens; % FMA compares it with the FMA probe (independent\n"
+    "fp32 multiply-add chains in the widest vectors, same threads).\n";
 
 typedef struct bench_opts {
     unsigned shape_mask;
@@ -77,7 +82,7 @@ typedef struct bench_opts {
     const char *isa;
     int prompt, gen, reps, warmup;
     const char *json;
-    int membw;
+    int probes;
     uint64_t seed;
 } bench_opts;
 
@@ -167,7 +172,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
                       .gen = 128,
                       .reps = 5,
                       .warmup = 1,
-                      .membw = 1,
+                      .probes = 1,
                       .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
@@ -176,8 +181,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
             fputs(usage, stdout);
             return 0;
         }
-        if (strcmp(arg, "--no-membw") == 0) {
-            o->membw = 0;
+        if (strcmp(arg, "--no-probes") == 0 || strcmp(arg, "--no-membw") == 0) {
+            o->probes = 0;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0) return usage_error("unexpected argument '%s'", arg);
@@ -243,75 +248,6 @@ static int parse(int argc, char **argv, bench_opts *o) {
         if (cores > 1) o->threads[o->n_threads++] = cores;
     }
     return -1;
-}
-
-/* ---- memory bandwidth probe ---------------------------------------------- */
-
-#define PROBE_BYTES ((size_t)1 << 30)
-#define PROBE_PASSES 5
-
-/* Sum of buf[a, b): 8 independent sums so that loads, not the add chain, are
- * the limit; with AVX2 where the CPU has it (256-bit loads reach ~20% more
- * bandwidth from one core than SSE2 here). */
-static uint64_t sum_range(const uint64_t *buf, size_t a, size_t b) {
-    uint64_t s[8] = {0};
-    size_t i = a;
-    for (; i + 8 <= b; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += buf[i + j];
-    for (; i < b; i++) s[0] += buf[i];
-    return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-__attribute__((target("avx2"))) static uint64_t sum_range_avx2(const uint64_t *buf, size_t a,
-                                                               size_t b) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-    size_t i = a;
-    for (; i + 16 <= b; i += 16) {
-        s0 = _mm256_add_epi64(s0, _mm256_loadu_si256((const __m256i *)(buf + i)));
-        s1 = _mm256_add_epi64(s1, _mm256_loadu_si256((const __m256i *)(buf + i + 4)));
-        s2 = _mm256_add_epi64(s2, _mm256_loadu_si256((const __m256i *)(buf + i + 8)));
-        s3 = _mm256_add_epi64(s3, _mm256_loadu_si256((const __m256i *)(buf + i + 12)));
-    }
-    uint64_t o[4];
-    _mm256_storeu_si256((__m256i *)o,
-                        _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3)));
-    return o[0] + o[1] + o[2] + o[3] + sum_range(buf, i, b);
-}
-#define HAVE_AVX2_PROBE 1
-#endif
-
-/* Best GB/s of PROBE_PASSES passes that read the buffer with `threads`
- * threads, each its own contiguous share. */
-static double probe_read(const uint64_t *buf, size_t n, int threads) {
-    double best = 0;
-    volatile uint64_t sink = 0;
-#ifdef HAVE_AVX2_PROBE
-    __builtin_cpu_init();
-    int avx2 = __builtin_cpu_supports("avx2");
-#endif
-    for (int pass = 0; pass < PROBE_PASSES; pass++) {
-        uint64_t total = 0;
-        double t0 = now();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-        {
-            size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-            size_t chunk = (n / nt + 7) & ~(size_t)7;
-            size_t a = t * chunk < n ? t * chunk : n, b = a + chunk < n ? a + chunk : n;
-#ifdef HAVE_AVX2_PROBE
-            total += avx2 ? sum_range_avx2(buf, a, b) : sum_range(buf, a, b);
-#else
-            total += sum_range(buf, a, b);
-#endif
-        }
-        double dt = now() - t0;
-        sink += total;
-        double gbs = (double)(n * sizeof *buf) / dt / 1e9;
-        if (gbs > best) best = gbs;
-    }
-    (void)sink;
-    return best;
 }
 
 /* ---- statistics ------------------------------------------------------------ */
@@ -381,7 +317,9 @@ typedef struct bench_result {
     double *prefill_tps, *decode_tps; /* [reps] tokens per second */
     double *prefill_cpu, *decode_cpu; /* [reps] process CPU seconds per token */
     uint64_t weight_bytes;
-    double membw; /* GB/s of the probe at this thread count, 0 if not probed */
+    double prefill_flops; /* of the whole prompt */
+    double membw;         /* GB/s of the probe at this thread count, 0 if not probed */
+    double fma_peak;      /* GFLOP/s of the probe at this thread count, 0 if not probed */
 } bench_result;
 
 static uint64_t rng_next(uint64_t *s) {
@@ -396,6 +334,16 @@ static double timed_forward(lm_context *ctx, const int *tokens, int n, int pos, 
     if (!lm_forward(ctx, tokens, n, pos)) *failed = 1;
     if (cli_bench_after_forward) cli_bench_after_forward(now() - t0, cpu_now() - c0);
     return now() - t0;
+}
+
+/* Flops of a prefill of P tokens from position 0: the layers' products, the
+ * attention scores and weighted sums (position t attends to t + 1), and the
+ * classifier on the last token. */
+static double prefill_flops(const lm_config *c, int P) {
+    double hs = (double)c->dim / c->n_heads, kv_dim = c->n_kv_heads * hs, dim = c->dim;
+    double per_token = 2.0 * c->n_layers * (dim * (2 * dim + 2 * kv_dim) + 3 * dim * c->hidden_dim);
+    double attention = 4.0 * c->n_layers * dim * (double)P * (P + 1) / 2;
+    return per_token * P + attention + 2.0 * dim * c->vocab_size;
 }
 
 static int run_config(const lm_model *m, const bench_opts *o, bench_result *r, int index,
@@ -414,6 +362,7 @@ static int run_config(const lm_model *m, const bench_opts *o, bench_result *r, i
     }
     r->prompt = P, r->gen = G, r->reps = o->reps;
     r->weight_bytes = info.weight_bytes;
+    r->prefill_flops = prefill_flops(c, P);
     lm_error e;
     lm_context *ctx = lm_context_new(m, (lm_context_params){P + G, r->threads}, &e);
     if (!ctx) return runtime_error("%s %s: %s", r->shape, r->dtype, e.msg);
@@ -479,22 +428,32 @@ static void fmt_tps(char *buf, size_t len, const double *v, int n, int tokens) {
 }
 
 static void print_header(void) {
-    fprintf(table, "%-8s %-5s %-11s %3s %-26s %-26s %8s %6s\n", "shape", "dtype", "isa", "thr",
-            "prefill tok/s (min-max)", "decode tok/s (min-max)", "dec GB/s", "% BW");
+    fprintf(table, "%-8s %-5s %-11s %3s %-24s %7s %5s  %-24s %8s %5s\n", "shape", "dtype", "isa",
+            "thr", "prefill tok/s (min-max)", "GFLOP/s", "% FMA", "decode tok/s (min-max)",
+            "dec GB/s", "% BW");
     fflush(table);
 }
 
+/* "value" and "percent of peak" cells; "-" where there is no figure. */
+static void fmt_rate(char *val, char *pct, size_t len, double v, double peak) {
+    snprintf(val, len, "%.1f", v);
+    if (peak > 0) snprintf(pct, len, "%.0f%%", 100 * v / peak);
+}
+
 static void print_row(const bench_result *r) {
-    char pre[64], dec[64], gbs[32] = "-", pct[32] = "-";
+    char pre[64], dec[64], gf[32] = "-", fpct[32] = "-", gbs[32] = "-", bpct[32] = "-";
     fmt_tps(pre, sizeof pre, r->prefill_tps, r->reps, r->prompt);
     fmt_tps(dec, sizeof dec, r->decode_tps, r->reps, r->gen);
-    if (r->gen) {
-        double g = (double)r->weight_bytes * summarize(r->decode_tps, r->reps).median / 1e9;
-        snprintf(gbs, sizeof gbs, "%.1f", g);
-        if (r->membw > 0) snprintf(pct, sizeof pct, "%.0f%%", 100 * g / r->membw);
+    if (r->prompt) {
+        double tps = summarize(r->prefill_tps, r->reps).median;
+        fmt_rate(gf, fpct, sizeof gf, r->prefill_flops / r->prompt * tps / 1e9, r->fma_peak);
     }
-    fprintf(table, "%-8s %-5s %-11s %3d %-26s %-26s %8s %6s\n", r->shape, r->dtype, r->isa,
-            r->threads, pre, dec, gbs, pct);
+    if (r->gen) {
+        double tps = summarize(r->decode_tps, r->reps).median;
+        fmt_rate(gbs, bpct, sizeof gbs, (double)r->weight_bytes * tps / 1e9, r->membw);
+    }
+    fprintf(table, "%-8s %-5s %-11s %3d %-24s %7s %5s  %-24s %8s %5s\n", r->shape, r->dtype, r->isa,
+            r->threads, pre, gf, fpct, dec, gbs, bpct);
     fflush(table);
 }
 
@@ -521,6 +480,25 @@ static double cpu_mhz(void) {
             break;
     if (f) fclose(f);
     return mhz;
+}
+
+/* Both probes at every thread count of the run, printed above the table;
+ * returns -1 if the bandwidth probe's buffer cannot be had. */
+static int run_probes(const bench_opts *o, double *gbs, double *gflops) {
+    progress(1, "memory bandwidth probe (%lu MiB) and FMA probe", CLI_PROBE_BYTES >> 20);
+    if (cli_probe_membw(o->threads, o->n_threads, gbs)) return -1;
+    cli_probe_fma(o->threads, o->n_threads, gflops);
+    progress_clear();
+    fprintf(table, "memory read bandwidth:");
+    for (int i = 0; i < o->n_threads; i++)
+        fprintf(table, " %.1f GB/s (%d thread%s)%s", gbs[i], o->threads[i],
+                o->threads[i] == 1 ? "" : "s", i + 1 < o->n_threads ? "," : "");
+    fprintf(table, "\nfp32 FMA peak (%s):", cli_probe_fma_kind());
+    for (int i = 0; i < o->n_threads; i++)
+        fprintf(table, " %.1f GFLOP/s (%d thread%s)%s", gflops[i], o->threads[i],
+                o->threads[i] == 1 ? "" : "s", i + 1 < o->n_threads ? "," : "");
+    fprintf(table, "\n");
+    return 0;
 }
 
 /* One Google Benchmark entry; iterations are tokens and times are per token. */
@@ -557,6 +535,10 @@ static void json_entry(FILE *f, int *first, const char *name, int family, int in
         double g = (double)r->weight_bytes * tps / 1e9;
         fprintf(f, ",\n      \"weight_GBps\": %.6e", g);
         if (r->membw > 0) fprintf(f, ",\n      \"mem_bw_pct\": %.6e", 100 * g / r->membw);
+    } else {
+        double g = r->prefill_flops / r->prompt * tps / 1e9;
+        fprintf(f, ",\n      \"GFLOPs\": %.6e", g);
+        if (r->fma_peak > 0) fprintf(f, ",\n      \"fma_peak_pct\": %.6e", 100 * g / r->fma_peak);
     }
     fprintf(f, ",\n      \"label\": ");
     json_string(f, r->isa);
@@ -564,7 +546,8 @@ static void json_entry(FILE *f, int *first, const char *name, int family, int in
 }
 
 static int write_json(FILE *f, const char *path, const bench_opts *o, const bench_result *res,
-                      int n, const int *probe_threads, const double *probe_gbs, int n_probe) {
+                      int n, const int *probe_threads, const double *probe_gbs,
+                      const double *probe_gflops, int n_probe) {
     char host[256] = "", date[64] = "", exe[PATH_MAX] = "";
     gethostname(host, sizeof host - 1);
     time_t t = time(NULL);
@@ -607,7 +590,8 @@ static int write_json(FILE *f, const char *path, const bench_opts *o, const benc
             o->prompt, o->gen, o->reps, o->warmup, (unsigned long long)o->seed,
             cli_bench_after_forward ? cli_bench_slowdown_pct : 0.0);
     for (int i = 0; i < n_probe; i++)
-        fprintf(f, ",\n    \"mem_bw_GBps_threads_%d\": %.3f", probe_threads[i], probe_gbs[i]);
+        fprintf(f, ",\n    \"mem_bw_GBps_threads_%d\": %.3f,\n    \"fma_GFLOPs_threads_%d\": %.3f",
+                probe_threads[i], probe_gbs[i], probe_threads[i], probe_gflops[i]);
     fprintf(f, "\n  },\n  \"benchmarks\": [\n");
     int first = 1, family = 0;
     for (int i = 0; i < n; i++) {
@@ -724,27 +708,11 @@ int cli_bench(int argc, char **argv) {
                 "(LAMINA_BENCH_SLOWDOWN_PCT)\n",
                 cli_bench_slowdown_pct);
 
-    /* The bandwidth probe runs first, before any model takes memory. */
-    double probe_gbs[MAX_THREADS_LIST] = {0};
-    if (o.membw) {
-        size_t n = PROBE_BYTES / sizeof(uint64_t);
-        uint64_t *buf = malloc(PROBE_BYTES);
-        if (!buf)
-            return runtime_error("cannot allocate the %zu MiB bandwidth probe", PROBE_BYTES >> 20);
-        int most = 1;
-        for (int i = 0; i < o.n_threads; i++) most = o.threads[i] > most ? o.threads[i] : most;
-        progress(1, "memory bandwidth probe (%zu MiB, best of %d passes)", PROBE_BYTES >> 20,
-                 PROBE_PASSES);
-#pragma omp parallel for num_threads(most) schedule(static)
-        for (size_t i = 0; i < n; i++) buf[i] = i * 0x9E3779B97F4A7C15ull;
-        for (int i = 0; i < o.n_threads; i++) probe_gbs[i] = probe_read(buf, n, o.threads[i]);
-        free(buf);
-        progress_clear();
-        fprintf(table, "memory read bandwidth:");
-        for (int i = 0; i < o.n_threads; i++)
-            fprintf(table, " %.1f GB/s (%d thread%s)%s", probe_gbs[i], o.threads[i],
-                    o.threads[i] == 1 ? "" : "s", i + 1 < o.n_threads ? "," : "");
-        fprintf(table, "\n");
+    /* The probes run first, before any model takes memory. */
+    double probe_gbs[MAX_THREADS_LIST] = {0}, probe_gflops[MAX_THREADS_LIST] = {0};
+    if (o.probes && run_probes(&o, probe_gbs, probe_gflops)) {
+        if (json && json != stdout) fclose(json);
+        return runtime_error("cannot allocate the %lu MiB bandwidth probe", CLI_PROBE_BYTES >> 20);
     }
     fprintf(table,
             "cpu: %s\nkernels: %s; prompt %d tokens, decode %d tokens, %d reps after %d warm-up\n",
@@ -797,9 +765,10 @@ int cli_bench(int argc, char **argv) {
             r->dtype = dtype;
             r->threads = o.threads[ti];
             r->membw = probe_gbs[ti];
+            r->fma_peak = probe_gflops[ti];
             rc = run_config(m, &o, r, done + 1, n_results);
             if (rc) break;
-            if (r->threads != o.threads[ti]) r->membw = 0;
+            if (r->threads != o.threads[ti]) r->membw = r->fma_peak = 0;
             progress_clear();
             print_row(r);
             done++;
@@ -808,8 +777,8 @@ int cli_bench(int argc, char **argv) {
     }
     progress_clear();
     if (json && !rc)
-        rc = write_json(json, o.json, &o, res, done, o.threads, probe_gbs,
-                        o.membw ? o.n_threads : 0);
+        rc = write_json(json, o.json, &o, res, done, o.threads, probe_gbs, probe_gflops,
+                        o.probes ? o.n_threads : 0);
     else if (json && json != stdout)
         fclose(json);
     free(samples);

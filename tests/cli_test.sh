@@ -260,6 +260,30 @@ group_commands() {
     "$lamina" --version >"$tmp/out" && grep -q "^lamina [0-9]" "$tmp/out" && grep -q "^cpu: " "$tmp/out" && pass || fail "--version"
 }
 
+# lamina bench: a tiny run prints the table and JSON with every configuration
+# (numbers are never checked: they are timings), and bad options are errors.
+group_bench() {
+    local small=(--shape 260K --reps 2 --warmup 0 --prompt-tokens 8 --gen-tokens 8 --threads 1,2)
+    "$lamina" bench "${small[@]}" --json "$tmp/b.json" >"$tmp/out" 2>"$tmp/err" ||
+        fail "bench: exit $?: $(tail -n 3 "$tmp/err")"
+    for want in "^memory read bandwidth: [0-9.]+ GB/s \(1 thread\), [0-9.]+ GB/s \(2 threads\)" \
+        "^fp32 FMA peak \([a-z0-9+ ()]+\): [0-9.]+ GFLOP/s \(1 thread\)" \
+        "^shape +dtype +isa +thr +prefill tok/s" "^260K +f32 .* 1 [0-9]" "^260K +q8 .* 2 [0-9]"; do
+        grep -Eq "$want" "$tmp/out" && pass || fail "bench table lacks /$want/: $(cat "$tmp/out")"
+    done
+    for want in '"name": "prefill/260K/f32/[a-z0-9]+/threads:1_median"' '"aggregate_name": "min"' \
+        '"tok_per_s": [0-9]' '"GFLOPs": [0-9]' '"weight_GBps": [0-9]' '"mem_bw_GBps_threads_2"' \
+        '"fma_GFLOPs_threads_1"'; do
+        grep -Eq "$want" "$tmp/b.json" && pass || fail "bench JSON lacks /$want/"
+    done
+    "$lamina" bench "${small[@]}" --no-probes >"$tmp/out" 2>"$tmp/err" && ! grep -q "bandwidth" "$tmp/out" &&
+        grep -Eq "^260K +q8" "$tmp/out" && pass || fail "bench --no-probes: $(cat "$tmp/out" "$tmp/err")"
+    expect 2 "unknown option '--frobnicate'" -- "$lamina" bench --frobnicate
+    expect 2 "shape" -- "$lamina" bench --shape 3B
+    expect 2 "threads" -- "$lamina" bench --threads 0
+    expect 1 "cannot write $tmp/none/b.json" -- "$lamina" bench "${small[@]}" --json "$tmp/none/b.json"
+}
+
 "group_$group"
 echo "$group: $passes passed, $failures failed"
 [ "$failures" = 0 ]
