@@ -238,7 +238,7 @@ lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err)
     size_t size;
     unsigned char *buf = read_file(path, &size, err);
     if (!buf) return NULL;
-    int n;
+    int n = 0; /* set by scan() on success; 0 quiets a false maybe-uninitialized */
     lm_tokenizer *tok = NULL;
     if (scan(path, buf, size, vocab_size, &n, err) == 0) tok = build(path, buf, size, n, err);
     free(buf);
