@@ -171,6 +171,9 @@ static void test_matmul_q8(const lm_kernels *k) {
             for (int c = 0; c < 6; c++)
                 for (int d = 1; d <= 19; d += 6)
                     test_matmul_q8_case(k, gss[g] * m, d, Ts[c], gss[g]);
+    /* Rows of more than 16 groups, whose partial sums the AVX-512 kernels
+     * carry from one block of 16 groups to the next (the last one partial). */
+    for (int g = 0; g < 6; g++) test_matmul_q8_case(k, gss[g] * 37, 21, 3, gss[g]);
     /* Rows that do not hold whole groups: w2 of stories42M (1376 = 21.5 * 64),
      * and shorter odd widths, so weight groups straddle rows. */
     test_matmul_q8_case(k, 1376, 7, 3, 64);

@@ -16,6 +16,11 @@
  * then transposes the 16 rows into lanes, adding the lanes of each group on
  * the way: integer sums, exact in any order.
  *
+ * A tile of 16 rows goes through the groups in blocks of 16: the block's
+ * weight scales are transposed once (rows into lanes), then every token
+ * passes over the block while its weights are in L1. At T = 1 the kernel
+ * streams the weights, so it prefetches them itself in address order.
+ *
  * The fast path needs x->gs == w->gs and n % gs == 0 (every row holds whole
  * groups, so row i's scales start at s + i * n / gs) with gs a power of two
  * from 4 to 64 (a chunk holds 64 / gs groups) or a multiple of 64 (a group is
@@ -75,29 +80,43 @@ static inline __attribute__((always_inline)) void q8_lanes_to_rows(__m512i v[16]
     }
 }
 
-/* The oracle's step for group g of the tile's rows: acc + (isum * s_w) * s_x. */
-static inline __m512 q8_add_group(__m512 acc, __m512i isum, const float *ws, __m512i sidx, int g,
-                                  float xs) {
-    const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_i32gather_ps(sidx, ws + g, 4));
+/* The scales of groups [g0, g0 + 16) of a tile's 16 rows, transposed: sc[g]
+ * lane r is row r's scale of group g0 + g (rows past nr repeat the last one,
+ * groups past the row's end are 0 and unused). With L = 1 q8_lanes_to_rows is
+ * a plain transpose; one per 16 groups costs much less than a gather per group
+ * (about a third of the kernel's time at T = 1). */
+static inline __attribute__((always_inline)) void q8_tile_scales(float sc[16][16], const float *ws,
+                                                                 int groups, int g0, int nr) {
+    const __mmask16 m = lm_avx512_mask16(groups - g0);
+    __m512i v[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        v[r] = _mm512_maskz_loadu_epi32(m, ws + (size_t)(r < nr ? r : nr - 1) * groups + g0);
+    q8_lanes_to_rows(v, 1);
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; g++) _mm512_store_si512(sc[g], v[g]);
+}
+
+/* The oracle's step for the tile's rows: acc + (isum * s_w) * s_x. */
+static inline __m512 q8_add_group(__m512 acc, __m512i isum, const float sc[16], float xs) {
+    const __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_load_ps(sc));
     return _mm512_add_ps(acc, _mm512_mul_ps(f, _mm512_set1_ps(xs)));
 }
 
-/* Rows [i0, i0 + nr), nr <= 16, of one token: lane r is row i0 + r (lanes
- * past nr repeat the last row and are not stored). L as in q8_lanes_to_rows,
- * a constant at every call site. */
-static inline __attribute__((always_inline)) void
-q8_tile(float *y, const int8_t *xq, const float *xs, const lm_q8 *w, int n, int i0, int nr, int L) {
-    const int gs = w->gs, groups = n / gs, gpc = 16 / L; /* groups per chunk (1 if gs >= 64) */
-    const int8_t *wq[16];
-    for (int r = 0; r < 16; r++) wq[r] = w->q + (size_t)(i0 + (r < nr ? r : nr - 1)) * n;
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i sidx = _mm512_mullo_epi32(_mm512_min_epi32(lane, _mm512_set1_epi32(nr - 1)),
-                                            _mm512_set1_epi32(groups));
-    const float *ws = w->s + (size_t)i0 * groups;
+/* A tile's rows (lane r is row min(r, nr - 1) of w0) against one token over
+ * the groups [g0, g1) of a block, adding to acc in group order. L as in
+ * q8_lanes_to_rows, a constant at every call site. Unless pf is NULL, *pf
+ * walks ahead through the weights in address order, one line per row chunk,
+ * into L2: the hardware prefetchers do not follow 16 interleaved streams
+ * (about 10 GB/s instead of 16-20), and prefetching into L1 measured slower. */
+static inline __attribute__((always_inline)) __m512
+q8_block(__m512 acc, const int8_t *w0, int nr, const int8_t *xq, const float *xs,
+         const float sc[16][16], int n, int gs, int g0, int g1, const char **pf, int L) {
+    const int gpc = 16 / L; /* groups per chunk (1 if gs >= 64) */
     const __m512i zero = _mm512_setzero_si512();
-    __m512 acc = _mm512_setzero_ps();
     __m512i isum = zero; /* a group of several chunks (gs > 64) */
-    for (int j = 0; j < n; j += 64) {
+    const int end = g1 * gs < n ? g1 * gs : n;
+    for (int j = g0 * gs; j < end; j += 64) {
         /* The last chunk may be partial: its bytes past n load as 0 (masked,
          * never read) and add nothing; their groups are not used. */
         const __mmask64 bm = lm_avx512_mask64(n - j);
@@ -108,41 +127,69 @@ q8_tile(float *y, const int8_t *xq, const float *xs, const lm_q8 *w, int n, int 
         __m512i v[16];
 #pragma GCC unroll 16
         for (int r = 0; r < 16; r++) {
-            const __m512i wv =
-                full ? _mm512_loadu_si512(wq[r] + j) : _mm512_maskz_loadu_epi8(bm, wq[r] + j);
-            /* The same bytes of the next tile's row: the hardware prefetchers
-             * do not follow 16 interleaved streams. */
-            _mm_prefetch((const char *)(wq[r] + j) + 16 * (size_t)n, _MM_HINT_T0);
+            const int8_t *wr = w0 + (size_t)(r < nr ? r : nr - 1) * n + j;
+            const __m512i wv = full ? _mm512_loadu_si512(wr) : _mm512_maskz_loadu_epi8(bm, wr);
+            if (pf) {
+                _mm_prefetch(*pf, _MM_HINT_T1);
+                *pf += 64;
+            }
             v[r] = q8_dot(zero, ax, _mm512_mask_sub_epi8(wv, neg, zero, wv));
         }
         q8_lanes_to_rows(v, L);
         if (gs <= 64) {
             /* g < gpc, a constant, keeps v in registers; the last chunk may
              * hold fewer groups. */
-            const int g0 = j / gs;
+            const int gc = j / gs;
 #pragma GCC unroll 16
             for (int g = 0; g < gpc; g++)
-                if (g0 + g < groups) acc = q8_add_group(acc, v[g], ws, sidx, g0 + g, xs[g0 + g]);
+                if (gc + g < g1) acc = q8_add_group(acc, v[g], sc[gc + g - g0], xs[gc + g]);
         } else {
             isum = _mm512_add_epi32(isum, v[0]);
             if ((j + 64) % gs == 0) {
-                acc = q8_add_group(acc, isum, ws, sidx, j / gs, xs[j / gs]);
+                acc = q8_add_group(acc, isum, sc[j / gs - g0], xs[j / gs]);
                 isum = zero;
             }
         }
     }
-    _mm512_mask_storeu_ps(y + i0, lm_avx512_mask16(nr), acc);
+    return acc;
 }
 
-/* Blocks of 16 rows, each against every token while its weights are in L1. */
+/* Rows [i0, i0 + nr), nr <= 16, against every token: lane r is row i0 + r
+ * (lanes past nr repeat the last row and are not stored). Blocks of 16 groups,
+ * each against every token while its weights are in L1; between blocks a
+ * token's partial sums wait in y (a float goes through memory unchanged). */
+static inline __attribute__((always_inline)) void
+q8_tile(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int i0, int nr, int L) {
+    const int gs = w->gs, groups = n / gs;
+    const int8_t *w0 = w->q + (size_t)i0 * n;
+    const float *ws = w->s + (size_t)i0 * groups;
+    const __mmask16 rows = lm_avx512_mask16(nr);
+    const char *pf = (const char *)(w->q + (size_t)(i0 + 4 * 16) * n); /* 4 tiles ahead */
+    for (int g0 = 0; g0 < groups; g0 += 16) {
+        const int g1 = g0 + 16 < groups ? g0 + 16 : groups;
+        _Alignas(64) float sc[16][16];
+        q8_tile_scales(sc, ws, groups, g0, nr);
+        for (int t = 0; t < T; t++) {
+            float *yt = y + (size_t)t * d + i0;
+            __m512 acc = g0 ? _mm512_maskz_loadu_ps(rows, yt) : _mm512_setzero_ps();
+            acc = q8_block(acc, w0, nr, x->q + (size_t)t * n, x->s + (size_t)t * groups, sc, n, gs,
+                           g0, g1, t ? NULL : &pf, L);
+            _mm512_mask_storeu_ps(yt, rows, acc);
+        }
+    }
+}
+
+/* Blocks of 16 rows. A constant nr = 16 lets the compiler address the rows
+ * as w0 + r * n from a few registers instead of 16 pointers, which spill. */
 static inline __attribute__((always_inline)) void q8_matmul(float *y, const lm_q8_act *x,
                                                             const lm_q8 *w, int T, int n, int d,
                                                             int r0, int r1, int L) {
-    const int groups = n / w->gs;
-    for (int i = r0; i < r1; i += 16)
-        for (int t = 0; t < T; t++)
-            q8_tile(y + (size_t)t * d, x->q + (size_t)t * n, x->s + (size_t)t * groups, w, n, i,
-                    r1 - i < 16 ? r1 - i : 16, L);
+    for (int i = r0; i < r1; i += 16) {
+        if (r1 - i >= 16)
+            q8_tile(y, x, w, T, n, d, i, 16, L);
+        else
+            q8_tile(y, x, w, T, n, d, i, r1 - i, L);
+    }
 }
 
 /* The entry point's body: the fast path for each group size, or the oracle. */
