@@ -294,7 +294,7 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
         struct Mat {
             const char *name;
             int d, n;
-            bool t64;
+            bool prefill; // also T 7, 17 and 64
         } mats[] = {
             {"wq", s.dim, s.dim, !big || full},
             {"w1", s.hidden, s.dim, !big || full},
@@ -302,8 +302,8 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
             {"cls", kVocab, s.dim, false},
         };
         for (const Mat &w : mats)
-            for (int T : {1, 64}) {
-                if (T == 64 && !w.t64) continue;
+            for (int T : {1, 7, 17, 64}) {
+                if (T > 1 && !w.prefill) continue;
                 for (int th : thread_counts) {
                     std::string tail = std::string(".") + w.name + "/T" + std::to_string(T) +
                                        "/threads:" + std::to_string(th);

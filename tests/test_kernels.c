@@ -72,11 +72,12 @@ static const int widths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 6
 #define N_WIDTHS (int)(sizeof widths / sizeof widths[0])
 
 static void test_matmul_f32(const lm_kernels *k) {
-    static const int ds[] = {1, 3, 8, 17, 33};
-    static const int Ts[] = {1, 2, 3, 4, 5, 8, 13};
+    /* d 300 and T from 32 on: several row panels of the AVX-512 GEMM. */
+    static const int ds[] = {1, 3, 8, 17, 33, 300};
+    static const int Ts[] = {1, 2, 3, 4, 5, 8, 13, 16, 17, 32, 33, 64, 70};
     for (int a = 0; a < N_WIDTHS; a++)
-        for (int b = 0; b < 5; b++)
-            for (int c = 0; c < 7; c++) {
+        for (int b = 0; b < 6; b++)
+            for (int c = 0; c < 13; c++) {
                 int n = widths[a], d = ds[b], T = Ts[c];
                 int r0 = d > 2 ? irand(d / 2) : 0, r1 = d - (d > 2 ? irand(d / 2) : 0);
                 float *w = falloc((size_t)d * n), *x = falloc((size_t)T * n);
@@ -102,8 +103,9 @@ static void test_matmul_f32(const lm_kernels *k) {
 /* Rows computed in split ranges (as threads do) equal rows computed in one
  * range, bit for bit: the forward pass's output must not depend on threads. */
 static void check_split_invariance(const lm_kernels *k, int quantized) {
-    static const int shapes[][3] = {{64, 37, 1}, {288, 70, 3}, {172, 50, 2}, {128, 33, 5}};
-    for (int s = 0; s < 4; s++) {
+    static const int shapes[][3] = {{64, 37, 1},  {288, 70, 3},   {172, 50, 2},
+                                    {128, 33, 5}, {300, 290, 40}, {33, 100, 64}};
+    for (int s = 0; s < 6; s++) {
         int n = shapes[s][0], d = shapes[s][1], T = shapes[s][2], gs = 32;
         float *w = falloc((size_t)d * n), *x = falloc((size_t)T * n);
         float *whole = falloc((size_t)T * d), *parts = falloc((size_t)T * d);

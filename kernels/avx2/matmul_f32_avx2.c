@@ -104,19 +104,65 @@ static void tile_any(float *y, const float *x, const float *w, int n, int d, int
     }
 }
 
-/* Several tokens: tiles of 4 rows x 3 tokens, 12 accumulators fed by 7 loads
- * per 12 FMAs, blocked so that the loads hit L1: a block of ROW_BLOCK rows by
- * at most K_BLOCK columns of weights (24 KiB) stays in L1 while the token tiles
- * pass over it, and each token tile (9 KiB) serves all the rows of the block;
- * the activations of TOKEN_BLOCK tokens (over one k block) stay in L2. */
+/* Several tokens, fewer than OUTER_MIN_T: tiles of 4 rows x 3 tokens, 12
+ * accumulators fed by 7 loads per 12 FMAs, blocked so that the loads hit L1:
+ * a block of ROW_BLOCK rows by at most K_BLOCK columns of weights (24 KiB)
+ * stays in L1 while the token tiles pass over it, and each token tile (9 KiB)
+ * serves all the rows of the block; the activations of TOKEN_BLOCK tokens
+ * (over one k block) stay in L2. */
 #define ROW_BLOCK 8
 #define K_BLOCK 768
 #define TOKEN_BLOCK 48
+
+/* Many tokens: matmul_f32_outer.h's outer product with lanes across tokens,
+ * as on AVX-512 but with 16 registers: 6 rows x 2 vectors of 8 tokens, 2
+ * token vectors and 1 broadcast. xt is 16 KiB, save 16 KiB. */
+#define OUTER_VEC __m256
+#define OUTER_LANES 8
+#define OUTER_ZERO() _mm256_setzero_ps()
+#define OUTER_LOAD(p) _mm256_load_ps(p)
+#define OUTER_STORE(p, v) _mm256_store_ps(p, v)
+#define OUTER_BCAST(p) _mm256_broadcast_ss(p)
+#define OUTER_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define OUTER_TRANSPOSE transpose8
+#define OUTER_TOKENS 16
+#define OUTER_MAX_V 2
+#define OUTER_MIN_T 32
+#define OUTER_K_BLOCK 256
+#define OUTER_PANEL 256
+#define OUTER_ROWS 6
+
+/* dst[j][i] = src[i][j] for an 8 x 8 block (row strides sn and dn): pairs,
+ * then quads within 128-bit lanes, then the lanes themselves. */
+static inline void transpose8(float *dst, int dn, const float *src, int sn) {
+    __m256 a[8], b[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(src + (size_t)i * sn);
+    for (int i = 0; i < 8; i += 2) {
+        b[i] = _mm256_unpacklo_ps(a[i], a[i + 1]);
+        b[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]);
+    }
+    /* a[4g + j], lane q: rows 4g..4g+3 of column 4q + j. */
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            a[i + 2 * h] = _mm256_shuffle_ps(b[i + h], b[i + h + 2], 0x44);
+            a[i + 2 * h + 1] = _mm256_shuffle_ps(b[i + h], b[i + h + 2], 0xee);
+        }
+    for (int j = 0; j < 4; j++) {
+        _mm256_storeu_ps(dst + (size_t)j * dn, _mm256_permute2f128_ps(a[j], a[4 + j], 0x20));
+        _mm256_storeu_ps(dst + (size_t)(4 + j) * dn, _mm256_permute2f128_ps(a[j], a[4 + j], 0x31));
+    }
+}
+
+#include "matmul_f32_outer.h"
 
 void lm_matmul_f32_avx2(float *y, const float *x, const float *w, int T, int n, int d, int r0,
                         int r1) {
     if (T == 1) {
         gemv(y, x, w, n, d, r0, r1);
+        return;
+    }
+    if (T >= OUTER_MIN_T && n > 0 && r0 < r1) {
+        outer_gemm(y, x, w, T, n, d, r0, r1);
         return;
     }
     /* Equal k blocks (a multiple of 8, so that only the last has a tail)

@@ -7,12 +7,13 @@
  * so a row's bits depend neither on the row range nor on the tile shape.
  *
  * T == 1 is a matrix-vector product bound by memory: tiles of 8 rows stream 8
- * weight rows at once (8 independent FMA chains hide the FMA latency). T > 1
- * is a GEMM: tokens go in blocks of at most 6, and a 4 x 6 tile keeps 24
- * accumulators, 4 weight vectors and one token vector in the 32 registers,
- * 10 loads per 24 FMAs (narrower blocks get taller tiles). Rows are taken in
- * panels sized to stay in L2 while every token block passes over them, and a
- * token block stays in L1 while the panel's tiles pass over it. */
+ * weight rows at once (8 independent FMA chains hide the FMA latency). From
+ * OUTER_MIN_T tokens on, outer_gemm() (matmul_f32_outer.h) takes over. Fewer tokens go in blocks of
+ * at most 6, and a 4 x 6 tile keeps 24 accumulators, 4 weight vectors and one
+ * token vector in the 32 registers, 10 loads per 24 FMAs (narrower blocks get
+ * taller tiles). Rows are taken in panels sized to stay in L2 while every
+ * token block passes over them, and a token block stays in L1 while the
+ * panel's tiles pass over it. */
 #include <immintrin.h>
 
 #include "avx512.h"
@@ -84,11 +85,66 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
     for (int i = i0; i < i1; i += R) tile(y, x, w, n, d, i, i1 - i < R ? i1 - i : R, t0, nc, R, C);
 }
 
+/* Many tokens: matmul_f32_outer.h's outer product with lanes across tokens:
+ * groups of up to 64 tokens, 6 rows x up to 4 vectors of 16 tokens. More
+ * rows per tile would not help: rows that are a multiple of 4 KiB apart
+ * (n = 1024, 2048) evict one another from their L1 set, and the row streams
+ * outrun the prefetchers. The stack holds xt (32 KiB), save (64 KiB) and one
+ * tile's outputs: about 100 KiB. */
+#define OUTER_VEC __m512
+#define OUTER_LANES 16
+#define OUTER_ZERO() _mm512_setzero_ps()
+#define OUTER_LOAD(p) _mm512_load_ps(p)
+#define OUTER_STORE(p, v) _mm512_store_ps(p, v)
+#define OUTER_BCAST(p) _mm512_set1_ps(*(p))
+#define OUTER_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define OUTER_TRANSPOSE transpose16
+#define OUTER_TOKENS 64
+#define OUTER_MAX_V 4
+#define OUTER_MIN_T 32
+#define OUTER_K_BLOCK 128
+#define OUTER_PANEL 256
+#define OUTER_ROWS 6
+
+/* dst[j][i] = src[i][j] for a 16 x 16 block (row strides sn and dn): pairs,
+ * then quads within 128-bit lanes, then the lanes themselves. */
+static inline void transpose16(float *dst, int dn, const float *src, int sn) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_loadu_ps(src + (size_t)i * sn);
+    for (int i = 0; i < 16; i += 2) {
+        b[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
+        b[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
+    }
+    /* a[4g + j], lane q: rows 4g..4g+3 of column 4q + j. */
+    for (int i = 0; i < 16; i += 4)
+        for (int h = 0; h < 2; h++) {
+            const __m512d lo = _mm512_castps_pd(b[i + h]), hi = _mm512_castps_pd(b[i + h + 2]);
+            a[i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            a[i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+        }
+    for (int j = 0; j < 4; j++) {
+        const __m512 u0 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0x88);
+        const __m512 u1 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0xdd);
+        const __m512 u2 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0x88);
+        const __m512 u3 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0xdd);
+        _mm512_storeu_ps(dst + (size_t)j * dn, _mm512_shuffle_f32x4(u0, u2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(4 + j) * dn, _mm512_shuffle_f32x4(u1, u3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(8 + j) * dn, _mm512_shuffle_f32x4(u0, u2, 0xdd));
+        _mm512_storeu_ps(dst + (size_t)(12 + j) * dn, _mm512_shuffle_f32x4(u1, u3, 0xdd));
+    }
+}
+
+#include "matmul_f32_outer.h"
+
 void lm_matmul_f32_avx512(float *y, const float *x, const float *w, int T, int n, int d, int r0,
                           int r1) {
     if (r0 >= r1 || T <= 0) return;
     if (T == 1) {
         rows(y, x, w, n, d, r0, r1, 0, 1, 8, 1);
+        return;
+    }
+    if (T >= OUTER_MIN_T && n > 0) {
+        outer_gemm(y, x, w, T, n, d, r0, r1);
         return;
     }
     int panel = PANEL_BYTES / (4 * (n > 0 ? n : 1));
