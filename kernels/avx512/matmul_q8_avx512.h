@@ -84,9 +84,11 @@ static inline __attribute__((always_inline)) void q8_lanes_to_rows(__m512i v[16]
  * lane r is row r's scale of group g0 + g (rows past nr repeat the last one,
  * groups past the row's end are 0 and unused). With L = 1 q8_lanes_to_rows is
  * a plain transpose; one per 16 groups costs much less than a gather per group
- * (about a third of the kernel's time at T = 1). */
-static inline __attribute__((always_inline)) void q8_tile_scales(float sc[16][16], const float *ws,
-                                                                 int groups, int g0, int nr) {
+ * (about a third of the kernel's time at T = 1). Not inlined: one call per
+ * 16 groups costs nothing measurable, and a copy in every tile variant made
+ * clang's sanitizer builds take minutes per file. */
+static __attribute__((noinline)) void q8_tile_scales(float sc[16][16], const float *ws, int groups,
+                                                     int g0, int nr) {
     const __mmask16 m = lm_avx512_mask16(groups - g0);
     __m512i v[16];
 #pragma GCC unroll 16
@@ -179,6 +181,15 @@ q8_tile(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int i
     }
 }
 
+/* The last, partial tile of a row range: at most one per thread and product.
+ * A function of its own, not forced inline: an inlined copy per constant L
+ * (next to the 16-row copy) made clang's sanitizer builds take minutes per
+ * file, and GCC's release build is as fast either way. */
+static void q8_tile_tail(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int i0,
+                         int nr, int L) {
+    q8_tile(y, x, w, T, n, d, i0, nr, L);
+}
+
 /* Blocks of 16 rows. A constant nr = 16 lets the compiler address the rows
  * as w0 + r * n from a few registers instead of 16 pointers, which spill. */
 static inline __attribute__((always_inline)) void q8_matmul(float *y, const lm_q8_act *x,
@@ -188,7 +199,7 @@ static inline __attribute__((always_inline)) void q8_matmul(float *y, const lm_q
         if (r1 - i >= 16)
             q8_tile(y, x, w, T, n, d, i, 16, L);
         else
-            q8_tile(y, x, w, T, n, d, i, r1 - i, L);
+            q8_tile_tail(y, x, w, T, n, d, i, r1 - i, L);
     }
 }
 
