@@ -103,8 +103,8 @@ static int set_option(const option_spec *o, const char *name, const char *value,
         return usage_error(err, len, "%s: '%s' is not an integer", name, value);
     if (v < o->min || v > o->max) {
         char range[64];
-        snprintf(range, sizeof range, o->max == INFINITY ? "at least %g" : "from %g to %g",
-                 o->min, o->max);
+        snprintf(range, sizeof range, o->max == INFINITY ? "at least %g" : "from %g to %g", o->min,
+                 o->max);
         return usage_error(err, len, "%s: %s is out of range (%s)", name, value, range);
     }
     if (o->kind == OPT_FLOAT && v > FLT_MAX) /* would become inf */
@@ -128,7 +128,9 @@ static int subcommand(const char *word, cli_command *cmd) {
     static const struct {
         const char *name;
         cli_command cmd;
-    } subs[] = {{"tokenize", CLI_TOKENIZE}, {"info", CLI_INFO}, {"bench", CLI_BENCH},
+    } subs[] = {{"tokenize", CLI_TOKENIZE},
+                {"info", CLI_INFO},
+                {"bench", CLI_BENCH},
                 {"quantize", CLI_QUANTIZE}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(word, subs[i].name) == 0) return *cmd = subs[i].cmd, 1;

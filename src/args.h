@@ -22,14 +22,14 @@ typedef struct cli_args {
     const char *tokenizer;  /* NULL: tokenizer.bin beside the checkpoint */
     const char *prompt, *system, *isa;
     const char *output; /* quantize */
-    const char *text; /* tokenize */
-    int chat;         /* -m chat */
+    const char *text;   /* tokenize */
+    int chat;           /* -m chat */
     float temperature, topp;
-    uint64_t seed; /* 0: the current time */
-    int steps;     /* 0: the model's seq_len */
-    int threads;   /* 0: automatic */
+    uint64_t seed;  /* 0: the current time */
+    int steps;      /* 0: the model's seq_len */
+    int threads;    /* 0: automatic */
     int group_size; /* quantize; 0: the exporter's rule */
-    int rest_argc; /* bench: the arguments after "bench" */
+    int rest_argc;  /* bench: the arguments after "bench" */
     char **rest_argv;
 } cli_args;
 

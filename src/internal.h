@@ -45,12 +45,12 @@ struct lm_context {
     const lm_kernels *k;
     int n_ctx, n_threads, max_batch;
     /* activations for up to max_batch tokens */
-    float *x, *xb, *xb2, *q;   /* (batch, dim) */
-    float *hb, *hb2;           /* (batch, hidden) */
-    lm_q8_act xq;              /* (batch, max(dim, hidden)) quantized activations (v2) */
-    float *att;                /* (n_threads, n_ctx) attention scores, one row per thread */
-    float *rope;               /* (batch, head_size) cos/sin pairs per position */
-    float *logits;             /* (vocab) */
+    float *x, *xb, *xb2, *q;        /* (batch, dim) */
+    float *hb, *hb2;                /* (batch, hidden) */
+    lm_q8_act xq;                   /* (batch, max(dim, hidden)) quantized activations (v2) */
+    float *att;                     /* (n_threads, n_ctx) attention scores, one row per thread */
+    float *rope;                    /* (batch, head_size) cos/sin pairs per position */
+    float *logits;                  /* (vocab) */
     float *key_cache, *value_cache; /* (layer, n_ctx, kv_dim) */
     lm_barrier *barrier;            /* between the steps of the forward pass */
 };

@@ -29,7 +29,7 @@ typedef struct lm_config {
     int n_heads;    /* query heads */
     int n_kv_heads; /* key/value heads (grouped-query attention when < n_heads) */
     int vocab_size;
-    int seq_len;    /* longest context the model was trained for */
+    int seq_len; /* longest context the model was trained for */
 } lm_config;
 
 typedef enum lm_format { LM_FORMAT_V0 = 0, LM_FORMAT_V1 = 1, LM_FORMAT_V2 = 2 } lm_format;
@@ -57,8 +57,8 @@ lm_model_info lm_model_get_info(const lm_model *model);
  * in anonymous memory as a v1 (fp32) or v2 (Q8_0) file image and loaded through
  * the same validation as a file; for benchmarks and tests. group_size 0 picks
  * the exporter's rule (64, halved until it divides dim and hidden_dim). */
-lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size,
-                          uint64_t seed, lm_error *err);
+lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
+                          lm_error *err);
 
 /* Write `model` (v0 or v1) to path as v2 (Q8_0), by llama2.c's exporter rules;
  * group_size 0 = 64, halved until it divides dim and hidden_dim. The file

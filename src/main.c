@@ -82,10 +82,11 @@ static int info(const char *path) {
                                       : "Q8_0 int8");
     printf("config:      dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, "
            "vocab_size %d, seq_len %d (head_size %d)\n",
-           c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size,
-           c->seq_len, head_size);
+           c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+           head_size);
     printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
-    printf("classifier:  %s\n", i.shared_classifier ? "shared with the token embedding" : "separate");
+    printf("classifier:  %s\n",
+           i.shared_classifier ? "shared with the token embedding" : "separate");
     if (i.format == LM_FORMAT_V2)
         printf("group size:  %d\n", i.group_size);
     else
@@ -145,11 +146,13 @@ static char *ask_system_prompt(void) {
 }
 
 static void print_summary(const lm_stats *s, const lm_context *ctx) {
-    fprintf(stderr, "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
-            s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
-            s->generated_tokens,
-            s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_isa(),
-            lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
+    fprintf(
+        stderr,
+        "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
+        s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
+        s->generated_tokens,
+        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_isa(),
+        lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
 }
 
 typedef struct session {
@@ -189,8 +192,8 @@ static int run(const cli_args *a) {
     lm_stats stats;
     if (!rc && a->chat) {
         char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
-        rc = lm_chat(s.ctx, s.tok, &s.sampler, a->system ? a->system : asked, a->prompt,
-                     isatty(0), stdin, stdout, &stats, &e);
+        rc = lm_chat(s.ctx, s.tok, &s.sampler, a->system ? a->system : asked, a->prompt, isatty(0),
+                     stdin, stdout, &stats, &e);
         free(asked);
         if (rc == LM_CONTEXT_FULL) {
             fprintf(stderr, "lamina: %s\n", e.msg);
@@ -200,8 +203,10 @@ static int run(const cli_args *a) {
         rc = lm_generate(s.ctx, s.tok, &s.sampler, prompt, lm_context_n_ctx(s.ctx), stdout, &stats,
                          &e);
     }
-    if (rc) fail(e.msg);
-    else print_summary(&stats, s.ctx);
+    if (rc)
+        fail(e.msg);
+    else
+        print_summary(&stats, s.ctx);
     session_free(&s);
     return rc ? 1 : 0;
 }

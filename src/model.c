@@ -141,10 +141,10 @@ static int check_config(const lm_config *c, const char *name, lm_error *err) {
     const struct {
         const char *field;
         int value;
-    } fields[] = {{"dim", c->dim},           {"hidden_dim", c->hidden_dim},
-                  {"n_layers", c->n_layers}, {"n_heads", c->n_heads},
-                  {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size},
-                  {"seq_len", c->seq_len}};
+    } fields[] = {
+        {"dim", c->dim},         {"hidden_dim", c->hidden_dim}, {"n_layers", c->n_layers},
+        {"n_heads", c->n_heads}, {"n_kv_heads", c->n_kv_heads}, {"vocab_size", c->vocab_size},
+        {"seq_len", c->seq_len}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (fields[i].value <= 0)
             return lm_fail(err, "%s: invalid header: %s = %d, must be positive", name,
@@ -156,7 +156,8 @@ static int check_config(const lm_config *c, const char *name, lm_error *err) {
         return lm_fail(err, "%s: invalid header: n_heads %d is not a multiple of n_kv_heads %d",
                        name, c->n_heads, c->n_kv_heads);
     if ((c->dim / c->n_heads) % 2)
-        return lm_fail(err, "%s: invalid header: head size %d (dim / n_heads) must be even for RoPE",
+        return lm_fail(err,
+                       "%s: invalid header: head size %d (dim / n_heads) must be even for RoPE",
                        name, c->dim / c->n_heads);
     return 0;
 }
@@ -208,7 +209,8 @@ static int parse_header(lm_model *m, const uint8_t *p, uint64_t size, const char
     if (info->format == LM_FORMAT_V2) {
         info->group_size = read_i32(p + 37);
         if (info->group_size <= 0 || c->dim % info->group_size)
-            return lm_fail(err, "%s: invalid header: group size %d must be positive and divide dim %d",
+            return lm_fail(err,
+                           "%s: invalid header: group size %d must be positive and divide dim %d",
                            name, info->group_size, c->dim);
     }
     return 0;
@@ -252,19 +254,21 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
     uint64_t layer_min = lm_add(lm_mul((uint64_t)hc->dim, 8),
                                 lm_mul(lm_mul((uint64_t)hc->hidden_dim, (uint64_t)hc->dim), 3));
     if (lm_mul((uint64_t)hc->n_layers, layer_min) > size)
-        return lm_fail(err, "%s: file is %llu bytes, too small for the %d layers (dim %d, hidden %d) "
-                            "its header claims: truncated or corrupt",
+        return lm_fail(err,
+                       "%s: file is %llu bytes, too small for the %d layers (dim %d, hidden %d) "
+                       "its header claims: truncated or corrupt",
                        name, (unsigned long long)size, hc->n_layers, hc->dim, hc->hidden_dim);
     layout measure = {.quantized = m->info.format == LM_FORMAT_V2, .gs = m->info.group_size};
     uint64_t want = lay_out(m, &measure);
     if (want != size) {
         const lm_config *c = m->c;
-        return lm_fail(err,
-                       "%s: file is %llu bytes but its header (v%d, dim %d, hidden %d, %d layers, "
-                       "%d heads, %d kv heads, vocab %d, seq %d) implies %llu: truncated or corrupt",
-                       name, (unsigned long long)size, (int)m->info.format, c->dim, c->hidden_dim,
-                       c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
-                       want == UINT64_MAX ? 0ull : (unsigned long long)want);
+        return lm_fail(
+            err,
+            "%s: file is %llu bytes but its header (v%d, dim %d, hidden %d, %d layers, "
+            "%d heads, %d kv heads, vocab %d, seq %d) implies %llu: truncated or corrupt",
+            name, (unsigned long long)size, (int)m->info.format, c->dim, c->hidden_dim, c->n_layers,
+            c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+            want == UINT64_MAX ? 0ull : (unsigned long long)want);
     }
     m->layers = calloc((size_t)m->c->n_layers, sizeof *m->layers);
     if (!m->layers) return lm_fail(err, "%s: out of memory", name);
@@ -294,8 +298,8 @@ lm_model *lm_model_load(const char *path, lm_error *err) {
         return NULL;
     }
     lm_model *m = calloc(1, sizeof *m);
-    void *map = st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
-                               : MAP_FAILED;
+    void *map =
+        st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     int saved = errno;
     close(fd);
     if (!m || (map == MAP_FAILED && st.st_size > 0)) {
@@ -327,7 +331,8 @@ lm_model_info lm_model_get_info(const lm_model *m) { return m->info; }
 
 uint64_t lm_kv_cache_bytes(const lm_config *c, int n_ctx) {
     uint64_t kv_dim = (uint64_t)c->n_kv_heads * (uint64_t)(c->dim / c->n_heads);
-    return lm_mul(lm_mul(lm_mul((uint64_t)c->n_layers, (uint64_t)n_ctx), kv_dim), 2 * sizeof(float));
+    return lm_mul(lm_mul(lm_mul((uint64_t)c->n_layers, (uint64_t)n_ctx), kv_dim),
+                  2 * sizeof(float));
 }
 
 /* ---- random models ------------------------------------------------------ */
@@ -391,8 +396,8 @@ static void write_header(uint8_t *img, const lm_config *c, lm_format format, int
     if (format == LM_FORMAT_V2) memcpy(img + 37, &gs, 4);
 }
 
-lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size,
-                          uint64_t seed, lm_error *err) {
+lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
+                          lm_error *err) {
     const char *name = "random model";
     if (format == LM_FORMAT_V0) {
         lm_fail(err, "%s: random models are built as v1 or v2", name);

@@ -84,8 +84,7 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
 }
 
 int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_error *err) {
-    if (m->info.format == LM_FORMAT_V2)
-        return lm_fail(err, "the checkpoint is already Q8_0 (v2)");
+    if (m->info.format == LM_FORMAT_V2) return lm_fail(err, "the checkpoint is already Q8_0 (v2)");
     int gs = pick_group_size(m->c, group_size, err);
     if (gs < 0) return -1;
     uint64_t widest = (uint64_t)m->c->vocab_size * (uint64_t)m->c->dim;
@@ -98,7 +97,8 @@ int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_er
     if (!scales || !w.f) {
         free(scales);
         if (w.f) fclose(w.f);
-        return lm_fail(err, "%s: cannot write: %s", tmp, scales ? strerror(errno) : "out of memory");
+        return lm_fail(err, "%s: cannot write: %s", tmp,
+                       scales ? strerror(errno) : "out of memory");
     }
     put_header(&w, m, gs);
     put_tensors(&w, m, gs, scales);

@@ -85,22 +85,22 @@ static int scan_entry(const char *path, const unsigned char *buf, size_t size, s
                       int max_len, lm_error *err) {
     size_t left = size - *off;
     if (left < 4)
-        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its score, %zu left)", path,
-                    i, left);
+        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its score, %zu left)",
+                       path, i, left);
     float score = get_f32(buf + *off);
     if (!isfinite(score))
         return lm_fail(err, "%s: token %d has a non-finite score (%g)", path, i, (double)score);
     if (left - 4 < 4)
-        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its length, %zu left)", path,
-                    i, left - 4);
+        return lm_fail(err, "%s: truncated at token %d (need 4 bytes for its length, %zu left)",
+                       path, i, left - 4);
     int len = get_i32(buf + *off + 4);
     if (len < 0) return lm_fail(err, "%s: token %d has a negative length (%d)", path, i, len);
     if (len > max_len)
-        return lm_fail(err, "%s: token %d has length %d, more than max_token_length %d", path, i, len,
-                    max_len);
+        return lm_fail(err, "%s: token %d has length %d, more than max_token_length %d", path, i,
+                       len, max_len);
     if ((size_t)len > left - 8)
-        return lm_fail(err, "%s: truncated at token %d (need %d bytes for its piece, %zu left)", path,
-                    i, len, left - 8);
+        return lm_fail(err, "%s: truncated at token %d (need %d bytes for its piece, %zu left)",
+                       path, i, len, left - 8);
     *off += 8 + (size_t)len;
     return 0;
 }
@@ -111,11 +111,11 @@ static int scan(const char *path, const unsigned char *buf, size_t size, int voc
     if (size == 0) return lm_fail(err, "%s: empty file (no max_token_length header)", path);
     if (size < 4)
         return lm_fail(err, "%s: truncated header (need 4 bytes for max_token_length, %zu present)",
-                    path, size);
+                       path, size);
     int max_len = get_i32(buf);
     if (max_len < 1 || max_len > MAX_TOKEN_LENGTH)
         return lm_fail(err, "%s: max_token_length %d is out of range (1..%d)", path, max_len,
-                    MAX_TOKEN_LENGTH);
+                       MAX_TOKEN_LENGTH);
     int n = 0;
     for (size_t off = 4; off < size; n++) {
         if (n == MAX_TOKENS) return lm_fail(err, "%s: more than %d tokens", path, MAX_TOKENS);
@@ -123,9 +123,10 @@ static int scan(const char *path, const unsigned char *buf, size_t size, int voc
     }
     if (vocab_size > 0 && n != vocab_size)
         return lm_fail(err, "%s: holds %d tokens, but the model's vocab_size is %d", path, n,
-                    vocab_size);
+                       vocab_size);
     if (n < 3)
-        return lm_fail(err, "%s: holds %d tokens; at least 3 are needed (<unk>, <s>, </s>)", path, n);
+        return lm_fail(err, "%s: holds %d tokens; at least 3 are needed (<unk>, <s>, </s>)", path,
+                       n);
     *count = n;
     return 0;
 }
@@ -366,13 +367,13 @@ static int split(encoder *e, int n_text, int prefix, lm_error *err) {
             if (tok->byte_id[s[k]] < 0) {
                 if (i < prefix)
                     return lm_fail(err,
-                                "%s: cannot encode the dummy-prefix space: no piece \" \" "
-                                "and no byte token <0x20>",
-                                tok->path);
+                                   "%s: cannot encode the dummy-prefix space: no piece \" \" "
+                                   "and no byte token <0x20>",
+                                   tok->path);
                 return lm_fail(err,
-                            "%s: cannot encode the text at byte %d: no piece for it and no "
-                            "byte token <0x%02X>",
-                            tok->path, i + k - prefix, s[k]);
+                               "%s: cannot encode the text at byte %d: no piece for it and no "
+                               "byte token <0x%02X>",
+                               tok->path, i + k - prefix, s[k]);
             }
             add_symbol(e, &n, i + k, 1, tok->byte_id[s[k]], 1);
         }

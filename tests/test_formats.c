@@ -11,7 +11,16 @@
 #include "lamina.h"
 #include "scalar/scalar.h"
 
-enum { DIM = 64, HIDDEN = 172, LAYERS = 2, HEADS = 4, KV_HEADS = 2, VOCAB = 300, SEQ = 64, GS = 32 };
+enum {
+    DIM = 64,
+    HIDDEN = 172,
+    LAYERS = 2,
+    HEADS = 4,
+    KV_HEADS = 2,
+    VOCAB = 300,
+    SEQ = 64,
+    GS = 32
+};
 enum { HS = DIM / HEADS, KV_DIM = KV_HEADS * HS, STEPS = 40 };
 
 typedef struct tensor {
@@ -31,10 +40,11 @@ static float frand(void) {
 }
 
 static void make_weights(void) {
-    const size_t sizes[N_TENSORS] = {LAYERS * DIM,          LAYERS * DIM,          DIM,
-                                     VOCAB * DIM,           LAYERS * DIM * DIM,    LAYERS * KV_DIM * DIM,
-                                     LAYERS * KV_DIM * DIM, LAYERS * DIM * DIM,    LAYERS * HIDDEN * DIM,
-                                     LAYERS * DIM * HIDDEN, LAYERS * HIDDEN * DIM, VOCAB * DIM};
+    const size_t sizes[N_TENSORS] = {
+        LAYERS * DIM,          LAYERS * DIM,          DIM,
+        VOCAB * DIM,           LAYERS * DIM * DIM,    LAYERS * KV_DIM * DIM,
+        LAYERS * KV_DIM * DIM, LAYERS * DIM * DIM,    LAYERS * HIDDEN * DIM,
+        LAYERS * DIM * HIDDEN, LAYERS * HIDDEN * DIM, VOCAB * DIM};
     for (int i = 0; i < N_TENSORS; i++) {
         t[i].n = sizes[i];
         t[i].w = malloc(sizes[i] * sizeof(float));
@@ -128,7 +138,8 @@ static void greedy(const char *path, int *tokens, float *first_logits) {
 static float max_abs_diff(const float *a, const float *b, int n, float *scale) {
     float d = 0;
     *scale = 0;
-    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), *scale = fmaxf(*scale, fabsf(b[i]));
+    for (int i = 0; i < n; i++)
+        d = fmaxf(d, fabsf(a[i] - b[i])), *scale = fmaxf(*scale, fabsf(b[i]));
     return d;
 }
 
@@ -160,8 +171,8 @@ int main(void) {
           diff, scale);
     diff = max_abs_diff(lf, lg, VOCAB, &scale);
     CHECK(diff > 0, "v2 separate classifier gave the shared one's logits");
-    CHECK(e[0] == g[0] && e[1] == g[1] && e[2] == g[2], "v2 first tokens %d %d %d vs %d %d %d", e[0],
-          e[1], e[2], g[0], g[1], g[2]);
+    CHECK(e[0] == g[0] && e[1] == g[1] && e[2] == g[2], "v2 first tokens %d %d %d vs %d %d %d",
+          e[0], e[1], e[2], g[0], g[1], g[2]);
     printf("greedy v0/v1: %d %d %d ...; v2: %d %d %d ...\n", a[0], a[1], a[2], e[0], e[1], e[2]);
     const char *files[] = {v0s, v0u, v1s, v1u, v2s, v2u, v1q};
     for (int i = 0; i < 7; i++) unlink(files[i]);

@@ -146,7 +146,9 @@ static void generation_line(const char *line, void *arg) {
     test_generation(r->model, line, r->threads);
 }
 
-static void sampler_line(const char *line, void *arg) { test_sampler(((const run *)arg)->golden, line); }
+static void sampler_line(const char *line, void *arg) {
+    test_sampler(((const run *)arg)->golden, line);
+}
 
 int main(int argc, char **argv) {
     if (argc != 2) return fprintf(stderr, "usage: test_golden SHARED_DATA_DIR\n"), 2;
@@ -167,7 +169,8 @@ int main(int argc, char **argv) {
     CHECK(each_line(data("golden/sampler_stories260K.txt"), sampler_line, &r) > 0,
           "no sampler cases read");
     for (int i = 0; lm_kernel_tables[i]; i++) {
-        const char *isa = lm_kernel_tables[i]->isa, *missing = lm_kernels_missing_feature(lm_kernel_tables[i]);
+        const char *isa = lm_kernel_tables[i]->isa,
+                   *missing = lm_kernels_missing_feature(lm_kernel_tables[i]);
         if (missing) {
             printf("%s: skipped, this CPU lacks %s\n", isa, missing);
             continue;

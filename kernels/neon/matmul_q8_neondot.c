@@ -12,7 +12,7 @@ static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
     return vdotq_s32(acc, a, b);
 }
 
-void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d,
-                          int r0, int r1) {
+void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
+                          int r1) {
     lm_matmul_q8_tiled(y, x, w, T, n, d, r0, r1, dot16_sdot);
 }

@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(rc == 0 || rc == 2, "rc %d", rc);
     if (rc == 2) {
         /* the message may quote an argument, newlines and all */
-        FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof err), "empty or unterminated message");
+        FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof err),
+                   "empty or unterminated message");
     } else {
         FUZZ_CHECK(a.command >= CLI_RUN && a.command <= CLI_VERSION, "command %d", a.command);
         if (a.command == CLI_BENCH) {

@@ -57,8 +57,8 @@ static void check_info(const lm_model_info *i, size_t size) {
     else
         FUZZ_CHECK(i->group_size == 0, "group size %d in an fp32 model", i->group_size);
     /* every parameter is at least one byte of the file */
-    FUZZ_CHECK(i->n_params <= size, "%llu parameters in %zu bytes",
-               (unsigned long long)i->n_params, size);
+    FUZZ_CHECK(i->n_params <= size, "%llu parameters in %zu bytes", (unsigned long long)i->n_params,
+               size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

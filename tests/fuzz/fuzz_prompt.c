@@ -33,10 +33,10 @@ typedef struct ref_piece {
 
 static lm_tokenizer *tok;
 static int vocab_n;
-static ref_piece *pieces;  /* by id */
-static ref_piece *sorted;  /* mergeable pieces (ids >= 3, not <0xHH>), by bytes then id */
+static ref_piece *pieces; /* by id */
+static ref_piece *sorted; /* mergeable pieces (ids >= 3, not <0xHH>), by bytes then id */
 static int n_sorted;
-static int byte_id[256];   /* -1 when the vocabulary lacks <0xHH> at id b + 3 */
+static int byte_id[256]; /* -1 when the vocabulary lacks <0xHH> at id b + 3 */
 static int is_byte_token[1 << 16];
 static FILE *devnull;
 
@@ -99,9 +99,8 @@ static void load_reference(const char *path) {
         pieces[vocab_n++] = p;
     }
     for (int b = 0; b < 256; b++)
-        byte_id[b] = b + 3 < vocab_n && piece_as_byte(pieces[b + 3].s, pieces[b + 3].len) == b
-                         ? b + 3
-                         : -1;
+        byte_id[b] =
+            b + 3 < vocab_n && piece_as_byte(pieces[b + 3].s, pieces[b + 3].len) == b ? b + 3 : -1;
     for (int id = 3; id < vocab_n; id++) {
         if (piece_as_byte(pieces[id].s, pieces[id].len) >= 0)
             is_byte_token[id] = 1;
@@ -128,8 +127,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* Bytes of the code point at s (valid UTF-8 per RFC 3629), or 1. */
 static int ref_utf8(const unsigned char *s, int avail) {
-    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-                             : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    int n = s[0] < 0x80             ? 1
+            : (s[0] & 0xE0) == 0xC0 ? 2
+            : (s[0] & 0xF0) == 0xE0 ? 3
+            : (s[0] & 0xF8) == 0xF0 ? 4
+                                    : 0;
     if (n <= 1 || n > avail) return 1;
     uint32_t cp = s[0] & (0x7F >> n);
     for (int i = 1; i < n; i++) {
@@ -220,9 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (l1 + l2 <= (int)sizeof pair) {
                 memcpy(pair, pieces[ids[i]].s, (size_t)l1);
                 memcpy(pair + l1, pieces[ids[i + 1]].s, (size_t)l2);
-                FUZZ_CHECK(ref_lookup(pair, l1 + l2) < 0,
-                           "ids %d and %d at %d still merge into %d", ids[i], ids[i + 1], i,
-                           ref_lookup(pair, l1 + l2));
+                FUZZ_CHECK(ref_lookup(pair, l1 + l2) < 0, "ids %d and %d at %d still merge into %d",
+                           ids[i], ids[i + 1], i, ref_lookup(pair, l1 + l2));
             }
         }
     }

@@ -126,8 +126,8 @@ static buf build_checkpoint(const tiny *t) {
     uint64_t hs = dim / (uint64_t)c->n_heads, kv = (uint64_t)c->n_kv_heads * hs;
     uint64_t vocab = (uint64_t)c->vocab_size;
     /* per-layer matrices in file order: wq, wk, wv, wo, w1, w2, w3 */
-    const uint64_t mats[7] = {dim * dim, kv * dim, kv * dim, dim * dim, hid * dim, dim * hid,
-                              hid * dim};
+    const uint64_t mats[7] = {dim * dim, kv * dim,  kv * dim, dim * dim,
+                              hid * dim, dim * hid, hid * dim};
     buf b = {0};
     if (t->version == 0) {
         lm_config h = *c;
@@ -245,9 +245,10 @@ static void tokenizers(void) {
     check_tokenizer("bytes259.bin", 259);
 
     /* with merges, UTF-8 pieces and ties */
-    static const char *words[] = {" ",   "a",   "b",  "ab",  " a", " ab", "ab ", "\xc3\xa9",
-                                  "\xe2\x96\x81", "\xf0\x9f\x98\x80", "ba", "aa", "aaa", "th",
-                                  " th", "the", " the"};
+    static const char *words[] = {" ",   "a",   "b",        "ab",           " a",
+                                  " ab", "ab ", "\xc3\xa9", "\xe2\x96\x81", "\xf0\x9f\x98\x80",
+                                  "ba",  "aa",  "aaa",      "th",           " th",
+                                  "the", " the"};
     b.n = 0;
     put_i32(&b, 16);
     put_specials(&b, 1);
@@ -296,10 +297,10 @@ static void texts(void) {
         "\ttab\tseparated\n",
         "It's a dog's life, isn't it?",
         "Translate English to French:\n\n        sea otter => loutre de mer",
-        "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c",      /* CJK */
-        "\xf0\x9f\x98\x80\xf0\x9f\x91\x8d emoji",                /* 4-byte code points */
-        "caf\xc3\xa9 na\xc3\xafve \xe2\x82\xac 100",              /* Latin-1 range, euro */
-        "\xff\xfe\x80 stray bytes \xc3",                          /* invalid and truncated */
+        "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c", /* CJK */
+        "\xf0\x9f\x98\x80\xf0\x9f\x91\x8d emoji",           /* 4-byte code points */
+        "caf\xc3\xa9 na\xc3\xafve \xe2\x82\xac 100",        /* Latin-1 range, euro */
+        "\xff\xfe\x80 stray bytes \xc3",                    /* invalid and truncated */
         "\xc0\xaf\xe0\x80\xaf overlong \xed\xa0\x80 surrogate \xf4\x90\x80\x80 beyond",
         "<s> </s> <unk> <0x41> literal specials",
         "[INST] <<SYS>>\nYou are helpful.\n<</SYS>>\n\nHi there [/INST]",

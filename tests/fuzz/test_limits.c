@@ -197,8 +197,8 @@ static void extreme_values(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cli_args a;
         char msg[256] = "";
-        CHECK(cli_parse(3, (char **)bad[i], &a, msg, sizeof msg) == 2 && msg[0],
-              "%s '%s' accepted", bad[i][1], bad[i][2]);
+        CHECK(cli_parse(3, (char **)bad[i], &a, msg, sizeof msg) == 2 && msg[0], "%s '%s' accepted",
+              bad[i][1], bad[i][2]);
     }
     const char *good[] = {"lamina", "-t", "3.4e38", "-s", "18446744073709551615"};
     cli_args a;
