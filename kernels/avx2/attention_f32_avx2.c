@@ -6,14 +6,13 @@
  *
  * Scores put 8 positions in the 8 lanes: an 8 x 8 block of keys (8 positions
  * by 8 columns) is transposed in registers, so that one vector add per column
- * advances all 8 dot products by one term, in order. The softmax is the
- * oracle's own (libm expf, a sequential sum). The weighted sum puts columns in
+ * advances all 8 dot products by one term, in order. The softmax is
+ * lm_softmax_f32_avx2, bit-exact too. The weighted sum puts columns in
  * the lanes: each output runs through the positions in order, as in the oracle. */
 #include <math.h>
 
 #include <immintrin.h>
 
-#include "scalar/scalar.h"
 #include "avx2.h"
 #include "math_avx2.h"
 
@@ -92,7 +91,7 @@ void lm_attention_f32_avx2(float *out, const float *q, const float *k, const flo
             _mm256_div_ps(scores8(q, k + (size_t)p * stride, np, head_size, stride), scale));
     }
 
-    lm_softmax_f32_scalar(att, n_pos);
+    lm_softmax_f32_avx2(att, n_pos);
 
     /* Column blocks of 32; the last block's last vector is masked (an all-set
      * mask when head_size is a multiple of 8). */

@@ -3,7 +3,12 @@
 #ifndef LAMINA_KERNELS_AVX2_MATH_H
 #define LAMINA_KERNELS_AVX2_MATH_H
 
+#include <math.h>
+#include <stdint.h>
+
 #include <immintrin.h>
+
+#include "exp_table.h"
 
 /* Lanes below r are set: masked loads and stores read and write nothing past
  * the end of a row, so tails never touch memory outside the buffers. */
@@ -40,30 +45,38 @@ static inline float lm_avx2_hmax(__m256 a) {
     return _mm_cvtss_f32(m);
 }
 
-/* expf in the manner of Cephes: x = n ln2 + r with |r| <= ln2/2 (ln2 split in
- * two so that n ln2 is exact), a degree-7 polynomial for e^r, and 2^n built in
- * the exponent bits. About 1 ulp over the normal range. Inputs are clamped so
- * that n stays in [-127, 127]: below about -87.3 (results under FLT_MIN) the
- * result is flushed to 0 rather than denormal, and above 88.37 it saturates at
- * about 2^127.5 instead of inf, so 1 / (1 + exp(-x)) stays finite either way. */
+/* libm's expf for 4 doubles (see exp_table.h), with the steps, roundings and
+ * fused multiply-adds of x86-64 glibc's FMA variant, the one it picks on every
+ * CPU that runs this table: k by the 1.5 * 2^52 shift trick (ties to even),
+ * r = x / ln2 * 32 - k in one fused step, 2^(k/32) gathered from the table. */
+static inline __m256d lm_avx2_exp_f64(__m256d x) {
+    const __m256d shift = _mm256_set1_pd(0x1.8p52), inv_ln2_32 = _mm256_set1_pd(LM_EXP_INV_LN2_32);
+    __m256d kd = _mm256_fmadd_pd(x, inv_ln2_32, shift);
+    const __m256i ki = _mm256_castpd_si256(kd); /* k in the low bits */
+    kd = _mm256_sub_pd(kd, shift);
+    const __m256d r = _mm256_fmsub_pd(x, inv_ln2_32, kd);
+    __m256i t = _mm256_i64gather_epi64((const long long *)lm_exp_table,
+                                       _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    t = _mm256_add_epi64(t, _mm256_slli_epi64(ki, 47));
+    const __m256d p = _mm256_fmadd_pd(r, _mm256_set1_pd(LM_EXP_C0), _mm256_set1_pd(LM_EXP_C1));
+    __m256d y = _mm256_fmadd_pd(r, _mm256_set1_pd(LM_EXP_C2), _mm256_set1_pd(1.0));
+    y = _mm256_fmadd_pd(p, _mm256_mul_pd(r, r), y);
+    return _mm256_mul_pd(y, _mm256_castsi256_pd(t));
+}
+
+/* expf of 8 floats, libm's bit for bit. Lanes with |x| >= 88 or NaN, where
+ * glibc leaves its fast path too, make the whole vector call libm. */
 static inline __m256 lm_avx2_exp(__m256 x) {
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-    x = _mm256_max_ps(x, _mm256_set1_ps(-88.3762626647949f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* n = -127 gives exponent bits 0, i.e. the flush to zero described above. */
-    __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    const __m256 abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(abs, _mm256_set1_ps(LM_EXP_FAST_LIMIT), _CMP_NLT_UQ))) {
+        float v[8];
+        _mm256_storeu_ps(v, x);
+        for (int i = 0; i < 8; i++) v[i] = expf(v[i]);
+        return _mm256_loadu_ps(v);
+    }
+    __m128 lo = _mm256_cvtpd_ps(lm_avx2_exp_f64(_mm256_cvtps_pd(_mm256_castps256_ps128(x))));
+    __m128 hi = _mm256_cvtpd_ps(lm_avx2_exp_f64(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
 }
 
 #endif

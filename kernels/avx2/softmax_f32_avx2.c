@@ -1,10 +1,13 @@
-/* Softmax in three passes: max, exp and sum, divide. */
+/* Softmax in place, bit-exact with the oracle: libm's expf (math_avx2.h), the
+ * sum added in the oracle's order, and a true division. The exps, eight lanes
+ * at a time, were the cost; the serial sum is one add per element. */
 #include <immintrin.h>
 
 #include "avx2.h"
 #include "math_avx2.h"
 
 void lm_softmax_f32_avx2(float *x, int n) {
+    if (n <= 0) return;
     const int full = n & ~7;
     const __m256i tm = lm_avx2_tail_mask(n - full);
     __m256 mv = _mm256_set1_ps(x[0]);
@@ -16,31 +19,21 @@ void lm_softmax_f32_avx2(float *x, int n) {
             mv, _mm256_blendv_ps(mv, _mm256_maskload_ps(x + full, tm), _mm256_castsi256_ps(tm)));
     mv = _mm256_set1_ps(lm_avx2_hmax(mv));
 
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m256 e0 = lm_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-        __m256 e1 = lm_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), mv));
-        _mm256_storeu_ps(x + i, e0);
-        _mm256_storeu_ps(x + i + 8, e1);
-        s0 = _mm256_add_ps(s0, e0);
-        s1 = _mm256_add_ps(s1, e1);
-    }
-    for (; i < full; i += 8) {
-        __m256 e = lm_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-        _mm256_storeu_ps(x + i, e);
-        s0 = _mm256_add_ps(s0, e);
+    float sum = 0.0f;
+    for (int i = 0; i < full; i += 8) {
+        _mm256_storeu_ps(x + i, lm_avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv)));
+        for (int j = i; j < i + 8; j++) sum += x[j];
     }
     if (full < n) {
-        __m256 e = lm_avx2_exp(_mm256_sub_ps(_mm256_maskload_ps(x + full, tm), mv));
-        e = _mm256_and_ps(e, _mm256_castsi256_ps(tm));
+        /* masked-off lanes: exp(max - max), harmless and never stored */
+        __m256 t = _mm256_blendv_ps(mv, _mm256_maskload_ps(x + full, tm), _mm256_castsi256_ps(tm));
+        __m256 e = lm_avx2_exp(_mm256_sub_ps(t, mv));
         _mm256_maskstore_ps(x + full, tm, e);
-        s1 = _mm256_add_ps(s1, e);
+        for (int j = full; j < n; j++) sum += x[j];
     }
 
-    /* A true division, as the oracle does (a reciprocal would cost an ulp). */
-    const __m256 sv = _mm256_set1_ps(lm_avx2_hsum(_mm256_add_ps(s0, s1)));
-    for (i = 0; i < full; i += 8)
+    const __m256 sv = _mm256_set1_ps(sum);
+    for (int i = 0; i < full; i += 8)
         _mm256_storeu_ps(x + i, _mm256_div_ps(_mm256_loadu_ps(x + i), sv));
     if (full < n)
         _mm256_maskstore_ps(x + full, tm, _mm256_div_ps(_mm256_maskload_ps(x + full, tm), sv));

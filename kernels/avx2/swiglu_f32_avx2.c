@@ -1,5 +1,6 @@
-/* SwiGLU: a = a / (1 + exp(-a)) * b. exp(-a) saturates instead of reaching inf
- * (see lm_avx2_exp), so very negative a gives a tiny product, never NaN. */
+/* SwiGLU gate, a = a * sigmoid(a) * b, bit-exact with the oracle: libm's expf
+ * (math_avx2.h) and the oracle's operations in its order, 1 / (1 + e) by a true
+ * division. For very negative a, exp(-a) is +inf and the gate 0, never NaN. */
 #include <immintrin.h>
 
 #include "avx2.h"
@@ -7,8 +8,9 @@
 
 static inline __m256 swiglu8(__m256 a, __m256 b) {
     const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = lm_avx2_exp(_mm256_sub_ps(_mm256_setzero_ps(), a));
-    return _mm256_mul_ps(_mm256_div_ps(a, _mm256_add_ps(one, e)), b);
+    __m256 e = lm_avx2_exp(_mm256_xor_ps(a, _mm256_set1_ps(-0.0f)));
+    __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    return _mm256_mul_ps(_mm256_mul_ps(a, sig), b);
 }
 
 void lm_swiglu_f32_avx2(float *a, const float *b, int n) {

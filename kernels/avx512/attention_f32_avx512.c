@@ -6,14 +6,13 @@
  *
  * Scores put 16 positions in the 16 lanes: a block of 16 positions by 8
  * columns is transposed in registers, so that one vector add per column
- * advances all 16 dot products by one term, in order. The softmax is the
- * oracle's own (libm expf, a sequential sum). The weighted sum puts columns in
+ * advances all 16 dot products by one term, in order. The softmax is
+ * lm_softmax_f32_avx512, bit-exact too. The weighted sum puts columns in
  * the lanes: each output runs through the positions in order, as in the oracle. */
 #include <math.h>
 
 #include <immintrin.h>
 
-#include "scalar/scalar.h"
 #include "avx512.h"
 #include "math_avx512.h"
 
@@ -96,7 +95,7 @@ static inline __attribute__((always_inline)) void weighted_sum(float *out, const
 void lm_attention_f32_avx512(float *out, const float *q, const float *k, const float *v, float *att,
                              int n_pos, int head_size, int stride) {
     scores(att, q, k, n_pos, head_size, stride);
-    lm_softmax_f32_scalar(att, n_pos);
+    lm_softmax_f32_avx512(att, n_pos);
     for (int i0 = 0; i0 < head_size; i0 += 64) {
         switch ((head_size - i0 + 15) / 16) {
         case 1: weighted_sum(out, att, v, n_pos, head_size, stride, i0, 1); break;

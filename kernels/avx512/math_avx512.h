@@ -4,9 +4,12 @@
 #ifndef LAMINA_KERNELS_AVX512_MATH_H
 #define LAMINA_KERNELS_AVX512_MATH_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include <immintrin.h>
+
+#include "exp_table.h"
 
 /* Lanes below r (0 <= r <= 16) are set: masked loads neither read nor fault
  * past the end of a row, and masked-off lanes load as 0. */
@@ -58,26 +61,42 @@ static inline float lm_avx512_hmax(__m512 a) {
     return _mm_cvtss_f32(q);
 }
 
-/* expf as in Cephes: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so
- * n ln2 is exact), a degree-7 polynomial for e^r, about 1 ulp, and 2^n applied
- * by scalef, which goes gradually to 0 and to inf like expf. The clamp keeps n
- * small enough for the reduction to stay exact: below -104 expf is 0 anyway,
- * above 89 it is inf anyway, and NaN or -inf inputs cannot produce NaN. */
+/* libm's expf for 8 doubles (see exp_table.h), with the steps, roundings and
+ * fused multiply-adds of x86-64 glibc's FMA variant, the one it picks on every
+ * CPU that runs this table: k by the 1.5 * 2^52 shift trick (ties to even),
+ * r = x / ln2 * 32 - k in one fused step, 2^(k/32) from the table in four
+ * registers (two 16-entry permutes and a blend). */
+static inline __m512d lm_avx512_exp_f64(__m512d x) {
+    const __m512d shift = _mm512_set1_pd(0x1.8p52), inv_ln2_32 = _mm512_set1_pd(LM_EXP_INV_LN2_32);
+    __m512d kd = _mm512_fmadd_pd(x, inv_ln2_32, shift);
+    const __m512i ki = _mm512_castpd_si512(kd); /* k in the low bits */
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r = _mm512_fmsub_pd(x, inv_ln2_32, kd);
+    const uint64_t *tab = lm_exp_table;
+    __m512i lo =
+        _mm512_permutex2var_epi64(_mm512_loadu_si512(tab), ki, _mm512_loadu_si512(tab + 8));
+    __m512i hi =
+        _mm512_permutex2var_epi64(_mm512_loadu_si512(tab + 16), ki, _mm512_loadu_si512(tab + 24));
+    __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(ki, _mm512_set1_epi64(16)), lo, hi);
+    t = _mm512_add_epi64(t, _mm512_slli_epi64(ki, 47));
+    const __m512d p = _mm512_fmadd_pd(r, _mm512_set1_pd(LM_EXP_C0), _mm512_set1_pd(LM_EXP_C1));
+    __m512d y = _mm512_fmadd_pd(r, _mm512_set1_pd(LM_EXP_C2), _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(p, _mm512_mul_pd(r, r), y);
+    return _mm512_mul_pd(y, _mm512_castsi512_pd(t));
+}
+
+/* expf of 16 floats, libm's bit for bit. Lanes with |x| >= 88 or NaN, where
+ * glibc leaves its fast path too, make the whole vector call libm. */
 static inline __m512 lm_avx512_exp(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(89.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+    if (_mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(LM_EXP_FAST_LIMIT), _CMP_NLT_UQ)) {
+        float v[16];
+        _mm512_storeu_ps(v, x);
+        for (int i = 0; i < 16; i++) v[i] = expf(v[i]);
+        return _mm512_loadu_ps(v);
+    }
+    __m256 lo = _mm512_cvtpd_ps(lm_avx512_exp_f64(_mm512_cvtps_pd(_mm512_castps512_ps256(x))));
+    __m256 hi = _mm512_cvtpd_ps(lm_avx512_exp_f64(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
 #endif
