@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Side-by-side speed of lamina and llama.cpp on the same random-weight models,
+# same threads, same prompt and decode lengths, interleaved. Nothing of
+# llama.cpp enters this repository: it is built in the work folder from the git
+# bundle that the npm package node-llama-cpp@3.22.1 ships (llama.cpp de3ff81,
+# the commit of issue 5's reference figures).
+#
+#   bench/compare-llamacpp.sh [--work DIR] [--shapes 15M,42M,110M]
+#                             [--threads N] [--rounds N] [--lamina PATH]
+#                             [--tokenizer llama2-32k.bin]
+#
+# Needs npm (registry access, first run only), git, cmake, a C/C++ compiler,
+# python3 and jq. Steps, each skipped when its output exists in the work folder:
+#   1. build llama.cpp's llama-bench, llama-convert-llama2c-to-ggml and
+#      llama-quantize (-DGGML_NATIVE=ON, OpenMP, Release);
+#   2. per shape: a random v0 checkpoint (bench/random_checkpoint.py), its Q8_0
+#      v2 from `lamina quantize`, and the same weights as F32 and Q8_0 GGUF
+#      (llama-convert-llama2c-to-ggml with the Llama 2 vocabulary, llama-quantize);
+#   3. rounds: per shape and dtype, `lamina bench --model` and `llama-bench`
+#      (a 128-token prompt; 128 tokens decoded from an empty cache; one
+#      repetition after a warm-up each), the order alternating every round so
+#      that drift hits both alike.
+# bench/gate_stats.c then reports per metric the medians and the geometric mean
+# of the paired ratios lamina / llama.cpp (B/A) with a 95% interval; "faster"
+# means lamina is faster with that confidence, "FAIL" that it is slower by
+# more than 1%.
+# Both decode from an empty cache. Differences that remain by design:
+# llama.cpp keeps its KV cache in f16 (lamina in f32, as llama2.c, whose
+# tokens it reproduces), and its Q8_0 GGUF has blocks of 32 (lamina's v2 file
+# the exporter's group size: 32 for 15M and 42M, 64 for 110M).
+set -uo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+work=/tmp/lamina-llamacpp
+shapes=15M,42M,110M
+threads=$( (nproc || echo 2) 2>/dev/null)
+rounds=6
+lamina=$repo/build/lamina
+tokenizer=$repo/../shared/data/tokenizers/llama2-32k.bin
+npm_package=node-llama-cpp@3.22.1
+
+die() {
+    echo "compare-llamacpp: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --work) work=$2 ;;
+    --shapes) shapes=$2 ;;
+    --threads) threads=$2 ;;
+    --rounds) rounds=$2 ;;
+    --lamina) lamina=$2 ;;
+    --tokenizer) tokenizer=$2 ;;
+    -h | --help)
+        sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown option '$1' (see --help)" ;;
+    esac
+    [ $# -ge 2 ] || die "option '$1' needs a value"
+    shift 2
+done
+
+for tool in npm git cmake python3 jq cc; do
+    command -v "$tool" > /dev/null || die "needs '$tool' on PATH"
+done
+[[ $rounds =~ ^[0-9]+$ ]] && ((rounds >= 3)) || die "--rounds needs a number >= 3"
+[[ $threads =~ ^[0-9]+$ ]] && ((threads >= 1)) || die "--threads needs a positive number"
+[ -x "$lamina" ] || die "no lamina binary at $lamina (build first, or --lamina PATH)"
+[ -r "$tokenizer" ] || die "cannot read the Llama 2 tokenizer $tokenizer (--tokenizer PATH)"
+mkdir -p "$work/models" || die "cannot create $work"
+llama=$work/llama.cpp
+bin=$llama/build/bin
+
+build_llamacpp() {
+    [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-convert-llama2c-to-ggml" ] &&
+        [ -x "$bin/llama-quantize" ] && return 0
+    echo "== building llama.cpp from $npm_package in $llama" >&2
+    if [ ! -d "$llama/.git" ]; then
+        (cd "$work" && npm pack --silent "$npm_package" > /dev/null) || die "npm pack $npm_package failed"
+        tar -xzf "$work"/node-llama-cpp-*.tgz -C "$work" package/llama/gitRelease.bundle ||
+            die "no llama/gitRelease.bundle in the package"
+        git clone -q "$work/package/llama/gitRelease.bundle" "$llama" || die "cannot clone the bundle"
+    fi
+    cmake -S "$llama" -B "$llama/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF > "$work/llamacpp-configure.log" 2>&1 ||
+        die "llama.cpp configure failed: $work/llamacpp-configure.log"
+    cmake --build "$llama/build" -j "$(nproc)" --target llama-bench \
+        llama-convert-llama2c-to-ggml llama-quantize > "$work/llamacpp-build.log" 2>&1 ||
+        die "llama.cpp build failed: $work/llamacpp-build.log"
+}
+
+# The same random weights for both engines, f32 and Q8_0.
+make_models() {
+    local s=$1 m=$work/models/$1
+    [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$s" "$m.bin" || die "cannot write $m.bin"
+    [ -s "$m.q8.bin" ] || "$lamina" quantize "$m.bin" "$m.q8.bin" > "$m.lamina-quantize.log" 2>&1 ||
+        die "lamina quantize $m.bin failed: $m.lamina-quantize.log"
+    [ -s "$m.f32.gguf" ] || "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tokenizer" \
+        --llama2c-model "$m.bin" --llama2c-output-model "$m.f32.gguf" > "$m.convert.log" 2>&1 ||
+        die "conversion of $m.bin failed: $m.convert.log"
+    [ -s "$m.q8_0.gguf" ] || "$bin/llama-quantize" "$m.f32.gguf" "$m.q8_0.gguf" Q8_0 \
+        > "$m.quantize.log" 2>&1 || die "llama-quantize of $m.f32.gguf failed: $m.quantize.log"
+}
+
+# "prefill decode" tok/s of one run of each engine. llama-bench decodes from an
+# empty cache (its tg test has no prompt), so lamina's decode does too.
+lamina_tps() {
+    "$lamina" bench --model "$1" --threads "$threads" --prompt-tokens "$2" --gen-tokens "$3" \
+        --reps 1 --warmup 1 --no-probes --json - 2> /dev/null |
+        jq -r '.benchmarks[] | select(.run_type == "iteration") | .tok_per_s'
+}
+run_lamina() {
+    echo "$(lamina_tps "$1" 128 0) $(lamina_tps "$1" 0 128)"
+}
+run_llamacpp() {
+    "$bin/llama-bench" -m "$1" -t "$threads" -p 128 -n 128 -r 1 -o json 2> /dev/null |
+        jq -r '[.[] | .avg_ts] | join(" ")'
+}
+
+build_llamacpp
+IFS=, read -r -a shape_list <<< "$shapes"
+for s in "${shape_list[@]}"; do
+    case $s in 15M | 42M | 110M) ;; *) die "unknown shape '$s' (15M, 42M, 110M)" ;; esac
+    make_models "$s"
+done
+
+pairs=$work/pairs.tsv
+: > "$pairs"
+for ((r = 1; r <= rounds; r++)); do
+    echo "== round $r of $rounds" >&2
+    for s in "${shape_list[@]}"; do
+        for d in f32 q8; do
+            m=$work/models/$s
+            if [ $d = f32 ]; then ours=$m.bin theirs=$m.f32.gguf; else ours=$m.q8.bin theirs=$m.q8_0.gguf; fi
+            if ((r % 2)); then
+                a=$(run_lamina "$ours") b=$(run_llamacpp "$theirs")
+            else
+                b=$(run_llamacpp "$theirs") a=$(run_lamina "$ours")
+            fi
+            read -r a_pre a_dec <<< "$a"
+            read -r b_pre b_dec <<< "$b"
+            [ -n "${a_dec:-}" ] || die "lamina bench on $ours gave no figures"
+            [ -n "${b_dec:-}" ] || die "llama-bench on $theirs gave no figures"
+            printf '%s %s prefill\t%d\t%s\t%s\n%s %s decode\t%d\t%s\t%s\n' "$s" "$d" "$r" "$b_pre" \
+                "$a_pre" "$s" "$d" "$r" "$b_dec" "$a_dec" >> "$pairs"
+        done
+    done
+done
+
+cc -O2 -std=c17 -o "$work/gate_stats" "$here/gate_stats.c" -lm || die "cannot compile gate_stats.c"
+echo "A = llama.cpp ($npm_package), B = lamina ($("$lamina" --version | head -1)); $threads threads;"
+echo "128-token prompt (prefill tok/s), 128 tokens decoded from an empty cache (decode tok/s); $rounds rounds"
+"$work/gate_stats" --threshold 1 "$pairs"
+exit 0
