@@ -38,7 +38,7 @@ shapes=15M,42M,110M
 threads=$( (nproc || echo 2) 2>/dev/null)
 rounds=6
 lamina=$repo/build/lamina
-tokenizer=$repo/../shared/data/tokenizers/llama2-32k.bin
+tokenizer=$repo/tests/data/tokenizers/llama2-32k.bin
 npm_package=node-llama-cpp@3.22.1
 
 die() {

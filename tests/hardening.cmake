@@ -9,10 +9,10 @@
 # - hardening.replay.<target>: each fuzz target's entry point, driven by a
 #   plain main(), replays tests/fuzz/regressions/<target>/ and its seeds.
 set(_hardening_dir ${CMAKE_CURRENT_LIST_DIR}/fuzz)
-if(DEFINED LAMINA_SHARED_DATA)
-  set(_hardening_data ${LAMINA_SHARED_DATA})
+if(DEFINED LAMINA_TEST_DATA)
+  set(_hardening_data ${LAMINA_TEST_DATA})
 else()
-  set(_hardening_data ${PROJECT_SOURCE_DIR}/../shared/data)
+  set(_hardening_data ${PROJECT_SOURCE_DIR}/tests/data)
 endif()
 set(_hardening_seeds ${CMAKE_CURRENT_BINARY_DIR}/hardening-seeds)
 
@@ -21,9 +21,9 @@ target_link_libraries(lamina_make_seeds PRIVATE liblamina m)
 add_test(NAME hardening.seeds COMMAND lamina_make_seeds ${_hardening_seeds})
 set_tests_properties(hardening.seeds PROPERTIES FIXTURES_SETUP hardening_seeds LABELS hardening)
 
-add_executable(test_limits ${_hardening_dir}/test_limits.c ${PROJECT_SOURCE_DIR}/src/args.c)
+add_executable(test_limits ${_hardening_dir}/test_limits.c ${PROJECT_SOURCE_DIR}/src/cli/args.c)
 target_compile_definitions(test_limits PRIVATE _GNU_SOURCE)
-target_include_directories(test_limits PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_include_directories(test_limits PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
 target_link_libraries(test_limits PRIVATE liblamina m)
 add_test(NAME hardening.limits COMMAND test_limits)
 # TIMEOUT: a header that makes the loader walk 2^31 layers once took minutes.
@@ -52,8 +52,8 @@ foreach(target checkpoint tokenizer prompt args)
   target_compile_definitions(replay_${target} PRIVATE _GNU_SOURCE
     LAMINA_FUZZ_VOCAB_PATH="${_hardening_data}/tokenizers/llama2-32k.bin")
   if(target STREQUAL "args")
-    target_sources(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/args.c)
-    target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+    target_sources(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli/args.c)
+    target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
     target_link_libraries(replay_${target} PRIVATE m)
   else()
     target_link_libraries(replay_${target} PRIVATE liblamina)

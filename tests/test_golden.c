@@ -1,4 +1,4 @@
-/* stories260K against ../shared/data/golden, through the library, for every
+/* stories260K against tests/data/golden, through the library, for every
  * ISA this CPU runs and for 1 and 2 threads:
  * - logits of 64 positions within 1e-4 of an independent PyTorch forward,
  *   fed one token at a time and as one prompt block;

@@ -1,11 +1,11 @@
 # Tokenizer tests (test_tokenizer.c); included from tests/CMakeLists.txt, which
-# sets LAMINA_SHARED_DATA.
+# sets LAMINA_TEST_DATA.
 add_executable(test_tokenizer ${CMAKE_CURRENT_LIST_DIR}/test_tokenizer.c)
 target_link_libraries(test_tokenizer PRIVATE liblamina m)
 target_compile_definitions(test_tokenizer PRIVATE _GNU_SOURCE) # mkdtemp
 
-set(LAMINA_TOK_32K ${LAMINA_SHARED_DATA}/tokenizers/llama2-32k.bin)
-set(LAMINA_TOK_GOLDEN ${LAMINA_SHARED_DATA}/golden/tokenizer_llama2.json)
+set(LAMINA_TOK_32K ${LAMINA_TEST_DATA}/tokenizers/llama2-32k.bin)
+set(LAMINA_TOK_GOLDEN ${LAMINA_TEST_DATA}/golden/tokenizer_llama2.json)
 add_test(NAME tokenizer.golden
          COMMAND test_tokenizer golden ${LAMINA_TOK_GOLDEN} ${LAMINA_TOK_32K})
 add_test(NAME tokenizer.round_trip
@@ -14,6 +14,6 @@ add_test(NAME tokenizer.bad_files COMMAND test_tokenizer bad_files)
 add_test(NAME tokenizer.bytes COMMAND test_tokenizer bytes ${LAMINA_TOK_32K})
 add_test(NAME tokenizer.long_prompt COMMAND test_tokenizer long_prompt ${LAMINA_TOK_32K})
 add_test(NAME tokenizer.kjv
-         COMMAND test_tokenizer kjv ${LAMINA_SHARED_DATA}/models/tok1024-kjv.bin)
+         COMMAND test_tokenizer kjv ${LAMINA_TEST_DATA}/models/tok1024-kjv.bin)
 set_tests_properties(tokenizer.golden tokenizer.round_trip tokenizer.bad_files tokenizer.bytes
                      tokenizer.long_prompt tokenizer.kjv PROPERTIES LABELS tokenizer)

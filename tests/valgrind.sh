@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build}
 cli=$build/lamina
-data=${LAMINA_SHARED_DATA:-$root/../shared/data}
+data=${LAMINA_TEST_DATA:-$root/tests/data}
 [ -x "$cli" ] || { echo "valgrind.sh: no CLI at $cli (build first)" >&2; exit 2; }
 command -v valgrind > /dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 2; }
 

@@ -1,4 +1,4 @@
-/* Fuzz target: the CLI argument parser (src/args.c).
+/* Fuzz target: the CLI argument parser (src/cli/args.c).
  *
  * The input is split on NUL bytes into argv[1..] (argv[0] is "lamina"); each
  * argument is its own allocation so that ASan sees any read past its end.

@@ -2,7 +2,7 @@
  * that each seed is what it claims: every checkpoint loads with its format
  * (v0, v1, v2, including a v2 whose scales are misaligned and one whose groups
  * straddle the rows of w2) and runs a forward step, every tokenizer loads.
- * The real files from shared/data are added by CMake beside these.
+ * The real files from tests/data are added by CMake beside these.
  *
  * usage: make_seeds OUT */
 #ifndef _GNU_SOURCE
