@@ -115,8 +115,8 @@ group_isa() {
             expect 2 "--isa: ISA '$isa' needs the CPU feature .*, which this CPU lacks" -- "$lamina" --isa "$isa"
         fi
     done
-    expect 2 "--isa: unknown ISA 'sse9'" -- "$lamina" --isa sse9
-    LAMINA_ISA=bogus expect 2 "LAMINA_ISA: unknown ISA 'bogus'" -- "$lamina"
+    expect 2 "--isa: unknown kernel set 'sse9'" -- "$lamina" --isa sse9
+    LAMINA_ISA=bogus expect 2 "LAMINA_ISA: unknown kernel set 'bogus'" -- "$lamina"
 }
 
 group_bad_files() {

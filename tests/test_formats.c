@@ -121,7 +121,7 @@ static void greedy(const char *path, int *tokens, float *first_logits) {
     lm_model *m = lm_model_load(path, &err);
     CHECK(m != NULL, "%s", err.msg);
     if (!m) return;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){STEPS, 1}, &err);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){STEPS, 1, NULL}, &err);
     int token = LM_TOKEN_BOS;
     for (int pos = 0; pos < STEPS; pos++) {
         const float *logits = lm_forward(ctx, &token, 1, pos);

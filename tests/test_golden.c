@@ -48,8 +48,11 @@ static int parse_ids(const char *s, int *ids, int max) {
     return n;
 }
 
+/* The kernel set under test, passed to every context. */
+static const char *isa;
+
 static void test_logits(lm_model *m, const float *golden, const int *ids, int threads) {
-    lm_context *ctx = lm_context_new(m, (lm_context_params){0, threads}, NULL);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){0, threads, isa}, NULL);
     float worst = 0;
     for (int pos = 0; pos < ROWS; pos++) {
         const float *logits = lm_forward(ctx, &ids[pos], 1, pos);
@@ -58,7 +61,7 @@ static void test_logits(lm_model *m, const float *golden, const int *ids, int th
             if (!(d <= worst)) worst = d;
         }
     }
-    CHECK(worst <= 1e-4f, "%s, %d threads: token by token, max |logit error| %g > 1e-4", lm_isa(),
+    CHECK(worst <= 1e-4f, "%s, %d threads: token by token, max |logit error| %g > 1e-4", isa,
           threads, worst);
     /* The same positions as prompt blocks: the last row of each prefix. */
     worst = 0;
@@ -70,7 +73,7 @@ static void test_logits(lm_model *m, const float *golden, const int *ids, int th
         }
     }
     CHECK(worst <= 1e-4f, "%s, %d threads: as a prompt block, max |logit error| %g > 1e-4",
-          lm_isa(), threads, worst);
+          isa, threads, worst);
     lm_context_free(ctx);
 }
 
@@ -85,13 +88,12 @@ static void test_generation(lm_model *m, const char *line, int threads) {
     if (s) seed = strtoull(s + 3, NULL, 10);
     int want[256], got[256];
     int n_want = parse_ids(bar + 1, want, 256), n_got = 0;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){256, threads}, NULL);
-    lm_sampler sampler;
-    lm_sampler_init(&sampler, VOCAB, temperature, topp, seed, NULL);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){256, threads, isa}, NULL);
+    lm_sampler *sampler = lm_sampler_new(VOCAB, temperature, topp, seed, NULL);
     /* run.c: BOS at position 0, then sample until 256 positions or BOS */
     int token = LM_TOKEN_BOS;
     for (int pos = 0; pos < 256; pos++) {
-        int next = lm_sample(&sampler, lm_forward(ctx, &token, 1, pos));
+        int next = lm_sample(sampler, lm_forward(ctx, &token, 1, pos));
         if (next == LM_TOKEN_BOS) break;
         got[n_got++] = token = next;
     }
@@ -99,9 +101,9 @@ static void test_generation(lm_model *m, const char *line, int threads) {
     while (first_diff < n_got && first_diff < n_want && got[first_diff] == want[first_diff])
         first_diff++;
     CHECK(n_got == n_want && first_diff == n_want,
-          "%s, %d threads, '%.*s': %d tokens vs %d expected, first difference at %d", lm_isa(),
+          "%s, %d threads, '%.*s': %d tokens vs %d expected, first difference at %d", isa,
           threads, (int)(bar - line), line, n_got, n_want, first_diff);
-    lm_sampler_free(&sampler);
+    lm_sampler_free(sampler);
     lm_context_free(ctx);
 }
 
@@ -111,16 +113,15 @@ static void test_sampler(const float *golden, const char *line) {
     if (sscanf(line, "%f %f %llu", &temperature, &topp, &seed) != 3) return;
     int want[ROWS];
     int n = parse_ids(strchr(line, '|') + 1, want, ROWS);
-    lm_sampler s;
-    lm_sampler_init(&s, VOCAB, temperature, topp, seed, NULL);
+    lm_sampler *s = lm_sampler_new(VOCAB, temperature, topp, seed, NULL);
     float logits[VOCAB];
     int matched = 0;
     for (int r = 0; r < n; r++) {
         memcpy(logits, golden + r * VOCAB, sizeof logits);
-        matched += lm_sample(&s, logits) == want[r];
+        matched += lm_sample(s, logits) == want[r];
     }
     CHECK(n == ROWS && matched == n, "sampler '%.20s': %d of %d ids match", line, matched, n);
-    lm_sampler_free(&s);
+    lm_sampler_free(s);
 }
 
 /* Calls fn on each non-comment line of a golden text file. */
@@ -169,13 +170,12 @@ int main(int argc, char **argv) {
     CHECK(each_line(data("golden/sampler_stories260K.txt"), sampler_line, &r) > 0,
           "no sampler cases read");
     for (int i = 0; lm_kernel_tables[i]; i++) {
-        const char *isa = lm_kernel_tables[i]->isa,
-                   *missing = lm_kernels_missing_feature(lm_kernel_tables[i]);
+        isa = lm_kernel_tables[i]->isa;
+        const char *missing = lm_kernels_missing_feature(lm_kernel_tables[i]);
         if (missing) {
             printf("%s: skipped, this CPU lacks %s\n", isa, missing);
             continue;
         }
-        lm_set_isa(isa, NULL);
         for (r.threads = 1; r.threads <= 2; r.threads++) {
             test_logits(m, golden, ids, r.threads);
             CHECK(each_line(data("golden/stories260K_generate.txt"), generation_line, &r) > 0,

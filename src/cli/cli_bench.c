@@ -364,7 +364,7 @@ static int run_config(const lm_model *m, const bench_opts *o, bench_result *r, i
     r->weight_bytes = info.weight_bytes;
     r->prefill_flops = prefill_flops(c, P);
     lm_error e;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){P + G, r->threads}, &e);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){P + G, r->threads, r->isa}, &e);
     if (!ctx) return runtime_error("%s %s: %s", r->shape, r->dtype, e.msg);
     r->threads = lm_context_n_threads(ctx);
 
@@ -581,7 +581,7 @@ static int write_json(FILE *f, const char *path, const bench_opts *o, const benc
     fprintf(f, "    \"lamina_version\": \"%s\",\n    \"lamina_cpu\": ", LM_VERSION);
     json_string(f, lm_cpu_description());
     fprintf(f, ",\n    \"lamina_isa\": ");
-    json_string(f, lm_isa());
+    json_string(f, o->isa);
     fprintf(f, ",\n    \"lamina_isa_list\": ");
     json_string(f, lm_isa_list());
     fprintf(f,
@@ -666,10 +666,12 @@ int cli_bench(int argc, char **argv) {
     if (rc >= 0) return rc;
     lm_error e;
     const char *env = getenv("LAMINA_ISA");
-    if (!o.isa && env && *env && lm_set_isa(env, &e))
-        return fprintf(stderr, "lamina: error: bench: LAMINA_ISA: %s\n", e.msg), 2;
-    if (o.isa && lm_set_isa(o.isa, &e))
-        return fprintf(stderr, "lamina: error: bench: --isa: %s\n", e.msg), 2;
+    if (!o.isa && env && *env) o.isa = env;
+    if (o.isa && lm_isa_check(o.isa, &e))
+        return fprintf(stderr, "lamina: error: bench: %s: %s\n",
+                       o.isa == env ? "LAMINA_ISA" : "--isa", e.msg),
+               2;
+    if (!o.isa) o.isa = lm_isa_best();
 
     /* The plan: every (shape, dtype) that fits, times every thread count. */
     int n_models = 0, skipped_7b = 0;
@@ -716,7 +718,7 @@ int cli_bench(int argc, char **argv) {
     }
     fprintf(table,
             "cpu: %s\nkernels: %s; prompt %d tokens, decode %d tokens, %d reps after %d warm-up\n",
-            lm_cpu_description(), lm_isa(), o.prompt, o.gen, o.reps, o.warmup);
+            lm_cpu_description(), o.isa, o.prompt, o.gen, o.reps, o.warmup);
 
     int n_results = n_models * o.n_threads;
     bench_result *res = calloc((size_t)n_results, sizeof *res);
@@ -761,7 +763,7 @@ int cli_bench(int argc, char **argv) {
             r->prefill_tps = base, r->decode_tps = base + o.reps;
             r->prefill_cpu = base + 2 * o.reps, r->decode_cpu = base + 3 * o.reps;
             snprintf(r->shape, sizeof r->shape, "%s", shape);
-            snprintf(r->isa, sizeof r->isa, "%s", lm_isa());
+            snprintf(r->isa, sizeof r->isa, "%s", o.isa);
             r->dtype = dtype;
             r->threads = o.threads[ti];
             r->membw = probe_gbs[ti];

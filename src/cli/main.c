@@ -45,24 +45,25 @@ static const char *tokenizer_beside(const char *checkpoint) {
     return path;
 }
 
+/* The kernel set: --isa, else LAMINA_ISA, else the best the CPU runs. */
+static const char *chosen_isa;
+
 static int choose_isa(const cli_args *a) {
     lm_error e;
     const char *env = getenv("LAMINA_ISA");
-    if (env && *env && lm_set_isa(env, &e)) {
-        fprintf(stderr, "lamina: error: LAMINA_ISA: %s\n", e.msg);
+    const char *name = a->isa ? a->isa : env && *env ? env : NULL;
+    if (name && lm_isa_check(name, &e)) {
+        fprintf(stderr, "lamina: error: %s: %s\n", a->isa ? "--isa" : "LAMINA_ISA", e.msg);
         return 2;
     }
-    if (a->isa && lm_set_isa(a->isa, &e)) {
-        fprintf(stderr, "lamina: error: --isa: %s\n", e.msg);
-        return 2;
-    }
+    chosen_isa = name ? name : lm_isa_best();
     return 0;
 }
 
 static int print_version(void) {
     printf("lamina %s\n", LM_VERSION);
     printf("cpu: %s\n", lm_cpu_description());
-    printf("kernels: %s (built: %s)\n", lm_isa(), lm_isa_list());
+    printf("kernels: %s (built: %s)\n", chosen_isa, lm_isa_list());
     return 0;
 }
 
@@ -96,7 +97,7 @@ static int info(const char *path) {
            mib(i.file_size), mib(i.weight_bytes),
            mib(lm_kv_cache_bytes(c, c->seq_len < 256 ? c->seq_len : 256)),
            mib(lm_kv_cache_bytes(c, c->seq_len)), c->seq_len);
-    printf("kernels:     %s; cpu: %s\n", lm_isa(), lm_cpu_description());
+    printf("kernels:     %s; cpu: %s\n", chosen_isa, lm_cpu_description());
     lm_model_free(m);
     return 0;
 }
@@ -151,7 +152,7 @@ static void print_summary(const lm_stats *s, const lm_context *ctx) {
         "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
         s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
         s->generated_tokens,
-        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_isa(),
+        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_context_isa(ctx),
         lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
 }
 
@@ -159,11 +160,11 @@ typedef struct session {
     lm_model *model;
     lm_tokenizer *tok;
     lm_context *ctx;
-    lm_sampler sampler;
+    lm_sampler *sampler;
 } session;
 
 static void session_free(session *s) {
-    lm_sampler_free(&s->sampler);
+    lm_sampler_free(s->sampler);
     lm_context_free(s->ctx);
     lm_tokenizer_free(s->tok);
     lm_model_free(s->model);
@@ -177,10 +178,11 @@ static int session_open(session *s, const cli_args *a, const char *checkpoint, l
     s->tok = lm_tokenizer_load(tok_path, info.config.vocab_size, e);
     if (!s->tok) return -1;
     int steps = a->steps == 0 || a->steps > info.config.seq_len ? info.config.seq_len : a->steps;
-    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads}, e);
+    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads, chosen_isa}, e);
     if (!s->ctx) return -1;
     uint64_t seed = a->seed ? a->seed : (uint64_t)time(NULL);
-    return lm_sampler_init(&s->sampler, info.config.vocab_size, a->temperature, a->topp, seed, e);
+    s->sampler = lm_sampler_new(info.config.vocab_size, a->temperature, a->topp, seed, e);
+    return s->sampler ? 0 : -1;
 }
 
 static int run(const cli_args *a) {
@@ -192,7 +194,7 @@ static int run(const cli_args *a) {
     lm_stats stats;
     if (!rc && a->chat) {
         char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
-        rc = lm_chat(s.ctx, s.tok, &s.sampler, a->system ? a->system : asked, a->prompt, isatty(0),
+        rc = lm_chat(s.ctx, s.tok, s.sampler, a->system ? a->system : asked, a->prompt, isatty(0),
                      stdin, stdout, &stats, &e);
         free(asked);
         if (rc == LM_CONTEXT_FULL) {
@@ -200,7 +202,7 @@ static int run(const cli_args *a) {
             rc = 0;
         }
     } else if (!rc) {
-        rc = lm_generate(s.ctx, s.tok, &s.sampler, prompt, lm_context_n_ctx(s.ctx), stdout, &stats,
+        rc = lm_generate(s.ctx, s.tok, s.sampler, prompt, lm_context_n_ctx(s.ctx), stdout, &stats,
                          &e);
     }
     if (rc)

@@ -64,13 +64,15 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
                 n_ctx, (double)kv / (1 << 30), (double)physical_memory() / (1 << 30));
         return NULL;
     }
+    const lm_kernels *k = lm_kernels_for(p.isa, err);
+    if (!k) return NULL;
     lm_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         lm_fail(err, "out of memory");
         return NULL;
     }
     ctx->model = m;
-    ctx->k = lm_active_kernels();
+    ctx->k = k;
     ctx->n_ctx = n_ctx;
     ctx->n_threads = choose_threads(m, p.n_threads);
     ctx->max_batch = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
@@ -119,3 +121,5 @@ void lm_context_free(lm_context *ctx) {
 int lm_context_n_ctx(const lm_context *ctx) { return ctx->n_ctx; }
 
 int lm_context_n_threads(const lm_context *ctx) { return ctx->n_threads; }
+
+const char *lm_context_isa(const lm_context *ctx) { return ctx->k->isa; }

@@ -55,6 +55,8 @@ struct lm_context {
     lm_barrier *barrier;            /* between the steps of the forward pass */
 };
 
-const lm_kernels *lm_active_kernels(void);
+/* The table named `name` (NULL or "" = the best this CPU runs), or NULL with
+ * err set when this binary lacks it or the CPU cannot run it. */
+const lm_kernels *lm_kernels_for(const char *name, lm_error *err);
 
 #endif

@@ -4,11 +4,19 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "scalar/scalar.h"
+#include "dispatch.h"
 
 struct lm_prob_index {
     float prob;
     int index;
+};
+
+struct lm_sampler {
+    int vocab_size;
+    float temperature; /* 0 = greedy */
+    float topp;        /* nucleus; <= 0 or >= 1 = plain multinomial */
+    uint64_t rng;
+    struct lm_prob_index *scratch; /* vocab_size entries for top-p */
 };
 
 static uint32_t random_u32(uint64_t *state) {
@@ -20,20 +28,31 @@ static uint32_t random_u32(uint64_t *state) {
 
 static float random_f32(uint64_t *state) { return (float)(random_u32(state) >> 8) / 16777216.0f; }
 
-int lm_sampler_init(lm_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed,
-                    lm_error *err) {
-    *s = (lm_sampler){vocab_size, temperature, topp, seed, NULL};
-    if (vocab_size <= 0 || !(temperature >= 0.0f) || !(topp >= 0.0f && topp <= 1.0f))
-        return lm_fail(err, "invalid sampler settings: temperature %g (>= 0), top-p %g (0..1)",
-                       temperature, topp);
-    s->scratch = malloc((size_t)vocab_size * sizeof *s->scratch);
-    if (!s->scratch) return lm_fail(err, "out of memory");
-    return 0;
+lm_sampler *lm_sampler_new(int vocab_size, float temperature, float topp, uint64_t seed,
+                           lm_error *err) {
+    if (vocab_size <= 0 || !(temperature >= 0.0f) || !(topp >= 0.0f && topp <= 1.0f)) {
+        lm_fail(err, "invalid sampler settings: temperature %g (>= 0), top-p %g (0..1)",
+                temperature, topp);
+        return NULL;
+    }
+    lm_sampler *s = calloc(1, sizeof *s);
+    if (s) s->scratch = malloc((size_t)vocab_size * sizeof *s->scratch);
+    if (!s || !s->scratch) {
+        free(s);
+        lm_fail(err, "out of memory");
+        return NULL;
+    }
+    s->vocab_size = vocab_size;
+    s->temperature = temperature;
+    s->topp = topp;
+    s->rng = seed;
+    return s;
 }
 
 void lm_sampler_free(lm_sampler *s) {
+    if (!s) return;
     free(s->scratch);
-    s->scratch = NULL;
+    free(s);
 }
 
 static int argmax(const float *p, int n) {
@@ -92,7 +111,8 @@ int lm_sample(lm_sampler *s, float *logits) {
     /* A temperature so small that the scaled logits overflow (-t 1e-40): the
      * softmax would be NaN; its limit is greedy. */
     if (!isfinite(logits[best])) return best;
-    lm_softmax_f32_scalar(logits, s->vocab_size);
+    /* Every kernel set's softmax gives the same bits (kernels/ORDER.md). */
+    lm_kernels_best()->softmax(logits, s->vocab_size);
     float coin = random_f32(&s->rng);
     if (s->topp <= 0.0f || s->topp >= 1.0f) return sample_multinomial(logits, s->vocab_size, coin);
     return sample_topp(logits, s->vocab_size, s->topp, s->scratch, coin);

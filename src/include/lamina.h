@@ -70,27 +70,30 @@ uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 
 /* ---- kernels and threads ----------------------------------------------- */
 
-/* Force an ISA ("scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot");
- * NULL or "" restores the automatic choice. Fails if this binary lacks that
- * table or the CPU lacks a feature it needs. Contexts made afterwards use it. */
-int lm_set_isa(const char *name, lm_error *err);
-const char *lm_isa(void);             /* the ISA new contexts use */
+/* Kernel sets ("ISAs") are named "scalar", "avx2", "avx512", "avx512vnni",
+ * "neon", "neondot"; every one computes the same bits (kernels/ORDER.md). */
 const char *lm_isa_list(void);        /* space-separated names this binary has */
+const char *lm_isa_best(void);        /* the best this CPU runs: the default */
 const char *lm_cpu_description(void); /* CPU name and the features that matter */
+/* 0 if `name` is a kernel set this binary has and this CPU runs; otherwise
+ * -1 with err naming the problem (unknown name, or the missing CPU feature). */
+int lm_isa_check(const char *name, lm_error *err);
 
 /* ---- inference context ------------------------------------------------- */
 
 typedef struct lm_context lm_context;
 
 typedef struct lm_context_params {
-    int n_ctx;     /* positions to hold in the KV cache; 0 = the model's seq_len */
-    int n_threads; /* 0 = automatic (OpenMP's default, capped at cores) */
+    int n_ctx;       /* positions to hold in the KV cache; 0 = the model's seq_len */
+    int n_threads;   /* 0 = automatic (OpenMP's default, capped at cores) */
+    const char *isa; /* kernel set; NULL or "" = lm_isa_best() */
 } lm_context_params;
 
 lm_context *lm_context_new(const lm_model *model, lm_context_params params, lm_error *err);
 void lm_context_free(lm_context *ctx);
 int lm_context_n_ctx(const lm_context *ctx);
 int lm_context_n_threads(const lm_context *ctx);
+const char *lm_context_isa(const lm_context *ctx); /* the kernel set it runs */
 
 /* Run n tokens at positions pos .. pos + n - 1 (the prompt goes through as a
  * matrix) and return the logits [vocab_size] after the last one; they stay
@@ -123,19 +126,80 @@ void lm_print_piece(FILE *out, const char *piece);
 
 /* ---- sampler ----------------------------------------------------------- */
 
-typedef struct lm_sampler {
-    int vocab_size;
-    float temperature; /* 0 = greedy */
-    float topp;        /* nucleus; <= 0 or >= 1 = plain multinomial */
-    uint64_t rng;
-    struct lm_prob_index *scratch; /* vocab_size entries for top-p */
-} lm_sampler;
+/* run.c's sampler and RNG: the same seed and logits give the same token. */
+typedef struct lm_sampler lm_sampler;
 
-int lm_sampler_init(lm_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed,
-                    lm_error *err);
+/* temperature >= 0 (0 = greedy); topp in [0, 1] (0 or 1 = plain multinomial). */
+lm_sampler *lm_sampler_new(int vocab_size, float temperature, float topp, uint64_t seed,
+                           lm_error *err);
 void lm_sampler_free(lm_sampler *s);
 /* Pick the next token; logits are modified in place. */
 int lm_sample(lm_sampler *s, float *logits);
+
+/* ---- batches: many sequences per forward pass ---------------------------
+ *
+ * A batch runs up to max_seqs sequences at once, each with its own KV cache
+ * (sized to its own context), position, sampler and seed. One lm_batch_step
+ * runs one forward pass over every active sequence's next tokens (a chunk of
+ * a new sequence's prompt, or the token a running one sampled last), so each
+ * weight is read once per step for all of them. Sequences join and leave
+ * between steps (continuous batching). A sequence's tokens are bit-identical
+ * whatever else is in the batch, and equal to lm_generate's for the same
+ * prompt, seed and settings. Not thread-safe: one thread drives a batch. */
+typedef struct lm_batch lm_batch;
+
+typedef struct lm_batch_params {
+    int max_seqs;    /* sequences active at once (slots); >= 1 */
+    int max_ctx;     /* the longest context one sequence may ask for; 0 = seq_len */
+    int n_threads;   /* 0 = automatic */
+    const char *isa; /* NULL or "" = lm_isa_best() */
+} lm_batch_params;
+
+/* Refuses up front (err says why) when max_seqs full KV caches of max_ctx
+ * positions and the activations cannot fit in this machine's memory. */
+lm_batch *lm_batch_new(const lm_model *model, lm_batch_params params, lm_error *err);
+void lm_batch_free(lm_batch *b);
+
+typedef struct lm_seq_params {
+    int n_ctx;         /* positions: prompt + generated (lm_generate's steps); 0 = max_ctx */
+    float temperature; /* as lm_sampler_new */
+    float topp;
+    uint64_t seed;
+    int stop_token; /* the sampled token that ends it: LM_TOKEN_BOS (generation), LM_TOKEN_EOS (chat) */
+} lm_seq_params;
+
+/* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize
+ * gives them). Returns its id (>= 0, stable until it ends), or -1 with err set:
+ * no free slot, a prompt longer than n_ctx, n_ctx over max_ctx, no memory. */
+int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params params,
+                 lm_error *err);
+
+/* End a sequence now (a cancelled request); its slot is free at once. */
+void lm_batch_cancel(lm_batch *b, int seq);
+
+int lm_batch_active(const lm_batch *b); /* sequences running (or still in their prompt) */
+int lm_batch_free_slots(const lm_batch *b);
+
+typedef enum lm_finish {
+    LM_RUNNING = 0,    /* more tokens will come */
+    LM_FINISH_STOP,    /* it sampled its stop_token (token holds it; not text) */
+    LM_FINISH_LENGTH,  /* token was sampled at the last position of its n_ctx */
+} lm_finish;
+
+typedef struct lm_batch_event {
+    int seq;    /* the sequence's id */
+    int token;  /* the token it sampled this step */
+    int finish; /* lm_finish; a finished sequence's slot is already free */
+} lm_batch_event;
+
+/* One forward pass over the active sequences. Writes one event per sequence
+ * that sampled a token (sequences still feeding their prompt write none) and
+ * returns how many, or -1 with err set (then every sequence is ended). events
+ * has room for max_seqs entries. With no active sequence it returns 0. */
+int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err);
+
+/* Bytes of KV cache the batch has allocated now (each sequence's own). */
+uint64_t lm_batch_kv_bytes(const lm_batch *b);
 
 /* ---- generation -------------------------------------------------------- */
 

@@ -29,9 +29,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(list, sizeof list, "%s", lm_isa_list());
     for (char *save = NULL, *name = strtok_r(list, " ", &save); name && n_isas < 8;
          name = strtok_r(NULL, " ", &save)) {
-        if (lm_set_isa(name, NULL) == 0) snprintf(isas[n_isas++], sizeof isas[0], "%s", name);
+        if (lm_isa_check(name, NULL) == 0) snprintf(isas[n_isas++], sizeof isas[0], "%s", name);
     }
-    lm_set_isa(NULL, NULL);
     if (getenv("LAMINA_ISA") && *getenv("LAMINA_ISA")) { /* pin one table */
         n_isas = 1;
         snprintf(isas[0], sizeof isas[0], "%s", getenv("LAMINA_ISA"));
@@ -73,9 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lm_model_info info = lm_model_get_info(m);
     check_info(&info, size);
     if (size <= FORWARD_MAX_FILE) {
-        if (n_isas > 0) FUZZ_CHECK(lm_set_isa(isas[size % (size_t)n_isas], NULL) == 0, "isa");
+        const char *isa = n_isas > 0 ? isas[size % (size_t)n_isas] : NULL;
         int n_ctx = info.config.seq_len < 2 ? info.config.seq_len : 2;
-        lm_context *ctx = lm_context_new(m, (lm_context_params){n_ctx, 1}, &err);
+        lm_context *ctx = lm_context_new(m, (lm_context_params){n_ctx, 1, isa}, &err);
         if (!ctx) {
             fuzz_check_message(err.msg, "lm_context_new");
         } else {

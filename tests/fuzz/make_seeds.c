@@ -170,7 +170,7 @@ static void check_checkpoint(const char *path, const tiny *t) {
         (t->version == 2 && i.group_size != t->gs))
         FAIL("%s loads as v%d shared %d gs %d", t->name, (int)i.format, i.shared_classifier,
              i.group_size);
-    lm_context *ctx = lm_context_new(m, (lm_context_params){1, 1}, &err);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){1, 1, NULL}, &err);
     if (!ctx) {
         FAIL("%s: no context: %s", t->name, err.msg);
     } else {

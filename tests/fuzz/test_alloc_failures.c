@@ -44,28 +44,28 @@ static int session(lm_error *err) {
     int rc = -1;
     lm_tokenizer *tok = NULL;
     lm_context *ctx = NULL;
-    lm_sampler sampler = {0};
+    lm_sampler *sampler = NULL;
     lm_stats stats;
     lm_model *m = lm_model_load(checkpoint, err);
     if (!m) goto out;
     int vocab = lm_model_get_info(m).config.vocab_size;
     if (!(tok = lm_tokenizer_load(tokenizer, vocab, err))) goto out;
-    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1}, err))) goto out;
-    if (lm_sampler_init(&sampler, vocab, 0.8f, 0.9f, 7, err)) goto out;
+    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1, NULL}, err))) goto out;
+    if (!(sampler = lm_sampler_new(vocab, 0.8f, 0.9f, 7, err))) goto out;
     FILE *out = fopen("/dev/null", "w");
-    if (lm_generate(ctx, tok, &sampler, "And it came to pass", 12, out, &stats, err)) {
+    if (lm_generate(ctx, tok, sampler, "And it came to pass", 12, out, &stats, err)) {
         fclose(out);
         goto out;
     }
     CHECK(stats.generated_tokens > 0, "generate succeeded without generating");
     lm_context_free(ctx);
-    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1}, err))) {
+    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1, NULL}, err))) {
         fclose(out);
         goto out;
     }
     char turns[] = "who art thou\nand whence\n";
     FILE *in = fmemopen(turns, strlen(turns), "r");
-    int chat = lm_chat(ctx, tok, &sampler, "be brief", "hello", 0, in, out, &stats, err);
+    int chat = lm_chat(ctx, tok, sampler, "be brief", "hello", 0, in, out, &stats, err);
     fclose(in);
     fclose(out);
     if (chat == -1) goto out;
@@ -74,7 +74,7 @@ static int session(lm_error *err) {
     CHECK(stats.generated_tokens > 0, "chat returned %d without answering", chat);
     rc = 0;
 out:
-    lm_sampler_free(&sampler);
+    lm_sampler_free(sampler);
     lm_context_free(ctx);
     lm_tokenizer_free(tok);
     lm_model_free(m);
@@ -84,7 +84,7 @@ out:
 static int load_seed_model(lm_error *err) {
     lm_model *m = lm_model_load(checkpoint, err);
     if (!m) return -1;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){0, 1}, err);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){0, 1, NULL}, err);
     int token = 0, rc = ctx && lm_forward(ctx, &token, 1, 0) ? 0 : -1;
     lm_context_free(ctx);
     lm_model_free(m);

@@ -57,13 +57,13 @@ static void huge_seq_len_kv_cache(void) {
         uint64_t kv = lm_kv_cache_bytes(&c, c.seq_len);
         CHECK(kv == 2ull * 4 * (uint64_t)seqs[s] * 64 * 4, "kv bytes %llu", (unsigned long long)kv);
         err.msg[0] = '\0';
-        lm_context *ctx = lm_context_new(m, (lm_context_params){0, 1}, &err);
+        lm_context *ctx = lm_context_new(m, (lm_context_params){0, 1, NULL}, &err);
         CHECK(ctx == NULL, "a %llu-byte KV cache was allocated", (unsigned long long)kv);
         CHECK(contains(err.msg, "KV cache") && contains(err.msg, "GiB"),
               "message does not name the KV cache size: '%s'", err.msg);
         lm_context_free(ctx);
         /* a context of a few positions of the same model is fine */
-        ctx = lm_context_new(m, (lm_context_params){16, 1}, &err);
+        ctx = lm_context_new(m, (lm_context_params){16, 1, NULL}, &err);
         CHECK(ctx != NULL, "n_ctx 16: %s", err.msg);
         if (ctx) {
             int token = 3;
@@ -82,7 +82,7 @@ static void context_longer_than_model(void) {
     lm_model *m = lm_model_load(file.path, &err);
     CHECK(m != NULL, "%s", err.msg);
     if (!m) return;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){9, 1}, &err);
+    lm_context *ctx = lm_context_new(m, (lm_context_params){9, 1, NULL}, &err);
     CHECK(ctx == NULL && contains(err.msg, "seq_len"), "n_ctx 9 > seq_len 8: '%s'", err.msg);
     lm_context_free(ctx);
     lm_model_free(m);
@@ -178,18 +178,19 @@ static void absurd_tokenizers(void) {
  * samples greedily (was NaN: <unk> after <unk>); flags that would overflow a
  * float or wrap an unsigned seed are usage errors. */
 static void extreme_values(void) {
-    lm_sampler s;
     lm_error err;
-    CHECK(lm_sampler_init(&s, 4, 1e-40f, 0.0f, 1, &err) == 0, "%s", err.msg);
+    lm_sampler *s = lm_sampler_new(4, 1e-40f, 0.0f, 1, &err);
+    CHECK(s != NULL, "%s", err.msg);
     float logits[4] = {1.0f, 3.0f, -2.0f, 2.0f};
-    CHECK(lm_sample(&s, logits) == 1, "temperature 1e-40 is not greedy");
+    CHECK(lm_sample(s, logits) == 1, "temperature 1e-40 is not greedy");
     float negative[4] = {-5.0f, -1.0f, -3.0f, -1.0f};
-    CHECK(lm_sample(&s, negative) == 1, "temperature 1e-40, negative logits");
-    lm_sampler_free(&s);
-    CHECK(lm_sampler_init(&s, 4, 1e-40f, 0.5f, 1, &err) == 0, "%s", err.msg);
+    CHECK(lm_sample(s, negative) == 1, "temperature 1e-40, negative logits");
+    lm_sampler_free(s);
+    s = lm_sampler_new(4, 1e-40f, 0.5f, 1, &err);
+    CHECK(s != NULL, "%s", err.msg);
     float topp[4] = {1.0f, 3.0f, -2.0f, 2.0f};
-    CHECK(lm_sample(&s, topp) == 1, "temperature 1e-40 with top-p is not greedy");
-    lm_sampler_free(&s);
+    CHECK(lm_sample(s, topp) == 1, "temperature 1e-40 with top-p is not greedy");
+    lm_sampler_free(s);
 
     const char *bad[][3] = {{"lamina", "-t", "1e39"}, {"lamina", "-p", "1e39"},
                             {"lamina", "-s", " -1"},  {"lamina", "-s", "-1"},
