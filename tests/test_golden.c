@@ -72,8 +72,8 @@ static void test_logits(lm_model *m, const float *golden, const int *ids, int th
             if (!(d <= worst)) worst = d;
         }
     }
-    CHECK(worst <= 1e-4f, "%s, %d threads: as a prompt block, max |logit error| %g > 1e-4",
-          isa, threads, worst);
+    CHECK(worst <= 1e-4f, "%s, %d threads: as a prompt block, max |logit error| %g > 1e-4", isa,
+          threads, worst);
     lm_context_free(ctx);
 }
 
@@ -101,8 +101,8 @@ static void test_generation(lm_model *m, const char *line, int threads) {
     while (first_diff < n_got && first_diff < n_want && got[first_diff] == want[first_diff])
         first_diff++;
     CHECK(n_got == n_want && first_diff == n_want,
-          "%s, %d threads, '%.*s': %d tokens vs %d expected, first difference at %d", isa,
-          threads, (int)(bar - line), line, n_got, n_want, first_diff);
+          "%s, %d threads, '%.*s': %d tokens vs %d expected, first difference at %d", isa, threads,
+          (int)(bar - line), line, n_got, n_want, first_diff);
     lm_sampler_free(sampler);
     lm_context_free(ctx);
 }

@@ -152,8 +152,8 @@ static void print_summary(const lm_stats *s, const lm_context *ctx) {
         "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
         s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
         s->generated_tokens,
-        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_context_isa(ctx),
-        lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
+        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0,
+        lm_context_isa(ctx), lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
 }
 
 typedef struct session {

@@ -14,26 +14,6 @@
 
 #include "internal.h"
 
-/* This thread's share [*a, *b) of n items, cut at multiples of `block`. */
-static void share(int n, int block, int *a, int *b) {
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    int chunk = (n + nt - 1) / nt;
-    chunk = (chunk + block - 1) / block * block;
-    *a = t * chunk < n ? t * chunk : n;
-    *b = *a + chunk < n ? *a + chunk : n;
-}
-
-/* y (T, w->rows) = x (T, w->cols) times w^T, this thread's rows only. */
-static void matmul(const lm_context *ctx, float *y, const float *x, const lm_matrix *w, int T) {
-    int r0, r1;
-    share(w->rows, LM_ROW_BLOCK, &r0, &r1);
-    if (r0 >= r1) return;
-    if (w->f32)
-        ctx->k->matmul_f32(y, x, w->f32, T, w->cols, w->rows, r0, r1);
-    else
-        ctx->k->matmul_q8(y, &ctx->xq, &w->q8, T, w->cols, w->rows, r0, r1);
-}
-
 /* Q8_0 models multiply quantized activations: quantize each of this thread's
  * token rows once, and every product reading them reuses the result. */
 static void quantize_rows(const lm_context *ctx, const float *x, int n, int t0, int t1) {
@@ -42,17 +22,6 @@ static void quantize_rows(const lm_context *ctx, const float *x, int n, int t0, 
     for (int t = t0; t < t1; t++)
         ctx->k->quantize_q8(ctx->xq.q + (size_t)t * n, ctx->xq.s + (size_t)t * groups,
                             x + (size_t)t * n, n, ctx->xq.gs);
-}
-
-static void embed(const lm_model *m, int token, float *out) {
-    const lm_matrix *e = &m->tok_emb;
-    size_t row = (size_t)token * (size_t)e->cols;
-    if (e->f32) {
-        memcpy(out, e->f32 + row, (size_t)e->cols * sizeof(float));
-        return;
-    }
-    for (int j = 0; j < e->cols; j++) /* dequantize just this row */
-        out[j] = (float)e->q8.q[row + j] * e->q8.s[(row + j) / (size_t)e->q8.gs];
 }
 
 /* cos/sin of each pair's angle at position pos, as run.c computes them. */
@@ -75,7 +44,7 @@ static void attention_block(const lm_context *ctx, int l, int T, int pos) {
     size_t layer = (size_t)l * ctx->n_ctx * kv_dim;
     float *att = ctx->att + (size_t)omp_get_thread_num() * ctx->n_ctx;
     int a, b;
-    share(T * c->n_heads, 1, &a, &b);
+    lm_share(T * c->n_heads, 1, &a, &b);
     for (int i = a; i < b; i++) {
         int t = i / c->n_heads, h = i % c->n_heads;
         size_t kv = layer + (size_t)(h / kv_mul) * hs;
@@ -99,9 +68,9 @@ static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, 
         k->rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->rms_att, dim);
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
     lm_barrier_wait(ctx->barrier);
-    matmul(ctx, ctx->q, ctx->xb, &L->wq, T);
-    matmul(ctx, ctx->key_cache + slot, ctx->xb, &L->wk, T);
-    matmul(ctx, ctx->value_cache + slot, ctx->xb, &L->wv, T);
+    lm_matmul(ctx, ctx->q, ctx->xb, &L->wq, T);
+    lm_matmul(ctx, ctx->key_cache + slot, ctx->xb, &L->wk, T);
+    lm_matmul(ctx, ctx->value_cache + slot, ctx->xb, &L->wv, T);
     lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++) {
         const float *cs = ctx->rope + (size_t)t * hs;
@@ -113,7 +82,7 @@ static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, 
     lm_barrier_wait(ctx->barrier);
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
     lm_barrier_wait(ctx->barrier);
-    matmul(ctx, ctx->xb2, ctx->xb, &L->wo, T);
+    lm_matmul(ctx, ctx->xb2, ctx->xb, &L->wo, T);
     lm_barrier_wait(ctx->barrier);
 
     /* feed-forward: x += wo(att); xb = rmsnorm(x); x += w2(silu(w1 xb) * w3 xb) */
@@ -123,14 +92,14 @@ static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, 
     }
     quantize_rows(ctx, ctx->xb, dim, t0, t1);
     lm_barrier_wait(ctx->barrier);
-    matmul(ctx, ctx->hb, ctx->xb, &L->w1, T);
-    matmul(ctx, ctx->hb2, ctx->xb, &L->w3, T);
+    lm_matmul(ctx, ctx->hb, ctx->xb, &L->w1, T);
+    lm_matmul(ctx, ctx->hb2, ctx->xb, &L->w3, T);
     lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++)
         k->swiglu(ctx->hb + (size_t)t * hidden, ctx->hb2 + (size_t)t * hidden, hidden);
     quantize_rows(ctx, ctx->hb, hidden, t0, t1);
     lm_barrier_wait(ctx->barrier);
-    matmul(ctx, ctx->xb2, ctx->hb, &L->w2, T);
+    lm_matmul(ctx, ctx->xb2, ctx->hb, &L->w2, T);
     lm_barrier_wait(ctx->barrier);
     for (int t = t0; t < t1; t++) add(ctx->x + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, dim);
 }
@@ -141,9 +110,9 @@ static void forward_block(lm_context *ctx, const int *tokens, int T, int pos, in
     const lm_config *c = m->c;
     int dim = c->dim, hs = dim / c->n_heads;
     int t0, t1;
-    share(T, 1, &t0, &t1);
+    lm_share(T, 1, &t0, &t1);
     for (int t = t0; t < t1; t++) {
-        embed(m, tokens[t], ctx->x + (size_t)t * dim);
+        lm_embed(m, tokens[t], ctx->x + (size_t)t * dim);
         rope_angles(ctx->rope + (size_t)t * hs, hs, pos + t);
     }
     for (int l = 0; l < c->n_layers; l++) layer_forward(ctx, l, T, pos, t0, t1);
@@ -158,7 +127,7 @@ static void forward_block(lm_context *ctx, const int *tokens, int T, int pos, in
         quantize_rows(ctx, ctx->xb, dim, 0, 1);
     }
     lm_barrier_wait(ctx->barrier);
-    matmul(ctx, ctx->logits, ctx->xb, &m->classifier, 1);
+    lm_matmul(ctx, ctx->logits, ctx->xb, &m->classifier, 1);
 }
 
 float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {

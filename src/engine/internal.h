@@ -57,6 +57,14 @@ struct lm_context {
 
 /* The table named `name` (NULL or "" = the best this CPU runs), or NULL with
  * err set when this binary lacks it or the CPU cannot run it. */
+/* matmul.c: this thread's share [*a, *b) of n items, cut at multiples of block. */
+void lm_share(int n, int block, int *a, int *b);
+/* y (T, w->rows) = x (T, w->cols) times w^T, this thread's rows only; Q8_0
+ * weights read the activations quantized in ctx->xq. */
+void lm_matmul(const lm_context *ctx, float *y, const float *x, const lm_matrix *w, int T);
+/* The embedding row of `token` into out[dim]. */
+void lm_embed(const lm_model *m, int token, float *out);
+
 const lm_kernels *lm_kernels_for(const char *name, lm_error *err);
 
 #endif

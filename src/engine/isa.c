@@ -10,7 +10,8 @@ const char *lm_isa_best(void) { return lm_kernels_best()->isa; }
 
 int lm_isa_check(const char *name, lm_error *err) {
     const lm_kernels *k = lm_kernels_by_name(name ? name : "");
-    if (!k) return lm_fail(err, "unknown kernel set '%s' (this build has: %s)", name, lm_isa_list());
+    if (!k)
+        return lm_fail(err, "unknown kernel set '%s' (this build has: %s)", name, lm_isa_list());
     const char *missing = lm_kernels_missing_feature(k);
     if (missing)
         return lm_fail(err, "kernel set '%s' needs the CPU feature %s, which this CPU lacks", name,

@@ -165,14 +165,14 @@ typedef struct lm_seq_params {
     float temperature; /* as lm_sampler_new */
     float topp;
     uint64_t seed;
-    int stop_token; /* the sampled token that ends it: LM_TOKEN_BOS (generation), LM_TOKEN_EOS (chat) */
+    int stop_token; /* the sampled token that ends it: LM_TOKEN_BOS (generation), LM_TOKEN_EOS
+                       (chat) */
 } lm_seq_params;
 
 /* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize
  * gives them). Returns its id (>= 0, stable until it ends), or -1 with err set:
  * no free slot, a prompt longer than n_ctx, n_ctx over max_ctx, no memory. */
-int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params params,
-                 lm_error *err);
+int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params params, lm_error *err);
 
 /* End a sequence now (a cancelled request); its slot is free at once. */
 void lm_batch_cancel(lm_batch *b, int seq);
@@ -181,9 +181,9 @@ int lm_batch_active(const lm_batch *b); /* sequences running (or still in their 
 int lm_batch_free_slots(const lm_batch *b);
 
 typedef enum lm_finish {
-    LM_RUNNING = 0,    /* more tokens will come */
-    LM_FINISH_STOP,    /* it sampled its stop_token (token holds it; not text) */
-    LM_FINISH_LENGTH,  /* token was sampled at the last position of its n_ctx */
+    LM_RUNNING = 0,   /* more tokens will come */
+    LM_FINISH_STOP,   /* it sampled its stop_token (token holds it; not text) */
+    LM_FINISH_LENGTH, /* token was sampled at the last position of its n_ctx */
 } lm_finish;
 
 typedef struct lm_batch_event {
