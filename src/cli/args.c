@@ -128,10 +128,7 @@ static int subcommand(const char *word, cli_command *cmd) {
     static const struct {
         const char *name;
         cli_command cmd;
-    } subs[] = {{"tokenize", CLI_TOKENIZE},
-                {"info", CLI_INFO},
-                {"bench", CLI_BENCH},
-                {"quantize", CLI_QUANTIZE}};
+    } subs[] = {{"tokenize", CLI_TOKENIZE}, {"info", CLI_INFO}, {"quantize", CLI_QUANTIZE}};
     for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
         if (strcmp(word, subs[i].name) == 0) return *cmd = subs[i].cmd, 1;
     return 0;
@@ -159,11 +156,6 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t len) {
     *a = (cli_args){.command = CLI_RUN, .temperature = 1.0f, .topp = 0.9f, .steps = 256};
     int i = 1, positional = 0;
     if (argc > 1 && subcommand(argv[1], &a->command)) i = 2;
-    if (a->command == CLI_BENCH) {
-        a->rest_argc = argc - 1; /* "bench" becomes its argv[0] */
-        a->rest_argv = argv + 1;
-        return 0;
-    }
     for (; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {

@@ -10,7 +10,6 @@ typedef enum cli_command {
     CLI_RUN,      /* generate or chat */
     CLI_TOKENIZE, /* print the ids of a text */
     CLI_INFO,     /* describe a checkpoint */
-    CLI_BENCH,    /* benchmarks: its own options, parsed by the bench module */
     CLI_QUANTIZE, /* write a v2 (Q8_0) copy of a checkpoint */
     CLI_HELP,
     CLI_VERSION,
@@ -29,8 +28,6 @@ typedef struct cli_args {
     int steps;      /* 0: the model's seq_len */
     int threads;    /* 0: automatic */
     int group_size; /* quantize; 0: the exporter's rule */
-    int rest_argc;  /* bench: the arguments after "bench" */
-    char **rest_argv;
 } cli_args;
 
 /* Returns 0, or 2 (a usage error) with a one-line message in err. */

@@ -213,15 +213,23 @@ static int run(const cli_args *a) {
     return rc ? 1 : 0;
 }
 
+/* The subcommands that parse their own arguments (cli.h, commands.c). */
+static const cli_subcommand *find_subcommand(int argc, char **argv) {
+    for (const cli_subcommand *c = cli_subcommands; argc > 1 && c->name; c++)
+        if (strcmp(argv[1], c->name) == 0) return c;
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     cli_args a;
     char err[512];
+    const cli_subcommand *sub = find_subcommand(argc, argv);
+    if (sub) return sub->run(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &a, err, sizeof err)) {
         fprintf(stderr, "lamina: error: %s\n", err);
         return 2;
     }
     if (a.command == CLI_HELP) return fputs(cli_usage, stdout), 0;
-    if (a.command == CLI_BENCH) return cli_bench(a.rest_argc, a.rest_argv);
     int rc = choose_isa(&a);
     if (rc) return rc;
     switch (a.command) {

@@ -1,0 +1,11 @@
+/* The subcommands that parse their own arguments: `lamina NAME ARGS...` calls
+ * run(argc - 1, argv + 1), so the command sees argv[0] == NAME. Adding one is
+ * one line here, its declaration in cli.h, and its sources in lamina_cli. */
+#include <stddef.h>
+
+#include "cli.h"
+
+const cli_subcommand cli_subcommands[] = {
+    {"bench", cli_bench, "measure prefill and decode speed"},
+    {NULL, NULL, NULL},
+};
