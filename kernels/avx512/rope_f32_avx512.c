@@ -1,7 +1,9 @@
 /* RoPE: rotate the pairs (v[2i], v[2i+1]) of every head by (cs[2i], cs[2i+1]).
  * Eight pairs per vector: with c = (c, c) and s = (s, s) duplicated per pair
- * and v' the pair swapped, fmaddsub(v, c, v' * s) gives v0 c - v1 s in the
- * even lanes and v1 c + v0 s in the odd ones. */
+ * and v' the pair swapped, a = v * c and b = v' * s, each rounded, then
+ * a - b in the even lanes and a + b in the odd ones: the oracle's and run.c's
+ * roundings (kernels/ORDER.md). A fused fmaddsub(v, c, b) kept v * c exact;
+ * the last-bit difference re-quantized into different text on Q8_0 models. */
 #include <immintrin.h>
 
 #include "avx512.h"
@@ -10,7 +12,8 @@
 static inline __m512 rotate(__m512 v, __m512 cs) {
     __m512 c = _mm512_moveldup_ps(cs), s = _mm512_movehdup_ps(cs);
     __m512 sw = _mm512_permute_ps(v, 0xb1);
-    return _mm512_fmaddsub_ps(v, c, _mm512_mul_ps(sw, s));
+    /* a * 1 -/+ b is exact before its one rounding: the unfused a -/+ b. */
+    return _mm512_fmaddsub_ps(_mm512_mul_ps(v, c), _mm512_set1_ps(1.0f), _mm512_mul_ps(sw, s));
 }
 
 void lm_rope_f32_avx512(float *v, int n, int head_size, const float *cs) {
