@@ -1,5 +1,5 @@
-/* An inference context: the KV cache, sized to the positions actually asked
- * for, and the activation buffers for a batch of prompt tokens. Everything is
+/* Workspaces (the activation buffers of a forward pass), KV caches, and the
+ * inference context: one sequence's cache plus a workspace. Everything is
  * allocated here once; the forward pass allocates nothing. */
 #include <omp.h>
 #include <stdlib.h>
@@ -18,21 +18,42 @@
 #define LM_SMALL_MODEL_BYTES (2u << 20)
 #define LM_SMALL_MODEL_THREADS 2
 
-static float *alloc_floats(uint64_t n, uint64_t *total) {
-    void *p = NULL;
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
-    *total += bytes;
-    if (posix_memalign(&p, 64, bytes)) return NULL;
-    memset(p, 0, bytes);
-    return p;
+/* The sizes of a workspace's buffers, in one place for allocation and for
+ * the memory estimate. */
+typedef struct ws_sizes {
+    uint64_t rows_dim, rows_kv, rows_hidden, xq_bytes, xq_scales, att, rope, logits;
+} ws_sizes;
+
+static ws_sizes sizes_of(const lm_config *c, int group_size, int n_threads, int max_rows,
+                         int max_out, int max_ctx) {
+    uint64_t R = (uint64_t)max_rows, dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+    uint64_t hs = (uint64_t)(c->dim / c->n_heads), widest = hidden > dim ? hidden : dim;
+    int gs = group_size ? group_size : 1;
+    return (ws_sizes){
+        .rows_dim = R * dim,
+        .rows_kv = R * (uint64_t)c->n_kv_heads * hs,
+        .rows_hidden = R * hidden,
+        .xq_bytes = R * widest,
+        .xq_scales = R * (uint64_t)lm_q8_groups((int)widest, gs),
+        .att = (uint64_t)n_threads * (uint64_t)max_ctx,
+        .rope = R * hs,
+        .logits = (uint64_t)max_out * (uint64_t)c->vocab_size,
+    };
 }
 
-/* The KV cache: calloc maps a large block straight from the kernel, whose
- * zero pages become real memory only when a position is written, so a long
- * context costs memory as it fills, not up front (and is not touched here). */
-static float *alloc_cache(uint64_t n, uint64_t *total) {
-    *total += n * sizeof(float);
-    return calloc((size_t)(n ? n : 1), sizeof(float));
+uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
+                            int max_ctx) {
+    ws_sizes z = sizes_of(m->c, m->info.group_size, n_threads, max_rows, max_out, max_ctx);
+    uint64_t floats = 4 * z.rows_dim + 2 * z.rows_kv + 2 * z.rows_hidden + z.xq_scales + z.att +
+                      z.rope + z.logits;
+    return floats * sizeof(float) + z.xq_bytes;
+}
+
+static void *alloc_zeroed(uint64_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)(bytes ? bytes : 1))) return NULL;
+    memset(p, 0, (size_t)(bytes ? bytes : 1));
+    return p;
 }
 
 static uint64_t physical_memory(void) {
@@ -50,6 +71,83 @@ static int choose_threads(const lm_model *m, int requested) {
     return n > 0 ? n : 1;
 }
 
+lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
+                               int max_out, int max_ctx, lm_error *err) {
+    const lm_kernels *k = lm_kernels_for(isa, err);
+    if (!k) return NULL;
+    lm_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) {
+        lm_fail(err, "out of memory");
+        return NULL;
+    }
+    ws->model = m;
+    ws->k = k;
+    ws->n_threads = choose_threads(m, n_threads);
+    ws->max_rows = max_rows;
+    ws->max_out = max_out;
+    ws->max_ctx = max_ctx;
+    ws_sizes z = sizes_of(m->c, m->info.group_size, ws->n_threads, max_rows, max_out, max_ctx);
+    float **dims[] = {&ws->x, &ws->xb, &ws->xb2, &ws->q};
+    int ok = 1;
+    for (size_t i = 0; i < 4; i++) ok &= (*dims[i] = alloc_zeroed(z.rows_dim * 4)) != NULL;
+    ok &= (ws->kb = alloc_zeroed(z.rows_kv * 4)) != NULL;
+    ok &= (ws->vb = alloc_zeroed(z.rows_kv * 4)) != NULL;
+    ok &= (ws->hb = alloc_zeroed(z.rows_hidden * 4)) != NULL;
+    ok &= (ws->hb2 = alloc_zeroed(z.rows_hidden * 4)) != NULL;
+    ok &= (ws->xq.q = alloc_zeroed(z.xq_bytes)) != NULL;
+    ok &= (ws->xq.s = alloc_zeroed(z.xq_scales * 4)) != NULL;
+    ok &= (ws->att = alloc_zeroed(z.att * 4)) != NULL;
+    ok &= (ws->rope = alloc_zeroed(z.rope * 4)) != NULL;
+    ok &= (ws->logits = alloc_zeroed(z.logits * 4)) != NULL;
+    ok &= (ws->barrier = alloc_zeroed(sizeof *ws->barrier)) != NULL;
+    ok &= (ws->claims = alloc_zeroed(LM_CLAIM_SLOTS * sizeof *ws->claims)) != NULL;
+    ws->xq.gs = m->info.group_size ? m->info.group_size : 1;
+    if (!ok) {
+        lm_fail(err, "out of memory allocating %.1f MiB of activations",
+                (double)lm_workspace_bytes(m, ws->n_threads, max_rows, max_out, max_ctx) /
+                    (1 << 20));
+        lm_workspace_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void lm_workspace_free(lm_workspace *ws) {
+    if (!ws) return;
+    void *bufs[] = {ws->x,   ws->xb,   ws->xb2,    ws->q,       ws->kb,
+                    ws->vb,  ws->hb,   ws->hb2,    ws->xq.q,    ws->xq.s,
+                    ws->att, ws->rope, ws->logits, ws->barrier, (void *)ws->claims};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(ws);
+}
+
+/* calloc maps a large block straight from the kernel, whose zero pages become
+ * real memory only when a position is written, so a long context costs
+ * memory as it fills, not up front (and is not touched here). */
+int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx) {
+    uint64_t n = lm_kv_cache_bytes(c, n_ctx) / sizeof(float) / 2;
+    kv->n_ctx = n_ctx;
+    kv->key = calloc((size_t)(n ? n : 1), sizeof(float));
+    kv->value = calloc((size_t)(n ? n : 1), sizeof(float));
+    if (kv->key && kv->value) return 0;
+    lm_kv_free(kv);
+    return -1;
+}
+
+void lm_kv_free(lm_kv *kv) {
+    free(kv->key);
+    free(kv->value);
+    kv->key = kv->value = NULL;
+}
+
+/* Refuse up front what cannot fit: `what` needs `bytes`. */
+int lm_check_memory(uint64_t bytes, const char *what, lm_error *err) {
+    uint64_t have = physical_memory();
+    if (bytes <= have) return 0;
+    return lm_fail(err, "%s needs %.1f GiB, more than this machine's %.1f GiB", what,
+                   (double)bytes / (1 << 30), (double)have / (1 << 30));
+}
+
 lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err) {
     const lm_config *c = m->c;
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : c->seq_len;
@@ -57,51 +155,24 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
         lm_fail(err, "context of %d positions exceeds the model's seq_len %d", n_ctx, c->seq_len);
         return NULL;
     }
-    uint64_t kv = lm_kv_cache_bytes(c, n_ctx);
-    if (kv > physical_memory()) {
-        lm_fail(err,
-                "the KV cache for %d positions needs %.1f GiB, more than this machine's %.1f GiB",
-                n_ctx, (double)kv / (1 << 30), (double)physical_memory() / (1 << 30));
-        return NULL;
-    }
-    const lm_kernels *k = lm_kernels_for(p.isa, err);
-    if (!k) return NULL;
+    char what[96];
+    snprintf(what, sizeof what, "the KV cache for %d positions", n_ctx);
+    if (lm_check_memory(lm_kv_cache_bytes(c, n_ctx), what, err)) return NULL;
     lm_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         lm_fail(err, "out of memory");
         return NULL;
     }
-    ctx->model = m;
-    ctx->k = k;
-    ctx->n_ctx = n_ctx;
-    ctx->n_threads = choose_threads(m, p.n_threads);
-    ctx->max_batch = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
-
-    uint64_t B = (uint64_t)ctx->max_batch, dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
-    uint64_t widest = hidden > dim ? hidden : dim, total = 0;
-    uint64_t head_size = (uint64_t)(c->dim / c->n_heads);
-    uint64_t cache = kv / sizeof(float) / 2;
-    int gs = m->info.group_size ? m->info.group_size : 1;
-    ctx->x = alloc_floats(B * dim, &total);
-    ctx->xb = alloc_floats(B * dim, &total);
-    ctx->xb2 = alloc_floats(B * dim, &total);
-    ctx->q = alloc_floats(B * dim, &total);
-    ctx->hb = alloc_floats(B * hidden, &total);
-    ctx->hb2 = alloc_floats(B * hidden, &total);
-    ctx->att = alloc_floats((uint64_t)ctx->n_threads * (uint64_t)n_ctx, &total);
-    ctx->rope = alloc_floats(B * head_size, &total);
-    ctx->logits = alloc_floats((uint64_t)c->vocab_size, &total);
-    ctx->key_cache = alloc_cache(cache, &total);
-    ctx->value_cache = alloc_cache(cache, &total);
-    ctx->xq.gs = gs;
-    ctx->xq.q = (int8_t *)alloc_floats(B * widest / 4 + 1, &total);
-    ctx->xq.s = alloc_floats(B * (uint64_t)lm_q8_groups((int)widest, gs), &total);
-    ctx->barrier = calloc(1, sizeof *ctx->barrier);
-    if (!ctx->barrier || !ctx->x || !ctx->xb || !ctx->xb2 || !ctx->q || !ctx->hb || !ctx->hb2 ||
-        !ctx->att || !ctx->rope || !ctx->logits || !ctx->key_cache || !ctx->value_cache ||
-        !ctx->xq.q || !ctx->xq.s) {
-        lm_fail(err, "out of memory allocating %.1f MiB for the KV cache and activations",
-                (double)total / (1 << 20));
+    int rows = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
+    ctx->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, 1, n_ctx, err);
+    if (!ctx->ws) {
+        free(ctx);
+        return NULL;
+    }
+    ctx->rows = malloc((size_t)n_ctx * sizeof *ctx->rows);
+    if (!ctx->rows || lm_kv_alloc(&ctx->kv, c, n_ctx)) {
+        lm_fail(err, "out of memory allocating %.1f MiB for the KV cache",
+                (double)lm_kv_cache_bytes(c, n_ctx) / (1 << 20));
         lm_context_free(ctx);
         return NULL;
     }
@@ -110,16 +181,26 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
 
 void lm_context_free(lm_context *ctx) {
     if (!ctx) return;
-    float *bufs[] = {ctx->x,   ctx->xb,   ctx->xb2,    ctx->q,         ctx->hb,          ctx->hb2,
-                     ctx->att, ctx->rope, ctx->logits, ctx->key_cache, ctx->value_cache, ctx->xq.s};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
-    free(ctx->xq.q);
-    free(ctx->barrier);
+    lm_kv_free(&ctx->kv);
+    lm_workspace_free(ctx->ws);
+    free(ctx->rows);
     free(ctx);
 }
 
-int lm_context_n_ctx(const lm_context *ctx) { return ctx->n_ctx; }
+int lm_context_n_ctx(const lm_context *ctx) { return ctx->kv.n_ctx; }
 
-int lm_context_n_threads(const lm_context *ctx) { return ctx->n_threads; }
+int lm_context_n_threads(const lm_context *ctx) { return ctx->ws->n_threads; }
 
-const char *lm_context_isa(const lm_context *ctx) { return ctx->k->isa; }
+const char *lm_context_isa(const lm_context *ctx) { return ctx->ws->k->isa; }
+
+float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
+    const lm_config *c = ctx->ws->model->c;
+    if (n <= 0 || pos < 0 || pos > ctx->kv.n_ctx - n) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return NULL;
+        ctx->rows[i] = (lm_row){tokens[i], pos + i, &ctx->kv};
+    }
+    int last = n - 1;
+    lm_forward_rows(ctx->ws, ctx->rows, n, &last, 1);
+    return ctx->ws->logits;
+}

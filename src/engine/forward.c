@@ -1,13 +1,15 @@
-/* The Transformer forward pass, in the order of the math (FORMATS.md). A block
- * of T tokens goes through the layers as a matrix: decoding is T = 1, a prompt
- * is processed 64 tokens at a time. Every hot operation goes through the
- * kernel table; this file never names an ISA.
+/* The Transformer forward pass, in the order of the math (src/FORMATS.md). A
+ * block of rows goes through the layers as a matrix: each row is one token of
+ * some sequence at some position, so a prompt, a decoding step, or the next
+ * tokens of many sequences at once (lm_batch) all run the same code. Every hot
+ * operation goes through the kernel table; this file never names an ISA.
  *
  * Threads: one OpenMP region per call. Inside it every thread runs this code;
- * products split output rows, attention splits (token, head) pairs, per-token
- * work splits tokens, and a barrier (barrier.h) separates steps that read what
- * another thread wrote. Splits are fixed, so the output does not depend on
- * timing. */
+ * products hand out output rows and attention its (row, head) pairs in chunks
+ * that threads claim as they go (matmul.c), per-row work is split evenly, and
+ * a barrier (barrier.h) separates steps that read what another thread wrote.
+ * Which thread computes a value never changes its bits, so the output depends
+ * neither on the thread count nor on the other rows of the block. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -15,13 +17,13 @@
 #include "internal.h"
 
 /* Q8_0 models multiply quantized activations: quantize each of this thread's
- * token rows once, and every product reading them reuses the result. */
-static void quantize_rows(const lm_context *ctx, const float *x, int n, int t0, int t1) {
-    if (ctx->model->info.format != LM_FORMAT_V2) return;
-    int groups = lm_q8_groups(n, ctx->xq.gs);
+ * rows once, and every product reading them reuses the result. */
+static void quantize_rows(const lm_workspace *ws, const float *x, int n, int t0, int t1) {
+    if (ws->model->info.format != LM_FORMAT_V2) return;
+    int groups = lm_q8_groups(n, ws->xq.gs);
     for (int t = t0; t < t1; t++)
-        ctx->k->quantize_q8(ctx->xq.q + (size_t)t * n, ctx->xq.s + (size_t)t * groups,
-                            x + (size_t)t * n, n, ctx->xq.gs);
+        ws->k->quantize_q8(ws->xq.q + (size_t)t * n, ws->xq.s + (size_t)t * groups,
+                           x + (size_t)t * n, n, ws->xq.gs);
 }
 
 /* cos/sin of each pair's angle at position pos, as run.c computes them. */
@@ -38,112 +40,123 @@ static void add(float *x, const float *y, int n) {
     for (int i = 0; i < n; i++) x[i] += y[i];
 }
 
-static void attention_block(const lm_context *ctx, int l, int T, int pos) {
-    const lm_config *c = ctx->model->c;
-    int hs = c->dim / c->n_heads, kv_dim = c->n_kv_heads * hs, kv_mul = c->n_heads / c->n_kv_heads;
-    size_t layer = (size_t)l * ctx->n_ctx * kv_dim;
-    float *att = ctx->att + (size_t)omp_get_thread_num() * ctx->n_ctx;
-    int a, b;
-    lm_share(T * c->n_heads, 1, &a, &b);
-    for (int i = a; i < b; i++) {
-        int t = i / c->n_heads, h = i % c->n_heads;
-        size_t kv = layer + (size_t)(h / kv_mul) * hs;
-        ctx->k->attention(ctx->xb + (size_t)t * c->dim + h * hs,
-                          ctx->q + (size_t)t * c->dim + h * hs, ctx->key_cache + kv,
-                          ctx->value_cache + kv, att, pos + t + 1, hs, kv_dim);
+/* Rotate this thread's rows of q and k, then store k and v in each row's own
+ * cache at the row's position. */
+static void rope_and_store(const lm_workspace *ws, const lm_row *rows, int l, int t0, int t1) {
+    const lm_config *c = ws->model->c;
+    int dim = c->dim, hs = dim / c->n_heads, kv_dim = c->n_kv_heads * hs;
+    for (int t = t0; t < t1; t++) {
+        const float *cs = ws->rope + (size_t)t * hs;
+        float *k = ws->kb + (size_t)t * kv_dim, *v = ws->vb + (size_t)t * kv_dim;
+        ws->k->rope(ws->q + (size_t)t * dim, dim, hs, cs);
+        ws->k->rope(k, kv_dim, hs, cs);
+        size_t slot = ((size_t)l * rows[t].kv->n_ctx + (size_t)rows[t].pos) * kv_dim;
+        memcpy(rows[t].kv->key + slot, k, (size_t)kv_dim * sizeof(float));
+        memcpy(rows[t].kv->value + slot, v, (size_t)kv_dim * sizeof(float));
     }
 }
 
-static void layer_forward(const lm_context *ctx, int l, int T, int pos, int t0, int t1) {
-    const lm_model *m = ctx->model;
-    const lm_config *c = m->c;
-    const lm_layer *L = &m->layers[l];
-    const lm_kernels *k = ctx->k;
-    int dim = c->dim, hidden = c->hidden_dim, hs = dim / c->n_heads;
-    int kv_dim = c->n_kv_heads * hs;
-    size_t slot = ((size_t)l * ctx->n_ctx + (size_t)pos) * kv_dim;
-
-    /* attention: xb = rmsnorm(x); q, k, v; k and v land in the cache */
-    for (int t = t0; t < t1; t++)
-        k->rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->rms_att, dim);
-    quantize_rows(ctx, ctx->xb, dim, t0, t1);
-    lm_barrier_wait(ctx->barrier);
-    lm_matmul(ctx, ctx->q, ctx->xb, &L->wq, T);
-    lm_matmul(ctx, ctx->key_cache + slot, ctx->xb, &L->wk, T);
-    lm_matmul(ctx, ctx->value_cache + slot, ctx->xb, &L->wv, T);
-    lm_barrier_wait(ctx->barrier);
-    for (int t = t0; t < t1; t++) {
-        const float *cs = ctx->rope + (size_t)t * hs;
-        k->rope(ctx->q + (size_t)t * dim, dim, hs, cs);
-        k->rope(ctx->key_cache + slot + (size_t)t * kv_dim, kv_dim, hs, cs);
+/* Each (row, head) pair attends over its own sequence's positions 0..pos. */
+static void attention(lm_workspace *ws, const lm_row *rows, int l, int T) {
+    const lm_config *c = ws->model->c;
+    int hs = c->dim / c->n_heads, kv_dim = c->n_kv_heads * hs, kv_mul = c->n_heads / c->n_kv_heads;
+    float *att = ws->att + (size_t)omp_get_thread_num() * ws->max_ctx;
+    uint64_t call = lm_claims_next_call();
+    for (int i; (i = lm_claim(ws, call, T * c->n_heads)) >= 0;) {
+        int t = i / c->n_heads, h = i % c->n_heads;
+        const lm_kv *kv = rows[t].kv;
+        size_t at = (size_t)l * kv->n_ctx * kv_dim + (size_t)(h / kv_mul) * hs;
+        ws->k->attention(ws->xb + (size_t)t * c->dim + h * hs, ws->q + (size_t)t * c->dim + h * hs,
+                         kv->key + at, kv->value + at, att, rows[t].pos + 1, hs, kv_dim);
     }
-    lm_barrier_wait(ctx->barrier);
-    attention_block(ctx, l, T, pos);
-    lm_barrier_wait(ctx->barrier);
-    quantize_rows(ctx, ctx->xb, dim, t0, t1);
-    lm_barrier_wait(ctx->barrier);
-    lm_matmul(ctx, ctx->xb2, ctx->xb, &L->wo, T);
-    lm_barrier_wait(ctx->barrier);
+}
+
+static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, int t0, int t1) {
+    const lm_config *c = ws->model->c;
+    const lm_layer *L = &ws->model->layers[l];
+    const lm_kernels *k = ws->k;
+    int dim = c->dim, hidden = c->hidden_dim;
+
+    /* attention: xb = rmsnorm(x); q, k, v; k and v land in the caches */
+    for (int t = t0; t < t1; t++)
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim);
+    quantize_rows(ws, ws->xb, dim, t0, t1);
+    lm_barrier_wait(ws->barrier);
+    lm_matmul(ws, ws->q, ws->xb, &L->wq, T);
+    lm_matmul(ws, ws->kb, ws->xb, &L->wk, T);
+    lm_matmul(ws, ws->vb, ws->xb, &L->wv, T);
+    lm_barrier_wait(ws->barrier);
+    rope_and_store(ws, rows, l, t0, t1);
+    lm_barrier_wait(ws->barrier);
+    attention(ws, rows, l, T);
+    lm_barrier_wait(ws->barrier);
+    quantize_rows(ws, ws->xb, dim, t0, t1);
+    lm_barrier_wait(ws->barrier);
+    lm_matmul(ws, ws->xb2, ws->xb, &L->wo, T);
+    lm_barrier_wait(ws->barrier);
 
     /* feed-forward: x += wo(att); xb = rmsnorm(x); x += w2(silu(w1 xb) * w3 xb) */
     for (int t = t0; t < t1; t++) {
-        add(ctx->x + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, dim);
-        k->rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->rms_ffn, dim);
+        add(ws->x + (size_t)t * dim, ws->xb2 + (size_t)t * dim, dim);
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim);
     }
-    quantize_rows(ctx, ctx->xb, dim, t0, t1);
-    lm_barrier_wait(ctx->barrier);
-    lm_matmul(ctx, ctx->hb, ctx->xb, &L->w1, T);
-    lm_matmul(ctx, ctx->hb2, ctx->xb, &L->w3, T);
-    lm_barrier_wait(ctx->barrier);
+    quantize_rows(ws, ws->xb, dim, t0, t1);
+    lm_barrier_wait(ws->barrier);
+    lm_matmul(ws, ws->hb, ws->xb, &L->w1, T);
+    lm_matmul(ws, ws->hb2, ws->xb, &L->w3, T);
+    lm_barrier_wait(ws->barrier);
     for (int t = t0; t < t1; t++)
-        k->swiglu(ctx->hb + (size_t)t * hidden, ctx->hb2 + (size_t)t * hidden, hidden);
-    quantize_rows(ctx, ctx->hb, hidden, t0, t1);
-    lm_barrier_wait(ctx->barrier);
-    lm_matmul(ctx, ctx->xb2, ctx->hb, &L->w2, T);
-    lm_barrier_wait(ctx->barrier);
-    for (int t = t0; t < t1; t++) add(ctx->x + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, dim);
+        k->swiglu(ws->hb + (size_t)t * hidden, ws->hb2 + (size_t)t * hidden, hidden);
+    quantize_rows(ws, ws->hb, hidden, t0, t1);
+    lm_barrier_wait(ws->barrier);
+    lm_matmul(ws, ws->xb2, ws->hb, &L->w2, T);
+    lm_barrier_wait(ws->barrier);
+    for (int t = t0; t < t1; t++) add(ws->x + (size_t)t * dim, ws->xb2 + (size_t)t * dim, dim);
 }
 
-/* T tokens at positions pos..pos+T-1; with `last`, the logits of the last one. */
-static void forward_block(lm_context *ctx, const int *tokens, int T, int pos, int last) {
-    const lm_model *m = ctx->model;
-    const lm_config *c = m->c;
-    int dim = c->dim, hs = dim / c->n_heads;
-    int t0, t1;
+/* The classifier on the block's rows whose logits are wanted (local indices
+ * out[0..n_out)), into ws->logits rows first..first+n_out. Row j of xb (free
+ * by now) holds the normalized row out[j]. */
+static void classify(lm_workspace *ws, const int *out, int n_out, int first) {
+    const lm_model *m = ws->model;
+    int dim = m->c->dim, j0, j1;
+    lm_barrier_wait(ws->barrier);
+    lm_share(n_out, 1, &j0, &j1);
+    for (int j = j0; j < j1; j++)
+        ws->k->rmsnorm(ws->xb + (size_t)j * dim, ws->x + (size_t)out[j] * dim, m->rms_final, dim);
+    quantize_rows(ws, ws->xb, dim, j0, j1);
+    lm_barrier_wait(ws->barrier);
+    lm_matmul(ws, ws->logits + (size_t)first * m->c->vocab_size, ws->xb, &m->classifier, n_out);
+}
+
+/* rows[0..T) through every layer; then the logits of local rows out[0..n_out). */
+static void forward_block(lm_workspace *ws, const lm_row *rows, int T, const int *out, int n_out,
+                          int first_out) {
+    const lm_model *m = ws->model;
+    int dim = m->c->dim, hs = dim / m->c->n_heads, t0, t1;
     lm_share(T, 1, &t0, &t1);
     for (int t = t0; t < t1; t++) {
-        lm_embed(m, tokens[t], ctx->x + (size_t)t * dim);
-        rope_angles(ctx->rope + (size_t)t * hs, hs, pos + t);
+        lm_embed(m, rows[t].token, ws->x + (size_t)t * dim);
+        rope_angles(ws->rope + (size_t)t * hs, hs, rows[t].pos);
     }
-    for (int l = 0; l < c->n_layers; l++) layer_forward(ctx, l, T, pos, t0, t1);
-    if (!last) {
-        lm_barrier_wait(ctx->barrier);
-        return;
-    }
-    /* The classifier runs on the last token only. The thread that owns that
-     * token's row normalizes it into row 0 of xb (free by now). */
-    if (t0 <= T - 1 && T - 1 < t1) {
-        ctx->k->rmsnorm(ctx->xb, ctx->x + (size_t)(T - 1) * dim, m->rms_final, dim);
-        quantize_rows(ctx, ctx->xb, dim, 0, 1);
-    }
-    lm_barrier_wait(ctx->barrier);
-    lm_matmul(ctx, ctx->logits, ctx->xb, &m->classifier, 1);
+    for (int l = 0; l < m->c->n_layers; l++) layer_forward(ws, rows, l, T, t0, t1);
+    if (n_out > 0) classify(ws, out, n_out, first_out);
+    lm_barrier_wait(ws->barrier); /* the next block reuses every buffer */
 }
 
-float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
-    const lm_config *c = ctx->model->c;
-    if (n <= 0 || pos < 0 || pos + n > ctx->n_ctx) return NULL;
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return NULL;
-#pragma omp parallel num_threads(ctx->n_threads) if (ctx->n_threads > 1)
+void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out, int n_out) {
+#pragma omp parallel num_threads(ws->n_threads) if (ws->n_threads > 1)
     {
         /* The runtime may give fewer threads than asked (OMP_THREAD_LIMIT). */
 #pragma omp single
-        lm_barrier_init(ctx->barrier, omp_get_num_threads());
-        for (int done = 0; done < n; done += ctx->max_batch) {
-            int T = n - done < ctx->max_batch ? n - done : ctx->max_batch;
-            forward_block(ctx, tokens + done, T, pos + done, done + T == n);
+        lm_barrier_init(ws->barrier, omp_get_num_threads());
+        lm_claims_begin(ws);
+        int local[ws->max_rows > 0 ? ws->max_rows : 1];
+        for (int done = 0, o = 0; done < n; done += ws->max_rows) {
+            int T = n - done < ws->max_rows ? n - done : ws->max_rows, first = o, k = 0;
+            for (; o < n_out && out[o] < done + T; o++) local[k++] = out[o] - done;
+            forward_block(ws, rows + done, T, local, k, first);
         }
     }
-    return ctx->logits;
+    lm_claims_end(ws);
 }

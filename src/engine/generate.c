@@ -17,15 +17,16 @@ static float *forward(lm_context *ctx, const int *ids, int n, int pos, lm_error 
     float *logits = lm_forward(ctx, ids, n, pos);
     if (!logits)
         lm_fail(err, "the forward pass refused %d token(s) at position %d (context %d)", n, pos,
-                ctx->n_ctx);
+                lm_context_n_ctx(ctx));
     return logits;
 }
 
 int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
                 int steps, FILE *out, lm_stats *stats, lm_error *err) {
     *stats = (lm_stats){0};
-    if (steps > ctx->n_ctx)
-        return lm_fail(err, "%d steps do not fit a context of %d positions", steps, ctx->n_ctx);
+    if (steps > lm_context_n_ctx(ctx))
+        return lm_fail(err, "%d steps do not fit a context of %d positions", steps,
+                       lm_context_n_ctx(ctx));
     int n = 0;
     int *ids = lm_tokenize(tok, prompt ? prompt : "", 1, 0, &n, err);
     if (!ids) return -1;
@@ -34,7 +35,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         return lm_fail(err,
                        "the prompt is %d tokens (with BOS) but only %d fit in -n %d steps; "
                        "raise -n (at most the model's seq_len %d)",
-                       n, steps, steps, ctx->model->c->seq_len);
+                       n, steps, steps, ctx->ws->model->c->seq_len);
     }
     double t0 = lm_now();
     float *logits = forward(ctx, ids, n, 0, err);
@@ -96,7 +97,7 @@ static char *read_line(FILE *in, FILE *out, int prompt_user) {
 
 static int context_full(lm_context *ctx, int pos, lm_error *err) {
     lm_fail(err, "context full: %d of %d positions used (raise -n, at most the model's seq_len %d)",
-            pos, ctx->n_ctx, ctx->model->c->seq_len);
+            pos, lm_context_n_ctx(ctx), ctx->ws->model->c->seq_len);
     return LM_CONTEXT_FULL;
 }
 
@@ -111,7 +112,7 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
         if (next == LM_TOKEN_EOS) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
         fflush(out);
-        if (pos >= ctx->n_ctx) {
+        if (pos >= lm_context_n_ctx(ctx)) {
             fputc('\n', out);
             return -1;
         }
@@ -143,7 +144,7 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         /* After the first turn the previous answer's EOS closes it: the context
          * reads "... answer </s><s>[INST] ..." as Llama 2 was trained on. */
         int eos = turn > 0;
-        if (pos + eos + n > ctx->n_ctx) {
+        if (pos + eos + n > lm_context_n_ctx(ctx)) {
             free(ids);
             return context_full(ctx, pos, err);
         }
@@ -161,6 +162,6 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         pos = answer(ctx, tok, sampler, logits, last, pos, out, stats, err);
         stats->generate_seconds += lm_now() - t0;
         if (pos == -2) return -1;
-        if (pos < 0) return context_full(ctx, ctx->n_ctx, err);
+        if (pos < 0) return context_full(ctx, lm_context_n_ctx(ctx), err);
     }
 }

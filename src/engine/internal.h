@@ -40,28 +40,83 @@ struct lm_model {
     float *aligned_scales; /* copies of v2 scales that were not 4-byte aligned */
 };
 
-struct lm_context {
+/* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */
+typedef struct lm_kv {
+    float *key, *value;
+    int n_ctx;
+} lm_kv;
+
+/* One row of a forward pass: a token of some sequence at some position. Rows
+ * of different sequences go through the layers together; attention reads
+ * each row's own cache. */
+typedef struct lm_row {
+    int token, pos;
+    const lm_kv *kv;
+} lm_row;
+
+/* Products and attention hand out work in chunks that threads claim as they
+ * go (matmul.c): a thread the OS has descheduled holds up nobody. Slot
+ * (call % LM_CLAIM_SLOTS) holds (epoch << 24 | next chunk) for a call. */
+#define LM_CLAIM_SLOTS 8
+
+/* What a forward pass needs besides the weights and the caches: buffers for
+ * up to max_rows rows, logits for up to max_out of them, attention scratch
+ * for contexts up to max_ctx, the kernel table, the threads and their
+ * barrier. Allocated once; the forward pass allocates nothing. */
+typedef struct lm_workspace {
     const lm_model *model;
     const lm_kernels *k;
-    int n_ctx, n_threads, max_batch;
-    /* activations for up to max_batch tokens */
-    float *x, *xb, *xb2, *q;        /* (batch, dim) */
-    float *hb, *hb2;                /* (batch, hidden) */
-    lm_q8_act xq;                   /* (batch, max(dim, hidden)) quantized activations (v2) */
-    float *att;                     /* (n_threads, n_ctx) attention scores, one row per thread */
-    float *rope;                    /* (batch, head_size) cos/sin pairs per position */
-    float *logits;                  /* (vocab) */
-    float *key_cache, *value_cache; /* (layer, n_ctx, kv_dim) */
-    lm_barrier *barrier;            /* between the steps of the forward pass */
+    int n_threads, max_rows, max_out, max_ctx;
+    float *x, *xb, *xb2, *q;  /* (rows, dim) */
+    float *kb, *vb;           /* (rows, kv_dim): keys and values on their way to the caches */
+    float *hb, *hb2;          /* (rows, hidden) */
+    lm_q8_act xq;             /* (rows, max(dim, hidden)) quantized activations (v2) */
+    float *att;               /* (n_threads, max_ctx) attention scores, one row per thread */
+    float *rope;              /* (rows, head_size) cos/sin pairs of each row's position */
+    float *logits;            /* (max_out, vocab) */
+    lm_barrier *barrier;      /* between the steps of the forward pass */
+    _Atomic uint64_t *claims; /* (LM_CLAIM_SLOTS) */
+    uint64_t epoch;           /* the first claim epoch of the next forward pass */
+} lm_workspace;
+
+lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
+                               int max_out, int max_ctx, lm_error *err);
+void lm_workspace_free(lm_workspace *ws);
+/* Bytes a workspace of these sizes allocates. */
+uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
+                            int max_ctx);
+/* A KV cache of n_ctx positions (zeroed lazily by the OS), or -1. */
+int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx);
+void lm_kv_free(lm_kv *kv);
+/* 0 if `bytes` fit in this machine's memory, else -1 and err says `what`
+ * needs how much. */
+int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);
+
+/* forward.c: run rows[0..n) (in blocks of ws->max_rows, each row after the
+ * rows before it: a sequence's rows must come in position order) and write
+ * the logits of rows out[0..n_out) (ascending indices) to
+ * ws->logits + j * vocab_size. Rows are valid (the caller checks). */
+void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out, int n_out);
+
+struct lm_context {
+    lm_workspace *ws;
+    lm_kv kv;
+    lm_row *rows; /* (n_ctx) */
 };
 
-/* The table named `name` (NULL or "" = the best this CPU runs), or NULL with
- * err set when this binary lacks it or the CPU cannot run it. */
 /* matmul.c: this thread's share [*a, *b) of n items, cut at multiples of block. */
 void lm_share(int n, int block, int *a, int *b);
-/* y (T, w->rows) = x (T, w->cols) times w^T, this thread's rows only; Q8_0
- * weights read the activations quantized in ctx->xq. */
-void lm_matmul(const lm_context *ctx, float *y, const float *x, const lm_matrix *w, int T);
+/* Every thread calls this at the start of a forward pass's parallel region. */
+void lm_claims_begin(const lm_workspace *ws);
+/* Every thread calls this once per piece of shared work, in the same order;
+ * then lm_claim until it returns -1 to get chunk indices < n_chunks. */
+uint64_t lm_claims_next_call(void);
+int lm_claim(lm_workspace *ws, uint64_t call, int n_chunks);
+/* After the region (one thread): make the next pass's epochs new. */
+void lm_claims_end(lm_workspace *ws);
+/* y (T, w->rows) = x (T, w->cols) times w^T, rows claimed in chunks by the
+ * calling threads; Q8_0 weights read the activations quantized in ws->xq. */
+void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, int T);
 /* The embedding row of `token` into out[dim]. */
 void lm_embed(const lm_model *m, int token, float *out);
 
