@@ -1,0 +1,368 @@
+/* OpenAI's API shapes for `lamina serve`: request bodies in (through the
+ * shared request parser, src/request), completion objects, stream chunks,
+ * error objects and the model list out. No sockets here, so the fuzz target
+ * (tests/fuzz/fuzz_serve_body.c) drives serve_parse directly.
+ *
+ * GET /v1/models lists one model:
+ *   {"object":"list","data":[{"id":"kjv1m","object":"model","created":T,
+ *    "owned_by":"lamina", "format":"fp32"|"q8_0", "kernels":"avx2",
+ *    "threads":2, "parallel":4, "queue":64, "ctx":256, "seq_len":256,
+ *    "defaults":{"temperature":1.0,"top_p":0.9,"seed":0,"steps":256}}]}
+ * (the extra fields feed the chat page's footer and controls). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "serve_job.h"
+
+void serve_error_set(serve_error *e, int status, const char *type, const char *param,
+                     const char *code, const char *fmt, ...) {
+    e->status = status;
+    e->type = type;
+    e->param = param;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+static cJSON *string_or_null(const char *s) {
+    return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static cJSON *error_object(const serve_error *e) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "message", e->message);
+    cJSON_AddStringToObject(err, "type", e->type ? e->type : "invalid_request_error");
+    cJSON_AddItemToObject(err, "param", string_or_null(e->param));
+    cJSON_AddItemToObject(err, "code", string_or_null(e->code));
+    return root;
+}
+
+static char *print_free(cJSON *root) {
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+char *serve_error_json(const serve_error *e) { return print_free(error_object(e)); }
+
+static uint64_t random_u64(void) {
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x) x = (uint64_t)time(NULL) * 2654435761u;
+    return x;
+}
+
+/* ---- parsing --------------------------------------------------------------- */
+
+static const char *const extra_fields[] = {"model", "stream", "stream_options", "user", NULL};
+
+/* The field an lm_request_parse message names ("field 'max_tokens': ..."),
+ * copied into buf, for the error object's param. */
+static const char *field_named(const char *msg, char *buf, size_t cap) {
+    const char *p = strstr(msg, "field '");
+    if (!p) return NULL;
+    p += 7;
+    size_t n = strcspn(p, "'");
+    if (n == 0 || n >= cap || p[n] != '\'') return NULL;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static int bad(serve_error *e, const char *param, const char *code, const char *fmt,
+               const char *arg) {
+    serve_error_set(e, 400, "invalid_request_error", param, code, fmt, arg);
+    return -1;
+}
+
+/* The fields the server reads itself: model, stream, stream_options, user. */
+static int parse_extras(const serve_model *m, const cJSON *root, int *stream, int *usage,
+                        serve_error *e) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (model && !cJSON_IsNull(model)) {
+        if (!cJSON_IsString(model))
+            return bad(e, "model", NULL, "field 'model': expected a string%s", "");
+        if (strcmp(model->valuestring, m->id) != 0)
+            return bad(e, "model", "model_not_found",
+                       "model '%.200s' is not served here (GET /v1/models lists the one that is)",
+                       model->valuestring);
+    }
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    if (s && !cJSON_IsNull(s) && !cJSON_IsBool(s))
+        return bad(e, "stream", NULL, "field 'stream': expected true or false%s", "");
+    *stream = cJSON_IsTrue(s);
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    *usage = 0;
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so))
+            return bad(e, "stream_options", NULL, "field 'stream_options': expected an object%s",
+                       "");
+        for (const cJSON *f = so->child; f; f = f->next) {
+            if (strcmp(f->string, "include_usage") != 0)
+                return bad(e, "stream_options", NULL,
+                           "field 'stream_options': unknown field '%.100s'", f->string);
+            if (!cJSON_IsBool(f))
+                return bad(e, "stream_options", NULL,
+                           "field 'stream_options.include_usage': expected true or false%s", "");
+            *usage = cJSON_IsTrue(f);
+        }
+    }
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
+    if (user && !cJSON_IsNull(user) && !cJSON_IsString(user))
+        return bad(e, "user", NULL, "field 'user': expected a string%s", "");
+    return 0;
+}
+
+static lm_request_rules rules_for(const serve_model *m, serve_kind kind) {
+    const serve_config *cfg = m->cfg;
+    lm_request_rules r = lm_request_rules_default();
+    r.extra_fields = extra_fields;
+    r.allow_prompt = kind == SERVE_COMPLETION;
+    r.allow_messages = kind == SERVE_CHAT;
+    r.allow_echo = kind == SERVE_COMPLETION;
+    r.temperature = cfg->temperature;
+    r.topp = cfg->topp;
+    r.steps = cfg->steps;
+    /* Without a seed each request gets its own (the CLI's -s 0 would give
+     * every request of the same second the same one). */
+    r.seed = cfg->seed ? cfg->seed : (random_u64() | 1);
+    return r;
+}
+
+static struct serve_job *job_new(const serve_model *m, serve_kind kind) {
+    struct serve_job *job = calloc(1, sizeof *job);
+    if (!job) return NULL;
+    job->kind = kind;
+    job->model = m->id;
+    job->created = (long long)time(NULL);
+    job->seq = -1;
+    job->fd = -1;
+    snprintf(job->id, sizeof job->id, "%s-%016llx", kind == SERVE_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long)random_u64());
+    return job;
+}
+
+void serve_job_free(struct serve_job *job) {
+    if (!job) return;
+    lm_request_run_free(job->run);
+    lm_request_free(&job->req);
+    free(job->out);
+    free(job);
+}
+
+/* cJSON stops at the end of the first value; anything after it but white
+ * space makes the body malformed. */
+static int only_space(const char *p, const char *end) {
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') return 0;
+    return 1;
+}
+
+int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t len,
+                struct serve_job **out, serve_error *e) {
+    *out = NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!root || !end || !only_space(end, body + len)) {
+        cJSON_Delete(root);
+        return bad(e, NULL, NULL, "the body is not valid JSON%s", "");
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return bad(e, NULL, NULL, "the body must be a JSON object%s", "");
+    }
+    int stream = 0, usage = 0;
+    if (parse_extras(m, root, &stream, &usage, e)) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    struct serve_job *job = job_new(m, kind);
+    if (!job) {
+        cJSON_Delete(root);
+        serve_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
+        return -1;
+    }
+    job->stream = stream;
+    job->include_usage = usage;
+    lm_request_rules rules = rules_for(m, kind);
+    lm_error err;
+    int rc = lm_request_parse(root, &rules, &job->req, &err);
+    cJSON_Delete(root);
+    static __thread char param[64];
+    if (rc) {
+        free(job);
+        return bad(e, field_named(err.msg, param, sizeof param), NULL, "%s", err.msg);
+    }
+    job->run = lm_request_prepare(m->tok, m->cfg->ctx, &job->req, &err);
+    if (!job->run) {
+        serve_job_free(job);
+        return bad(e, kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded", "%s",
+                   err.msg);
+    }
+    *out = job;
+    return 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static int append(struct serve_job *job, const char *s, size_t n) {
+    if (job->out_len + n + 1 > job->out_cap) {
+        size_t cap = job->out_cap ? job->out_cap : 1024;
+        while (cap < job->out_len + n + 1) cap *= 2;
+        char *grown = realloc(job->out, cap);
+        if (!grown) return -1;
+        job->out = grown;
+        job->out_cap = cap;
+    }
+    memcpy(job->out + job->out_len, s, n);
+    job->out_len += n;
+    job->out[job->out_len] = '\0';
+    return 0;
+}
+
+/* One server-sent event: "data: JSON\n\n". */
+static int append_event(struct serve_job *job, cJSON *obj) {
+    char *s = print_free(obj);
+    if (!s) return -1;
+    int rc = append(job, "data: ", 6) || append(job, s, strlen(s)) || append(job, "\n\n", 2);
+    free(s);
+    return rc ? -1 : 0;
+}
+
+static cJSON *object_head(const struct serve_job *job, const char *object) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", job->id);
+    cJSON_AddStringToObject(o, "object", object);
+    cJSON_AddNumberToObject(o, "created", (double)job->created);
+    cJSON_AddStringToObject(o, "model", job->model);
+    return o;
+}
+
+static cJSON *usage_object(const struct serve_job *job) {
+    int p = lm_request_prompt_tokens(job->run), c = lm_request_completion_tokens(job->run);
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", p);
+    cJSON_AddNumberToObject(u, "completion_tokens", c);
+    cJSON_AddNumberToObject(u, "total_tokens", p + c);
+    return u;
+}
+
+/* A choice: {"index":0, text or message or delta, "logprobs":null,
+ * "finish_reason":...}. finish NULL = null (a chunk before the last). */
+static cJSON *choice(const struct serve_job *job, const char *text, size_t len, const char *finish,
+                     int chunk) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "index", 0);
+    char *t = strndup(text ? text : "", text ? len : 0);
+    if (job->kind == SERVE_COMPLETION) {
+        cJSON_AddStringToObject(c, "text", t ? t : "");
+    } else {
+        cJSON *msg = cJSON_AddObjectToObject(c, chunk ? "delta" : "message");
+        if (!chunk || !job->role_sent) cJSON_AddStringToObject(msg, "role", "assistant");
+        if (!chunk || len) cJSON_AddStringToObject(msg, "content", t ? t : "");
+    }
+    free(t);
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddItemToObject(c, "finish_reason", string_or_null(finish));
+    return c;
+}
+
+static const char *chunk_object(const struct serve_job *job) {
+    return job->kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion";
+}
+
+int serve_api_delta(struct serve_job *job, const char *text, size_t len) {
+    cJSON *o = object_head(job, chunk_object(job));
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON_AddItemToArray(choices, choice(job, text, len, NULL, 1));
+    job->role_sent = 1;
+    return append_event(job, o);
+}
+
+/* The text a client sees: with echo the prompt first, else the completion. */
+static const char *visible_text(const struct serve_job *job, size_t *len) {
+    size_t n = 0;
+    const char *t = lm_request_text(job->run, &n);
+    size_t from = job->req.echo ? 0 : lm_request_completion_offset(job->run);
+    if (from > n) from = n;
+    *len = n - from;
+    return t + from;
+}
+
+static const char *finish_name(const struct serve_job *job) {
+    const char *f = lm_request_finish_name(lm_request_finish_reason(job->run));
+    return f ? f : "stop";
+}
+
+int serve_api_final(struct serve_job *job) {
+    size_t len;
+    const char *text = visible_text(job, &len);
+    if (!job->stream) {
+        cJSON *o =
+            object_head(job, job->kind == SERVE_CHAT ? "chat.completion" : "text_completion");
+        cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+        cJSON_AddItemToArray(choices, choice(job, text, len, finish_name(job), 0));
+        cJSON_AddItemToObject(o, "usage", usage_object(job));
+        char *body = print_free(o);
+        int rc = body ? append(job, body, strlen(body)) : -1;
+        free(body);
+        return rc;
+    }
+    /* The rest of the text, then the finish reason in a chunk of its own. */
+    if (len > job->text_sent && serve_api_delta(job, text + job->text_sent, len - job->text_sent))
+        return -1;
+    job->text_sent = len;
+    cJSON *o = object_head(job, chunk_object(job));
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON_AddItemToArray(choices, choice(job, "", 0, finish_name(job), 1));
+    job->role_sent = 1;
+    if (append_event(job, o)) return -1;
+    if (job->include_usage) {
+        o = object_head(job, chunk_object(job));
+        cJSON_AddArrayToObject(o, "choices");
+        cJSON_AddItemToObject(o, "usage", usage_object(job));
+        if (append_event(job, o)) return -1;
+    }
+    return append(job, "data: [DONE]\n\n", 14);
+}
+
+int serve_api_stream_error(struct serve_job *job) {
+    if (append_event(job, error_object(&job->err))) return -1;
+    return append(job, "data: [DONE]\n\n", 14);
+}
+
+/* 0.9f printed as 0.9, not 0.899999976158142. */
+static double decimal(float x) { return round((double)x * 1e6) / 1e6; }
+
+char *serve_models_json(const serve_model *m) {
+    const serve_config *cfg = m->cfg;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(data, o);
+    cJSON_AddStringToObject(o, "id", m->id);
+    cJSON_AddStringToObject(o, "object", "model");
+    cJSON_AddNumberToObject(o, "created", (double)m->created);
+    cJSON_AddStringToObject(o, "owned_by", "lamina");
+    cJSON_AddStringToObject(o, "format", m->format);
+    cJSON_AddStringToObject(o, "kernels", m->kernels);
+    cJSON_AddNumberToObject(o, "threads", m->threads);
+    cJSON_AddNumberToObject(o, "parallel", cfg->parallel);
+    cJSON_AddNumberToObject(o, "queue", cfg->queue);
+    cJSON_AddNumberToObject(o, "ctx", cfg->ctx);
+    cJSON_AddNumberToObject(o, "seq_len", m->info.config.seq_len);
+    cJSON *d = cJSON_AddObjectToObject(o, "defaults");
+    cJSON_AddNumberToObject(d, "temperature", decimal(cfg->temperature));
+    cJSON_AddNumberToObject(d, "top_p", decimal(cfg->topp));
+    cJSON_AddNumberToObject(d, "seed", (double)cfg->seed);
+    cJSON_AddNumberToObject(d, "steps", cfg->steps);
+    return print_free(root);
+}

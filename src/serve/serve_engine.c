@@ -1,0 +1,422 @@
+/* The engine thread of `lamina serve`: it alone owns the lm_batch. Between
+ * two steps it drops jobs whose client left, admits queued jobs into free
+ * slots, then runs one lm_batch_step and hands each event to its job's
+ * request driver (src/request), which turns tokens into the CLI's text.
+ *
+ * Everything a job shares with the HTTP side is guarded by eng->mu; the
+ * forward pass runs without it. A connection waiting for its job is
+ * suspended in MHD (it costs no polling); the engine resumes it when there is
+ * output, after releasing mu (MHD takes locks of its own). A client that
+ * leaves while its connection is suspended is noticed here, by peeking at its
+ * socket, since MHD does not watch suspended connections. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "serve_job.h"
+#include "serve_metrics.h"
+
+#define SWEEP_SECONDS 0.02 /* how often sockets are checked for a client that left */
+
+struct serve_engine {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int started;
+    lm_batch *batch;
+    const serve_model *m;
+    int parallel, queue_max;
+    struct serve_job *head, *tail; /* the queue, oldest first */
+    int n_queued;
+    struct serve_job **running; /* [parallel] */
+    int n_running;
+    int draining; /* no new jobs */
+    int quit;     /* cancel what is left and end the thread */
+    lm_batch_event *events;
+    struct MHD_Connection **resume; /* connections to resume once mu is released */
+    int n_resume, cap_resume;
+    double last_sweep;
+};
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void job_unref(struct serve_job *job) {
+    if (--job->refs == 0) serve_job_free(job);
+}
+
+/* Wake the job's connection if it waits (mu held; resumed after unlock). */
+static void wake(serve_engine *eng, struct serve_job *job) {
+    if (!job->suspended) return;
+    job->suspended = 0;
+    if (eng->n_resume == eng->cap_resume) {
+        int cap = eng->cap_resume ? 2 * eng->cap_resume : 64;
+        struct MHD_Connection **grown = realloc(eng->resume, (size_t)cap * sizeof *grown);
+        if (!grown) abort(); /* a connection never resumed would hang forever */
+        eng->resume = grown;
+        eng->cap_resume = cap;
+    }
+    eng->resume[eng->n_resume++] = job->conn;
+}
+
+static void unlock_and_resume(serve_engine *eng) {
+    int n = eng->n_resume;
+    struct MHD_Connection *batch[256];
+    if (n > 256) n = 256;
+    memcpy(batch, eng->resume, (size_t)n * sizeof *batch);
+    memmove(eng->resume, eng->resume + n, (size_t)(eng->n_resume - n) * sizeof *batch);
+    eng->n_resume -= n;
+    int more = eng->n_resume > 0;
+    pthread_mutex_unlock(&eng->mu);
+    for (int i = 0; i < n; i++) MHD_resume_connection(batch[i]);
+    if (more) {
+        pthread_mutex_lock(&eng->mu);
+        unlock_and_resume(eng);
+    }
+}
+
+/* The job ends: its last output is written and its connection woken. A
+ * stream that has started ends with an error event when the job failed. */
+static void finish(serve_engine *eng, struct serve_job *job) {
+    job->state = JOB_DONE;
+    if (!job->gone) {
+        int rc = 0;
+        if (job->open_stream)
+            rc = job->err.status ? serve_api_stream_error(job) : serve_api_final(job);
+        else if (!job->err.status)
+            rc = serve_api_final(job);
+        if (rc) serve_error_set(&job->err, 500, "server_error", NULL, NULL, "out of memory");
+        wake(eng, job);
+    }
+    job_unref(job);
+}
+
+/* Send the text that can no longer change, cut before an incomplete UTF-8
+ * character so each chunk is valid JSON text on its own. */
+static void stream_text(struct serve_job *job) {
+    size_t n = 0;
+    const char *text = lm_request_text(job->run, &n);
+    size_t from = job->req.echo ? 0 : lm_request_completion_offset(job->run);
+    size_t stable = lm_request_stable_len(job->run);
+    if (stable <= from) return;
+    size_t len = stable - from;
+    const unsigned char *t = (const unsigned char *)text + from;
+    for (size_t back = 1; back <= 3 && back <= len; back++) {
+        unsigned char c = t[len - back];
+        if ((c & 0xC0) == 0x80) continue; /* a continuation byte: look further back */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (need > back) len -= back; /* the character is not complete yet */
+        break;
+    }
+    if (len <= job->text_sent) return;
+    if (serve_api_delta(job, (const char *)t + job->text_sent, len - job->text_sent) == 0)
+        job->text_sent = len;
+}
+
+static void remove_running(serve_engine *eng, int i) {
+    eng->running[i] = eng->running[--eng->n_running];
+}
+
+/* Has the client closed its end? (Only for a connection MHD has not let go
+ * of, so the descriptor is still this client's.) */
+static int client_left(const struct serve_job *job) {
+    if (job->gone) return 1;
+    if (job->fd < 0) return 0;
+    char c;
+    ssize_t r = recv(job->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void cancel(serve_engine *eng, struct serve_job *job) {
+    job->cancelled = 1;
+    if (job->run) lm_request_cancel(job->run, eng->batch);
+    if (!job->gone) {
+        serve_error_set(&job->err, 503, "server_error", NULL, "cancelled",
+                        "the server stopped before this request finished");
+    }
+    finish(eng, job);
+}
+
+static void sweep(serve_engine *eng) {
+    for (int i = eng->n_running - 1; i >= 0; i--)
+        if (client_left(eng->running[i])) {
+            struct serve_job *job = eng->running[i];
+            remove_running(eng, i);
+            cancel(eng, job);
+        }
+    for (struct serve_job **p = &eng->head; *p;) {
+        struct serve_job *job = *p;
+        if (!client_left(job)) {
+            p = &job->next;
+            continue;
+        }
+        *p = job->next;
+        if (eng->tail == job) eng->tail = NULL;
+        eng->n_queued--;
+        cancel(eng, job);
+    }
+    if (!eng->head)
+        eng->tail = NULL;
+    else
+        for (eng->tail = eng->head; eng->tail->next;) eng->tail = eng->tail->next;
+}
+
+static void admit(serve_engine *eng) {
+    while (eng->head && eng->n_running < eng->parallel && lm_batch_free_slots(eng->batch) > 0) {
+        struct serve_job *job = eng->head;
+        eng->head = job->next;
+        if (!eng->head) eng->tail = NULL;
+        eng->n_queued--;
+        lm_error err;
+        if (lm_request_submit(job->run, eng->batch, &err)) {
+            serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", err.msg);
+            finish(eng, job);
+            continue;
+        }
+        job->seq = lm_request_seq(job->run);
+        job->state = JOB_RUNNING;
+        eng->running[eng->n_running++] = job;
+        if (job->stream) {
+            job->open_stream = 1; /* the 200 and the event stream can start */
+            wake(eng, job);
+        }
+    }
+}
+
+static struct serve_job *running_seq(serve_engine *eng, int seq, int *index) {
+    for (int i = 0; i < eng->n_running; i++)
+        if (eng->running[i]->seq == seq) return *index = i, eng->running[i];
+    return NULL;
+}
+
+static void deliver(serve_engine *eng, const lm_batch_event *ev, int n) {
+    int generated = 0;
+    for (int k = 0; k < n; k++) {
+        int i;
+        struct serve_job *job = running_seq(eng, ev[k].seq, &i);
+        if (!job) continue;
+        generated++;
+        int done = lm_request_feed(job->run, eng->batch, &ev[k]);
+        if (done) {
+            remove_running(eng, i);
+            serve_metrics_tokens(lm_request_prompt_tokens(job->run), 0);
+            finish(eng, job);
+        } else if (job->stream && !job->gone) {
+            stream_text(job);
+            if (job->out_pos < job->out_len) wake(eng, job);
+        }
+    }
+    serve_metrics_tokens(0, generated);
+}
+
+static void fail_all(serve_engine *eng, const char *msg) {
+    while (eng->n_running > 0) {
+        struct serve_job *job = eng->running[eng->n_running - 1];
+        eng->n_running--;
+        lm_request_fail(job->run, msg);
+        serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", msg);
+        finish(eng, job);
+    }
+}
+
+static void *engine_main(void *arg) {
+    serve_engine *eng = arg;
+    pthread_mutex_lock(&eng->mu);
+    for (;;) {
+        if (now() - eng->last_sweep >= SWEEP_SECONDS) {
+            sweep(eng);
+            eng->last_sweep = now();
+        }
+        if (eng->quit) {
+            for (struct serve_job *job; (job = eng->head);) {
+                eng->head = job->next;
+                eng->n_queued--;
+                cancel(eng, job);
+            }
+            eng->tail = NULL;
+            while (eng->n_running > 0) {
+                struct serve_job *job = eng->running[--eng->n_running];
+                cancel(eng, job);
+            }
+            break;
+        }
+        admit(eng);
+        serve_metrics_load(eng->n_queued, eng->n_running);
+        if (eng->n_running == 0) {
+            unlock_and_resume(eng);
+            pthread_mutex_lock(&eng->mu);
+            if (eng->n_running == 0 && !eng->head && !eng->quit) {
+                struct timespec t;
+                clock_gettime(CLOCK_REALTIME, &t);
+                t.tv_nsec += 100 * 1000 * 1000;
+                if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+                pthread_cond_timedwait(&eng->wake, &eng->mu, &t);
+            }
+            continue;
+        }
+        unlock_and_resume(eng);
+        lm_error err;
+        int n = lm_batch_step(eng->batch, eng->events, &err);
+        pthread_mutex_lock(&eng->mu);
+        if (n < 0)
+            fail_all(eng, err.msg);
+        else
+            deliver(eng, eng->events, n);
+    }
+    serve_metrics_load(0, 0);
+    unlock_and_resume(eng);
+    return NULL;
+}
+
+serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm_error *err) {
+    const serve_config *cfg = m->cfg;
+    serve_engine *eng = calloc(1, sizeof *eng);
+    if (!eng) return snprintf(err->msg, sizeof err->msg, "out of memory"), NULL;
+    eng->m = m;
+    eng->parallel = cfg->parallel;
+    eng->queue_max = cfg->queue;
+    pthread_mutex_init(&eng->mu, NULL);
+    pthread_cond_init(&eng->wake, NULL);
+    eng->running = calloc((size_t)cfg->parallel, sizeof *eng->running);
+    eng->events = calloc((size_t)cfg->parallel, sizeof *eng->events);
+    if (!eng->running || !eng->events) {
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        serve_engine_free(eng);
+        return NULL;
+    }
+    eng->batch = lm_batch_new(
+        model, (lm_batch_params){cfg->parallel, cfg->ctx, cfg->threads, cfg->isa}, err);
+    if (!eng->batch) {
+        serve_engine_free(eng);
+        return NULL;
+    }
+    if (pthread_create(&eng->thread, NULL, engine_main, eng)) {
+        snprintf(err->msg, sizeof err->msg, "cannot start the engine thread");
+        serve_engine_free(eng);
+        return NULL;
+    }
+    eng->started = 1;
+    return eng;
+}
+
+int serve_engine_submit(serve_engine *eng, struct serve_job *job, struct MHD_Connection *conn,
+                        int fd, serve_error *e) {
+    pthread_mutex_lock(&eng->mu);
+    if (eng->draining) {
+        pthread_mutex_unlock(&eng->mu);
+        serve_error_set(e, 503, "server_error", NULL, "shutting_down", "the server is stopping");
+        return -1;
+    }
+    int free_slots = eng->parallel - eng->n_running;
+    if (eng->n_queued >= eng->queue_max + (free_slots > 0 ? free_slots : 0)) {
+        pthread_mutex_unlock(&eng->mu);
+        serve_error_set(e, 503, "server_error", NULL, "overloaded",
+                        "the server is busy: %d requests running and %d waiting; retry later",
+                        eng->parallel, eng->queue_max);
+        return -1;
+    }
+    job->conn = conn;
+    job->fd = fd;
+    job->refs = 2; /* the HTTP side and the engine */
+    job->state = JOB_QUEUED;
+    job->next = NULL;
+    if (eng->tail)
+        eng->tail->next = job;
+    else
+        eng->head = job;
+    eng->tail = job;
+    eng->n_queued++;
+    job->suspended = 1;
+    MHD_suspend_connection(conn);
+    pthread_cond_signal(&eng->wake);
+    pthread_mutex_unlock(&eng->mu);
+    return 0;
+}
+
+serve_reply serve_job_reply(serve_engine *eng, struct serve_job *job, serve_error *e, char **body,
+                            size_t *len) {
+    serve_reply r;
+    pthread_mutex_lock(&eng->mu);
+    if (job->err.status && !job->open_stream) {
+        *e = job->err;
+        r = SERVE_REPLY_ERROR;
+    } else if (job->stream) {
+        r = SERVE_REPLY_STREAM;
+    } else {
+        *body = job->out;
+        *len = job->out_len;
+        job->out = NULL;
+        job->out_len = job->out_cap = 0;
+        r = *body ? SERVE_REPLY_BODY : SERVE_REPLY_ERROR;
+        if (!*body) serve_error_set(e, 500, "server_error", NULL, NULL, "no response was made");
+    }
+    pthread_mutex_unlock(&eng->mu);
+    return r;
+}
+
+long serve_job_read(serve_engine *eng, struct serve_job *job, char *buf, size_t max) {
+    long n;
+    pthread_mutex_lock(&eng->mu);
+    if (job->out_pos < job->out_len) {
+        size_t k = job->out_len - job->out_pos;
+        if (k > max) k = max;
+        memcpy(buf, job->out + job->out_pos, k);
+        job->out_pos += k;
+        n = (long)k;
+    } else if (job->state == JOB_DONE) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        job->suspended = 1;
+        MHD_suspend_connection(job->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&eng->mu);
+    return n;
+}
+
+void serve_job_release(serve_engine *eng, struct serve_job *job) {
+    pthread_mutex_lock(&eng->mu);
+    job->gone = 1;
+    job->fd = -1;
+    job_unref(job);
+    pthread_cond_signal(&eng->wake);
+    pthread_mutex_unlock(&eng->mu);
+}
+
+void serve_engine_drain(serve_engine *eng, double grace_s) {
+    double t0 = now();
+    pthread_mutex_lock(&eng->mu);
+    eng->draining = 1;
+    while ((eng->n_running > 0 || eng->head) && now() - t0 < grace_s) {
+        pthread_mutex_unlock(&eng->mu);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&eng->mu);
+    }
+    eng->quit = 1;
+    pthread_cond_signal(&eng->wake);
+    pthread_mutex_unlock(&eng->mu);
+    pthread_join(eng->thread, NULL);
+    eng->started = 0;
+}
+
+void serve_engine_free(serve_engine *eng) {
+    if (!eng) return;
+    if (eng->started) serve_engine_drain(eng, 0);
+    lm_batch_free(eng->batch);
+    free(eng->running);
+    free(eng->events);
+    free(eng->resume);
+    pthread_mutex_destroy(&eng->mu);
+    pthread_cond_destroy(&eng->wake);
+    free(eng);
+}

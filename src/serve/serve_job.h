@@ -1,0 +1,48 @@
+/* One generation request of `lamina serve`, shared by the HTTP side and the
+ * engine thread. Fields under "shared" are read and written only with the
+ * engine's mutex held; the rest is set before the job is submitted. */
+#ifndef LAMINA_SERVE_JOB_H
+#define LAMINA_SERVE_JOB_H
+
+#include <stddef.h>
+
+#include "request.h"
+#include "serve.h"
+
+typedef enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE } job_state;
+
+struct serve_job {
+    serve_kind kind;
+    int stream;        /* server-sent events */
+    int include_usage; /* stream_options.include_usage: a last chunk with usage */
+    char id[48];       /* "cmpl-..." or "chatcmpl-..." */
+    long long created; /* Unix seconds */
+    const char *model; /* the model id (serve_model's) */
+    lm_request req;
+    lm_request_run *run; /* prepared: tokenized, context sized */
+
+    /* shared */
+    job_state state;
+    int seq;                     /* the batch sequence while running */
+    struct MHD_Connection *conn; /* set by serve_engine_submit */
+    int fd;                      /* the connection's socket, to notice a client leaving */
+    int suspended;               /* the connection waits for this job */
+    int gone;                    /* the HTTP side let go: the client left or was answered */
+    int refs;                    /* the HTTP side and the engine */
+    int cancelled;               /* ended because the client left or the server stopped */
+    int open_stream;             /* a stream admitted to the batch: its 200 may be out */
+    serve_error err;             /* err.status != 0: the job failed */
+    char *out;                   /* bytes to send: events, or the whole JSON body */
+    size_t out_len, out_cap, out_pos;
+    size_t text_sent;       /* bytes of the text already sent as events */
+    int role_sent;          /* chat streams: the first delta carries the role */
+    struct serve_job *next; /* the engine's queue */
+};
+
+/* serve_api.c: the OpenAI objects for a job. Each appends to job->out and
+ * returns 0, or -1 without memory. */
+int serve_api_delta(struct serve_job *job, const char *text, size_t len); /* a stream chunk */
+int serve_api_final(struct serve_job *job); /* the end: last chunk(s) and [DONE], or the body */
+int serve_api_stream_error(struct serve_job *job); /* an error event and [DONE] */
+
+#endif

@@ -1,0 +1,276 @@
+/* `lamina serve MODEL [options]`: options, the model, the engine and HTTP
+ * threads, then the main thread waits for SIGINT/SIGTERM and drains.
+ * Exit status: 0 after a clean stop, 1 a file or runtime error, 2 a usage
+ * error. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "serve.h"
+
+static const char usage[] =
+    "usage: lamina serve MODEL [options]\n"
+    "An OpenAI-compatible HTTP server with continuous batching: POST /v1/completions,\n"
+    "POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, GET / (chat page).\n"
+    "\n"
+    "  -z, --tokenizer PATH  tokenizer.bin (default: beside MODEL)\n"
+    "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --port N              TCP port; 0 = any free one, logged (default 8080)\n"
+    "  --parallel N          requests generating at once (default 8)\n"
+    "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
+    "  --ctx N               longest context of a request (default: the model's seq_len)\n"
+    "  --threads N           worker threads (default: automatic)\n"
+    "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "  --api-key KEY         require Authorization: Bearer KEY on /v1 (also LAMINA_API_KEY)\n"
+    "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
+    "  --timeout S           close connections idle this long (default 30)\n"
+    "  --grace S             on SIGTERM, running requests get this long (default 30)\n"
+    "  -t, -p, -s, -n        request defaults, as the CLI: temperature (1.0), top-p (0.9),\n"
+    "                        seed (0 = a fresh one per request), steps (256)\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("lamina: error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 2;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+typedef struct int_opt {
+    const char *name;
+    long lo, hi;
+    void *dst;
+    int is_size;
+} int_opt;
+
+static int parse_args(int argc, char **argv, serve_config *c) {
+    *c = (serve_config){.host = "127.0.0.1",
+                        .port = 8080,
+                        .parallel = 8,
+                        .queue = 64,
+                        .temperature = 1.0f,
+                        .topp = 0.9f,
+                        .steps = 256,
+                        .max_body = 1 << 20,
+                        .timeout_s = 30,
+                        .grace_s = 30};
+    long seed = 0, max_body = (long)c->max_body;
+    int_opt ints[] = {
+        {"--port", 0, 65535, &c->port, 0},         {"--parallel", 1, 1024, &c->parallel, 0},
+        {"--queue", 0, 100000, &c->queue, 0},      {"--ctx", 0, 1 << 20, &c->ctx, 0},
+        {"--threads", 0, 1024, &c->threads, 0},    {"--timeout", 1, 86400, &c->timeout_s, 0},
+        {"--grace", 0, 86400, &c->grace_s, 0},     {"-n", 0, 1 << 20, &c->steps, 0},
+        {"--max-body", 1, 1L << 30, &max_body, 1}, {"-s", 0, LONG_MAX, &seed, 1},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return fputs(usage, stdout), -1;
+        if (a[0] != '-') {
+            if (c->model_path) return usage_error("unexpected argument '%s'", a);
+            c->model_path = a;
+            continue;
+        }
+        if (i + 1 >= argc) return usage_error("%s needs a value", a);
+        const char *v = argv[++i];
+        int matched = 0;
+        for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+            if (strcmp(a, ints[k].name) != 0) continue;
+            long x;
+            if (parse_long(v, ints[k].lo, ints[k].hi, &x))
+                return usage_error("bad value for %s", a);
+            if (ints[k].is_size)
+                *(long *)ints[k].dst = x;
+            else
+                *(int *)ints[k].dst = (int)x;
+            matched = 1;
+        }
+        if (matched) continue;
+        if (strcmp(a, "-z") == 0 || strcmp(a, "--tokenizer") == 0)
+            c->tokenizer_path = v;
+        else if (strcmp(a, "--host") == 0)
+            c->host = v;
+        else if (strcmp(a, "--api-key") == 0)
+            c->api_key = v;
+        else if (strcmp(a, "--isa") == 0)
+            c->isa = v;
+        else if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
+            if (parse_float(v, 0.0f, 100.0f, &c->temperature))
+                return usage_error("bad value for %s (a number >= 0)", a);
+        } else if (strcmp(a, "-p") == 0 || strcmp(a, "--top-p") == 0) {
+            if (parse_float(v, 0.0f, 1.0f, &c->topp))
+                return usage_error("bad value for %s (a number in [0, 1])", a);
+        } else
+            return usage_error("unknown option '%s' (lamina serve --help)", a);
+    }
+    if (!c->model_path)
+        return usage_error("%s", "lamina serve needs a MODEL (lamina serve --help)");
+    c->seed = (uint64_t)seed;
+    c->max_body = (size_t)max_body;
+    return 0;
+}
+
+static const char *format_name(lm_format f) {
+    return f == LM_FORMAT_V2 ? "q8_0" : f == LM_FORMAT_V1 ? "fp32" : "fp32 (v0)";
+}
+
+/* The model's id: its file name without .bin. */
+static const char *model_id(const char *path, char *buf, size_t cap) {
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    snprintf(buf, cap, "%s", basename(copy));
+    size_t n = strlen(buf);
+    if (n > 4 && strcmp(buf + n - 4, ".bin") == 0) buf[n - 4] = '\0';
+    return buf;
+}
+
+typedef struct server {
+    serve_config cfg;
+    serve_model m;
+    lm_model *model;
+    lm_tokenizer *tok;
+    serve_engine *eng;
+    struct serve_http *http;
+    char id[256], tok_path[PATH_MAX + 32], kernels[32];
+} server;
+
+static int fail(const char *msg) {
+    fprintf(stderr, "lamina: error: %s\n", msg);
+    return 1;
+}
+
+/* Settings the engine resolves itself (kernel set, automatic threads), read
+ * from a one-position context. */
+static int resolve(server *s, lm_error *e) {
+    lm_context *ctx =
+        lm_context_new(s->model, (lm_context_params){1, s->cfg.threads, s->cfg.isa}, e);
+    if (!ctx) return -1;
+    snprintf(s->kernels, sizeof s->kernels, "%s", lm_context_isa(ctx));
+    s->m.threads = lm_context_n_threads(ctx);
+    lm_context_free(ctx);
+    s->cfg.isa = s->kernels;
+    return 0;
+}
+
+static int open_model(server *s) {
+    serve_config *c = &s->cfg;
+    lm_error e;
+    s->model = lm_model_load(c->model_path, &e);
+    if (!s->model) return fail(e.msg);
+    lm_model_info info = lm_model_get_info(s->model);
+    if (!c->tokenizer_path) {
+        char copy[PATH_MAX];
+        snprintf(copy, sizeof copy, "%s", c->model_path);
+        snprintf(s->tok_path, sizeof s->tok_path, "%s/tokenizer.bin", dirname(copy));
+        c->tokenizer_path = s->tok_path;
+    }
+    s->tok = lm_tokenizer_load(c->tokenizer_path, info.config.vocab_size, &e);
+    if (!s->tok) return fail(e.msg);
+    if (c->ctx == 0) c->ctx = info.config.seq_len;
+    if (c->ctx > info.config.seq_len) {
+        fprintf(stderr, "lamina: error: --ctx %d is more than the model's seq_len %d\n", c->ctx,
+                info.config.seq_len);
+        return 2;
+    }
+    if (c->steps == 0 || c->steps > c->ctx) c->steps = c->ctx;
+    if (resolve(s, &e)) return fail(e.msg);
+    s->m = (serve_model){.id = model_id(c->model_path, s->id, sizeof s->id),
+                         .format = format_name(info.format),
+                         .info = info,
+                         .tok = s->tok,
+                         .cfg = c,
+                         .kernels = s->kernels,
+                         .threads = s->m.threads,
+                         .created = (long long)time(NULL)};
+    return 0;
+}
+
+static void close_server(server *s) {
+    serve_engine_free(s->eng);
+    lm_tokenizer_free(s->tok);
+    lm_model_free(s->model);
+}
+
+static int choose_isa(serve_config *c) {
+    const char *env = getenv("LAMINA_ISA");
+    const char *name = c->isa ? c->isa : env && *env ? env : NULL;
+    lm_error e;
+    if (name && lm_isa_check(name, &e)) {
+        fprintf(stderr, "lamina: error: %s: %s\n", c->isa ? "--isa" : "LAMINA_ISA", e.msg);
+        return 2;
+    }
+    c->isa = name;
+    return 0;
+}
+
+static void stop(server *s, int sig) {
+    fprintf(stderr, "lamina serve: %s: no new requests; running ones get up to %d s\n",
+            strsignal(sig), s->cfg.grace_s);
+    serve_http_quiesce(s->http);
+    serve_engine_drain(s->eng, s->cfg.grace_s);
+    serve_http_stop(s->http, 5.0);
+    fprintf(stderr, "lamina serve: stopped\n");
+}
+
+int cli_serve(int argc, char **argv) {
+    server s = {0};
+    int rc = parse_args(argc, argv, &s.cfg);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = choose_isa(&s.cfg))) return rc;
+    const char *env_key = getenv("LAMINA_API_KEY");
+    if (!s.cfg.api_key && env_key && *env_key) s.cfg.api_key = env_key;
+    if (s.cfg.api_key && !*s.cfg.api_key) return usage_error("%s", "--api-key is empty");
+    if ((rc = open_model(&s))) {
+        close_server(&s);
+        return rc;
+    }
+    /* Signals go to the main thread alone: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lm_error e;
+    s.eng = serve_engine_start(s.model, &s.m, &e);
+    if (s.eng) s.http = serve_http_start(s.eng, &s.m, &e);
+    if (!s.eng || !s.http) {
+        close_server(&s);
+        return fail(e.msg);
+    }
+    fprintf(stderr,
+            "lamina serve: listening on http://%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
+            "parallel %d, queue %d, ctx %d%s)\n",
+            s.cfg.host, serve_http_port(s.http), s.m.id, s.m.format, s.kernels, s.m.threads,
+            s.m.threads == 1 ? "" : "s", s.cfg.parallel, s.cfg.queue, s.cfg.ctx,
+            s.cfg.api_key ? ", API key required" : "");
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {
+    }
+    stop(&s, sig);
+    close_server(&s);
+    return 0;
+}

@@ -1,0 +1,10 @@
+/* Counters for GET /metrics; thread-safe. */
+#ifndef LAMINA_SERVE_METRICS_H
+#define LAMINA_SERVE_METRICS_H
+
+void serve_metrics_request(int status);               /* one answered HTTP request */
+void serve_metrics_tokens(int prompt, int generated); /* fed / sampled this step */
+void serve_metrics_load(int queued, int active);      /* queue depth, sequences running */
+char *serve_metrics_text(void); /* the Prometheus text, malloc'd; NULL without memory */
+
+#endif
