@@ -39,27 +39,36 @@ extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
 }
+#include "lamina.h"
 
 namespace {
 
 struct Shape {
-    const char *name;
+    std::string name;
     int dim, hidden, n_heads, seq_len;
+    int gs; // the exporter's Q8_0 group size (stories260K: 4, as hidden is 172)
 };
 
-// stories260K: head_size 8, Q8_0 group size 4 (hidden 172).
-const Shape kShapes[] = {
-    {"260K", 64, 172, 8, 512},     {"15M", 288, 768, 6, 256},     {"42M", 512, 1376, 8, 1024},
-    {"110M", 768, 2048, 12, 1024}, {"7B", 4096, 11008, 32, 4096},
-};
-constexpr int kVocab = 32000;
-
-// The exporter's group size: 64, halved until it divides dim and hidden.
-int group_size(const Shape &s) {
-    int gs = 64;
-    while (s.dim % gs || s.hidden % gs) gs /= 2;
-    return gs;
+// The shapes lamina knows by name (lm_config_presets), built once.
+const std::vector<Shape> &shapes() {
+    static const std::vector<Shape> all = [] {
+        std::vector<Shape> v;
+        std::string names = lm_config_presets();
+        for (size_t at = 0; at < names.size();) {
+            size_t end = names.find(' ', at);
+            if (end == std::string::npos) end = names.size();
+            std::string name = names.substr(at, end - at);
+            lm_config c;
+            if (lm_config_preset(name.c_str(), &c) == 0)
+                v.push_back({name, c.dim, c.hidden_dim, c.n_heads, c.seq_len,
+                             lm_q8_group_size(c.dim, c.hidden_dim)});
+            at = end + 1;
+        }
+        return v;
+    }();
+    return all;
 }
+constexpr int kVocab = 32000;
 
 uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 float rand_unit() { // uniform in [-1, 1)
@@ -287,10 +296,10 @@ template <class F> void add(const std::string &name, F fn) {
 
 void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, bool full) {
     const std::string isa = k->isa;
-    for (const Shape &s : kShapes) {
+    for (const Shape &s : shapes()) {
         const std::string m = std::string("/") + isa + "/" + s.name;
-        const bool big = std::strcmp(s.name, "7B") == 0;
-        const int gs = group_size(s);
+        const bool big = s.name == "7B";
+        const int gs = s.gs;
         struct Mat {
             const char *name;
             int d, n;

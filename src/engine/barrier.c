@@ -1,10 +1,11 @@
 /* Spin, then sleep on a futex (barrier.h says why). */
 #include "barrier.h"
 
+#include "lamina.h"
+
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /* How long a thread spins before it sleeps: a step of the forward pass on an
@@ -18,12 +19,6 @@ static void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ volatile("yield");
 #endif
-}
-
-static long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
 static void futex_wait(atomic_int *addr, int expected) {
@@ -44,13 +39,13 @@ void lm_barrier_init(lm_barrier *b, int n) {
 /* Spins until the generation moves on or the spin time is over; returns
  * whether it moved on. */
 static int spin(lm_barrier *b, int gen) {
-    long deadline = 0;
+    double deadline = 0;
     for (int i = 1;; i++) {
         if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen) return 1;
         cpu_relax();
         if (i % 64) continue;
-        long t = now_ns();
-        if (!deadline) deadline = t + SPIN_NS;
+        double t = lm_seconds();
+        if (!deadline) deadline = t + SPIN_NS * 1e-9;
         if (t > deadline) return 0;
     }
 }

@@ -37,9 +37,9 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
                        "raise -n (at most the model's seq_len %d)",
                        n, steps, steps, ctx->ws->model->c->seq_len);
     }
-    double t0 = lm_now();
+    double t0 = lm_seconds();
     float *logits = forward(ctx, ids, n, 0, err);
-    double t1 = lm_now();
+    double t1 = lm_seconds();
     if (!logits) {
         free(ids);
         return -1;
@@ -62,7 +62,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         token = next;
     }
     fputc('\n', out);
-    stats->generate_seconds = lm_now() - t1;
+    stats->generate_seconds = lm_seconds() - t1;
     return 0;
 }
 
@@ -148,19 +148,19 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
             free(ids);
             return context_full(ctx, pos, err);
         }
-        double t0 = lm_now();
+        double t0 = lm_seconds();
         float *logits = NULL;
         if (!eos || forward(ctx, (const int[]){LM_TOKEN_EOS}, 1, pos++, err))
             logits = forward(ctx, ids, n, pos, err);
         stats->prompt_tokens += n + eos;
-        stats->prompt_seconds += lm_now() - t0;
+        stats->prompt_seconds += lm_seconds() - t0;
         pos += n;
         int last = ids[n - 1];
         free(ids);
         if (!logits) return -1;
-        t0 = lm_now();
+        t0 = lm_seconds();
         pos = answer(ctx, tok, sampler, logits, last, pos, out, stats, err);
-        stats->generate_seconds += lm_now() - t0;
+        stats->generate_seconds += lm_seconds() - t0;
         if (pos == -2) return -1;
         if (pos < 0) return context_full(ctx, lm_context_n_ctx(ctx), err);
     }

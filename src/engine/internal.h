@@ -13,8 +13,6 @@ int lm_fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2
 uint64_t lm_mul(uint64_t a, uint64_t b);
 uint64_t lm_add(uint64_t a, uint64_t b);
 
-double lm_now(void); /* monotonic seconds */
-
 /* A weight matrix [rows, cols], fp32 or Q8_0, pointing into the mapped file. */
 typedef struct lm_matrix {
     const float *f32; /* fp32 formats */

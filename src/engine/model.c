@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "internal.h"
 
-#define LM_MAGIC 0x616b3432u /* "ak42" */
 #define V0_HEADER_BYTES 28
-#define V12_HEADER_BYTES 256
+#define V12_HEADER_BYTES LM_HEADER_BYTES
 
 /* Walks the file's arrays in order. With base == NULL it only adds up sizes
  * (overflow-safe), so the same code both predicts the file size and, once
@@ -380,22 +380,6 @@ static void fill_matrix(const lm_matrix *w, uint64_t *seed) {
     }
 }
 
-static int exporter_group_size(const lm_config *c) {
-    int gs = 64;
-    while (gs > 1 && (c->dim % gs || c->hidden_dim % gs)) gs /= 2;
-    return gs;
-}
-
-static void write_header(uint8_t *img, const lm_config *c, lm_format format, int gs) {
-    uint32_t magic = LM_MAGIC;
-    int32_t version = format == LM_FORMAT_V2 ? 2 : 1;
-    memcpy(img, &magic, 4);
-    memcpy(img + 4, &version, 4);
-    memcpy(img + 8, c, 7 * 4);
-    img[36] = 1; /* shared classifier, as in the stories models */
-    if (format == LM_FORMAT_V2) memcpy(img + 37, &gs, 4);
-}
-
 lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
                           lm_error *err) {
     const char *name = "random model";
@@ -404,7 +388,9 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
         return NULL;
     }
     if (check_config(config, name, err)) return NULL;
-    int gs = format == LM_FORMAT_V2 ? (group_size ? group_size : exporter_group_size(config)) : 0;
+    int gs = format != LM_FORMAT_V2 ? 0
+             : group_size           ? group_size
+                                    : lm_q8_group_size(config->dim, config->hidden_dim);
     if (gs && config->dim % gs) {
         lm_fail(err, "%s: group size %d does not divide dim %d", name, gs, config->dim);
         return NULL;
@@ -424,7 +410,7 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
     }
     m->map = img;
     m->map_size = (size_t)size;
-    write_header(img, config, format, gs);
+    lm_checkpoint_header(img, config, format, 1, gs); /* shared classifier, as the stories */
     if (parse_image(m, img, size, name, err)) {
         lm_model_free(m);
         return NULL;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "internal.h"
 
 typedef struct writer {
@@ -39,14 +40,8 @@ static void put_quantized(writer *w, const float *x, uint64_t n, int gs, float *
 }
 
 static void put_header(writer *w, const lm_model *m, int gs) {
-    uint8_t h[256] = {0};
-    uint32_t magic = 0x616b3432;
-    int32_t version = 2;
-    memcpy(h, &magic, 4);
-    memcpy(h + 4, &version, 4);
-    memcpy(h + 8, m->c, 7 * sizeof(int));
-    h[36] = (uint8_t)m->info.shared_classifier;
-    memcpy(h + 37, &gs, 4);
+    uint8_t h[LM_HEADER_BYTES];
+    lm_checkpoint_header(h, m->c, LM_FORMAT_V2, m->info.shared_classifier, gs);
     put(w, h, sizeof h);
 }
 
@@ -57,9 +52,7 @@ static int pick_group_size(const lm_config *c, int requested, lm_error *err) {
                            c->dim, c->hidden_dim);
         return requested;
     }
-    int gs = 64;
-    while (c->dim % gs || c->hidden_dim % gs) gs /= 2;
-    return gs;
+    return lm_q8_group_size(c->dim, c->hidden_dim);
 }
 
 static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {

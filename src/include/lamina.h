@@ -56,17 +56,30 @@ lm_model_info lm_model_get_info(const lm_model *model);
 /* A model with random weights (uniform, scaled like a trained model's), built
  * in anonymous memory as a v1 (fp32) or v2 (Q8_0) file image and loaded through
  * the same validation as a file; for benchmarks and tests. group_size 0 picks
- * the exporter's rule (64, halved until it divides dim and hidden_dim). */
+ * the exporter's rule, lm_q8_group_size. */
 lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
                           lm_error *err);
 
 /* Write `model` (v0 or v1) to path as v2 (Q8_0), by llama2.c's exporter rules;
- * group_size 0 = 64, halved until it divides dim and hidden_dim. The file
- * appears only when complete. */
+ * group_size 0 = lm_q8_group_size(dim, hidden_dim). The file appears only
+ * when complete. */
 int lm_model_quantize(const lm_model *model, const char *path, int group_size, lm_error *err);
 
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
+
+/* The Q8_0 group size llama2.c's exporter picks (the default of
+ * lm_model_random and lm_model_quantize): 64, halved until it divides both
+ * dim and hidden_dim (so no group straddles two rows); at least 1. */
+int lm_q8_group_size(int dim, int hidden_dim);
+
+/* The shapes of llama2.c's stories models and of Llama 2 7B, by name: 0 and
+ * *out filled, or -1 for a name that is not one of lm_config_presets(). */
+int lm_config_preset(const char *name, lm_config *out);
+const char *lm_config_presets(void); /* "260K 15M 42M 110M 7B" */
+
+/* Seconds on a monotonic clock (the origin is arbitrary): for timing. */
+double lm_seconds(void);
 
 /* ---- kernels and threads ----------------------------------------------- */
 
