@@ -1,0 +1,230 @@
+/* Many sequences per forward pass (lamina.h, "batches"). Each step gathers
+ * one row per running sequence (the token it sampled last) and fills the rest
+ * of the block with prompt tokens of new sequences, oldest first; one forward
+ * pass computes them all, reading each weight once, and every sequence whose
+ * row was its last prompt token or a decode token samples its next token.
+ * A row's arithmetic never depends on the other rows (kernels/ORDER.md), so a
+ * sequence gives the same tokens alone or in any company. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Prompt rows a step may add beyond one row per slot: enough for a prompt
+ * block of the size lm_context uses, so joining sequences start quickly. */
+#define LM_BATCH_PROMPT_ROWS 64
+
+typedef struct lm_seq {
+    int active;
+    uint64_t order; /* when it joined: prompts are fed oldest first */
+    lm_kv kv;
+    int *prompt;
+    int n_prompt, fed; /* prompt tokens, and how many have gone through */
+    int last;          /* the token sampled last: the next decode row */
+    lm_sampler *sampler;
+    int stop_token;
+} lm_seq;
+
+struct lm_batch {
+    const lm_model *model;
+    lm_workspace *ws;
+    lm_seq *seqs; /* (max_seqs) slots */
+    int max_seqs, max_ctx;
+    uint64_t joined;
+    lm_row *rows; /* (ws->max_rows) this step's rows */
+    int *out;     /* (max_seqs) rows whose logits are wanted, ascending */
+    int *out_seq; /* (max_seqs) the sequence of each */
+};
+
+static void seq_end(lm_seq *s) {
+    lm_kv_free(&s->kv);
+    lm_sampler_free(s->sampler);
+    free(s->prompt);
+    *s = (lm_seq){0};
+}
+
+lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
+    const lm_config *c = m->c;
+    int max_ctx = p.max_ctx > 0 ? p.max_ctx : c->seq_len;
+    if (p.max_seqs < 1 || max_ctx > c->seq_len) {
+        lm_fail(err,
+                "a batch needs at least one sequence (got %d) and contexts within the "
+                "model's seq_len %d (got %d)",
+                p.max_seqs, c->seq_len, max_ctx);
+        return NULL;
+    }
+    int rows = p.max_seqs + LM_BATCH_PROMPT_ROWS;
+    uint64_t kv = lm_mul(lm_kv_cache_bytes(c, max_ctx), (uint64_t)p.max_seqs);
+    uint64_t total = lm_add(
+        kv, lm_workspace_bytes(m, p.n_threads > 0 ? p.n_threads : 1, rows, p.max_seqs, max_ctx));
+    char what[128];
+    snprintf(what, sizeof what, "%d sequences of %d positions (KV caches and activations)",
+             p.max_seqs, max_ctx);
+    if (lm_check_memory(total, what, err)) return NULL;
+    lm_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        lm_fail(err, "out of memory");
+        return NULL;
+    }
+    b->model = m;
+    b->max_seqs = p.max_seqs;
+    b->max_ctx = max_ctx;
+    b->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, p.max_seqs, max_ctx, err);
+    b->seqs = calloc((size_t)p.max_seqs, sizeof *b->seqs);
+    b->rows = malloc((size_t)rows * sizeof *b->rows);
+    b->out = malloc((size_t)p.max_seqs * sizeof *b->out);
+    b->out_seq = malloc((size_t)p.max_seqs * sizeof *b->out_seq);
+    if (!b->ws || !b->seqs || !b->rows || !b->out || !b->out_seq) {
+        if (b->ws) lm_fail(err, "out of memory");
+        lm_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void lm_batch_free(lm_batch *b) {
+    if (!b) return;
+    for (int i = 0; b->seqs && i < b->max_seqs; i++) seq_end(&b->seqs[i]);
+    lm_workspace_free(b->ws);
+    free(b->seqs);
+    free(b->rows);
+    free(b->out);
+    free(b->out_seq);
+    free(b);
+}
+
+static int free_slot(const lm_batch *b) {
+    for (int i = 0; i < b->max_seqs; i++)
+        if (!b->seqs[i].active) return i;
+    return -1;
+}
+
+int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, lm_error *err) {
+    const lm_config *c = b->model->c;
+    int n_ctx = p.n_ctx > 0 ? p.n_ctx : b->max_ctx, slot = free_slot(b);
+    if (slot < 0) return lm_fail(err, "no free slot: %d sequences are running", b->max_seqs);
+    if (n_ctx > b->max_ctx)
+        return lm_fail(err, "a context of %d positions exceeds the batch's %d", n_ctx, b->max_ctx);
+    if (n_prompt < 1 || n_prompt > n_ctx)
+        return lm_fail(err, "the prompt is %d tokens but the context holds %d positions", n_prompt,
+                       n_ctx);
+    for (int i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= c->vocab_size)
+            return lm_fail(err, "prompt token %d is %d, outside the vocabulary of %d", i, prompt[i],
+                           c->vocab_size);
+    lm_seq *s = &b->seqs[slot];
+    s->sampler = lm_sampler_new(c->vocab_size, p.temperature, p.topp, p.seed, err);
+    if (!s->sampler) return -1;
+    s->prompt = malloc((size_t)n_prompt * sizeof *s->prompt);
+    if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx)) {
+        seq_end(s);
+        return lm_fail(err, "out of memory for a context of %d positions", n_ctx);
+    }
+    memcpy(s->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
+    s->n_prompt = n_prompt;
+    s->stop_token = p.stop_token;
+    s->order = b->joined++;
+    s->active = 1;
+    return slot;
+}
+
+void lm_batch_cancel(lm_batch *b, int seq) {
+    if (seq >= 0 && seq < b->max_seqs && b->seqs[seq].active) seq_end(&b->seqs[seq]);
+}
+
+int lm_batch_active(const lm_batch *b) {
+    int n = 0;
+    for (int i = 0; i < b->max_seqs; i++) n += b->seqs[i].active;
+    return n;
+}
+
+int lm_batch_free_slots(const lm_batch *b) { return b->max_seqs - lm_batch_active(b); }
+
+uint64_t lm_batch_kv_bytes(const lm_batch *b) {
+    uint64_t n = 0;
+    for (int i = 0; i < b->max_seqs; i++)
+        if (b->seqs[i].active) n += lm_kv_cache_bytes(b->model->c, b->seqs[i].kv.n_ctx);
+    return n;
+}
+
+/* The position of a sequence's next row: every prompt token fed so far, plus
+ * one per token sampled (the last of which is not fed yet). */
+static int next_pos(const lm_seq *s) { return s->fed; }
+
+/* The oldest sequence still feeding its prompt that is not before `after`. */
+static int oldest_prompt(const lm_batch *b, uint64_t after) {
+    int best = -1;
+    for (int i = 0; i < b->max_seqs; i++) {
+        const lm_seq *s = &b->seqs[i];
+        if (s->active && s->fed < s->n_prompt && s->order >= after &&
+            (best < 0 || s->order < b->seqs[best].order))
+            best = i;
+    }
+    return best;
+}
+
+/* Add seq i's rows [from, from + n) and, if its last row wants logits, note it. */
+static void add_rows(lm_batch *b, int i, int n, int *n_rows, int *n_out) {
+    lm_seq *s = &b->seqs[i];
+    for (int k = 0; k < n; k++) {
+        int pos = next_pos(s);
+        int token = s->fed < s->n_prompt ? s->prompt[s->fed] : s->last;
+        b->rows[(*n_rows)++] = (lm_row){token, pos, &s->kv};
+        s->fed++;
+    }
+    if (s->fed >= s->n_prompt) { /* its last row is the last prompt token or a decode token */
+        b->out[*n_out] = *n_rows - 1;
+        b->out_seq[(*n_out)++] = i;
+    }
+}
+
+/* This step's rows: one decode row per running sequence, in slot order, then
+ * prompt tokens, oldest sequence first, while the block has room. */
+static void gather(lm_batch *b, int *n_rows, int *n_out) {
+    *n_rows = *n_out = 0;
+    for (int i = 0; i < b->max_seqs; i++)
+        if (b->seqs[i].active && b->seqs[i].fed >= b->seqs[i].n_prompt)
+            add_rows(b, i, 1, n_rows, n_out);
+    uint64_t after = 0;
+    for (int i; *n_rows < b->ws->max_rows && (i = oldest_prompt(b, after)) >= 0;) {
+        lm_seq *s = &b->seqs[i];
+        int room = b->ws->max_rows - *n_rows, left = s->n_prompt - s->fed;
+        add_rows(b, i, left < room ? left : room, n_rows, n_out);
+        after = s->order + 1;
+    }
+}
+
+static int all_finite(const float *x, int n) {
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
+    int n_rows, n_out, vocab = b->model->c->vocab_size;
+    gather(b, &n_rows, &n_out);
+    if (n_rows == 0) return 0;
+    /* out[] is ascending by construction: decode rows come first in slot
+     * order, and each prompt's final row is its sequence's last. */
+    lm_forward_rows(b->ws, b->rows, n_rows, b->out, n_out);
+    for (int j = 0; j < n_out; j++) {
+        lm_seq *s = &b->seqs[b->out_seq[j]];
+        float *logits = b->ws->logits + (size_t)j * vocab;
+        if (!all_finite(logits, vocab)) {
+            lm_fail(err,
+                    "non-finite logits at position %d: the checkpoint holds NaN or Inf weights",
+                    s->fed - 1);
+            for (int i = 0; i < b->max_seqs; i++) seq_end(&b->seqs[i]);
+            return -1;
+        }
+        int token = lm_sample(s->sampler, logits);
+        int finish = token == s->stop_token  ? LM_FINISH_STOP
+                     : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH
+                                             : LM_RUNNING;
+        events[j] = (lm_batch_event){b->out_seq[j], token, finish};
+        s->last = token;
+        if (finish != LM_RUNNING) seq_end(s);
+    }
+    return n_out;
+}
