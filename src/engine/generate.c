@@ -66,14 +66,13 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     return 0;
 }
 
-/* The Llama 2 chat template for one user turn. */
-static char *render_turn(const char *system, const char *user) {
-    const char *fmt =
-        system && *system ? "[INST] <<SYS>>\n%s\n<</SYS>>\n\n%s [/INST]" : "[INST] %s%s [/INST]";
-    size_t len = strlen(fmt) + (system ? strlen(system) : 0) + strlen(user) + 1;
-    char *text = malloc(len);
-    if (text) snprintf(text, len, fmt, system && *system ? system : "", user);
-    return text;
+/* One user turn through the Llama 2 chat template (chat_template.c), with the
+ * system prompt in the first turn only. */
+static int *render_turn(const lm_tokenizer *tok, const char *system, const char *user, int *n,
+                        lm_error *err) {
+    lm_chat_message m[2] = {{LM_ROLE_SYSTEM, system}, {LM_ROLE_USER, user}};
+    int sys = system && *system;
+    return lm_chat_tokens(tok, m + !sys, 1 + sys, n, err);
 }
 
 /* One line from `in` without its line ending; NULL at EOF. Any length. */
@@ -134,12 +133,9 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         int given = turn == 0 && first_user;
         char *user = given ? strdup(first_user) : read_line(in, out, prompt_user);
         if (!user) return given ? lm_fail(err, "out of memory") : 0; /* else EOF */
-        char *text = render_turn(turn == 0 ? system : NULL, user);
-        free(user);
-        if (!text) return lm_fail(err, "out of memory");
         int n = 0;
-        int *ids = lm_tokenize(tok, text, 1, 0, &n, err);
-        free(text);
+        int *ids = render_turn(tok, turn == 0 ? system : NULL, user, &n, err);
+        free(user);
         if (!ids) return -1;
         /* After the first turn the previous answer's EOS closes it: the context
          * reads "... answer </s><s>[INST] ..." as Llama 2 was trained on. */

@@ -467,11 +467,13 @@ const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token) {
     return piece;
 }
 
-void lm_print_piece(FILE *out, const char *piece) {
-    if (!piece || !piece[0]) return;
+const char *lm_piece_text(const char *piece) {
+    if (!piece || !piece[0]) return "";
     if (!piece[1]) {
         unsigned char c = (unsigned char)piece[0];
-        if (!isprint(c) && !isspace(c)) return;
+        if (!isprint(c) && !isspace(c)) return "";
     }
-    fputs(piece, out);
+    return piece;
 }
+
+void lm_print_piece(FILE *out, const char *piece) { fputs(lm_piece_text(piece), out); }

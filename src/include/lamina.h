@@ -136,6 +136,28 @@ const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token);
 
 /* Print a piece, skipping single bytes that are neither printable nor space. */
 void lm_print_piece(FILE *out, const char *piece);
+/* What lm_print_piece prints, as a string: `piece`, or "" for NULL and for a
+ * single byte that is neither printable nor space. */
+const char *lm_piece_text(const char *piece);
+
+/* ---- chat template ------------------------------------------------------ */
+
+typedef enum lm_role { LM_ROLE_SYSTEM = 0, LM_ROLE_USER, LM_ROLE_ASSISTANT } lm_role;
+
+typedef struct lm_chat_message {
+    lm_role role;
+    const char *content;
+} lm_chat_message;
+
+/* The Llama 2 chat template, as lm_chat feeds it: an optional system message
+ * first (empty content = none), then user, assistant, user, ... ending with a
+ * user turn. Each user turn is BOS + "[INST] <<SYS>>\nSYS\n<</SYS>>\n\nUSER [/INST]"
+ * (the system block in the first turn only; "[INST] USER [/INST]" without it);
+ * an assistant turn is its encoded content followed by EOS. Returns a malloc'd
+ * array of *n_out ids, or NULL with err naming the message that breaks the
+ * order. The model's answer to it ends with EOS. */
+int *lm_chat_tokens(const lm_tokenizer *tok, const lm_chat_message *msgs, int n, int *n_out,
+                    lm_error *err);
 
 /* ---- sampler ----------------------------------------------------------- */
 
