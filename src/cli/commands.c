@@ -7,5 +7,6 @@
 
 const cli_subcommand cli_subcommands[] = {
     {"bench", cli_bench, "measure prefill and decode speed"},
+    {"batch", cli_batch, "run the requests of a JSONL file on the batch engine"},
     {NULL, NULL, NULL},
 };

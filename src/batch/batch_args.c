@@ -1,0 +1,152 @@
+/* The command line of `lamina batch` (batch.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+
+const char batch_usage[] =
+    "usage: lamina batch MODEL [options] [INPUT]\n"
+    "\n"
+    "Runs the requests of a JSONL file (INPUT, or stdin when absent or '-'), one JSON\n"
+    "object per line, many at once on one batch (continuous batching), and writes one\n"
+    "JSONL record per request, in input order.\n"
+    "\n"
+    "Request fields: \"prompt\" (string) or \"messages\" ([{\"role\": system|user|assistant,\n"
+    "\"content\": string}], the Llama 2 chat template of -m chat), and optionally \"id\"\n"
+    "(string or number; default: the line number), \"max_tokens\", \"temperature\",\n"
+    "\"top_p\", \"seed\" (defaults: -t, -p, -s below; without max_tokens, -n bounds the\n"
+    "length as the CLI's -n), \"stop\" (string or array of strings), \"echo\" (the text\n"
+    "starts with the prompt as the CLI prints it). Unknown fields are errors; blank\n"
+    "lines are skipped.\n"
+    "\n"
+    "Output fields: \"id\", \"text\", \"prompt_tokens\", \"completion_tokens\",\n"
+    "\"finish_reason\" (stop, length, error, cancelled), \"error\" (null, or the line\n"
+    "number and the problem). With echo and the same -s -t -p -n, \"text\" is what\n"
+    "`lamina MODEL -i PROMPT` prints, without its final newline.\n"
+    "\n"
+    "options:\n"
+    "  -z, --tokenizer PATH  tokenizer.bin (default: beside MODEL)\n"
+    "  --parallel N          sequences run at once (default 16)\n"
+    "  --threads N           worker threads (default: automatic)\n"
+    "  --isa NAME            kernel set (default: LAMINA_ISA, else the best this CPU runs)\n"
+    "  --shard I/N           take only lines I, I+N, I+2N, ... (0-based; line 1 is line 0\n"
+    "                        here): N processes with I = 0 .. N-1 cover the input, and\n"
+    "                        their outputs ordered by id give the unsharded output\n"
+    "  -o, --output PATH     write the records there (default stdout)\n"
+    "  -t, --temperature T   default temperature, >= 0 (default 1.0)\n"
+    "  -p, --top-p P         default top-p in [0, 1] (default 0.9)\n"
+    "  -s, --seed N          default seed, >= 0; 0 = the current time (default 0)\n"
+    "  -n, --steps N         default positions per request, prompt included, when it\n"
+    "                        has no max_tokens; 0 = the model's seq_len (default 256)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "Exit status: 0 every request done; 1 a request failed (error records, a count\n"
+    "on stderr), or a file, model or output error; 2 a usage error; 130 / 143 after\n"
+    "SIGINT / SIGTERM (no new lines are read, running requests end as cancelled,\n"
+    "and every record read so far is written whole). A progress line goes to stderr\n"
+    "when it is a terminal.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lamina: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (lamina batch --help)\n", stderr);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_number(const char *name, const char *v, double lo, double hi, int integer,
+                        double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(d) || isspace((unsigned char)*v))
+        return usage_error("%s: '%s' is not a number", name, v);
+    if (integer && d != floor(d)) return usage_error("%s: '%s' is not an integer", name, v);
+    if (d < lo || d > hi) return usage_error("%s: %s is out of range [%g, %g]", name, v, lo, hi);
+    *out = d;
+    return 0;
+}
+
+static int parse_seed(const char *v, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long s = strtoull(v, &end, 10);
+    if (!*v || *end || errno || !isdigit((unsigned char)v[0]))
+        return usage_error("-s: '%s' is not a non-negative integer", v);
+    *out = s;
+    return 0;
+}
+
+static int parse_shard(const char *v, batch_args *a) {
+    int i, n, used = 0;
+    if (sscanf(v, "%d/%d%n", &i, &n, &used) != 2 || v[used] || n < 1 || i < 0 || i >= n)
+        return usage_error("--shard: '%s' is not I/N with 0 <= I < N", v);
+    a->shard_i = i;
+    a->shard_n = n;
+    return 0;
+}
+
+/* One option with its value; 0, or -1 after a message. */
+static int parse_option(const char *opt, const char *v, batch_args *a) {
+    double d;
+    if (!strcmp(opt, "-z") || !strcmp(opt, "--tokenizer")) return a->tokenizer = v, 0;
+    if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) return a->output = v, 0;
+    if (!strcmp(opt, "--isa")) return a->isa = v, 0;
+    if (!strcmp(opt, "--shard")) return parse_shard(v, a);
+    if (!strcmp(opt, "-s") || !strcmp(opt, "--seed")) return parse_seed(v, &a->seed);
+    if (!strcmp(opt, "--parallel")) {
+        if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
+        return a->parallel = (int)d, 0;
+    }
+    if (!strcmp(opt, "--threads")) {
+        if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
+        return a->threads = (int)d, 0;
+    }
+    if (!strcmp(opt, "-n") || !strcmp(opt, "--steps")) {
+        if (parse_number(opt, v, 0, 1 << 30, 1, &d)) return -1;
+        return a->steps = (int)d, 0;
+    }
+    if (!strcmp(opt, "-t") || !strcmp(opt, "--temperature")) {
+        if (parse_number(opt, v, 0, INFINITY, 0, &d)) return -1;
+        return a->temperature = (float)d, 0;
+    }
+    if (!strcmp(opt, "-p") || !strcmp(opt, "--top-p")) {
+        if (parse_number(opt, v, 0, 1, 0, &d)) return -1;
+        return a->topp = (float)d, 0;
+    }
+    return usage_error("unknown option %s", opt);
+}
+
+static int positional(const char *v, batch_args *a) {
+    if (!a->model) return a->model = v, 0;
+    if (!a->input) return a->input = v, 0;
+    return usage_error("unexpected argument '%s': one MODEL and at most one INPUT", v);
+}
+
+int batch_parse_args(int argc, char **argv, batch_args *a) {
+    *a =
+        (batch_args){.parallel = 16, .steps = 256, .temperature = 1.0f, .topp = 0.9f, .shard_n = 1};
+    int options = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (options && (!strcmp(s, "-h") || !strcmp(s, "--help"))) return 1;
+        if (options && !strcmp(s, "--")) {
+            options = 0;
+        } else if (options && s[0] == '-' && s[1]) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", s);
+            if (parse_option(s, argv[++i], a)) return -1;
+        } else if (positional(s, a)) {
+            return -1;
+        }
+    }
+    if (!a->model) return usage_error("no MODEL given");
+    return 0;
+}

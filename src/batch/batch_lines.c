@@ -1,0 +1,67 @@
+/* Line reader over a file descriptor (batch_lines.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch_lines.h"
+
+#define CHUNK 65536
+
+void batch_lines_init(batch_lines *r, int fd) { *r = (batch_lines){.fd = fd}; }
+
+void batch_lines_free(batch_lines *r) {
+    free(r->buf);
+    *r = (batch_lines){.fd = -1};
+}
+
+/* A whole line in the buffer: returned and consumed. */
+static int take_line(batch_lines *r, char **line, size_t *len) {
+    char *s = r->buf + r->start;
+    char *nl = memchr(s, '\n', r->end - r->start);
+    if (!nl && !(r->eof && r->end > r->start)) return 0;
+    size_t n = nl ? (size_t)(nl - s) : r->end - r->start;
+    s[n] = '\0'; /* the '\n', or the spare byte kept after end */
+    *line = s;
+    *len = n;
+    r->start += n + (nl != NULL);
+    return 1;
+}
+
+/* Room for CHUNK more bytes and a terminating NUL, moving the kept bytes to
+ * the front first. */
+static int make_room(batch_lines *r) {
+    if (r->start) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->end + CHUNK + 1 <= r->cap) return 0;
+    size_t cap = r->cap ? r->cap * 2 : CHUNK + 1;
+    while (cap < r->end + CHUNK + 1) cap *= 2;
+    char *b = realloc(r->buf, cap);
+    if (!b) return -1;
+    r->buf = b;
+    r->cap = cap;
+    return 0;
+}
+
+batch_lines_status batch_lines_next(batch_lines *r, int wait, char **line, size_t *len) {
+    for (;;) {
+        if (r->buf && take_line(r, line, len)) return LINES_OK;
+        if (r->error) return LINES_ERROR;
+        if (r->eof) return LINES_EOF;
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        int ready = poll(&p, 1, wait ? -1 : 0);
+        if (ready < 0 && errno != EINTR) return r->error = errno, LINES_ERROR;
+        if (ready <= 0) return LINES_AGAIN; /* nothing yet, or a signal */
+        if (make_room(r)) return r->error = ENOMEM, LINES_ERROR;
+        ssize_t n = read(r->fd, r->buf + r->end, CHUNK);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return LINES_AGAIN;
+        if (n < 0) return r->error = errno, LINES_ERROR;
+        if (n == 0) r->eof = 1;
+        r->end += (size_t)n;
+        r->buf[r->end] = '\0';
+    }
+}

@@ -1,0 +1,141 @@
+/* Ordered JSONL output (batch_output.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch_output.h"
+
+void batch_output_init(batch_output *o, int fd, const char *name) {
+    *o = (batch_output){.fd = fd, .name = name};
+}
+
+static void record_free(batch_record *r) {
+    if (!r) return;
+    cJSON_Delete(r->id);
+    free(r->text);
+    free(r->error);
+    free(r);
+}
+
+void batch_output_free(batch_output *o) {
+    for (size_t i = 0; i < o->n; i++) record_free(o->queue[(o->head + i) % o->cap]);
+    free(o->queue);
+    *o = (batch_output){.fd = -1};
+}
+
+static int grow(batch_output *o) {
+    size_t cap = o->cap ? o->cap * 2 : 64;
+    batch_record **q = malloc(cap * sizeof *q);
+    if (!q) return -1;
+    for (size_t i = 0; i < o->n; i++) q[i] = o->queue[(o->head + i) % o->cap];
+    free(o->queue);
+    o->queue = q;
+    o->cap = cap;
+    o->head = 0;
+    return 0;
+}
+
+batch_record *batch_output_open(batch_output *o, long line) {
+    if (o->n == o->cap && grow(o)) return NULL;
+    batch_record *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->line = line;
+    o->queue[(o->head + o->n++) % o->cap] = r;
+    return r;
+}
+
+int batch_record_finish(batch_record *r, const char *finish, const char *text, int prompt_tokens,
+                        int completion_tokens, const char *error) {
+    r->text = strdup(text ? text : "");
+    r->error = error ? strdup(error) : NULL;
+    r->prompt_tokens = prompt_tokens;
+    r->completion_tokens = completion_tokens;
+    r->finish = finish;
+    return r->text && (!error || r->error) ? 0 : -1;
+}
+
+/* The record as one JSON line, malloc'd; NULL if out of memory. */
+static char *render(const batch_record *r) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON *id = r->id ? cJSON_Duplicate(r->id, 0) : cJSON_CreateNumber((double)r->line);
+    if (id) cJSON_AddItemToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
+    cJSON_AddNumberToObject(o, "prompt_tokens", r->prompt_tokens);
+    cJSON_AddNumberToObject(o, "completion_tokens", r->completion_tokens);
+    cJSON_AddStringToObject(o, "finish_reason", r->finish);
+    if (r->error)
+        cJSON_AddStringToObject(o, "error", r->error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    char *s = id && cJSON_GetArraySize(o) == 6 ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
+/* write() until done; a signal in between does not cut a record. */
+static int write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The finished records at the front, rendered into one buffer (*buf NULL
+ * when none is finished); -1 if out of memory. */
+static int render_front(batch_output *o, char **buf, size_t *len, size_t *count) {
+    size_t n = 0, cap = 0, k = 0;
+    *buf = NULL;
+    for (; k < o->n; k++) {
+        batch_record *r = o->queue[(o->head + k) % o->cap];
+        if (!r->finish) break;
+        char *s = render(r);
+        size_t sl = s ? strlen(s) : 0;
+        if (s && n + sl + 1 > cap) {
+            cap = (n + sl + 1) * 2;
+            char *b = realloc(*buf, cap);
+            if (!b)
+                free(s), s = NULL;
+            else
+                *buf = b;
+        }
+        if (!s) {
+            free(*buf);
+            *buf = NULL;
+            return -1;
+        }
+        memcpy(*buf + n, s, sl);
+        (*buf)[n + sl] = '\n';
+        n += sl + 1;
+        free(s);
+    }
+    *len = n;
+    *count = k;
+    return 0;
+}
+
+int batch_output_flush(batch_output *o) {
+    if (o->write_errno) return -1;
+    char *buf;
+    size_t len = 0, count = 0;
+    if (render_front(o, &buf, &len, &count)) return o->write_errno = ENOMEM, -1;
+    if (!count) return 0;
+    int rc = write_all(o->fd, buf, len);
+    if (rc) o->write_errno = errno ? errno : EIO;
+    free(buf);
+    if (rc) return -1;
+    for (size_t i = 0; i < count; i++) {
+        batch_record *r = o->queue[o->head];
+        o->failed += r->error != NULL;
+        record_free(r);
+        o->head = (o->head + 1) % o->cap;
+        o->n--;
+    }
+    o->written += (long)count;
+    return 0;
+}

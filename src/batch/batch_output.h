@@ -1,0 +1,39 @@
+/* The output of `lamina batch`: one JSONL record per request, written in input
+ * order although requests finish out of order, each record whole. */
+#ifndef LAMINA_BATCH_OUTPUT_H
+#define LAMINA_BATCH_OUTPUT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+typedef struct batch_record {
+    long line; /* 1-based line number in the input */
+    cJSON *id; /* the request's id, or NULL: the line number stands in */
+    char *text;
+    int prompt_tokens, completion_tokens;
+    const char *finish; /* "stop", "length", "error", "cancelled"; NULL while running */
+    char *error;        /* NULL unless finish is "error" */
+} batch_record;
+
+typedef struct batch_output {
+    int fd;
+    const char *name;     /* for messages: the -o path or "stdout" */
+    batch_record **queue; /* records in input order, from the first unwritten one */
+    size_t head, n, cap;  /* a ring: queue[(head + i) % cap], i < n */
+    long written, failed; /* records written, and how many of them are errors */
+    int write_errno;      /* the first failed write's errno; nothing is written after it */
+} batch_output;
+
+void batch_output_init(batch_output *o, int fd, const char *name);
+void batch_output_free(batch_output *o);
+/* Queue a new, unfinished record for `line` (in input order); NULL if out of
+ * memory. The record belongs to the output. */
+batch_record *batch_output_open(batch_output *o, long line);
+/* Finish a record: its text is copied, error may be NULL. */
+int batch_record_finish(batch_record *r, const char *finish, const char *text, int prompt_tokens,
+                        int completion_tokens, const char *error);
+/* Write the finished records at the front of the queue, each whole, as one
+ * write. Returns 0, or -1 on a write error (write_errno says which). */
+int batch_output_flush(batch_output *o);
+
+#endif
