@@ -160,13 +160,14 @@ group_bad_files() {
     head -c 1190000 "$v2" >"$f"
     expect 1 "file is 1190000 bytes but its header \(v2, .*\) implies 1190144" -- "$lamina" "$f" "${tok[@]}"
     # tokenizers
-    expect 1 "llama2-32k.bin.*32000.*1024|1024.*32000" -- "$lamina" "$ok" -z "$shared/tokenizers/llama2-32k.bin"
+    # larger than the model's 1024 entries can take: refused before it is read
+    expect 1 "llama2-32k.bin: 433869 bytes is more than 1024 tokens of at most 27 bytes can take" -- "$lamina" "$ok" -z "$shared/tokenizers/llama2-32k.bin"
     expect 1 "$tmp/none.bin" -- "$lamina" "$ok" -z "$tmp/none.bin"
     head -c 5000 "$models/tok1024-kjv.bin" >"$tmp/tok.bin"
     expect 1 "tok.bin: .*(truncated|holds 387 tokens, but the model's vocab_size is 1024)" -- "$lamina" "$ok" -z "$tmp/tok.bin"
     # default tokenizer: tokenizer.bin beside the checkpoint
     cp "$ok" "$tmp/alone.bin"
-    expect 1 "$tmp/tokenizer.bin" -- "$lamina" "$tmp/alone.bin"
+    expect 1 "$tmp/tokenizer.bin: no tokenizer beside the checkpoint; give its tokenizer.bin with -z PATH" -- "$lamina" "$tmp/alone.bin"
     cp "$models/tok1024-kjv.bin" "$tmp/tokenizer.bin"
     expect 0 "generated" -- "$lamina" "$tmp/alone.bin" -n 8
 }
@@ -174,20 +175,19 @@ group_bad_files() {
 group_bad_flags() {
     expect 2 "unknown option '--frobnicate' \(see lamina --help\)" -- "$lamina" --frobnicate
     expect 2 "unknown option '-q'" -- "$lamina" -q 3
-    expect 2 "-t: 'abc' is not a number" -- "$lamina" -t abc
-    expect 2 "-t: -1 is out of range \(at least 0\)" -- "$lamina" -t -1
+    expect 2 "-t: 'abc' is not a decimal number" -- "$lamina" -t abc
+    expect 2 "-t: -1 is out of range \(from 0 to 3.40282e\+38\)" -- "$lamina" -t -1
     expect 2 "-p: 1.5 is out of range \(from 0 to 1\)" -- "$lamina" -p 1.5
     expect 2 "-p: -0.1 is out of range" -- "$lamina" -p -0.1
     expect 2 "-n: -1 is out of range" -- "$lamina" -n -1
-    expect 2 "-n: '2.5' is not an integer" -- "$lamina" -n 2.5
-    expect 2 "-s: '-3' is not a non-negative integer" -- "$lamina" -s -3
-    expect 2 "-s: '12x' is not a non-negative integer" -- "$lamina" -s 12x
+    expect 2 "-n: '2.5' is not a decimal integer" -- "$lamina" -n 2.5
+    expect 2 "-s: -3 is out of range \(from 0 to 18446744073709551615\)" -- "$lamina" -s -3
+    expect 2 "-s: '12x' is not a decimal integer" -- "$lamina" -s 12x
     expect 2 "--threads: 0 is out of range" -- "$lamina" --threads 0
     expect 2 "-m: 'talk' is not a mode \(generate or chat\)" -- "$lamina" -m talk
     expect 2 "-i needs a value" -- "$lamina" -i
     expect 2 "unexpected argument 'two.bin'" -- "$lamina" one.bin two.bin
     expect 2 "tokenize needs a TEXT argument" -- "$lamina" tokenize
-    expect 2 "info needs a checkpoint argument" -- "$lamina" info
 }
 
 group_prompts() {
@@ -222,11 +222,15 @@ group_chat() {
     n=$("$lamina" tokenize "$(printf '[INST] <<SYS>>\nSpeak as a prophet.\n<</SYS>>\n\nWho art thou? [/INST]')" | wc -w)
     "$lamina" "$m" "${z[@]}" -m chat -y "Speak as a prophet." -i "Who art thou?" -n 256 -t 0 </dev/null >"$tmp/out" 2>"$tmp/err"
     grep -q "prompt $n tokens" "$tmp/err" && grep -q "^Assistant: " "$tmp/out" && pass || fail "chat -y/-i: want prompt $n tokens: $(cat "$tmp/err")"
-    # a long line (no fixed-size buffer) fills the context: said, exit 0
+    # a first turn that cannot fit is an error, as a prompt too long in generate mode
     head -c 3000 /dev/zero | tr '\0' 'a' >"$tmp/long"
     echo >>"$tmp/long"
     "$lamina" "$m" "${z[@]}" -m chat -n 256 <"$tmp/long" >"$tmp/out" 2>"$tmp/err"
-    [ $? = 0 ] && grep -q "context full: 0 of 256 positions used" "$tmp/err" && pass || fail "long chat line: $(cat "$tmp/err")"
+    [ $? = 1 ] && grep -q "the first turn is more than 2560 bytes: it cannot fit in the context of 256 positions" "$tmp/err" &&
+        pass || fail "long chat line: $(cat "$tmp/err")"
+    "$lamina" "$m" "${z[@]}" -m chat -n 256 -i "$(cat "$tmp/long")" </dev/null >"$tmp/out" 2>"$tmp/err"
+    [ $? = 1 ] && grep -q "the first turn is 3016 tokens (with the template) but the context holds 256" "$tmp/err" &&
+        pass || fail "long -i chat turn: $(cat "$tmp/err")"
     yes 'Tell me more of the kings of Israel' | head -50 | "$lamina" "$m" "${z[@]}" -m chat -n 128 -s 5 >"$tmp/out" 2>"$tmp/err"
     [ $? = 0 ] && grep -q "context full" "$tmp/err" && pass || fail "chat past the context: $(cat "$tmp/err")"
     # EOF at once ends cleanly
@@ -253,7 +257,7 @@ group_commands() {
     expect 0 "generated" -- "$lamina" "$tmp/q16.bin" -z "$models/tok1024-kjv.bin" -n 16
     expect 1 "group size 48 must divide dim 128 and hidden_dim 352" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.bin" --group-size 48
     expect 1 "already Q8_0" -- "$lamina" quantize "$models/kjv1m.q80.bin" "$tmp/x.bin"
-    expect 1 "$tmp/none/x.bin.partial: cannot write: No such file" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/none/x.bin"
+    expect 1 "$tmp/none/x.bin: cannot create a temporary beside it: No such file" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/none/x.bin"
     expect 2 "quantize needs an input and an output checkpoint" -- "$lamina" quantize "$models/kjv1m.bin"
     [ ! -e "$tmp/x.bin" ] && pass || fail "a failed quantize left an output file"
     "$lamina" --help >"$tmp/out" && grep -q "usage: lamina" "$tmp/out" && pass || fail "--help"
@@ -282,6 +286,227 @@ group_bench() {
     expect 2 "shape" -- "$lamina" bench --shape 3B
     expect 2 "threads" -- "$lamina" bench --threads 0
     expect 1 "cannot write $tmp/none/b.json" -- "$lamina" bench "${small[@]}" --json "$tmp/none/b.json"
+}
+
+# status_and_line STATUS PATTERN: the last command's exit status (in $rc) and
+# a one-line stderr ($tmp/err) matching PATTERN.
+status_and_line() {
+    if [ "$rc" != "$1" ]; then
+        fail "${FUNCNAME[1]}: exit $rc, want $1: $(head -c 300 "$tmp/err")"
+    elif ! grep -Eq -- "$2" "$tmp/err" || [ "$(wc -l <"$tmp/err")" != 1 ]; then
+        fail "${FUNCNAME[1]}: want one line /$2/: $(head -c 300 "$tmp/err")"
+    else
+        pass
+    fi
+}
+
+# quantize never destroys a file: not the input, not a link, not a device,
+# not a read-only file, not a file of the user's; interrupted, it leaves nothing.
+group_files() {
+    local in=$tmp/in.bin q=$tmp/q.bin
+    cp "$models/kjv1m.bin" "$in"
+    expect 1 "in.bin: is the input checkpoint; write to another path" -- "$lamina" quantize "$in" "$in"
+    ln "$in" "$tmp/hard.bin"
+    expect 1 "hard.bin: is the input checkpoint" -- "$lamina" quantize "$in" "$tmp/hard.bin"
+    ln -s "$in" "$tmp/link.bin"
+    expect 1 "link.bin: is a symbolic link; give the path of the file itself" -- "$lamina" quantize "$in" "$tmp/link.bin"
+    cmp -s "$in" "$models/kjv1m.bin" && [ -L "$tmp/link.bin" ] && pass || fail "quantize changed its input or the link"
+    mkfifo "$tmp/fifo"
+    expect 1 "fifo: not a regular file \(a FIFO\); refusing to replace it" -- "$lamina" quantize "$in" "$tmp/fifo"
+    if mknod "$tmp/null" c 1 3 2>/dev/null; then # root: a character device like /dev/null
+        expect 1 "null: not a regular file \(a character device\)" -- "$lamina" quantize "$in" "$tmp/null"
+        [ -c "$tmp/null" ] && pass || fail "quantize replaced a character device"
+    fi
+    echo "precious" >"$tmp/ro.bin" && chmod 444 "$tmp/ro.bin"
+    expect 1 "ro.bin: is read-only; refusing to replace it" -- "$lamina" quantize "$in" "$tmp/ro.bin"
+    [ "$(cat "$tmp/ro.bin")" = precious ] && pass || fail "quantize replaced a read-only file"
+    # the user's own OUT.partial is not touched; no temporary is left behind
+    echo "mine" >"$q.partial"
+    expect 0 "wrote" -- "$lamina" quantize "$in" "$q"
+    [ "$(cat "$q.partial")" = mine ] && cmp -s "$q" "$models/kjv1m.q80.bin" && pass || fail "quantize touched OUT.partial"
+    ls "$tmp" | grep -q "tmp-" && fail "a temporary was left: $(ls "$tmp")" || pass
+    # an existing OUT keeps its permissions
+    chmod 640 "$q" && "$lamina" quantize "$in" "$q" 2>/dev/null && [ "$(stat -c %a "$q")" = 640 ] && pass || fail "quantize changed OUT's mode"
+    # paths too long for the temporary's name: an error, nothing written
+    local long
+    long=$tmp/$(printf 'x%.0s' $(seq 1 250)).bin
+    expect 1 "cannot create a temporary beside it: File name too long" -- "$lamina" quantize "$in" "$long"
+    # SIGINT and SIGTERM while writing remove the temporary. A 58 MB all-zero
+    # v1 checkpoint takes long enough to be caught writing.
+    local big=$tmp/big.bin
+    python3 - "$big" <<'PY' || { fail "python3 is needed to write the test checkpoint"; return; }
+import struct, sys
+d, h, l, v = 512, 1024, 4, 8000
+size = 256 + (2 * l * d + d) * 4 + v * d * 4 + (4 * d * d + 3 * d * h) * l * 4
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IIiiiiiiiB", 0x616B3432, 1, d, h, l, 8, 8, v, 256, 1).ljust(256, b"\0"))
+    f.truncate(size)
+PY
+    for sig in INT TERM; do
+        rm -f "$q"
+        env --default-signal=INT "$lamina" quantize "$big" "$q" 2>"$tmp/err" &
+        local pid=$! i
+        for i in $(seq 1 2000); do compgen -G "$q.tmp-*" >/dev/null && break; sleep 0.001; done
+        kill -"$sig" "$pid"
+        wait "$pid"
+        rc=$?
+        if [ "$rc" = 0 ]; then
+            echo "note: quantize finished before SIG$sig arrived; not counted"
+        else
+            [ "$rc" = $((128 + $(kill -l "$sig"))) ] && [ ! -e "$q" ] && ! compgen -G "$q.tmp-*" >/dev/null &&
+                pass || fail "SIG$sig during quantize: rc $rc, left: $(ls "$tmp" | grep q.bin)"
+        fi
+    done
+}
+
+# Every write is checked: a full disk, a closed stdout, a reader gone.
+group_writes() {
+    local m=$models/kjv1m.bin
+    for args in "-n 32" "info $m" "tokenize hi" "--version" "--help"; do
+        # shellcheck disable=SC2086
+        "$lamina" $args >/dev/full 2>"$tmp/err"
+        rc=$? status_and_line 1 "lamina: error: cannot write the output: No space left on device"
+    done
+    "$lamina" -n 32 >&- 2>"$tmp/err"
+    rc=$? status_and_line 1 "cannot write the output: Bad file descriptor"
+    "$lamina" tokenize hi >&- 2>"$tmp/err"
+    rc=$? status_and_line 1 "cannot write the output: Bad file descriptor"
+    # a closed stdout does not become the next file opened (quantize's output)
+    "$lamina" quantize "$m" "$tmp/q.bin" >&- 2>"$tmp/err" && cmp -s "$tmp/q.bin" "$models/kjv1m.q80.bin" &&
+        pass || fail "quantize with stdout closed: $(cat "$tmp/err")"
+    # the reader leaves: with SIGPIPE ignored, an error at once (not 256 steps
+    # into the void); with the default action, 141 as any filter
+    (
+        trap '' PIPE
+        "$lamina" -n 256 2>"$tmp/err" | head -c 20 >/dev/null
+        echo "${PIPESTATUS[0]}" >"$tmp/rc"
+    )
+    rc=$(cat "$tmp/rc") status_and_line 1 "cannot write the output: Broken pipe"
+    grep -q "generated" "$tmp/err" && fail "generation went on after the pipe broke" || pass
+    (
+        trap - PIPE
+        "$lamina" -n 256 2>/dev/null | head -c 20 >/dev/null
+        echo "${PIPESTATUS[0]}" >"$tmp/rc"
+    )
+    [ "$(cat "$tmp/rc")" = 141 ] && pass || fail "default SIGPIPE: exit $(cat "$tmp/rc"), want 141"
+}
+
+# Only regular files are read, without blocking and within the format's size.
+group_inputs() {
+    local m=$models/kjv1m.bin z=(-z "$models/tok1024-kjv.bin")
+    mkfifo "$tmp/fifo"
+    expect 1 "fifo: not a regular file \(a FIFO\)" -- timeout 10 "$lamina" "$tmp/fifo"
+    expect 1 "fifo: not a regular file \(a FIFO\)" -- timeout 10 "$lamina" -z "$tmp/fifo"
+    expect 1 "fifo: not a regular file \(a FIFO\)" -- timeout 10 "$lamina" info "$tmp/fifo"
+    expect 1 "fifo: not a regular file \(a FIFO\)" -- timeout 10 "$lamina" tokenize -z "$tmp/fifo" hi
+    expect 1 "/dev/zero: not a regular file \(a character device\)" -- timeout 10 "$lamina" -z /dev/zero
+    expect 1 "/dev/urandom: not a regular file" -- timeout 10 "$lamina" tokenize -z /dev/urandom hi
+    # a regular file larger than any tokenizer with its header: refused unread
+    { head -c 12532 "$models/tok1024-kjv.bin"; head -c 200000 /dev/zero; } >"$tmp/fat.bin"
+    expect 1 "fat.bin: 212532 bytes is more than 1024 tokens of at most 10 bytes can take \(18436\)" -- "$lamina" "$m" -z "$tmp/fat.bin"
+    # files of another kind are named
+    expect 1 "tok1024-kjv.bin: this is a llama2.c tokenizer, not a checkpoint \(give it with -z" -- "$lamina" "$models/tok1024-kjv.bin"
+    expect 1 "tok1024-kjv.model: this is a sentencepiece .model file, not a llama2.c tokenizer.bin" -- "$lamina" "$m" -z "$models/tok1024-kjv.model"
+    expect 1 "tok1024-kjv.model: this is a sentencepiece .model file, not a checkpoint" -- "$lamina" "$models/tok1024-kjv.model"
+    expect 1 "kjv1m.bin: this is a llama2.c checkpoint \(v0\), not a tokenizer" -- "$lamina" "$m" -z "$m"
+    expect 1 "kjv1m.q80.bin: this is a llama2.c checkpoint, not a tokenizer" -- "$lamina" "$m" -z "$models/kjv1m.q80.bin"
+    printf 'GGUF\x03\x00\x00\x00' >"$tmp/x.gguf" && head -c 100 /dev/zero >>"$tmp/x.gguf"
+    expect 1 "x.gguf: this is a GGUF file \(llama.cpp\)" -- "$lamina" "$tmp/x.gguf"
+    # chat: an endless line is bounded by what the context holds (memory capped
+    # at 1 GiB: reading it whole would exceed that), a read error is an error
+    (
+        ulimit -v 1048576
+        yes | tr -d '\n' | timeout 20 "$lamina" "$m" "${z[@]}" -m chat -n 256 >/dev/null 2>"$tmp/err"
+        echo "${PIPESTATUS[2]}" >"$tmp/rc"
+    )
+    rc=$(cat "$tmp/rc") status_and_line 1 "the first turn is more than 2560 bytes"
+    "$lamina" "$m" "${z[@]}" -m chat <"$tmp" >/dev/null 2>"$tmp/err"
+    rc=$? status_and_line 1 "cannot read the user's turn: Is a directory"
+    # non-finite weights stop generation: a NaN norm weight (v0) and a NaN Q8_0 scale
+    cp "$m" "$tmp/nan.bin" && patch "$tmp/nan.bin" 524316 '\x00\x00\xc0\x7f'
+    expect 1 "non-finite logits at position 0: the checkpoint holds NaN or Inf weights" -- "$lamina" "$tmp/nan.bin" "${z[@]}"
+    cp "$models/kjv1m.q80.bin" "$tmp/nanq.bin" && patch "$tmp/nanq.bin" 136976 '\x00\x00\x80\x7f'
+    expect 1 "non-finite logits at position 0: the checkpoint holds NaN or Inf weights" -- "$lamina" "$tmp/nanq.bin" "${z[@]}"
+    "$lamina" "$tmp/nanq.bin" "${z[@]}" -m chat -i hi </dev/null >/dev/null 2>"$tmp/err"
+    rc=$? status_and_line 1 "non-finite logits at position [0-9]+: the checkpoint holds NaN"
+    # a SIGBUS (the mapped model truncated) is a one-line error naming it, not
+    # a bare "Bus error": here delivered while chat waits for its first turn
+    cp "$m" "$tmp/bus.bin"
+    mkfifo "$tmp/turns"
+    "$lamina" "$tmp/bus.bin" "${z[@]}" -m chat <"$tmp/turns" >/dev/null 2>"$tmp/err" &
+    local pid=$!
+    exec 7>"$tmp/turns"
+    sleep 1
+    kill -BUS "$pid"
+    wait "$pid"
+    rc=$?
+    exec 7>&-
+    status_and_line 1 "lamina: error: $tmp/bus.bin was truncated or changed while in use"
+}
+
+# One number grammar, per-command options, --, warnings.
+group_options() {
+    expect 2 "-t: 1e309 is out of range \(from 0 to 3.40282e\+38\)" -- "$lamina" -t 1e309
+    expect 2 "-t: 'inf' is not a decimal number" -- "$lamina" -t inf
+    expect 2 "-t: 'nan' is not a decimal number" -- "$lamina" -t nan
+    expect 2 "-p: '0x1p-3' is not a decimal number" -- "$lamina" -p 0x1p-3
+    expect 2 "-p: ' 0.5' is not a decimal number" -- "$lamina" -p " 0.5"
+    expect 2 "-n: '1e3' is not a decimal integer" -- "$lamina" -n 1e3
+    expect 2 "-n: '0x10' is not a decimal integer" -- "$lamina" -n 0x10
+    expect 2 "-n: 1073741825 is out of range \(from 0 to 1.07374e\+09\)" -- "$lamina" -n 1073741825
+    expect 2 "-s: 18446744073709551616 is out of range" -- "$lamina" -s 18446744073709551616
+    expect 2 "--threads: 4097 is out of range \(from 1 to 4096\)" -- "$lamina" --threads 4097
+    expect 2 "--group-size: '' is not a decimal integer" -- "$lamina" quantize a b --group-size ""
+    expect 0 "generated" -- "$lamina" -s +5 -n 16
+    expect 0 "generated" -- "$lamina" -s 18446744073709551615 -n 16 -t 0.5e0 -p .5
+    expect 0 "generated" -- "$lamina" -n +16 -t 1E-2 -p 1.
+    # a tiny top-p keeps the likeliest token: the greedy text, not "top-p off"
+    "$lamina" -t 0 -n 64 >"$tmp/greedy" 2>/dev/null
+    same_output "$tmp/greedy" -- "$lamina" -p 1e-50 -s 3 -n 64
+    same_output "$tmp/greedy" -- "$lamina" -p 1e-400 -s 3 -n 64
+    "$lamina" -p 0 -s 3 -n 64 2>/dev/null | cmp -s - "$tmp/greedy" && fail "-p 0 gave the greedy text" || pass
+    # options that do not apply to a command
+    expect 2 "-t does not apply to info" -- "$lamina" info -t 0
+    expect 2 "-n does not apply to tokenize" -- "$lamina" tokenize -n 3 hi
+    expect 2 "--group-size does not apply to generation" -- "$lamina" --group-size 32
+    expect 2 "-z does not apply to quantize" -- "$lamina" quantize a b -z t.bin
+    expect 2 "--threads does not apply to tokenize" -- "$lamina" tokenize --threads 2 hi
+    # -- ends the options
+    "$lamina" tokenize -- -hello >"$tmp/out" 2>"$tmp/err" && [ "$(cat "$tmp/out")" = "1 962 1022 965 573 967" ] &&
+        pass || fail "tokenize -- -hello: $(cat "$tmp/out" "$tmp/err")"
+    expect 2 "unknown option '-hello'" -- "$lamina" tokenize -hello
+    expect 1 "-n: cannot open checkpoint: No such file" -- "$lamina" -- -n
+    # LAMINA_ISA: a bad value does not break --version, and --isa overrides it
+    LAMINA_ISA=bogus "$lamina" --version >"$tmp/out" 2>"$tmp/err" && grep -q "^kernels: " "$tmp/out" &&
+        grep -q "LAMINA_ISA: unknown kernel set 'bogus'.*(ignored)" "$tmp/err" && pass || fail "LAMINA_ISA=bogus --version: $(cat "$tmp/err")"
+    LAMINA_ISA=bogus expect 0 "\(scalar, " -- "$lamina" --isa scalar -n 16
+    # threads: more than the CPUs is a warning; creation failure is one line
+    "$lamina" --threads 64 -n 16 >/dev/null 2>"$tmp/err" && grep -q "lamina: warning: --threads 64 is more than the [0-9]* CPUs* available" "$tmp/err" &&
+        pass || fail "--threads 64: $(cat "$tmp/err")"
+    (
+        ulimit -v 1048576
+        OMP_STACKSIZE=4G "$lamina" --threads 2 -n 16 >/dev/null 2>"$tmp/err"
+        echo $? >"$tmp/rc"
+    )
+    rc=$(cat "$tmp/rc") status_and_line 1 "lamina: error: cannot start [0-9]+ threads: .* \(try fewer with --threads\)"
+}
+
+# The demo model is linked in: a copy of the binary runs with no source tree.
+group_demo() {
+    expect 0 "prompt 6 tokens" -- "$lamina" -s 1 -n 32
+    "$lamina" info >"$tmp/out" 2>"$tmp/err" && grep -q "^file: *kjv1m.bin (embedded) (4249116 bytes)" "$tmp/out" &&
+        grep -q "vocab_size 1024" "$tmp/out" && pass || fail "info without a model: $(cat "$tmp/out" "$tmp/err")"
+    if [ "$(head -c 2 "$lamina")" = "#!" ]; then
+        echo "note: $lamina is a wrapper (emulator): the copied-binary check does not apply"
+        return
+    fi
+    mkdir -p "$tmp/bin" "$tmp/elsewhere" && cp "$lamina" "$tmp/bin/lamina"
+    (cd "$tmp/elsewhere" && env -i PATH=/usr/bin:/bin "$tmp/bin/lamina" -s 1 -n 32 >"$tmp/out" 2>"$tmp/err")
+    grep -q "^And it came to pass" "$tmp/out" && pass || fail "a copied lamina: $(cat "$tmp/err")"
+    if command -v strace >/dev/null; then
+        strace -f -e trace=open,openat -o "$tmp/trace" "$tmp/bin/lamina" -n 8 >/dev/null 2>&1
+        grep -E "kjv1m|tokenizer.bin|models/" "$tmp/trace" && fail "the demo opened a model file" || pass
+    fi
 }
 
 "group_$group"

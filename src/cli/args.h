@@ -30,6 +30,17 @@ typedef struct cli_args {
     int group_size; /* quantize; 0: the exporter's rule */
 } cli_args;
 
+/* The number grammar of every option, decimal only. An integer is an optional
+ * sign and digits ("-0" is 0; "+5" is 5); a real is an optional sign, digits
+ * with an optional fraction (at least one digit in all), and an optional
+ * exponent (e or E, optional sign, digits). Hex, inf, nan, spaces: syntax. */
+enum { CLI_NUM_OK = 0, CLI_NUM_SYNTAX = 1, CLI_NUM_RANGE = 2 };
+/* An integer in 0..max into *out. */
+int cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
+/* A real in min..max (finite) into *out; *tiny is set when it is not zero
+ * but too small for a float. */
+int cli_parse_real(const char *s, double min, double max, double *out, int *tiny);
+
 /* Returns 0, or 2 (a usage error) with a one-line message in err. */
 int cli_parse(int argc, char **argv, cli_args *args, char *err, size_t err_len);
 

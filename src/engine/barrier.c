@@ -1,17 +1,20 @@
-/* Spin, then sleep on a futex (barrier.h says why). */
+/* Spin while it pays, else sleep on a futex (barrier.h says why). */
 #include "barrier.h"
-
-#include "lamina.h"
 
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long a thread spins before it sleeps: a step of the forward pass on an
  * idle machine leaves the threads a few microseconds apart, and waking a
  * sleeping thread costs tens of microseconds in a virtual machine. */
 #define SPIN_NS 50000
+/* Barriers in a row with everyone within SPIN_NS before spinning resumes
+ * after a late arrival: a descheduled sibling stays descheduled for a
+ * scheduler slice (milliseconds), hundreds of barriers at decode speed. */
+#define CLOSE_RUNS_TO_SPIN 64
 
 static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -19,6 +22,12 @@ static void cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ volatile("yield");
 #endif
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void futex_wait(atomic_int *addr, int expected) {
@@ -34,36 +43,50 @@ void lm_barrier_init(lm_barrier *b, int n) {
     atomic_store(&b->arrived, 0);
     atomic_store(&b->generation, 0);
     atomic_store(&b->sleepers, 0);
+    atomic_store(&b->released, 0);
+    atomic_store(&b->close_runs, CLOSE_RUNS_TO_SPIN);
 }
 
-/* Spins until the generation moves on or the spin time is over; returns
- * whether it moved on. */
-static int spin(lm_barrier *b, int gen) {
-    double deadline = 0;
+/* Spins until the generation moves on or the spin time since `start` is
+ * over; returns whether it moved on. */
+static int spin(lm_barrier *b, int gen, long long start) {
     for (int i = 1;; i++) {
         if (atomic_load_explicit(&b->generation, memory_order_acquire) != gen) return 1;
         cpu_relax();
-        if (i % 64) continue;
-        double t = lm_seconds();
-        if (!deadline) deadline = t + SPIN_NS * 1e-9;
-        if (t > deadline) return 0;
+        if (i % 64 == 0 && now_ns() - start > SPIN_NS) return 0;
     }
+}
+
+/* After a wait: was the last thread within the spin time of this one? */
+static void learn(lm_barrier *b, long long arrived_at) {
+    long long late = atomic_load_explicit(&b->released, memory_order_relaxed) - arrived_at;
+    if (late > SPIN_NS)
+        atomic_store_explicit(&b->close_runs, 0, memory_order_relaxed);
+    else if (atomic_load_explicit(&b->close_runs, memory_order_relaxed) < CLOSE_RUNS_TO_SPIN)
+        atomic_fetch_add_explicit(&b->close_runs, 1, memory_order_relaxed);
 }
 
 void lm_barrier_wait(lm_barrier *b) {
     if (b->n <= 1) return;
+    long long t = now_ns();
     int gen = atomic_load_explicit(&b->generation, memory_order_acquire);
     if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) == b->n - 1) {
         /* Last to arrive: no one can arrive again before the generation moves,
          * so resetting the count first is safe. */
         atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->released, t, memory_order_relaxed);
         atomic_fetch_add(&b->generation, 1); /* sequentially consistent with */
         if (atomic_load(&b->sleepers))       /* a sleeper's count-then-check */
             futex_wake_all(&b->generation);
         return;
     }
-    if (spin(b, gen)) return;
+    int may_spin = atomic_load_explicit(&b->close_runs, memory_order_relaxed) >= CLOSE_RUNS_TO_SPIN;
+    if (may_spin && spin(b, gen, t)) {
+        learn(b, t);
+        return;
+    }
     atomic_fetch_add(&b->sleepers, 1);
     while (atomic_load(&b->generation) == gen) futex_wait(&b->generation, gen);
     atomic_fetch_sub(&b->sleepers, 1);
+    learn(b, t);
 }

@@ -5,10 +5,14 @@
  * sleep. When another program holds one of the cores, the thread that shares
  * that core runs only in the scheduler's time slices, and the others spin
  * through each slice at every barrier: 2 threads ran 18x slower than 1 on this
- * 2-core machine with a compile job beside them. This barrier spins for a few
- * tens of microseconds (enough for the usual imbalance of a step on an idle
- * machine), then sleeps in the kernel, which frees the core so that the
- * scheduler can run the late thread there. */
+ * 2-core machine with a compile job beside them.
+ *
+ * This barrier spins only while spinning pays: for at most a few tens of
+ * microseconds (the usual imbalance of a step on an idle machine), and not at
+ * all once the last thread to arrive has been later than that (a sibling the
+ * OS descheduled: spinning would only keep its core from it). Spinning comes
+ * back after a run of barriers where everyone arrived close together. A
+ * thread that does not spin sleeps in the kernel at once. */
 #ifndef LAMINA_BARRIER_H
 #define LAMINA_BARRIER_H
 
@@ -19,6 +23,8 @@ typedef struct lm_barrier {
     atomic_int arrived;    /* threads at the barrier in this generation */
     atomic_int generation; /* bumped by the last thread to arrive */
     atomic_int sleepers;   /* threads asleep (or about to sleep) in the kernel */
+    atomic_llong released; /* when the last thread arrived (monotonic ns) */
+    atomic_int close_runs; /* barriers in a row where all arrived within the spin time */
 } lm_barrier;
 
 /* Set up for n threads; only while no thread is waiting. */

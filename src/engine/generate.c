@@ -1,6 +1,7 @@
 /* Text generation and chat on top of the forward pass, with llama2.c's
  * semantics: the prompt (BOS first) is fed, then tokens are sampled until the
  * step budget is used or BOS (generation) / EOS (a chat turn) comes out. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,14 +12,41 @@ static void print_tokens(const lm_tokenizer *tok, const int *ids, int n, FILE *o
     for (int i = 1; i < n; i++) lm_print_piece(out, lm_token_piece(tok, ids[i - 1], ids[i]));
 }
 
+/* Whether every logit is finite: compares exponent bits, so the loop is
+ * integer work the compiler vectorizes (about a microsecond for 32000). */
+int lm_logits_finite(const float *logits, int n) {
+    unsigned bad = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &logits[i], sizeof bits);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
 /* lm_forward, with its refusal (a token or position out of range: a bug of
- * ours or of a caller that shares the context) turned into an error. */
+ * ours or of a caller that shares the context) turned into an error, and
+ * non-finite logits (NaN or Inf weights; sampling them would print garbage
+ * and exit 0) stopping generation. */
 static float *forward(lm_context *ctx, const int *ids, int n, int pos, lm_error *err) {
     float *logits = lm_forward(ctx, ids, n, pos);
     if (!logits)
         lm_fail(err, "the forward pass refused %d token(s) at position %d (context %d)", n, pos,
                 lm_context_n_ctx(ctx));
+    else if (!lm_logits_finite(logits, ctx->ws->model->c->vocab_size))
+        return lm_fail(err,
+                       "non-finite logits at position %d: the checkpoint holds NaN or Inf weights",
+                       pos + n - 1),
+               NULL;
     return logits;
+}
+
+/* The text so far reached `out`: a write error (a full disk, a closed pipe
+ * with SIGPIPE ignored) ends generation instead of running on unseen. */
+static int flush_out(FILE *out, lm_error *err) {
+    errno = 0;
+    if (fflush(out) == 0 && !ferror(out)) return 0;
+    return lm_fail(err, "cannot write the output: %s", errno ? strerror(errno) : "I/O error");
 }
 
 int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
@@ -45,9 +73,9 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         return -1;
     }
     print_tokens(tok, ids, n, out);
-    fflush(out);
     int token = ids[n - 1], pos = n;
     free(ids);
+    if (flush_out(out, err)) return -1;
     stats->prompt_tokens = n;
     stats->prompt_seconds = t1 - t0;
     for (;;) {
@@ -55,7 +83,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         stats->generated_tokens++;
         if (next == LM_TOKEN_BOS) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
-        fflush(out);
+        if (flush_out(out, err)) return -1;
         if (pos >= steps) break;
         logits = forward(ctx, &next, 1, pos++, err);
         if (!logits) return -1;
@@ -63,7 +91,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     }
     fputc('\n', out);
     stats->generate_seconds = lm_seconds() - t1;
-    return 0;
+    return flush_out(out, err);
 }
 
 /* One user turn through the Llama 2 chat template (chat_template.c), with the
@@ -75,22 +103,48 @@ static int *render_turn(const lm_tokenizer *tok, const char *system, const char 
     return lm_chat_tokens(tok, m + !sys, 1 + sys, n, err);
 }
 
-/* One line from `in` without its line ending; NULL at EOF. Any length. */
-static char *read_line(FILE *in, FILE *out, int prompt_user) {
-    char *line = NULL;
-    size_t cap = 0;
+/* The next non-blank line of `in` into *line (malloc'd, without its line
+ * ending). Returns 1, 0 at end of input, -1 on a read error (err says it), or
+ * 2 when the line is longer than `cap` bytes (then *line is NULL and the rest
+ * of the line is left unread: it cannot fit in the context anyway). */
+static int read_line(FILE *in, FILE *out, int prompt_user, size_t cap, char **line, lm_error *err) {
+    *line = NULL;
     for (;;) {
         if (prompt_user) {
             fputs("User: ", out);
-            fflush(out);
+            if (flush_out(out, err)) return -1;
         }
-        ssize_t len = getline(&line, &cap, in);
-        if (len < 0) {
-            free(line);
-            return NULL;
+        size_t len = 0, size = 0;
+        char *buf = NULL;
+        int c;
+        while ((c = getc(in)) != EOF && c != '\n') {
+            if (len >= cap) {
+                free(buf);
+                return 2;
+            }
+            if (len + 1 >= size) {
+                size_t bigger = size ? 2 * size : 128;
+                char *p = realloc(buf, bigger);
+                if (!p) {
+                    free(buf);
+                    return lm_fail(err, "out of memory reading a turn of %zu bytes", len);
+                }
+                buf = p, size = bigger;
+            }
+            buf[len++] = (char)c;
         }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len > 0) return line; /* blank lines are not turns */
+        if (c == EOF && ferror(in)) {
+            free(buf);
+            return lm_fail(err, "cannot read the user's turn: %s", strerror(errno));
+        }
+        while (len > 0 && buf[len - 1] == '\r') len--;
+        if (len > 0) { /* blank lines are not turns */
+            buf[len] = '\0';
+            *line = buf;
+            return 1;
+        }
+        free(buf);
+        if (c == EOF) return 0;
     }
 }
 
@@ -110,7 +164,7 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
         stats->generated_tokens++;
         if (next == LM_TOKEN_EOS) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
-        fflush(out);
+        if (flush_out(out, err)) return -2;
         if (pos >= lm_context_n_ctx(ctx)) {
             fputc('\n', out);
             return -1;
@@ -120,8 +174,7 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
         token = next;
     }
     fputc('\n', out);
-    fflush(out);
-    return pos;
+    return flush_out(out, err) ? -2 : pos;
 }
 
 int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
@@ -130,18 +183,34 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
     *stats = (lm_stats){0};
     int pos = 0;
     for (int turn = 0;; turn++) {
-        int given = turn == 0 && first_user;
-        char *user = given ? strdup(first_user) : read_line(in, out, prompt_user);
-        if (!user) return given ? lm_fail(err, "out of memory") : 0; /* else EOF */
-        int n = 0;
-        int *ids = render_turn(tok, turn == 0 ? system : NULL, user, &n, err);
-        free(user);
-        if (!ids) return -1;
+        int given = turn == 0 && first_user, n_ctx = lm_context_n_ctx(ctx);
+        /* A turn of B bytes is at least B / max_piece tokens: longer lines
+         * cannot fit, so they are never read whole. */
+        size_t cap = (size_t)(n_ctx - pos) * (size_t)lm_tokenizer_max_piece(tok);
+        char *user = NULL;
+        int got = given ? (user = strdup(first_user)) ? 1 : lm_fail(err, "out of memory")
+                        : read_line(in, out, prompt_user, cap, &user, err);
+        if (got <= 0) return got; /* end of input, or an error */
+        int n = 0, *ids = NULL;
+        if (user) {
+            ids = render_turn(tok, turn == 0 ? system : NULL, user, &n, err);
+            free(user);
+            if (!ids) return -1;
+        }
         /* After the first turn the previous answer's EOS closes it: the context
          * reads "... answer </s><s>[INST] ..." as Llama 2 was trained on. */
         int eos = turn > 0;
-        if (pos + eos + n > lm_context_n_ctx(ctx)) {
+        if (!ids || pos + eos + n > n_ctx) {
             free(ids);
+            if (turn == 0) /* nothing was said: an error, as a prompt too long in generate mode */
+                return ids ? lm_fail(err,
+                                     "the first turn is %d tokens (with the template) but the "
+                                     "context holds %d; raise -n (at most the model's seq_len %d)",
+                                     n, n_ctx, ctx->ws->model->c->seq_len)
+                           : lm_fail(err,
+                                     "the first turn is more than %zu bytes: it cannot fit in "
+                                     "the context of %d positions",
+                                     cap, n_ctx);
             return context_full(ctx, pos, err);
         }
         double t0 = lm_seconds();

@@ -9,6 +9,12 @@
 /* Fill err (if any) with a printf-style one-line message; returns -1. */
 int lm_fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* generate.c: 1 if all n logits are finite; generation stops otherwise. */
+int lm_logits_finite(const float *logits, int n);
+/* tokenizer.c: the longest piece in bytes (a turn of B bytes is at least
+ * B / max_piece tokens). */
+int lm_tokenizer_max_piece(const lm_tokenizer *tok);
+
 /* a * b, or UINT64_MAX when it overflows (so absurd headers stay absurd). */
 uint64_t lm_mul(uint64_t a, uint64_t b);
 uint64_t lm_add(uint64_t a, uint64_t b);
@@ -36,6 +42,8 @@ struct lm_model {
     void *map;              /* the whole file, read-only */
     size_t map_size;
     float *aligned_scales; /* copies of v2 scales that were not 4-byte aligned */
+    uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
+                                    lm_model_quantize never writes over it */
 };
 
 /* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "file.h"
 #include "internal.h"
 
 #define V0_HEADER_BYTES 28
@@ -286,17 +287,9 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
 }
 
 lm_model *lm_model_load(const char *path, lm_error *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        lm_fail(err, "%s: cannot open checkpoint: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        lm_fail(err, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
+    int fd = lm_open_regular(path, "checkpoint", &st, err);
+    if (fd < 0) return NULL;
     lm_model *m = calloc(1, sizeof *m);
     void *map =
         st.st_size > 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
@@ -311,8 +304,37 @@ lm_model *lm_model_load(const char *path, lm_error *err) {
         m->map = map;
         m->map_size = (size_t)st.st_size;
     }
+    m->file_dev = (uint64_t)st.st_dev, m->file_ino = (uint64_t)st.st_ino;
     if (parse_image(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
                     err)) {
+        lm_file_explain(path, m->map, m->map_size, LM_WANT_CHECKPOINT, err);
+        lm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, lm_error *err) {
+    lm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        lm_fail(err, "%s: out of memory", name);
+        return NULL;
+    }
+    if ((uintptr_t)data % 4) { /* weights are read as aligned floats: copy them */
+        void *copy = size ? mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                          : MAP_FAILED;
+        if (copy == MAP_FAILED && size) {
+            free(m);
+            lm_fail(err, "%s: cannot copy %zu bytes: %s", name, size, strerror(errno));
+            return NULL;
+        }
+        if (size) memcpy(copy, data, size);
+        m->map = size ? copy : NULL, m->map_size = size;
+        data = m->map;
+    }
+    if (parse_image(m, size ? data : (const uint8_t *)"", size, name, err)) {
+        lm_file_explain(name, data, size, LM_WANT_CHECKPOINT, err);
         lm_model_free(m);
         return NULL;
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "file.h"
 #include "internal.h"
 
 typedef struct writer {
@@ -83,23 +84,21 @@ int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_er
     uint64_t widest = (uint64_t)m->c->vocab_size * (uint64_t)m->c->dim;
     uint64_t ffn = (uint64_t)m->c->hidden_dim * (uint64_t)m->c->dim;
     float *scales = malloc((size_t)((widest > ffn ? widest : ffn) / (uint64_t)gs) * sizeof(float));
-    char tmp[4096];
-    errno = 0;
-    snprintf(tmp, sizeof tmp, "%s.partial", path);
-    writer w = {fopen(tmp, "wb"), 0};
-    if (!scales || !w.f) {
+    lm_out_file out;
+    if (!scales) return lm_fail(err, "out of memory");
+    if (lm_out_begin(&out, path, m->file_dev, m->file_ino, err)) {
         free(scales);
-        if (w.f) fclose(w.f);
-        return lm_fail(err, "%s: cannot write: %s", tmp,
-                       scales ? strerror(errno) : "out of memory");
+        return -1;
     }
+    writer w = {out.f, 0};
     put_header(&w, m, gs);
     put_tensors(&w, m, gs, scales);
     free(scales);
     /* Written fully or not at all: the file appears under its name at the end. */
-    if (fclose(w.f) || w.failed || rename(tmp, path)) {
-        remove(tmp);
-        return lm_fail(err, "%s: write failed (disk full?)", path);
+    if (w.failed) {
+        lm_fail(err, "%s: write failed: %s", path, strerror(errno));
+        lm_out_abort(&out);
+        return -1;
     }
-    return 0;
+    return lm_out_commit(&out, err);
 }

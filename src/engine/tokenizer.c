@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "internal.h"
 
 /* Far above any real vocabulary (Llama 2: 27); rejects a garbage header before
@@ -25,6 +26,7 @@ struct lm_tokenizer {
     char **piece; /* NUL-terminated, in block; a piece may hold a 0 byte, hence len */
     char *block;
     int *len;
+    int max_piece; /* the longest piece, in bytes */
     float *score;
     int *table; /* open addressing, ids or -1; size mask + 1, a power of two */
     uint32_t mask;
@@ -33,38 +35,6 @@ struct lm_tokenizer {
 };
 
 /* ---- loading ------------------------------------------------------------ */
-
-/* The whole file, read with stdio alone so that a directory or a FIFO fails
- * with the system's own reason. */
-static unsigned char *read_file(const char *path, size_t *size, lm_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lm_fail(err, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        unsigned char *bigger = realloc(buf, cap * 2);
-        if (!bigger) free(buf);
-        buf = bigger;
-        cap *= 2;
-    }
-    int read_errno = errno;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) {
-        lm_fail(err, "%s: out of memory reading the file", path);
-    } else if (bad) {
-        lm_fail(err, "%s: cannot read: %s", path, strerror(read_errno));
-        free(buf);
-        buf = NULL;
-    }
-    *size = n;
-    return buf;
-}
 
 static int32_t get_i32(const unsigned char *p) {
     uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -200,6 +170,7 @@ static int fill(lm_tokenizer *tok, const unsigned char *buf, size_t size) {
     for (int i = 0; i < tok->n; i++) {
         tok->score[i] = get_f32(buf + off);
         tok->len[i] = get_i32(buf + off + 4);
+        if (tok->len[i] > tok->max_piece) tok->max_piece = tok->len[i];
         tok->piece[i] = block + used;
         memcpy(block + used, buf + off + 8, (size_t)tok->len[i]);
         block[used + (size_t)tok->len[i]] = '\0';
@@ -227,23 +198,65 @@ static lm_tokenizer *build(const char *path, const unsigned char *buf, size_t si
     return tok;
 }
 
-lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err) {
-    if (!path) {
-        lm_fail(err, "lm_tokenizer_load: no path given");
-        return NULL;
+/* A tokenizer holds its header, then at most vocab_size (else MAX_TOKENS)
+ * entries of at most 8 + max_token_length bytes each: a larger file (or
+ * /dev/zero's endless stream, had it been a regular file) is refused unread. */
+static int check_size(const char *path, const unsigned char *head, size_t n, uint64_t size,
+                      void *arg, lm_error *err) {
+    int vocab_size = *(const int *)arg;
+    int32_t max_len = n >= 4 ? get_i32(head) : 0;
+    if (n < 4 || size <= n) return 0; /* read it all: scan() says what is wrong */
+    if (max_len < 1 || max_len > MAX_TOKEN_LENGTH) {
+        lm_fail(err, "%s: max_token_length %d is out of range (1..%d)", path, max_len,
+                MAX_TOKEN_LENGTH);
+        lm_file_explain(path, head, n, LM_WANT_TOKENIZER, err);
+        return -1;
     }
-    if (vocab_size < 0) {
-        lm_fail(err, "%s: invalid vocab_size %d (must be >= 0)", path, vocab_size);
-        return NULL;
-    }
-    size_t size;
-    unsigned char *buf = read_file(path, &size, err);
-    if (!buf) return NULL;
+    uint64_t entries = (uint64_t)(vocab_size > 0 ? vocab_size : MAX_TOKENS);
+    uint64_t cap = 4 + entries * (8 + (uint64_t)max_len);
+    if (size <= cap) return 0;
+    lm_fail(err, "%s: %llu bytes is more than %llu tokens of at most %d bytes can take (%llu)",
+            path, (unsigned long long)size, (unsigned long long)entries, max_len,
+            (unsigned long long)cap);
+    lm_file_explain(path, head, n, LM_WANT_TOKENIZER, err);
+    return -1;
+}
+
+static lm_tokenizer *parse(const char *name, const unsigned char *buf, size_t size, int vocab_size,
+                           lm_error *err) {
     int n = 0; /* set by scan() on success; 0 quiets a false maybe-uninitialized */
-    lm_tokenizer *tok = NULL;
-    if (scan(path, buf, size, vocab_size, &n, err) == 0) tok = build(path, buf, size, n, err);
+    if (scan(name, buf, size, vocab_size, &n, err)) {
+        lm_file_explain(name, buf, size, LM_WANT_TOKENIZER, err);
+        return NULL;
+    }
+    return build(name, buf, size, n, err);
+}
+
+static int check_args(const char *name, int vocab_size, lm_error *err) {
+    if (!name) return lm_fail(err, "lm_tokenizer_load: no path given");
+    if (vocab_size < 0)
+        return lm_fail(err, "%s: invalid vocab_size %d (must be >= 0)", name, vocab_size);
+    return 0;
+}
+
+lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err) {
+    if (check_args(path, vocab_size, err)) return NULL;
+    size_t size;
+    unsigned char *buf = lm_read_regular(path, "tokenizer", check_size, &vocab_size, &size, err);
+    if (!buf) return NULL;
+    lm_tokenizer *tok = parse(path, buf, size, vocab_size, err);
     free(buf);
     return tok;
+}
+
+lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char *name,
+                                       int vocab_size, lm_error *err) {
+    if (check_args(name, vocab_size, err)) return NULL;
+    return parse(name, size ? data : "", size, vocab_size, err);
+}
+
+int lm_tokenizer_max_piece(const lm_tokenizer *tok) {
+    return tok->max_piece > 0 ? tok->max_piece : 1;
 }
 
 void lm_tokenizer_free(lm_tokenizer *tok) {

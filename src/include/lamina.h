@@ -39,6 +39,10 @@ typedef struct lm_model lm_model;
 /* Map a checkpoint read-only and validate its header and size before any
  * weight is touched. The format is detected from the file itself. */
 lm_model *lm_model_load(const char *path, lm_error *err);
+/* The same from a file image in memory (e.g. linked into the program); `name`
+ * is used in messages. The image must stay valid until lm_model_free (it is
+ * copied only when it is not 4-byte aligned). */
+lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, lm_error *err);
 void lm_model_free(lm_model *model);
 
 typedef struct lm_model_info {
@@ -122,6 +126,9 @@ enum { LM_TOKEN_UNK = 0, LM_TOKEN_BOS = 1, LM_TOKEN_EOS = 2 };
 /* Load a llama2.c tokenizer.bin. vocab_size > 0: it must hold exactly that
  * many entries (the model's vocabulary); 0: read entries to the end of file. */
 lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err);
+/* The same from a tokenizer.bin image in memory (copied); `name` for messages. */
+lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char *name,
+                                       int vocab_size, lm_error *err);
 void lm_tokenizer_free(lm_tokenizer *tok);
 int lm_tokenizer_vocab_size(const lm_tokenizer *tok);
 

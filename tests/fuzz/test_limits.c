@@ -194,7 +194,8 @@ static void extreme_values(void) {
 
     const char *bad[][3] = {{"lamina", "-t", "1e39"}, {"lamina", "-p", "1e39"},
                             {"lamina", "-s", " -1"},  {"lamina", "-s", "-1"},
-                            {"lamina", "-s", "+1"},   {"lamina", "--seed", "\t1"}};
+                            {"lamina", "-n", "1e3"},  {"lamina", "--seed", "\t1"},
+                            {"lamina", "-n", "0x10"}, {"lamina", "-t", "inf"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cli_args a;
         char msg[256] = "";
@@ -207,6 +208,11 @@ static void extreme_values(void) {
     CHECK(cli_parse(5, (char **)good, &a, msg, sizeof msg) == 0 && isfinite(a.temperature) &&
               a.seed == UINT64_MAX,
           "largest values: %s", msg);
+    /* one grammar: a sign is allowed on every number; a tiny top-p stays a nucleus */
+    const char *signed_[] = {"lamina", "-s", "+5", "-n", "+16", "-p", "1e-50"};
+    CHECK(cli_parse(7, (char **)signed_, &a, msg, sizeof msg) == 0 && a.seed == 5 &&
+              a.steps == 16 && a.topp > 0.0f && a.topp < 1e-30f,
+          "signed values, tiny top-p: %s", msg);
 }
 
 int main(void) {

@@ -1,0 +1,37 @@
+/* What the front ends of the lamina command (run.c, info.c, tokenize.c,
+ * quantize.c) share with main.c. */
+#ifndef LAMINA_CLI_FRONT_H
+#define LAMINA_CLI_FRONT_H
+
+#include "args.h"
+#include "lamina.h"
+
+/* The kernel set chosen by main(): --isa, else LAMINA_ISA, else the best. */
+extern const char *cli_isa;
+
+/* "lamina: error: ..." on stderr; returns 1 (a file or runtime error). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "lamina: warning: ..." on stderr. */
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The checkpoint at path, or the embedded demo model for NULL. A mapped file
+ * is watched: a SIGBUS (the file truncated under us) ends with a one-line
+ * error naming it. */
+lm_model *cli_load_model(const char *path, lm_error *err);
+/* The tokenizer at path; for NULL the one beside `checkpoint` (a message
+ * mentioning -z when there is none), or the embedded one beside the demo. */
+lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int vocab_size,
+                                 lm_error *err);
+/* The CPUs this process may run on. */
+int cli_available_cpus(void);
+/* threads.c: the most threads a parallel region may use, and whether that
+ * many can be created (1 and a one-line error if not). */
+int cli_threads_wanted(int requested);
+int cli_check_threads(int n);
+
+int cmd_run(const cli_args *a);
+int cmd_info(const cli_args *a);
+int cmd_tokenize(const cli_args *a);
+int cmd_quantize(const cli_args *a);
+
+#endif

@@ -1,0 +1,42 @@
+/* lamina info [MODEL]: what a checkpoint is and what it needs. */
+#include <stdio.h>
+
+#include "demo.h"
+#include "front.h"
+
+static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+static const char *format_name(lm_format f) {
+    return f == LM_FORMAT_V0 ? "llama2.c legacy, fp32" : f == LM_FORMAT_V1 ? "fp32" : "Q8_0 int8";
+}
+
+int cmd_info(const cli_args *a) {
+    lm_error e;
+    lm_model *m = cli_load_model(a->checkpoint, &e);
+    if (!m) return cli_error("%s", e.msg);
+    lm_model_info i = lm_model_get_info(m);
+    const lm_config *c = &i.config;
+    int head_size = c->dim / c->n_heads;
+    printf("file:        %s (%llu bytes)\n", a->checkpoint ? a->checkpoint : DEMO_NAME,
+           (unsigned long long)i.file_size);
+    printf("format:      v%d (%s)\n", (int)i.format, format_name(i.format));
+    printf("config:      dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, "
+           "vocab_size %d, seq_len %d (head_size %d)\n",
+           c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
+           head_size);
+    printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
+    printf("classifier:  %s\n",
+           i.shared_classifier ? "shared with the token embedding" : "separate");
+    if (i.format == LM_FORMAT_V2)
+        printf("group size:  %d\n", i.group_size);
+    else
+        printf("group size:  - (not quantized)\n");
+    printf("memory:      weights %.1f MiB (%.1f MiB read per token); "
+           "KV cache %.1f MiB for -n 256, %.1f MiB for the full seq_len %d\n",
+           mib(i.file_size), mib(i.weight_bytes),
+           mib(lm_kv_cache_bytes(c, c->seq_len < 256 ? c->seq_len : 256)),
+           mib(lm_kv_cache_bytes(c, c->seq_len)), c->seq_len);
+    printf("kernels:     %s; cpu: %s\n", cli_isa, lm_cpu_description());
+    lm_model_free(m);
+    return 0;
+}

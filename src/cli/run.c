@@ -1,0 +1,100 @@
+/* lamina [MODEL] [options]: generation, or chat with -m chat. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "demo.h"
+#include "front.h"
+
+/* run.c asks for a system prompt when chatting at a terminal without -y. */
+static char *ask_system_prompt(void) {
+    char *line = NULL;
+    size_t cap = 0;
+    fputs("Enter system prompt (optional): ", stdout);
+    fflush(stdout);
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    return line;
+}
+
+static void print_summary(const lm_stats *s, const lm_context *ctx) {
+    fprintf(
+        stderr,
+        "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
+        s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
+        s->generated_tokens,
+        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0,
+        lm_context_isa(ctx), lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
+}
+
+/* ---- generation and chat ------------------------------------------------ */
+
+typedef struct session {
+    lm_model *model;
+    lm_tokenizer *tok;
+    lm_context *ctx;
+    lm_sampler *sampler;
+} session;
+
+static void session_free(session *s) {
+    lm_sampler_free(s->sampler);
+    lm_context_free(s->ctx);
+    lm_tokenizer_free(s->tok);
+    lm_model_free(s->model);
+}
+
+static int session_open(session *s, const cli_args *a, lm_error *e) {
+    s->model = cli_load_model(a->checkpoint, e);
+    if (!s->model) return -1;
+    lm_model_info info = lm_model_get_info(s->model);
+    s->tok = cli_load_tokenizer(a->tokenizer, a->checkpoint, info.config.vocab_size, e);
+    if (!s->tok) return -1;
+    int steps = a->steps == 0 || a->steps > info.config.seq_len ? info.config.seq_len : a->steps;
+    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads, cli_isa}, e);
+    if (!s->ctx) return -1;
+    uint64_t seed = a->seed ? a->seed : (uint64_t)time(NULL);
+    s->sampler = lm_sampler_new(info.config.vocab_size, a->temperature, a->topp, seed, e);
+    return s->sampler ? 0 : -1;
+}
+
+static int chat(session *s, const cli_args *a, lm_stats *stats, lm_error *e) {
+    char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
+    int rc = lm_chat(s->ctx, s->tok, s->sampler, a->system ? a->system : asked, a->prompt,
+                     isatty(0), stdin, stdout, stats, e);
+    free(asked);
+    if (rc == LM_CONTEXT_FULL) { /* the normal end of a long chat */
+        fprintf(stderr, "lamina: %s\n", e->msg);
+        rc = 0;
+    }
+    return rc;
+}
+
+int cmd_run(const cli_args *a) {
+    lm_error e;
+    session s = {0};
+    int cpus = cli_available_cpus();
+    if (a->threads > cpus)
+        cli_warning("--threads %d is more than the %d CPU%s available: threads will wait for "
+                    "each other",
+                    a->threads, cpus, cpus == 1 ? "" : "s");
+    const char *prompt = a->prompt ? a->prompt : a->checkpoint ? "" : DEMO_PROMPT;
+    int rc = session_open(&s, a, &e);
+    lm_stats stats;
+    if (!rc && a->chat)
+        rc = chat(&s, a, &stats, &e);
+    else if (!rc)
+        rc = lm_generate(s.ctx, s.tok, s.sampler, prompt, lm_context_n_ctx(s.ctx), stdout, &stats,
+                         &e);
+    if (rc)
+        cli_error("%s", e.msg);
+    else
+        print_summary(&stats, s.ctx);
+    session_free(&s);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,285 @@
+/* Safe input and output files (file.h says what "safe" means here). */
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const char *file_type(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "not a plain file";
+}
+
+int lm_open_regular(const char *path, const char *what, struct stat *st, lm_error *err) {
+    /* O_NONBLOCK: opening a FIFO with no writer (or a device) returns at once. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return lm_fail(err, "%s: cannot open %s: %s", path, what, strerror(errno));
+    if (fstat(fd, st)) {
+        int e = errno;
+        close(fd);
+        return lm_fail(err, "%s: cannot open %s: %s", path, what, strerror(e));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return lm_fail(err, "%s: not a regular file (%s)", path, file_type(st->st_mode));
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+unsigned char *lm_read_regular(const char *path, const char *what, lm_size_check *check, void *arg,
+                               size_t *size, lm_error *err) {
+    struct stat st;
+    int fd = lm_open_regular(path, what, &st, err);
+    if (fd < 0) return NULL;
+    uint64_t n = (uint64_t)st.st_size;
+    unsigned char head[LM_HEAD_BYTES];
+    ssize_t got_head = pread(fd, head, n < sizeof head ? (size_t)n : sizeof head, 0);
+    unsigned char *buf = NULL;
+    if (got_head < 0)
+        lm_fail(err, "%s: cannot read: %s", path, strerror(errno));
+    else if (n >= SIZE_MAX)
+        lm_fail(err, "%s: too large to read (%llu bytes)", path, (unsigned long long)n);
+    else if (check(path, head, (size_t)got_head, n, arg, err) == 0 &&
+             !(buf = malloc(n ? (size_t)n : 1)))
+        lm_fail(err, "%s: out of memory reading %llu bytes", path, (unsigned long long)n);
+    for (size_t got = 0; buf && got < n;) {
+        ssize_t r = read(fd, buf + got, (size_t)n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            lm_fail(err, r ? "%s: cannot read: %s" : "%s: the file shrank while being read%s", path,
+                    r ? strerror(errno) : "");
+            free(buf);
+            buf = NULL;
+        }
+        got += r > 0 ? (size_t)r : 0;
+    }
+    close(fd);
+    *size = (size_t)n;
+    return buf;
+}
+
+/* ---- recognising other kinds of files ----------------------------------- */
+
+static int32_t i32_at(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A llama2.c tokenizer.bin: max_token_length, then <unk>'s entry. */
+static int looks_like_tokenizer(const uint8_t *p, uint64_t n) {
+    if (n < 4 + 8 + 5) return 0;
+    int32_t max_len = i32_at(p), len = i32_at(p + 8);
+    float score;
+    memcpy(&score, p + 4, sizeof score);
+    return max_len > 0 && max_len <= 65536 && isfinite(score) && len == 5 &&
+           memcmp(p + 12, "<unk>", 5) == 0;
+}
+
+/* A sentencepiece ModelProto: field 1 (pieces), length-delimited, whose own
+ * field 1 is the first piece's text, "<unk>" in Llama's models. */
+static int looks_like_sentencepiece(const uint8_t *p, uint64_t n) {
+    uint64_t i = 1;
+    if (n < 16 || p[0] != 0x0a) return 0;
+    while (i < 6 && (p[i] & 0x80)) i++; /* the varint length */
+    i++;
+    if (i + 2 >= n || p[i] != 0x0a) return 0;
+    size_t head = n < 64 ? (size_t)n : 64;
+    return memmem(p, head, "<unk>", 5) || memmem(p, head, "<s>", 3);
+}
+
+/* A v0 checkpoint's seven header ints are a plausible configuration. */
+static int looks_like_v0(const uint8_t *p, uint64_t n) {
+    if (n < 28) return 0;
+    int32_t c[7];
+    memcpy(c, p, sizeof c);
+    int32_t vocab = c[5] < 0 && c[5] != INT32_MIN ? -c[5] : c[5];
+    for (int i = 0; i < 7; i++)
+        if ((i == 5 ? vocab : c[i]) <= 0) return 0;
+    return c[0] <= 65536 && c[0] % c[3] == 0 && c[3] % c[4] == 0 && c[6] <= (1 << 22);
+}
+
+int lm_file_explain(const char *path, const uint8_t *p, uint64_t n, int want, lm_error *err) {
+    const char *is = NULL, *hint = "";
+    int checkpoint = want == LM_WANT_CHECKPOINT;
+    if (n >= 8 && (uint32_t)i32_at(p) == 0x616b3432u && !checkpoint) { /* "ak42" */
+        is = "a llama2.c checkpoint, not a tokenizer";
+        hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
+    } else if (n >= 4 && memcmp(p, "GGUF", 4) == 0) {
+        is = "a GGUF file (llama.cpp)";
+        hint = "; lamina reads llama2.c's checkpoints and tokenizer.bin";
+    } else if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0) {
+        is = "a zip archive (a PyTorch .pt/.pth file?)";
+        hint = "; export it with llama2.c's export.py first";
+    } else if (n >= 10 && p[8] == '{' && p[9] == '"') {
+        is = "a safetensors file";
+        hint = "; export it with llama2.c's export.py first";
+    } else if (looks_like_sentencepiece(p, n)) {
+        is = "a sentencepiece .model file";
+        hint = checkpoint
+                   ? ", not a checkpoint"
+                   : ", not a llama2.c tokenizer.bin (convert it with llama2.c's tokenizer.py)";
+    } else if (checkpoint && looks_like_tokenizer(p, n)) {
+        is = "a llama2.c tokenizer, not a checkpoint";
+        hint = " (give it with -z, and the checkpoint as the model)";
+    } else if (!checkpoint && looks_like_v0(p, n)) {
+        is = "a llama2.c checkpoint (v0), not a tokenizer";
+        hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
+    }
+    if (!is) return 0;
+    lm_fail(err, "%s: this is %s%s", path, is, hint);
+    return 1;
+}
+
+/* ---- outputs ------------------------------------------------------------ */
+
+/* The temporary being written, for the signal handler; one at a time. */
+static _Atomic(char *) active_tmp;
+static struct sigaction saved_int, saved_term, saved_bus;
+static atomic_int handlers_set;
+
+static struct sigaction *saved_action(int sig) {
+    return sig == SIGINT ? &saved_int : sig == SIGTERM ? &saved_term : &saved_bus;
+}
+
+static void remove_and_reraise(int sig) {
+    char *tmp = atomic_exchange(&active_tmp, NULL);
+    if (tmp) unlink(tmp);
+    sigaction(sig, saved_action(sig), NULL);
+    /* SIGINT, SIGTERM: again, with the previous disposition (usually the
+     * default, which ends us). SIGBUS (the input truncated while being read)
+     * comes back by itself when the faulting load runs again. */
+    if (sig != SIGBUS) raise(sig);
+}
+
+/* While a temporary exists, SIGINT, SIGTERM and SIGBUS remove it first
+ * (unless ignored: then they cannot end the write halfway). */
+static void guard_signals(char *tmp) {
+    if (atomic_exchange(&handlers_set, 1)) return; /* another write holds the slot */
+    atomic_store(&active_tmp, tmp);
+    struct sigaction sa = {.sa_handler = remove_and_reraise};
+    sigemptyset(&sa.sa_mask);
+    const int sigs[] = {SIGINT, SIGTERM, SIGBUS};
+    for (int i = 0; i < 3; i++) {
+        sigaction(sigs[i], NULL, saved_action(sigs[i]));
+        if (saved_action(sigs[i])->sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static void unguard_signals(const char *tmp) {
+    if (atomic_load(&active_tmp) != tmp) return;
+    const int sigs[] = {SIGINT, SIGTERM, SIGBUS};
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], saved_action(sigs[i]), NULL);
+    atomic_store(&active_tmp, NULL);
+    atomic_store(&handlers_set, 0);
+}
+
+/* Checks on an existing target; 0 when it may be replaced. */
+static int check_target(const char *path, const struct stat *st, uint64_t in_dev, uint64_t in_ino,
+                        lm_error *err) {
+    if (S_ISLNK(st->st_mode))
+        return lm_fail(err, "%s: is a symbolic link; give the path of the file itself", path);
+    if (!S_ISREG(st->st_mode))
+        return lm_fail(err, "%s: not a regular file (%s); refusing to replace it", path,
+                       file_type(st->st_mode));
+    if ((in_dev || in_ino) && (uint64_t)st->st_dev == in_dev && (uint64_t)st->st_ino == in_ino)
+        return lm_fail(err, "%s: is the input checkpoint; write to another path", path);
+    /* root passes access(): a file without any write bit is refused for it too */
+    if (access(path, W_OK) || !(st->st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
+        return lm_fail(err, "%s: is read-only; refusing to replace it", path);
+    return 0;
+}
+
+int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_ino,
+                 lm_error *err) {
+    *o = (lm_out_file){.path = path};
+    struct stat st;
+    mode_t mask = umask(0);
+    umask(mask);
+    o->mode = 0666 & ~mask;
+    if (lstat(path, &st) == 0) {
+        if (check_target(path, &st, in_dev, in_ino, err)) return -1;
+        o->mode = st.st_mode & 07777;
+    } else if (errno != ENOENT) {
+        return lm_fail(err, "%s: cannot write: %s", path, strerror(errno));
+    }
+    size_t len = strlen(path);
+    if (len == 0 || len > PATH_MAX - 16)
+        return lm_fail(err, "%s: cannot write: path %s", path, len ? "too long" : "empty");
+    o->tmp = malloc(len + 16);
+    if (!o->tmp) return lm_fail(err, "%s: out of memory", path);
+    memcpy(o->tmp, path, len);
+    memcpy(o->tmp + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
+    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    if (fd < 0) {
+        lm_fail(err, "%s: cannot create a temporary beside it: %s", path, strerror(errno));
+        free(o->tmp);
+        o->tmp = NULL;
+        return -1;
+    }
+    guard_signals(o->tmp);
+    o->f = fdopen(fd, "wb");
+    if (!o->f || fchmod(fd, o->mode)) {
+        lm_fail(err, "%s: cannot write: %s", o->tmp, strerror(errno));
+        if (!o->f) close(fd);
+        lm_out_abort(o);
+        return -1;
+    }
+    return 0;
+}
+
+void lm_out_abort(lm_out_file *o) {
+    if (o->f) fclose(o->f);
+    o->f = NULL;
+    if (o->tmp) {
+        unlink(o->tmp);
+        unguard_signals(o->tmp);
+    }
+    free(o->tmp);
+    o->tmp = NULL;
+}
+
+static void sync_directory(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return;
+    char *slash = strrchr(dir, '/');
+    const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* the rename survives a crash; best effort */
+        close(fd);
+    }
+    free(dir);
+}
+
+int lm_out_commit(lm_out_file *o, lm_error *err) {
+    int bad = fflush(o->f) || ferror(o->f) || fsync(fileno(o->f));
+    int e = errno;
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (!bad && rename(o->tmp, o->path)) bad = 1, e = errno;
+    if (bad) {
+        lm_fail(err, "%s: write failed: %s", o->path, e ? strerror(e) : "I/O error");
+        lm_out_abort(o);
+        return -1;
+    }
+    unguard_signals(o->tmp);
+    free(o->tmp);
+    o->tmp = NULL;
+    sync_directory(o->path);
+    return 0;
+}
