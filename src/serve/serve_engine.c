@@ -42,6 +42,7 @@ struct serve_engine {
     struct MHD_Connection **resume; /* connections to resume once mu is released */
     int n_resume, cap_resume;
     double last_sweep;
+    long step_delay_ns; /* tests only (LAMINA_SERVE_TEST_STEP_MS): a pause after each step */
 };
 
 static double now(void) {
@@ -266,6 +267,7 @@ static void *engine_main(void *arg) {
         unlock_and_resume(eng);
         lm_error err;
         int n = lm_batch_step(eng->batch, eng->events, &err);
+        if (eng->step_delay_ns) nanosleep(&(struct timespec){0, eng->step_delay_ns}, NULL);
         pthread_mutex_lock(&eng->mu);
         if (n < 0)
             fail_all(eng, err.msg);
@@ -284,6 +286,10 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
     eng->m = m;
     eng->parallel = cfg->parallel;
     eng->queue_max = cfg->queue;
+    /* The tests slow the engine down so that a disconnect or a signal
+     * surely lands while a request is still generating. */
+    const char *delay = getenv("LAMINA_SERVE_TEST_STEP_MS");
+    if (delay && atoi(delay) > 0 && atoi(delay) < 1000) eng->step_delay_ns = atoi(delay) * 1000000L;
     pthread_mutex_init(&eng->mu, NULL);
     pthread_cond_init(&eng->wake, NULL);
     eng->running = calloc((size_t)cfg->parallel, sizeof *eng->running);

@@ -237,8 +237,8 @@ async function run(page, proxy, origin) {
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   ok("assistant deltas with <b>x</b>, <script>, <img onerror> are shown as text");
 
-  await page.screenshot({ path: path.join(outDir, "chat_page.png") });
-  ok("screenshot " + path.join(outDir, "chat_page.png"));
+  await page.screenshot({ path: path.join(outDir, "chat_page_markup.png") });
+  ok("screenshot " + path.join(outDir, "chat_page_markup.png"));
 
   // Stop mid-stream (Escape): the proxy slows the reply so that the stream is
   // still arriving when Escape is pressed. The partial reply is a proper
@@ -263,6 +263,11 @@ async function run(page, proxy, origin) {
   assert.ok(full.startsWith(partial) && partial.length < full.length,
     `stopped reply ${JSON.stringify(partial)} is not a proper prefix of ${JSON.stringify(full)}`);
   ok(`Escape stopped the stream after ${partial.length} of ${full.length} characters`);
+  // The server has no sequence left running. (Weak on the demo model, which
+  // finishes 200 tokens before the slowed stream is stopped; the server's own
+  // tests cover a disconnect freeing a slot mid-generation.)
+  const metrics = await (await fetch(origin + "/metrics")).text();
+  assert.match(metrics, /^lamina_active_sequences 0$/m);
   const next = await sendMessage(page, "And then?");
   // The stopped turn stays in the conversation, as far as it got.
   assert.deepEqual(next.messages.slice(-3), [{ role: "user", content: "Tell me of the kings of Israel" },
@@ -281,6 +286,17 @@ async function run(page, proxy, origin) {
   assert.equal(bad400.status, 400);
   assert.ok((await page.textContent("#error")).includes(bad400.json.error.message));
   ok("400 shown: " + (await page.textContent("#error")));
+
+  // The picture for the README: a fresh conversation, seeded.
+  await page.click("#clear");
+  await page.fill("#system", "You are a helpful assistant.");
+  await page.fill("#max_tokens", "40");
+  await sendMessage(page, "And it came to pass");
+  await waitDone(page);
+  await sendMessage(page, "What came to pass?");
+  await waitDone(page);
+  await page.screenshot({ path: path.join(outDir, "chat_page.png") });
+  ok("screenshot " + path.join(outDir, "chat_page.png"));
 
   // 400 px wide: nothing scrolls sideways; the settings fold away.
   await page.setViewportSize({ width: 400, height: 800 });
