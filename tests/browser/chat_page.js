@@ -13,6 +13,7 @@ const { chromium } = require("playwright-core");
 
 const [lamina, data, outDir, chromiumPath] = process.argv.slice(2);
 const KEY = "page-test-key";
+const STEP_MS = 20; // the server pauses this long after each step
 let passed = 0;
 function ok(what) {
   passed++;
@@ -35,8 +36,13 @@ async function startServer() {
   const port = await freePort();
   const args = ["serve", path.join(data, "models/kjv1m.bin"), "-z",
     path.join(data, "models/tok1024-kjv.bin"), "--host", "127.0.0.1", "--port", String(port),
-    "--parallel", "1", "--threads", "1", "--api-key", KEY];
-  const proc = spawn(lamina, args, { stdio: ["ignore", "inherit", "pipe"] });
+    "--parallel", "1", "--queue", "0", "--threads", "1", "--api-key", KEY];
+  // One slot, no queue, and (a test hook of the server) 20 ms after each
+  // step: a reply streams for long enough to be stopped mid-way, a request
+  // beside a running one gets 503, and a slot not freed by a stop would
+  // refuse the next message.
+  const env = { ...process.env, LAMINA_SERVE_TEST_STEP_MS: String(STEP_MS) };
+  const proc = spawn(lamina, args, { env, stdio: ["ignore", "inherit", "pipe"] });
   let log = "";
   proc.stderr.on("data", (d) => (log += d));
   const origin = `http://127.0.0.1:${port}`;
@@ -59,46 +65,27 @@ async function api(origin, route, body, key = KEY) {
   return { status: res.status, json: await res.json() };
 }
 
-// A loopback TCP proxy in front of the server whose replies can be slowed
-// down (48 bytes every 40 ms), so that a stream is still arriving when the
-// test presses stop. Chromium's own network throttling was tried: it holds
-// a streamed body back and hands it over whole, too late to stop.
-function slowProxy(target) {
-  const proxy = { slow: false, port: 0 };
-  const server = net.createServer((client) => {
-    const up = net.connect(target, "127.0.0.1");
-    const queue = [];
-    const timer = setInterval(() => {
-      while (queue.length && !proxy.slow) client.write(queue.shift());
-      if (!queue.length) return;
-      const head = queue[0];
-      client.write(head.subarray(0, 48));
-      if (head.length > 48) queue[0] = head.subarray(48);
-      else queue.shift();
-    }, 40);
-    const close = () => {
-      clearInterval(timer);
-      client.destroy();
-      up.destroy();
-    };
-    client.on("data", (d) => up.write(d));
-    up.on("data", (d) => (proxy.slow || queue.length ? queue.push(d) : client.write(d)));
-    client.on("close", close);
-    client.on("error", close);
-    up.on("error", close);
-    up.on("end", () => {
-      const drain = setInterval(() => {
-        if (queue.length) return;
-        clearInterval(drain);
-        close();
-      }, 40);
-    });
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
-    proxy.port = server.address().port;
-    proxy.close = () => server.close();
-    resolve(proxy);
-  }));
+// A number of /metrics (Prometheus text), e.g. lamina_active_sequences.
+async function metric(origin, name) {
+  const text = await (await fetch(origin + "/metrics")).text();
+  const m = text.match(new RegExp(`^${name} (\\d+)$`, "m"));
+  assert.ok(m, "/metrics has no " + name);
+  return Number(m[1]);
+}
+const activeSequences = (origin) => metric(origin, "lamina_active_sequences");
+
+async function waitIdle(origin, ms) {
+  for (const t0 = Date.now(); (await activeSequences(origin)) !== 0;) {
+    assert.ok(Date.now() - t0 < ms, `a sequence still runs after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function waitBusy(origin) {
+  for (const t0 = Date.now(); (await activeSequences(origin)) === 0;) {
+    assert.ok(Date.now() - t0 < 5000, "the request did not start within 5 s");
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 // Types a message and presses Enter; returns the request body the page sent.
@@ -116,7 +103,7 @@ async function waitDone(page) {
   return page.textContent(lastAssistant + " .text");
 }
 
-async function run(page, proxy, origin) {
+async function run(page, origin) {
   const models = (await api(origin, "/v1/models")).json;
   const model = models.data[0];
 
@@ -240,13 +227,12 @@ async function run(page, proxy, origin) {
   await page.screenshot({ path: path.join(outDir, "chat_page_markup.png") });
   ok("screenshot " + path.join(outDir, "chat_page_markup.png"));
 
-  // Stop mid-stream (Escape): the proxy slows the reply so that the stream is
-  // still arriving when Escape is pressed. The partial reply is a proper
-  // prefix of the full one, and the next message is answered (the server runs
-  // --parallel 1, so a slot still held would leave it waiting).
+  // Stop mid-stream (Escape): the partial reply is a proper prefix of the
+  // full one; the server's sequence ends before it would have finished on its
+  // own, and the next message is answered, not refused with 503.
   await page.click("#clear");
   await page.fill("#max_tokens", "200");
-  proxy.slow = true;
+  const generated0 = await metric(origin, "lamina_generated_tokens_total");
   const long = await sendMessage(page, "Tell me of the kings of Israel");
   await page.waitForFunction(() => {
     const li = [...document.querySelectorAll("#log li.assistant")].pop();
@@ -256,18 +242,20 @@ async function run(page, proxy, origin) {
   assert.equal(await page.isEnabled("#send"), false);
   await page.keyboard.press("Escape");
   const partial = await waitDone(page);
-  proxy.slow = false;
   assert.equal(await page.textContent(lastAssistant + " .note"), "stopped");
-  const full = (await api(origin, "/v1/chat/completions", { ...long, stream: false })).json
-    .choices[0].message.content;
+  await waitIdle(origin, 5000);
+  const generated = (await metric(origin, "lamina_generated_tokens_total")) - generated0;
+  const solo2 = (await api(origin, "/v1/chat/completions", { ...long, stream: false })).json;
+  const full = solo2.choices[0].message.content;
   assert.ok(full.startsWith(partial) && partial.length < full.length,
     `stopped reply ${JSON.stringify(partial)} is not a proper prefix of ${JSON.stringify(full)}`);
-  ok(`Escape stopped the stream after ${partial.length} of ${full.length} characters`);
-  // The server has no sequence left running. (Weak on the demo model, which
-  // finishes 200 tokens before the slowed stream is stopped; the server's own
-  // tests cover a disconnect freeing a slot mid-generation.)
-  const metrics = await (await fetch(origin + "/metrics")).text();
-  assert.match(metrics, /^lamina_active_sequences 0$/m);
+  ok(`the stopped reply is the first ${partial.length} of ${full.length} characters of the API's`);
+  // Counted, not timed: the stopped sequence generated fewer tokens than the
+  // whole reply has (the server pauses STEP_MS per step, so a stop reaches it
+  // mid-way).
+  assert.ok(generated < solo2.usage.completion_tokens,
+    `the stopped sequence generated ${generated} of ${solo2.usage.completion_tokens} tokens`);
+  ok(`the server stopped the sequence after ${generated} of ${solo2.usage.completion_tokens} tokens`);
   const next = await sendMessage(page, "And then?");
   // The stopped turn stays in the conversation, as far as it got.
   assert.deepEqual(next.messages.slice(-3), [{ role: "user", content: "Tell me of the kings of Israel" },
@@ -276,6 +264,21 @@ async function run(page, proxy, origin) {
   assert.ok(answer.length > 0);
   assert.equal(await page.textContent("#error"), "");
   ok("the next message is answered after a stop: " + JSON.stringify(answer));
+
+  // A full server (503): while an API request holds the one slot, the page's
+  // message is refused and the server's message and Retry-After are shown.
+  await waitIdle(origin, 5000);
+  const busy = api(origin, "/v1/completions", { prompt: "And", max_tokens: 150, seed: 3 });
+  await waitBusy(origin);
+  const refused = await api(origin, "/v1/completions", { prompt: "And", max_tokens: 5 });
+  assert.equal(refused.status, 503);
+  await sendMessage(page, "Are you there?");
+  await page.waitForFunction(() => document.getElementById("error").textContent.includes("503"));
+  const shown503 = await page.textContent("#error");
+  assert.ok(shown503.includes(refused.json.error.message), shown503);
+  assert.match(shown503, /retry after \d+ s/);
+  assert.equal((await busy).status, 200);
+  ok("503 shown: " + shown503);
 
   // A request the server refuses (400): its message is shown.
   await page.click("#clear");
@@ -316,8 +319,7 @@ async function run(page, proxy, origin) {
 
 async function main() {
   const server = await startServer();
-  const proxy = await slowProxy(new URL(server.origin).port);
-  const origin = `http://127.0.0.1:${proxy.port}`; // the page and its API, through the proxy
+  const origin = server.origin;
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "lamina-chromium-"));
   let ctx;
   try {
@@ -334,14 +336,16 @@ async function main() {
       if (!r.url().startsWith(origin + "/")) foreign.push(r.url());
     });
     page.on("pageerror", (e) => errors.push(e.message));
-    await run(page, proxy, origin);
+    await run(page, origin);
     assert.deepEqual(foreign, [], "the page fetched something outside its server");
     assert.deepEqual(errors, [], "JavaScript errors on the page");
     ok("no request left the server's origin; no JavaScript errors");
+  } catch (e) {
+    console.error("lamina serve's log:\n" + server.log());
+    throw e;
   } finally {
     if (ctx) await ctx.close();
     fs.rmSync(userDir, { recursive: true, force: true });
-    proxy.close();
     server.proc.kill("SIGTERM");
   }
   console.log(`${passed} passed, 0 failed`);
