@@ -3,7 +3,8 @@
 // finish (or are cut after --grace with an error event), exit 0. The engine is
 // slowed down (LAMINA_SERVE_TEST_STEP_MS) so a request surely still runs when
 // the client leaves or the signal comes; nothing here asserts a duration.
-import { check, cli, done, equal, loadOpenAI, metrics, sleep, startServer, waitMetrics } from "./lib.mjs";
+import { connect } from "node:net";
+import { check, cli, done, equal, loadOpenAI, sleep, startServer, waitMetrics } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
 const MODEL = "kjv1m";
@@ -70,6 +71,28 @@ async function firstChunk(stream) {
     check((await srv.stop()) === 0, "exit 0");
 }
 
+// ---- a stalled client is timed out and never holds a slot --------------------------
+{
+    const srv = await startServer(["--parallel", "1", "--timeout", "1"]);
+    const closed = (sock) => new Promise((resolve) => {
+        const t = setTimeout(() => resolve(false), 30000);
+        sock.on("close", () => { clearTimeout(t); resolve(true); });
+        sock.on("error", () => {});
+    });
+    // Headers, then half a body, then nothing.
+    const a = connect(srv.port, "127.0.0.1", () =>
+        a.write("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"prompt\":"));
+    // Half a request line, then nothing.
+    const b = connect(srv.port, "127.0.0.1", () => b.write("POST /v1/comp"));
+    const [ca, cb] = await Promise.all([closed(a), closed(b)]);
+    check(ca, "a client that stalls mid-body is disconnected by the server (--timeout)");
+    check(cb, "a client that stalls mid-headers is disconnected too");
+    const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: "none", maxRetries: 0 });
+    const r = await client.completions.create({ model: MODEL, prompt: "And", max_tokens: 5, seed: 1 });
+    check(r.usage.completion_tokens === 5, "the only slot was free all along");
+    check((await srv.stop()) === 0, "exit 0");
+}
+
 // ---- SIGTERM drains -------------------------------------------------------------------
 {
     const srv = await startServer(["--parallel", "2", "--grace", "60"], SLOW);
@@ -79,6 +102,8 @@ async function firstChunk(stream) {
     const whole = client.completions.create({ model: MODEL, ...c, seed: 22, echo: true });
     const { it, first } = await firstChunk(stream);
     let text = first.choices[0].text;
+    const m = await waitMetrics(srv, (x) => x.lamina_active_sequences === 2);
+    check(m.lamina_active_sequences === 2, "both requests run before the signal");
     srv.proc.kill("SIGTERM");
     await sleep(200);
     let refused = false;
