@@ -27,10 +27,19 @@ static void setup(void) {
     lm_error e;
     lm_tokenizer *tok = lm_tokenizer_load(LAMINA_FUZZ_SERVE_TOKENIZER, 0, &e);
     FUZZ_CHECK(tok != NULL, "cannot load %s: %s", LAMINA_FUZZ_SERVE_TOKENIZER, e.msg);
-    cfg = (serve_config){.parallel = 4, .queue = 8, .ctx = 64, .temperature = 1.0f, .topp = 0.9f,
-                         .steps = 64, .max_body = 1 << 20};
-    model = (serve_model){.id = "kjv1m", .format = "fp32", .tok = tok, .cfg = &cfg,
-                          .kernels = "scalar", .threads = 1};
+    cfg = (serve_config){.parallel = 4,
+                         .queue = 8,
+                         .ctx = 64,
+                         .temperature = 1.0f,
+                         .topp = 0.9f,
+                         .steps = 64,
+                         .max_body = 1 << 20};
+    model = (serve_model){.id = "kjv1m",
+                          .format = "fp32",
+                          .tok = tok,
+                          .cfg = &cfg,
+                          .kernels = "scalar",
+                          .threads = 1};
     model.info.config.seq_len = 64;
 }
 
