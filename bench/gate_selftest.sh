@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shows that the regression gate works, on this machine, with real timings:
 #   (a) the current tree vs the same tree built with -DLAMINA_BENCH_SLOWDOWN=ON
-#       and LAMINA_BENCH_SLOWDOWN_PCT=10 (each token ~10% slower): must FAIL;
+#       (a test-only binary, lamina-slow, never installed) and
+#       LAMINA_BENCH_SLOWDOWN_PCT=10 (each token ~10% slower): must FAIL;
 #   (b) the current tree vs itself: must PASS.
 # No git commit is built: bench/gate.sh gets --a-binary / --b-binary.
 # Run by the CI script (not by ctest: tests never assert timings).
@@ -37,7 +38,7 @@ export LAMINA_BENCH_SLOWDOWN_PCT=$pct
 
 t0=$SECONDS
 echo "=== (a) normal (A) vs slowed by $pct% per token (B): the gate must FAIL"
-"$here/gate.sh" --budget 240 --a-binary "$work/normal/lamina" --b-binary "$work/slow/lamina" "$@"
+"$here/gate.sh" --budget 240 --a-binary "$work/normal/lamina" --b-binary "$work/slow/lamina-slow" "$@"
 a=$?
 echo "gate-selftest: (a) took $((SECONDS - t0)) s, gate status $a"
 

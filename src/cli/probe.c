@@ -1,23 +1,18 @@
-/* Roofline probes for `lamina bench` (cli_probe.h). They pick their own
+/* Roofline probes for `lamina bench` (probe.h). They pick their own
  * instructions with the compiler's target attributes and __builtin_cpu_supports
  * instead of the kernel table: they measure the machine, not lamina. */
-#include "cli_probe.h"
+#include "probe.h"
 
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "lamina.h"
 
 #define MEMBW_PASSES 5
 #define FMA_PASSES 5
 #define FMA_CHAINS 12       /* independent accumulators: covers latency x pipes */
 #define FMA_ITERS (1 << 21) /* per pass and thread: tens of milliseconds */
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define X86_PROBES 1
@@ -70,7 +65,7 @@ static double read_gbs(const uint64_t *buf, size_t n, int threads) {
     volatile uint64_t sink = 0;
     for (int pass = 0; pass < MEMBW_PASSES; pass++) {
         uint64_t total = 0;
-        double t0 = now();
+        double t0 = lm_seconds();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
         {
             size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
@@ -78,7 +73,7 @@ static double read_gbs(const uint64_t *buf, size_t n, int threads) {
             size_t a = t * chunk < n ? t * chunk : n, b = a + chunk < n ? a + chunk : n;
             total += sum_share(buf, a, b);
         }
-        double gbs = (double)(n * sizeof *buf) / (now() - t0) / 1e9;
+        double gbs = (double)(n * sizeof *buf) / (lm_seconds() - t0) / 1e9;
         sink += total;
         if (gbs > best) best = gbs;
     }
@@ -86,9 +81,9 @@ static double read_gbs(const uint64_t *buf, size_t n, int threads) {
     return best;
 }
 
-int cli_probe_membw(const int *threads, int n, double *gbs) {
-    size_t words = CLI_PROBE_BYTES / sizeof(uint64_t);
-    uint64_t *buf = malloc(CLI_PROBE_BYTES);
+int probe_membw(const int *threads, int n, double *gbs) {
+    size_t words = PROBE_BYTES / sizeof(uint64_t);
+    uint64_t *buf = malloc(PROBE_BYTES);
     if (!buf) return -1;
     int most = 1;
     for (int i = 0; i < n; i++) most = threads[i] > most ? threads[i] : most;
@@ -170,21 +165,21 @@ static fma_fn pick_fma(const char **kind) {
     return f;
 }
 
-const char *cli_probe_fma_kind(void) {
+const char *probe_fma_kind(void) {
     const char *kind;
     pick_fma(&kind);
     return kind;
 }
 
-void cli_probe_fma(const int *threads, int n, double *gflops) {
+void probe_fma(const int *threads, int n, double *gflops) {
     fma_fn f = pick_fma(NULL);
     for (int i = 0; i < n; i++) {
         gflops[i] = 0;
         for (int pass = 0; pass < FMA_PASSES; pass++) {
-            double flops = 0, t0 = now();
+            double flops = 0, t0 = lm_seconds();
 #pragma omp parallel num_threads(threads[i]) reduction(+ : flops)
             flops += f();
-            double g = flops / (now() - t0) / 1e9;
+            double g = flops / (lm_seconds() - t0) / 1e9;
             if (g > gflops[i]) gflops[i] = g;
         }
     }
