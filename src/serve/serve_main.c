@@ -261,12 +261,13 @@ int cli_serve(int argc, char **argv) {
         close_server(&s);
         return fail(e.msg);
     }
+    int ipv6 = strchr(s.cfg.host, ':') != NULL;
     fprintf(stderr,
-            "lamina serve: listening on http://%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
+            "lamina serve: listening on http://%s%s%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
             "parallel %d, queue %d, ctx %d%s)\n",
-            s.cfg.host, serve_http_port(s.http), s.m.id, s.m.format, s.kernels, s.m.threads,
-            s.m.threads == 1 ? "" : "s", s.cfg.parallel, s.cfg.queue, s.cfg.ctx,
-            s.cfg.api_key ? ", API key required" : "");
+            ipv6 ? "[" : "", s.cfg.host, ipv6 ? "]" : "", serve_http_port(s.http), s.m.id,
+            s.m.format, s.kernels, s.m.threads, s.m.threads == 1 ? "" : "s", s.cfg.parallel,
+            s.cfg.queue, s.cfg.ctx, s.cfg.api_key ? ", API key required" : "");
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
