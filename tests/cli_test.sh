@@ -282,6 +282,16 @@ group_bench() {
     done
     "$lamina" bench "${small[@]}" --no-probes >"$tmp/out" 2>"$tmp/err" && ! grep -q "bandwidth" "$tmp/out" &&
         grep -Eq "^260K +q8" "$tmp/out" && pass || fail "bench --no-probes: $(cat "$tmp/out" "$tmp/err")"
+    "$lamina" bench "${small[@]}" --no-probes --dtype q8 --batch 1,3 --json "$tmp/batch.json" \
+        >"$tmp/out" 2>"$tmp/err" || fail "bench --batch: exit $?: $(tail -n 3 "$tmp/err")"
+    for want in "^batch +dtype" "^260K x3 +q8 .* 2 [0-9]"; do
+        grep -Eq "$want" "$tmp/out" && pass || fail "bench --batch table lacks /$want/: $(cat "$tmp/out")"
+    done
+    for want in '"name": "decode/260K/q8/[a-z0-9]+/batch:3/threads:2_median"' \
+        '"name": "prefill/260K/q8/[a-z0-9]+/batch:1/threads:1"' '"batch": 3'; do
+        grep -Eq "$want" "$tmp/batch.json" && pass || fail "bench --batch JSON lacks /$want/"
+    done
+    expect 2 "batch" -- "$lamina" bench --batch 0
     expect 2 "unknown option '--frobnicate'" -- "$lamina" bench --frobnicate
     expect 2 "shape" -- "$lamina" bench --shape 3B
     expect 2 "threads" -- "$lamina" bench --threads 0

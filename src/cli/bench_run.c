@@ -132,10 +132,91 @@ static int run_config(const lm_model *m, const bench_opts *o, bench_result *r, i
     return rc;
 }
 
+/* One step of a batch, timed as timed_forward; counts the events of
+ * sequences that were already decoding (`decoding`, by slot id) apart from
+ * those that end a prompt. Returns -1 if the step failed. */
+static int timed_step(lm_batch *b, lm_batch_event *ev, char *decoding, int *first, int *later,
+                      lm_error *e) {
+    double t0 = lm_seconds(), c0 = bench_cpu_seconds();
+    int n = lm_batch_step(b, ev, e);
+    bench_slowdown(lm_seconds() - t0, bench_cpu_seconds() - c0);
+    for (int i = 0; i < n; i++) {
+        if (decoding[ev[i].seq])
+            (*later)++;
+        else
+            (*first)++, decoding[ev[i].seq] = 1;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+/* One repetition: N sequences, each with its own prompt, join at once; the
+ * prefill lasts until every one has sampled its first token, the decode until
+ * all have used their n_ctx. Rates are of all N together. */
+static int batch_rep(lm_batch *b, const bench_result *r, const int *prompts, double *tps,
+                     double *cpu, lm_error *e) {
+    int N = r->batch, P = r->prompt, G = r->gen, first = 0, later = 0;
+    lm_batch_event *ev = calloc((size_t)N, sizeof *ev);
+    char *decoding = calloc((size_t)N, 1);
+    if (!ev || !decoding) {
+        free(ev), free(decoding);
+        return snprintf(e->msg, sizeof e->msg, "out of memory"), -1;
+    }
+    /* Greedy, and a stop token no sampler returns: every sequence runs its length. */
+    lm_seq_params sp = {.n_ctx = P + G, .temperature = 0, .topp = 0.9f, .stop_token = -1};
+    int rc = 0;
+    for (int i = 0; i < N && !rc; i++) {
+        sp.seed = (uint64_t)i + 1;
+        int id = lm_batch_add(b, prompts + (size_t)i * (size_t)P, P, sp, e);
+        if (id < 0 || id >= N) rc = -1;
+    }
+    double t0 = lm_seconds(), c0 = bench_cpu_seconds();
+    while (!rc && first < N) rc = timed_step(b, ev, decoding, &first, &later, e);
+    double tp = lm_seconds() - t0, cp = bench_cpu_seconds() - c0;
+    int before = later;
+    t0 = lm_seconds(), c0 = bench_cpu_seconds();
+    while (!rc && lm_batch_active(b)) rc = timed_step(b, ev, decoding, &first, &later, e);
+    double td = lm_seconds() - t0, cd = bench_cpu_seconds() - c0;
+    int decoded = later - before;
+    tps[0] = tp > 0 ? (double)N * P / tp : 0, cpu[0] = cp / ((double)N * P);
+    tps[1] = decoded && td > 0 ? decoded / td : 0, cpu[1] = decoded ? cd / decoded : 0;
+    free(ev), free(decoding);
+    return rc;
+}
+
+/* --batch N: N sequences through lm_batch, prefill of N prompts together and
+ * then N decoding together. */
 static int run_batch(const lm_model *m, const bench_opts *o, bench_result *r, const char *label,
                      uint64_t *seed) {
-    (void)m, (void)o, (void)label, (void)seed;
-    return bench_runtime_error("%s %s: --batch is not available yet", r->shape, r->dtype);
+    lm_error e;
+    const lm_config c = lm_model_get_info(m).config;
+    int N = r->batch, P = r->prompt, G = r->gen;
+    lm_batch *b = lm_batch_new(m, (lm_batch_params){N, P + G, r->threads, r->isa}, &e);
+    if (!b) return bench_runtime_error("%s %s batch %d: %s", r->shape, r->dtype, N, e.msg);
+    int *prompts = malloc((size_t)N * (size_t)P * sizeof *prompts);
+    if (!prompts) {
+        lm_batch_free(b);
+        return bench_runtime_error("out of memory");
+    }
+    random_tokens(prompts, N * P, &c, seed);
+    for (int i = 0; i < N; i++) prompts[(size_t)i * (size_t)P] = LM_TOKEN_BOS;
+    int rc = 0;
+    for (int rep = -o->warmup; rep < o->reps && !rc; rep++) {
+        char what[64];
+        double tps[2], cpu[2];
+        rep_label(what, sizeof what, rep, o);
+        if (bench_progress_tty()) bench_progress(1, "%s %s: %d sequences", label, what, N);
+        rc = batch_rep(b, r, prompts, tps, cpu, &e);
+        if (!rc && !bench_progress_tty())
+            bench_progress(1, "%s %s: prefill %.1f tok/s, decode %.1f tok/s (all %d)", label, what,
+                           tps[0], tps[1], N);
+        if (rc || rep < 0) continue;
+        r->prefill_tps[rep] = tps[0], r->decode_tps[rep] = tps[1];
+        r->prefill_cpu[rep] = cpu[0], r->decode_cpu[rep] = cpu[1];
+    }
+    free(prompts);
+    lm_batch_free(b);
+    if (rc) return bench_runtime_error("%s %s batch %d: %s", r->shape, r->dtype, N, e.msg);
+    return 0;
 }
 
 /* ---- the plan ------------------------------------------------------------------- */
