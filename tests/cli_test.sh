@@ -206,6 +206,12 @@ group_prompts() {
     # same seed, same text; streaming ends with a newline
     "$lamina" -s 7 -n 64 >"$tmp/a" 2>/dev/null
     same_output "$tmp/a" -- "$lamina" -s 7 -n 64
+    # on one terminal (stdout and stderr alike), the summary starts its own line
+    if command -v script >/dev/null; then
+        script -qec "$(printf '%q ' "$lamina" -s 3 -n 40)" /dev/null </dev/null | tr -d '\r' >"$tmp/tty"
+        grep -q "^lamina: prompt 6 tokens" "$tmp/tty" && pass ||
+            fail "on a terminal the summary is not on its own line: $(tail -c 200 "$tmp/tty")"
+    fi
 }
 
 group_chat() {

@@ -24,6 +24,7 @@ static char *ask_system_prompt(void) {
 }
 
 static void print_summary(const lm_stats *s, const lm_context *ctx) {
+    fflush(stdout); /* the text, which ends its line, comes first on a shared terminal */
     fprintf(
         stderr,
         "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
