@@ -46,12 +46,12 @@ set(_hardening_replay_inputs_checkpoint
     ${_hardening_data}/models/kjv1m.q80.bin ${_hardening_data}/models/stories260K.bin)
 set(_hardening_replay_inputs_tokenizer
     ${_hardening_data}/models/tok1024-kjv.bin ${_hardening_data}/tokenizers/llama2-32k.bin)
-foreach(target checkpoint tokenizer prompt args)
+foreach(target checkpoint tokenizer prompt args chat numbers)
   add_executable(replay_${target} ${_hardening_dir}/fuzz_${target}.c
                                   ${_hardening_dir}/replay_main.c)
   target_compile_definitions(replay_${target} PRIVATE _GNU_SOURCE
     LAMINA_FUZZ_VOCAB_PATH="${_hardening_data}/tokenizers/llama2-32k.bin")
-  if(target STREQUAL "args")
+  if(target MATCHES "^(args|numbers)$")
     target_sources(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli/args.c)
     target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
     target_link_libraries(replay_${target} PRIVATE m)

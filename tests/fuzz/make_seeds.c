@@ -344,6 +344,61 @@ static void texts(void) {
     }
 }
 
+/* ---- chat input and option numbers --------------------------------------- */
+
+static void chat_and_numbers(void) {
+    static const char *chats[] = {
+        "\x20Who is the LORD?\n\nAnd who is Moses?\nWhat is the law?\n",
+        "\xe0Hello there\nsecond turn\r\nthird turn without a newline",
+        "\x08\n\n\n\r\n",
+        "\x3f"
+        "a very long line that cannot fit in a small context, repeated, repeated, "
+        "repeated, repeated, repeated, repeated, repeated, repeated, repeated\n",
+        "\x41\x00nul\x00bytes\n\xff\xfe invalid utf-8\n",
+        "\xc0",
+    };
+    for (size_t i = 0; i < sizeof chats / sizeof chats[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "chat%02zu", i);
+        write_seed("chat", name, chats[i], strlen(chats[i]) + (i == 5));
+    }
+    static const char *numbers[] = {"0",
+                                    "+5",
+                                    "-0",
+                                    "-3",
+                                    "12x",
+                                    "1e3",
+                                    "0x10",
+                                    "1e309",
+                                    "1e-50",
+                                    "1e-400",
+                                    ".5",
+                                    "5.",
+                                    "-.5e+2",
+                                    "inf",
+                                    "nan",
+                                    " 1",
+                                    "1 ",
+                                    "",
+                                    "+",
+                                    "e5",
+                                    "1e",
+                                    "1e+",
+                                    "18446744073709551615",
+                                    "18446744073709551616",
+                                    "1073741824",
+                                    "1073741825",
+                                    "3.4028235e38",
+                                    "3.5e38",
+                                    "0.9",
+                                    "1.0000000000000001"};
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "number%02zu", i);
+        write_seed("numbers", name, numbers[i], strlen(numbers[i]));
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds OUT\n");
@@ -353,6 +408,7 @@ int main(int argc, char **argv) {
     checkpoints();
     tokenizers();
     texts();
+    chat_and_numbers();
     if (failures) fprintf(stderr, "make_seeds: %d failures\n", failures);
     return failures ? 1 : 0;
 }
