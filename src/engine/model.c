@@ -1,4 +1,4 @@
-/* Checkpoint loader for the llama2.c formats (FORMATS.md): v0 (legacy, no
+/* Checkpoint loader for the llama2.c formats (src/FORMATS.md): v0 (legacy, no
  * magic), v1 (fp32 with header) and v2 (Q8_0). The file is mapped read-only
  * and every weight is used in place. Nothing is pointed at before the header
  * has been checked and the file size matches what the header implies. */

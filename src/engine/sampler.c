@@ -1,5 +1,5 @@
 /* The sampler of llama2.c's run.c, exactly: the same seed and logits give the
- * same token (FORMATS.md, "Sampling"). */
+ * same token (src/FORMATS.md, "The sampler"). */
 #include <math.h>
 #include <stdlib.h>
 

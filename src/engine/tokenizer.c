@@ -1,4 +1,4 @@
-/* Tokenizer for llama2.c's tokenizer.bin (FORMATS.md, "Tokenizer"): a fully
+/* Tokenizer for llama2.c's tokenizer.bin (src/FORMATS.md, "`tokenizer.bin`"): a fully
  * validated loader, a BPE encoder that reproduces sentencepiece on the Llama 2
  * vocabulary, and piece decoding. Pieces are found through a hash table, and
  * merges come from a priority queue over a linked list of symbols, so that

@@ -9,7 +9,7 @@
  * - no two adjacent ids that are not byte tokens concatenate to a piece (BPE
  *   stops only when nothing merges);
  * - for texts up to REFERENCE_MAX bytes, the ids equal those of a naive
- *   O(n^2) encoder written here from FORMATS.md (llama2.c's loop: merge the
+ *   O(n^2) encoder written here from src/FORMATS.md (llama2.c's loop: merge the
  *   best-scoring adjacent pair, leftmost on ties, until none is left), with its
  *   own UTF-8 decoder and a sorted-array lookup instead of lamina's hash table. */
 #ifndef _GNU_SOURCE

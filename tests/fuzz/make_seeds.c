@@ -191,7 +191,7 @@ static void checkpoints(void) {
         {"v1_shared.bin", 1, 1, 0, small},
         {"v1_unshared.bin", 1, 0, 0, small},
         {"v1_mha.bin", 1, 1, 0, {16, 24, 1, 4, 4, 8, 4}},
-        /* gs 8: w2 rows of 12 values straddle groups (FORMATS.md: flattened groups) */
+        /* gs 8: w2 rows of 12 values straddle groups (src/FORMATS.md: flat groups) */
         {"v2_gs8.bin", 2, 1, 8, small},
         {"v2_gs4_unshared.bin", 2, 0, 4, small},
         /* 10 int8 values before the first scales: misaligned, copied by the loader */
