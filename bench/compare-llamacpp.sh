@@ -94,10 +94,17 @@ build_llamacpp() {
         die "llama.cpp build failed: $work/llamacpp-build.log"
 }
 
+# dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len of a shape.
+shape_config() {
+    "$lamina" bench --list-shapes | awk -v s="$1" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }'
+}
+
 # The same random weights for both engines, f32 and Q8_0.
 make_models() {
     local s=$1 m=$work/models/$1
-    [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$s" "$m.bin" || die "cannot write $m.bin"
+    # shellcheck disable=SC2046 # the seven config numbers of the shape, from lamina itself
+    [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$m.bin" $(shape_config "$s") ||
+        die "cannot write $m.bin"
     [ -s "$m.q8.bin" ] || "$lamina" quantize "$m.bin" "$m.q8.bin" > "$m.lamina-quantize.log" 2>&1 ||
         die "lamina quantize $m.bin failed: $m.lamina-quantize.log"
     [ -s "$m.f32.gguf" ] || "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tokenizer" \
@@ -125,7 +132,7 @@ run_llamacpp() {
 build_llamacpp
 IFS=, read -r -a shape_list <<< "$shapes"
 for s in "${shape_list[@]}"; do
-    case $s in 15M | 42M | 110M) ;; *) die "unknown shape '$s' (15M, 42M, 110M)" ;; esac
+    [ -n "$(shape_config "$s")" ] || die "unknown shape '$s' (lamina bench --list-shapes)"
     make_models "$s"
 done
 

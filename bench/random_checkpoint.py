@@ -5,19 +5,15 @@ v0 is the one format that llama.cpp's llama-convert-llama2c-to-ggml reads, so
 compare-llamacpp.sh feeds the same file to both engines. Weights only need to
 be finite and of a realistic scale (speed does not depend on their values), so
 one random block is repeated to keep this fast in plain Python.
-usage: random_checkpoint.py SHAPE OUT.bin   (SHAPE: 15M, 42M or 110M)
+usage: random_checkpoint.py OUT.bin DIM HIDDEN_DIM N_LAYERS N_HEADS N_KV_HEADS VOCAB SEQ_LEN
+(the seven config numbers; `lamina bench --list-shapes` prints those of the
+shapes lamina knows by name, which is where compare-llamacpp.sh takes them).
 """
 import random
 import struct
 import sys
 from array import array
 
-# dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len (as lamina bench)
-SHAPES = {
-    "15M": (288, 768, 6, 6, 6, 32000, 256),
-    "42M": (512, 1376, 8, 8, 8, 32000, 1024),
-    "110M": (768, 2048, 12, 12, 12, 32000, 1024),
-}
 BLOCK = 1 << 16
 
 
@@ -32,9 +28,11 @@ def write_tensor(f, block, n, start):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in SHAPES:
-        sys.exit("usage: random_checkpoint.py {15M|42M|110M} OUT.bin")
-    dim, hidden, layers, heads, kv_heads, vocab, seq_len = SHAPES[sys.argv[1]]
+    try:
+        dim, hidden, layers, heads, kv_heads, vocab, seq_len = map(int, sys.argv[2:])
+    except ValueError:
+        sys.exit("usage: random_checkpoint.py OUT.bin DIM HIDDEN_DIM N_LAYERS N_HEADS "
+                 "N_KV_HEADS VOCAB SEQ_LEN")
     kv_dim = dim * kv_heads // heads
     head_size = dim // heads
     rng = random.Random(1)
@@ -49,7 +47,7 @@ def main():
         (layers * dim * hidden, False), (dim, True),
         (seq_len * head_size // 2, False), (seq_len * head_size // 2, False),
     ]
-    with open(sys.argv[2], "wb") as f:
+    with open(sys.argv[1], "wb") as f:
         f.write(struct.pack("<7i", dim, hidden, layers, heads, kv_heads, vocab, seq_len))
         for i, (n, is_norm) in enumerate(sizes):
             write_tensor(f, ones if is_norm else block, n, 7919 * i)
