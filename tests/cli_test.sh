@@ -347,6 +347,15 @@ group_files() {
     local long
     long=$tmp/$(printf 'x%.0s' $(seq 1 250)).bin
     expect 1 "cannot create a temporary beside it: File name too long" -- "$lamina" quantize "$in" "$long"
+    # a path of 4095 bytes: once the temporary's name was cut to OUT's own
+    local deep
+    deep=$(printf 'd/%.0s' $(seq 1 2040))
+    (cd "$tmp" && mkdir -p "$deep" && cp "$in" "$deep/m.bin" && ln -s "$deep/m.bin" short.bin)
+    (cd "$tmp" && "$lamina" quantize "$deep/m.bin" "$deep/m.bin" 2>"$tmp/err")
+    rc=$? status_and_line 1 "m.bin: is the input checkpoint"
+    (cd "$tmp" && "$lamina" quantize short.bin "${deep}x.bin" 2>"$tmp/err")
+    rc=$? status_and_line 1 "cannot write: path too long"
+    (cd "$tmp" && cmp -s "$deep/m.bin" "$in") && pass || fail "the deep input changed"
     # SIGINT and SIGTERM while writing remove the temporary. A 58 MB all-zero
     # v1 checkpoint takes long enough to be caught writing.
     local big=$tmp/big.bin

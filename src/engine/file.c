@@ -13,6 +13,12 @@
 
 #include "internal.h"
 
+/* A path for a message: its last 160 bytes, so that the reason after it
+ * still fits in an lm_error ("..." marks the cut). */
+#define SHOWN_FMT "%s%s"
+#define SHOWN(path)                                                                                \
+    (strlen(path) > 160 ? "..." : ""), (strlen(path) > 160 ? (path) + strlen(path) - 160 : (path))
+
 static const char *file_type(mode_t m) {
     return S_ISDIR(m)    ? "a directory"
            : S_ISFIFO(m) ? "a FIFO"
@@ -26,15 +32,17 @@ static const char *file_type(mode_t m) {
 int lm_open_regular(const char *path, const char *what, struct stat *st, lm_error *err) {
     /* O_NONBLOCK: opening a FIFO with no writer (or a device) returns at once. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) return lm_fail(err, "%s: cannot open %s: %s", path, what, strerror(errno));
+    if (fd < 0)
+        return lm_fail(err, SHOWN_FMT ": cannot open %s: %s", SHOWN(path), what, strerror(errno));
     if (fstat(fd, st)) {
         int e = errno;
         close(fd);
-        return lm_fail(err, "%s: cannot open %s: %s", path, what, strerror(e));
+        return lm_fail(err, SHOWN_FMT ": cannot open %s: %s", SHOWN(path), what, strerror(e));
     }
     if (!S_ISREG(st->st_mode)) {
         close(fd);
-        return lm_fail(err, "%s: not a regular file (%s)", path, file_type(st->st_mode));
+        return lm_fail(err, SHOWN_FMT ": not a regular file (%s)", SHOWN(path),
+                       file_type(st->st_mode));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
@@ -50,12 +58,14 @@ unsigned char *lm_read_regular(const char *path, const char *what, lm_size_check
     ssize_t got_head = pread(fd, head, n < sizeof head ? (size_t)n : sizeof head, 0);
     unsigned char *buf = NULL;
     if (got_head < 0)
-        lm_fail(err, "%s: cannot read: %s", path, strerror(errno));
+        lm_fail(err, SHOWN_FMT ": cannot read: %s", SHOWN(path), strerror(errno));
     else if (n >= SIZE_MAX)
-        lm_fail(err, "%s: too large to read (%llu bytes)", path, (unsigned long long)n);
+        lm_fail(err, SHOWN_FMT ": too large to read (%llu bytes)", SHOWN(path),
+                (unsigned long long)n);
     else if (check(path, head, (size_t)got_head, n, arg, err) == 0 &&
              !(buf = malloc(n ? (size_t)n : 1)))
-        lm_fail(err, "%s: out of memory reading %llu bytes", path, (unsigned long long)n);
+        lm_fail(err, SHOWN_FMT ": out of memory reading %llu bytes", SHOWN(path),
+                (unsigned long long)n);
     for (size_t got = 0; buf && got < n;) {
         ssize_t r = read(fd, buf + got, (size_t)n - got);
         if (r < 0 && errno == EINTR) continue;
@@ -141,7 +151,7 @@ int lm_file_explain(const char *path, const uint8_t *p, uint64_t n, int want, lm
         hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
     }
     if (!is) return 0;
-    lm_fail(err, "%s: this is %s%s", path, is, hint);
+    lm_fail(err, SHOWN_FMT ": this is %s%s", SHOWN(path), is, hint);
     return 1;
 }
 
@@ -192,15 +202,17 @@ static void unguard_signals(const char *tmp) {
 static int check_target(const char *path, const struct stat *st, uint64_t in_dev, uint64_t in_ino,
                         lm_error *err) {
     if (S_ISLNK(st->st_mode))
-        return lm_fail(err, "%s: is a symbolic link; give the path of the file itself", path);
+        return lm_fail(err, SHOWN_FMT ": is a symbolic link; give the path of the file itself",
+                       SHOWN(path));
     if (!S_ISREG(st->st_mode))
-        return lm_fail(err, "%s: not a regular file (%s); refusing to replace it", path,
-                       file_type(st->st_mode));
+        return lm_fail(err, SHOWN_FMT ": not a regular file (%s); refusing to replace it",
+                       SHOWN(path), file_type(st->st_mode));
     if ((in_dev || in_ino) && (uint64_t)st->st_dev == in_dev && (uint64_t)st->st_ino == in_ino)
-        return lm_fail(err, "%s: is the input checkpoint; write to another path", path);
+        return lm_fail(err, SHOWN_FMT ": is the input checkpoint; write to another path",
+                       SHOWN(path));
     /* root passes access(): a file without any write bit is refused for it too */
     if (access(path, W_OK) || !(st->st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
-        return lm_fail(err, "%s: is read-only; refusing to replace it", path);
+        return lm_fail(err, SHOWN_FMT ": is read-only; refusing to replace it", SHOWN(path));
     return 0;
 }
 
@@ -215,18 +227,20 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
         if (check_target(path, &st, in_dev, in_ino, err)) return -1;
         o->mode = st.st_mode & 07777;
     } else if (errno != ENOENT) {
-        return lm_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        return lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(path), strerror(errno));
     }
     size_t len = strlen(path);
     if (len == 0 || len > PATH_MAX - 16)
-        return lm_fail(err, "%s: cannot write: path %s", path, len ? "too long" : "empty");
+        return lm_fail(err, SHOWN_FMT ": cannot write: path %s", SHOWN(path),
+                       len ? "too long" : "empty");
     o->tmp = malloc(len + 16);
-    if (!o->tmp) return lm_fail(err, "%s: out of memory", path);
+    if (!o->tmp) return lm_fail(err, SHOWN_FMT ": out of memory", SHOWN(path));
     memcpy(o->tmp, path, len);
     memcpy(o->tmp + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
     int fd = mkostemp(o->tmp, O_CLOEXEC);
     if (fd < 0) {
-        lm_fail(err, "%s: cannot create a temporary beside it: %s", path, strerror(errno));
+        lm_fail(err, SHOWN_FMT ": cannot create a temporary beside it: %s", SHOWN(path),
+                strerror(errno));
         free(o->tmp);
         o->tmp = NULL;
         return -1;
@@ -234,7 +248,7 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
     guard_signals(o->tmp);
     o->f = fdopen(fd, "wb");
     if (!o->f || fchmod(fd, o->mode)) {
-        lm_fail(err, "%s: cannot write: %s", o->tmp, strerror(errno));
+        lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(o->tmp), strerror(errno));
         if (!o->f) close(fd);
         lm_out_abort(o);
         return -1;
@@ -273,7 +287,7 @@ int lm_out_commit(lm_out_file *o, lm_error *err) {
     o->f = NULL;
     if (!bad && rename(o->tmp, o->path)) bad = 1, e = errno;
     if (bad) {
-        lm_fail(err, "%s: write failed: %s", o->path, e ? strerror(e) : "I/O error");
+        lm_fail(err, SHOWN_FMT ": write failed: %s", SHOWN(o->path), e ? strerror(e) : "I/O error");
         lm_out_abort(o);
         return -1;
     }
