@@ -70,6 +70,10 @@ static void wake(serve_engine *eng, struct serve_job *job) {
 }
 
 static void unlock_and_resume(serve_engine *eng) {
+    if (eng->n_resume == 0) {
+        pthread_mutex_unlock(&eng->mu);
+        return;
+    }
     int n = eng->n_resume;
     struct MHD_Connection *batch[256];
     if (n > 256) n = 256;

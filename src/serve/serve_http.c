@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,12 @@ static int bind_address(const char *host, int port, struct sockaddr_storage *ss,
     return 0;
 }
 
+/* libmicrohttpd's own messages (a client gone mid-response, ...), marked as such. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    fputs("lamina serve: libmicrohttpd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 struct serve_http *serve_http_start(serve_engine *eng, const serve_model *m, lm_error *err) {
     const serve_config *cfg = m->cfg;
     struct serve_http *h = calloc(1, sizeof *h);
@@ -370,9 +377,10 @@ struct serve_http *serve_http_start(serve_engine *eng, const serve_model *m, lm_
      * requests that only read (health, metrics): past the queue a client gets
      * a 503 from us, not a refused connection. */
     unsigned limit = (unsigned)(2 * (cfg->parallel + cfg->queue) + 64);
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                                 h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                                 mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
                                  MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err->msg, sizeof err->msg, "cannot listen on %s port %d (in use?)", cfg->host,
