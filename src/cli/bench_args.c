@@ -41,24 +41,28 @@ static const char usage[] =
     "x tok/s / prompt tokens; % FMA compares it with the FMA probe (independent\n"
     "fp32 multiply-add chains in the widest vectors, same threads).\n";
 
+/* "lamina: error: bench: MESSAGE[TAIL]" on stderr; returns status. */
+static int report(int status, const char *tail, const char *fmt, va_list ap) {
+    fputs("lamina: error: bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+    return status;
+}
+
 int bench_usage_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("lamina: error: bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs(" (see lamina bench --help)\n", stderr);
+    int status = report(2, " (see lamina bench --help)\n", fmt, ap);
     va_end(ap);
-    return 2;
+    return status;
 }
 
 int bench_runtime_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("lamina: error: bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int status = report(1, "\n", fmt, ap);
     va_end(ap);
-    return 1;
+    return status;
 }
 
 /* A whole-string integer in [lo, hi]. */

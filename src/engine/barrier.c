@@ -1,10 +1,11 @@
 /* Spin while it pays, else sleep on a futex (barrier.h says why). */
 #include "barrier.h"
 
+#include "lamina.h"
+
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /* How long a thread spins before it sleeps: a step of the forward pass on an
@@ -24,11 +25,9 @@ static void cpu_relax(void) {
 #endif
 }
 
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
+/* lm_seconds, the engine's one clock, in nanoseconds (a double holds them
+ * exactly for months of uptime). */
+static long long now_ns(void) { return (long long)(lm_seconds() * 1e9); }
 
 static void futex_wait(atomic_int *addr, int expected) {
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
