@@ -4,7 +4,14 @@
  *   fed one token at a time and as one prompt block;
  * - run.c's generations (greedy and multinomial) token for token;
  * - the sampler alone (top-p included) on the golden logits, exactly.
- * Usage: test_golden SHARED_DATA_DIR */
+ * Usage: test_golden SHARED_DATA_DIR
+ *
+ * test_golden SHARED_DATA_DIR batched: the written order (kernels/ORDER.md)
+ * end to end. On stories260K and the demo model (v0 fp32, v2 Q8_0), the logits
+ * after every prefix of a prompt are bitwise the same whether the prompt goes
+ * through as one batch (T = 1..100: several blocks, both product paths) or
+ * token by token, on every kernel set and at 1 and 2 threads; and they are the
+ * scalar oracle's bits at 1 thread, token by token. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +158,107 @@ static void sampler_line(const char *line, void *arg) {
     test_sampler(((const run *)arg)->golden, line);
 }
 
+/* ---- batched against token by token, bit for bit ---------------------- */
+
+#define PROMPT 100
+
+/* Where two logit vectors first differ (vocab if nowhere). */
+static int first_diff_at(const float *a, const float *b, int vocab) {
+    int i = 0;
+    while (i < vocab && memcmp(&a[i], &b[i], sizeof(float)) != 0) i++;
+    return i == vocab ? vocab : i;
+}
+
+static int differ(const float *a, const float *b, int vocab) {
+    return memcmp(a, b, (size_t)vocab * sizeof(float)) != 0;
+}
+
+/* Logits after each prefix of ids (row p: after ids[0..p]) fed one token at a
+ * time; the reference the batched calls are held to. */
+static void token_by_token(lm_context *ctx, const int *ids, float *rows, int vocab) {
+    for (int p = 0; p < PROMPT; p++)
+        memcpy(rows + (size_t)p * vocab, lm_forward(ctx, &ids[p], 1, p),
+               (size_t)vocab * sizeof(float));
+}
+
+static void test_batched_model(const char *rel) {
+    lm_error err;
+    lm_model *m = lm_model_load(data(rel), &err);
+    CHECK(m != NULL, "%s: %s", rel, m ? "" : err.msg);
+    if (!m) return;
+    const int vocab = lm_model_get_info(m).config.vocab_size;
+    /* BOS, then ids spread over the vocabulary (any ids do for bits) */
+    int ids[PROMPT] = {LM_TOKEN_BOS};
+    for (int p = 1; p < PROMPT; p++) ids[p] = (p * 7919 + 13) % vocab;
+    float *oracle = malloc((size_t)PROMPT * vocab * sizeof(float));
+    float *rows = malloc((size_t)PROMPT * vocab * sizeof(float));
+    for (int i = 0; lm_kernel_tables[i]; i++) {
+        const char *name = lm_kernel_tables[i]->isa;
+        if (lm_kernels_missing_feature(lm_kernel_tables[i])) continue; /* main says so */
+        for (int threads = 1; threads <= 2; threads++) {
+            lm_context *ctx = lm_context_new(m, (lm_context_params){PROMPT, threads, name}, &err);
+            CHECK(ctx != NULL, "%s %s: %s", rel, name, ctx ? "" : err.msg);
+            if (!ctx) continue;
+            token_by_token(ctx, ids, rows, vocab);
+            if (i == 0 && threads == 1)
+                memcpy(oracle, rows, (size_t)PROMPT * vocab * sizeof(float));
+            int p = 0;
+            while (p < PROMPT &&
+                   !differ(rows + (size_t)p * vocab, oracle + (size_t)p * vocab, vocab))
+                p++;
+            CHECK(p == PROMPT,
+                  "%s %s, %d threads, token by token: position %d logit %d differs "
+                  "from scalar's",
+                  rel, name, threads, p,
+                  p < PROMPT
+                      ? first_diff_at(rows + (size_t)p * vocab, oracle + (size_t)p * vocab, vocab)
+                      : 0);
+            /* prompt lengths in one call: every T to 40, then around the
+             * products' block sizes and past one forward block (64) */
+            static const int more[] = {47, 48, 49, 63, 64, 65, 70, 96, PROMPT};
+            int bad = 0, first_bad = 0, lengths = 0;
+            for (int j = 0; j < 40 + 9; j++, lengths++) {
+                int n = j < 40 ? j + 1 : more[j - 40];
+                const float *logits = lm_forward(ctx, ids, n, 0);
+                if (differ(logits, rows + (size_t)(n - 1) * vocab, vocab) && !bad++) first_bad = n;
+            }
+            CHECK(!bad,
+                  "%s %s, %d threads: %d of %d prompt lengths give other logits as one "
+                  "batch than token by token (first: T = %d)",
+                  rel, name, threads, bad, lengths, first_bad);
+            printf("%s %s, %d threads: token by token %s scalar's; %d of %d batched lengths "
+                   "differ\n",
+                   rel, name, threads, p == PROMPT ? "equals" : "DIFFERS from", bad, lengths);
+            lm_forward(ctx, ids, 37, 0);
+            const float *logits = lm_forward(ctx, ids + 37, PROMPT - 37, 37);
+            CHECK(
+                !differ(logits, rows + (size_t)(PROMPT - 1) * vocab, vocab),
+                "%s %s, %d threads: a prompt in two batches (37 + %d) differs from token by token",
+                rel, name, threads, PROMPT - 37);
+            lm_context_free(ctx);
+        }
+    }
+    free(oracle);
+    free(rows);
+    lm_model_free(m);
+}
+
+static int test_batched(void) {
+    for (int i = 0; lm_kernel_tables[i]; i++) {
+        const char *missing = lm_kernels_missing_feature(lm_kernel_tables[i]);
+        if (missing) printf("%s: skipped, this CPU lacks %s\n", lm_kernel_tables[i]->isa, missing);
+    }
+    test_batched_model("models/stories260K.bin");
+    test_batched_model("models/kjv1m.bin");
+    test_batched_model("models/kjv1m.q80.bin");
+    return check_exit("golden batched");
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) return fprintf(stderr, "usage: test_golden SHARED_DATA_DIR\n"), 2;
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "batched") != 0))
+        return fprintf(stderr, "usage: test_golden SHARED_DATA_DIR [batched]\n"), 2;
     snprintf(data_dir, sizeof data_dir, "%s", argv[1]);
+    if (argc == 3) return test_batched();
     lm_error err;
     lm_model *m = lm_model_load(data("models/stories260K.bin"), &err);
     size_t n_logits = 0, n_ids_text = 0;
