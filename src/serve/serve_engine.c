@@ -45,12 +45,6 @@ struct serve_engine {
     long step_delay_ns; /* tests only (LAMINA_SERVE_TEST_STEP_MS): a pause after each step */
 };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void job_unref(struct serve_job *job) {
     if (--job->refs == 0) serve_job_free(job);
 }
@@ -237,9 +231,9 @@ static void *engine_main(void *arg) {
     serve_engine *eng = arg;
     pthread_mutex_lock(&eng->mu);
     for (;;) {
-        if (now() - eng->last_sweep >= SWEEP_SECONDS) {
+        if (lm_seconds() - eng->last_sweep >= SWEEP_SECONDS) {
             sweep(eng);
-            eng->last_sweep = now();
+            eng->last_sweep = lm_seconds();
         }
         if (eng->quit) {
             for (struct serve_job *job; (job = eng->head);) {
@@ -403,10 +397,10 @@ void serve_job_release(serve_engine *eng, struct serve_job *job) {
 }
 
 void serve_engine_drain(serve_engine *eng, double grace_s) {
-    double t0 = now();
+    double t0 = lm_seconds();
     pthread_mutex_lock(&eng->mu);
     eng->draining = 1;
-    while ((eng->n_running > 0 || eng->head) && now() - t0 < grace_s) {
+    while ((eng->n_running > 0 || eng->head) && lm_seconds() - t0 < grace_s) {
         pthread_mutex_unlock(&eng->mu);
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

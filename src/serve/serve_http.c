@@ -57,14 +57,8 @@ typedef struct conn_ctx {
     struct serve_job *job; /* submitted to the engine */
     int status;
     size_t bytes;
-    struct timespec start;
+    double start; /* lm_seconds() */
 } conn_ctx;
-
-static double since(const struct timespec *t0) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
 
 static route route_of(const char *url) {
     static const struct {
@@ -248,7 +242,7 @@ static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *con
 static conn_ctx *conn_new(struct serve_http *h, const char *url, const char *method) {
     conn_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    clock_gettime(CLOCK_MONOTONIC, &c->start);
+    c->start = lm_seconds();
     snprintf(c->method, sizeof c->method, "%s", method);
     snprintf(c->path, sizeof c->path, "%s", url);
     c->route = route_of(url);
@@ -329,7 +323,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (c->job && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && c->status == 200)
         how = " (client closed mid-stream)";
     fprintf(stderr, "lamina serve: %s \"%s %s\" %d %zu %.3fs%s\n", peer, c->method, c->path, status,
-            c->bytes, since(&c->start), how);
+            c->bytes, lm_seconds() - c->start, how);
     serve_metrics_request(status);
     if (c->job) serve_job_release(h->eng, c->job);
     free(c->body);
@@ -404,9 +398,8 @@ void serve_http_quiesce(struct serve_http *h) {
 
 /* Give answered requests up to wait_s to finish sending, then close. */
 void serve_http_stop(struct serve_http *h, double wait_s) {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (atomic_load(&h->open) > 0 && since(&t0) < wait_s) usleep(10000);
+    double t0 = lm_seconds();
+    while (atomic_load(&h->open) > 0 && lm_seconds() - t0 < wait_s) usleep(10000);
     MHD_stop_daemon(h->daemon);
     free(h);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lamina.h"
 #include "serve_metrics.h"
 
 #define N_STATUS 8
@@ -25,11 +26,7 @@ static struct {
     unsigned long long bucket_tokens[WINDOW];
 } m = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static long long now_sec(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec;
-}
+static long long now_sec(void) { return (long long)lm_seconds(); }
 
 void serve_metrics_request(int status) {
     int i = 0;
