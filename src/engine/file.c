@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "internal.h"
 
 /* A path for a message: its last 160 bytes, so that the reason after it
@@ -126,7 +127,7 @@ static int looks_like_v0(const uint8_t *p, uint64_t n) {
 int lm_file_explain(const char *path, const uint8_t *p, uint64_t n, int want, lm_error *err) {
     const char *is = NULL, *hint = "";
     int checkpoint = want == LM_WANT_CHECKPOINT;
-    if (n >= 8 && (uint32_t)i32_at(p) == 0x616b3432u && !checkpoint) { /* "ak42" */
+    if (n >= 8 && (uint32_t)i32_at(p) == LM_MAGIC && !checkpoint) {
         is = "a llama2.c checkpoint, not a tokenizer";
         hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
     } else if (n >= 4 && memcmp(p, "GGUF", 4) == 0) {
