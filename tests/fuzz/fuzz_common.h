@@ -50,7 +50,8 @@ static inline void fuzz_check_message(const char *msg, const char *what) {
     size_t n = 0;
     while (n < 512 && msg[n]) n++;
     FUZZ_CHECK(n > 0 && n < 512, "%s: empty or unterminated error message", what);
-    for (size_t i = 0; i < n; i++) FUZZ_CHECK(msg[i] != '\n', "%s: multi-line message: %s", what, msg);
+    for (size_t i = 0; i < n; i++)
+        FUZZ_CHECK(msg[i] != '\n', "%s: multi-line message: %s", what, msg);
 }
 
 #endif
