@@ -348,6 +348,12 @@ async function main() {
     fs.rmSync(userDir, { recursive: true, force: true });
     server.proc.kill("SIGTERM");
   }
+  // Everything the page did left the server sound: it drains and exits 0,
+  // and (in the sanitizer build) reported nothing.
+  const code = server.proc.exitCode ?? (await new Promise((r) => server.proc.once("exit", r)));
+  assert.equal(code, 0, "lamina serve's exit status after SIGTERM:\n" + server.log());
+  assert.doesNotMatch(server.log(), /runtime error|AddressSanitizer|LeakSanitizer/);
+  ok("lamina serve exits 0 on SIGTERM with no sanitizer report");
   console.log(`${passed} passed, 0 failed`);
 }
 
