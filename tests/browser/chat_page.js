@@ -301,20 +301,36 @@ async function run(page, origin) {
   await page.screenshot({ path: path.join(outDir, "chat_page.png") });
   ok("screenshot " + path.join(outDir, "chat_page.png"));
 
-  // 400 px wide: nothing scrolls sideways; the settings fold away.
+  // 400 px wide, keyboard only: the settings start folded; Tab reaches them,
+  // Enter unfolds them, a seed is typed, Shift+Tab comes back to the message
+  // box, Enter sends. Nothing scrolls sideways.
   await page.setViewportSize({ width: 400, height: 800 });
   await page.goto(origin + "/");
   await page.waitForFunction((id) => document.getElementById("model-info").textContent.includes(id),
     model.id);
   assert.equal(await page.evaluate(() => document.getElementById("settings").open), false);
-  await page.click("#settings summary");
-  await page.fill("#seed", "7");
-  await page.click("#settings summary");
-  await sendMessage(page, "And it came to pass");
+  assert.equal(await page.inputValue("#api_key"), KEY); // the tab's session storage, after a reload
+  const focused = () => page.evaluate(() => document.activeElement.id ||
+    document.activeElement.tagName.toLowerCase());
+  const keys = async (key, n = 1) => { for (let i = 0; i < n; i++) await page.keyboard.press(key); };
+  assert.equal(await focused(), "input");
+  await keys("Tab", 2); // Send, then (Stop is disabled) the settings
+  assert.equal(await focused(), "summary");
+  await keys("Enter");
+  assert.equal(await page.evaluate(() => document.getElementById("settings").open), true);
+  await keys("Tab", 4); // system prompt, temperature, top-p, seed
+  assert.equal(await focused(), "seed");
+  await page.keyboard.type("7");
+  await keys("Shift+Tab", 6);
+  assert.equal(await focused(), "input");
+  const req = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions"));
+  await page.keyboard.type("And it came to pass");
+  await keys("Enter");
+  assert.equal(JSON.parse((await req).postData()).seed, 7);
   await waitDone(page);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 400));
   await page.screenshot({ path: path.join(outDir, "chat_page_400px.png") });
-  ok("readable at 400 px: no horizontal scroll; screenshot chat_page_400px.png");
+  ok("400 px, keyboard only: seed set and message sent; no sideways scroll; chat_page_400px.png");
 }
 
 async function main() {
