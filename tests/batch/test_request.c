@@ -1,8 +1,9 @@
 /* The request parser and the chat template (src/request, chat_template.c):
  * every field's type and range, unknown and duplicate fields, null as absent,
- * and the template's tokens against the text lm_chat renders.
+ * the template's tokens against the text lm_chat renders, and stop strings on
+ * a real batch (the streamed prefix never changes).
  *
- * usage: test_request TOKENIZER */
+ * usage: test_request TOKENIZER MODEL */
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,9 +191,69 @@ static void test_template(const lm_tokenizer *tok) {
     }
 }
 
+/* Run `json` alone on a batch; the final text, and streaming checks on the
+ * way: the stable prefix only grows and never changes once reported. */
+static char *run_streamed(lm_batch *b, const lm_tokenizer *tok, const char *json,
+                          lm_request_finish *finish) {
+    lm_request req;
+    lm_error e = {{0}};
+    CHECK(!lm_request_parse_text(json, strlen(json), &rules, &req, &e), "%s", e.msg);
+    lm_request_run *run = lm_request_prepare(tok, 256, &req, &e);
+    lm_request_free(&req);
+    CHECK(run && !lm_request_submit(run, b, &e), "%s", e.msg);
+    if (!run) return NULL;
+    char *seen = strdup("");
+    size_t seen_len = 0;
+    lm_batch_event ev[4];
+    for (int done = 0; !done;) {
+        int n = lm_batch_step(b, ev, &e);
+        CHECK(n >= 0, "%s", e.msg);
+        if (n < 0) break;
+        for (int i = 0; i < n; i++) done |= lm_request_feed(run, b, &ev[i]);
+        size_t len, stable = lm_request_stable_len(run);
+        const char *text = lm_request_text(run, &len);
+        CHECK(stable >= seen_len && stable <= len, "stable %zu, seen %zu, len %zu", stable,
+              seen_len, len);
+        CHECK(!memcmp(text, seen, seen_len), "streamed text changed");
+        free(seen);
+        seen = strndup(text, stable);
+        seen_len = stable;
+    }
+    *finish = lm_request_finish_reason(run);
+    CHECK(lm_batch_active(b) == 0, "the sequence left the batch");
+    lm_request_run_free(run);
+    return seen;
+}
+
+static void test_stop_strings(const char *model_path, const lm_tokenizer *tok) {
+    lm_error e;
+    lm_model *m = lm_model_load(model_path, &e);
+    CHECK(m, "%s", e.msg);
+    if (!m) return;
+    lm_batch *b = lm_batch_new(m, (lm_batch_params){.max_seqs = 2, .n_threads = 1}, &e);
+    CHECK(b, "%s", e.msg);
+    lm_request_finish f1, f2;
+    char *full = run_streamed(b, tok, "{\"prompt\":\"And\",\"seed\":5,\"max_tokens\":150}", &f1);
+    CHECK(f1 == LM_REQUEST_LENGTH, "without stop: length");
+    /* a stop string that spans tokens: the text's first ", and" */
+    char *cut = run_streamed(
+        b, tok, "{\"prompt\":\"And\",\"seed\":5,\"max_tokens\":150,\"stop\":[\"zzz\",\", and\"]}",
+        &f2);
+    const char *at = full ? strstr(full, ", and") : NULL;
+    CHECK(at, "the text has no ', and' to stop at: %s", full ? full : "");
+    if (at && cut)
+        CHECK(f2 == LM_REQUEST_STOP && strlen(cut) == (size_t)(at - full) &&
+                  !strncmp(cut, full, strlen(cut)),
+              "cut '%s' (finish %d), full '%s'", cut, f2, full);
+    free(full);
+    free(cut);
+    lm_batch_free(b);
+    lm_model_free(m);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_request TOKENIZER\n");
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_request TOKENIZER MODEL\n");
         return 2;
     }
     rules = lm_request_rules_default();
@@ -203,6 +264,7 @@ int main(int argc, char **argv) {
     lm_tokenizer *tok = lm_tokenizer_load(argv[1], 0, &e);
     CHECK(tok, "%s", e.msg);
     if (tok) test_template(tok);
+    if (tok) test_stop_strings(argv[2], tok);
     lm_tokenizer_free(tok);
     return check_exit("test_request");
 }
