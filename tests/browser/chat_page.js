@@ -329,7 +329,14 @@ async function run(page, origin) {
   assert.equal(JSON.parse((await req).postData()).seed, 7);
   await waitDone(page);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 400));
-  await page.screenshot({ path: path.join(outDir, "chat_page_400px.png") });
+  // Header, settings, conversation and footer do not overlap, top to bottom.
+  const boxes = await page.evaluate(() => ["header", "#settings", "#chat", "footer"].map((sel) => {
+    const r = document.querySelector(sel).getBoundingClientRect();
+    return { sel, top: r.top, bottom: r.bottom };
+  }));
+  for (let i = 1; i < boxes.length; i++)
+    assert.ok(boxes[i - 1].bottom <= boxes[i].top + 0.5, JSON.stringify(boxes));
+  await page.screenshot({ path: path.join(outDir, "chat_page_400px.png"), fullPage: true });
   ok("400 px, keyboard only: seed set and message sent; no sideways scroll; chat_page_400px.png");
 }
 
