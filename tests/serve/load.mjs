@@ -3,8 +3,9 @@
 // own, with exactly the text the same request gets when it runs alone.
 //
 //   node load.mjs LAMINA MODEL TOKENIZER            the test (ctest serve.load)
-//   node load.mjs LAMINA MODEL TOKENIZER --bench    throughput and latency at 1, 4,
-//                                                   16 and 64 concurrent clients
+//   node load.mjs LAMINA MODEL TOKENIZER --bench [SERVER ARGS...]
+//                                 throughput and latency at 1, 4, 16 and 64 concurrent
+//                                 clients (the server runs --parallel 64 and SERVER ARGS)
 import { check, done, loadOpenAI, startServer } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
@@ -32,8 +33,13 @@ const pct = (xs, p) => {
 };
 
 // Stream one request; returns its text, ids, usage and timings.
-async function run(client, spec) {
+async function run(client, spec, streaming = true) {
     const t0 = performance.now();
+    if (!streaming) {
+        const r = await client.completions.create({ model: MODEL, ...spec });
+        const t = performance.now() - t0;
+        return { text: r.choices[0].text, ids: new Set([r.id]), usage: r.usage, finish: r.choices[0].finish_reason, ttft: t, total: t };
+    }
     let ttft = null, text = "", finish = null, usage = null;
     const ids = new Set();
     const stream = await client.completions.create({
@@ -53,7 +59,7 @@ async function run(client, spec) {
 
 // n requests over `concurrency` clients (each a client object of its own, as
 // separate processes would be); returns the results in request order.
-async function load(url, concurrency, n, specOf) {
+async function load(url, concurrency, n, specOf, stream = true) {
     const results = new Array(n);
     let next = 0;
     const t0 = performance.now();
@@ -61,7 +67,7 @@ async function load(url, concurrency, n, specOf) {
         const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "none", maxRetries: 0, timeout: LIMIT_MS });
         for (let i = next++; i < n; i = next++) {
             try {
-                results[i] = await run(client, specOf(i));
+                results[i] = await run(client, specOf(i), stream);
             } catch (e) {
                 results[i] = { error: e };
             }
@@ -97,16 +103,29 @@ const watchdog = setTimeout(() => {
 
 if (bench) {
     // Every request: the same prompt, its own seed, 128 tokens (temperature 1).
-    const srv = await startServer(["--parallel", "64", "--queue", "256"]);
+    const extra = process.argv.slice(process.argv.indexOf("--bench") + 1);
+    const srv = await startServer(["--parallel", "64", "--queue", "256", ...extra]);
+    console.error(srv.log.at(-1));
+    // The server's CPU time (user + system) from /proc, to tell its cost from the client's.
+    const { readFileSync } = await import("node:fs");
+    const cpu = () => {
+        const f = readFileSync(`/proc/${srv.proc.pid}/stat`, "utf8").split(") ")[1].split(" ");
+        return (Number(f[11]) + Number(f[12])) / 100;
+    };
     const lines = [];
-    for (const c of [1, 4, 16, 64]) {
-        const n = Math.max(16, 4 * c);
-        const r = await load(srv.url, c, n, (i) => ({ prompt: "And it came to pass", seed: 1 + i, max_tokens: 128 }));
-        lines.push(row(summary(String(c), r)));
-        console.error(lines.at(-1));
+    for (const stream of [true, false]) {
+        for (const c of [1, 4, 16, 64]) {
+            const n = Math.max(16, 4 * c);
+            const c0 = cpu(), u0 = process.cpuUsage();
+            const r = await load(srv.url, c, n, (i) => ({ prompt: "And it came to pass", seed: 1 + i, max_tokens: 128 }), stream);
+            const u = process.cpuUsage(u0);
+            const s = summary(`${c} ${stream ? "streaming" : "whole"}`, r);
+            lines.push(row(s) + ` ${(cpu() - c0).toFixed(1)} / ${((u.user + u.system) / 1e6).toFixed(1)} |`);
+            console.error(lines.at(-1));
+        }
     }
     await srv.stop();
-    console.log(header + "\n" + lines.join("\n"));
+    console.log(header.replace(" |\n", " | server / client CPU s |\n") + "---|\n" + lines.join("\n"));
     clearTimeout(watchdog);
     process.exit(0);
 }
