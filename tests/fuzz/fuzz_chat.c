@@ -49,7 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (given) { /* the first line becomes the first turn, as -i does */
         const char *nl = memchr(text, '\n', len);
         size_t n = nl ? (size_t)(nl - text) : len;
-        first = strndup(text, n);
+        first = malloc(n + 1); /* not strndup: the input has no NUL */
+        if (!first) return 0;
+        memcpy(first, text, n);
+        first[n] = '\0';
         text += nl ? n + 1 : n, len -= nl ? n + 1 : n;
     }
     FILE *in = fmemopen(len ? (void *)text : (void *)"", len ? len : 1, "r");

@@ -59,8 +59,13 @@ static int parse_one(const char *opt, const char *value) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    char *s = strndup((const char *)data, size > 256 ? 256 : size);
+    size_t n = size > 256 ? 256 : size; /* a copy, not strndup: the input has no NUL */
+    const uint8_t *nul = memchr(data, 0, n);
+    if (nul) n = (size_t)(nul - data);
+    char *s = malloc(n + 1);
     if (!s) return 0;
+    memcpy(s, data, n);
+    s[n] = '\0';
     uint64_t u = 0, ru = 0;
     int ur = cli_parse_uint(s, UINT64_MAX, &u), rur = reference_uint(s, UINT64_MAX, &ru);
     FUZZ_CHECK(ur == rur, "'%s': integer %d, reference %d", s, ur, rur);
