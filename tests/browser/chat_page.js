@@ -194,8 +194,12 @@ async function run(page, origin) {
   // Token by token: each delta is its own text node.
   const pieces = await page.$eval(lastAssistant + " .text", (e) => e.childNodes.length);
   assert.ok(pieces > 1, `the reply arrived in ${pieces} piece(s)`);
-  assert.match(await page.textContent("#speed"), /^\d+(\.\d)? tok\/s$/);
-  ok(`streamed reply (${pieces} pieces) equals the API's for seed 42: ${JSON.stringify(streamed)}`);
+  // The footer ends with the server's token count (usage of the last chunk).
+  assert.match(await page.textContent("#speed"),
+    new RegExp(`^${solo.json.usage.completion_tokens} tokens( · \\d+\\.\\d tok/s)?$`));
+  assert.equal(body.stream_options?.include_usage, true);
+  ok(`streamed reply (${pieces} pieces) equals the API's for seed 42: ${JSON.stringify(streamed)}; ` +
+    `footer: ${await page.textContent("#speed")}`);
 
   // Rendering, part 1 (the real server): the system prompt and the user
   // message, both containing <b>x</b>, are shown as those characters in the
