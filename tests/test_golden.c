@@ -6,11 +6,11 @@
  * - the sampler alone (top-p included) on the golden logits, exactly.
  * Usage: test_golden SHARED_DATA_DIR
  *
- * test_golden SHARED_DATA_DIR batched: the written order (kernels/ORDER.md)
+ * test_golden SHARED_DATA_DIR batched [threads]: the written order (kernels/ORDER.md)
  * end to end. On stories260K and the demo model (v0 fp32, v2 Q8_0), the logits
  * after every prefix of a prompt are bitwise the same whether the prompt goes
  * through as one batch (T = 1..100: several blocks, both product paths) or
- * token by token, on every kernel set and at 1 and 2 threads; and they are the
+ * token by token, on every kernel set and at 1 and 2 threads (or 1..threads); and they are the
  * scalar oracle's bits at 1 thread, token by token. */
 #include <math.h>
 #include <stdlib.h>
@@ -162,6 +162,8 @@ static void sampler_line(const char *line, void *arg) {
 
 #define PROMPT 100
 
+static int max_threads = 2; /* thread counts 1..max_threads */
+
 /* Where two logit vectors first differ (vocab if nowhere). */
 static int first_diff_at(const float *a, const float *b, int vocab) {
     int i = 0;
@@ -195,7 +197,7 @@ static void test_batched_model(const char *rel) {
     for (int i = 0; lm_kernel_tables[i]; i++) {
         const char *name = lm_kernel_tables[i]->isa;
         if (lm_kernels_missing_feature(lm_kernel_tables[i])) continue; /* main says so */
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= max_threads; threads++) {
             lm_context *ctx = lm_context_new(m, (lm_context_params){PROMPT, threads, name}, &err);
             CHECK(ctx != NULL, "%s %s: %s", rel, name, ctx ? "" : err.msg);
             if (!ctx) continue;
@@ -255,10 +257,11 @@ static int test_batched(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "batched") != 0))
-        return fprintf(stderr, "usage: test_golden SHARED_DATA_DIR [batched]\n"), 2;
+    if (argc < 2 || argc > 4 || (argc >= 3 && strcmp(argv[2], "batched") != 0))
+        return fprintf(stderr, "usage: test_golden SHARED_DATA_DIR [batched [threads]]\n"), 2;
     snprintf(data_dir, sizeof data_dir, "%s", argv[1]);
-    if (argc == 3) return test_batched();
+    if (argc == 4) max_threads = atoi(argv[3]);
+    if (argc >= 3) return max_threads >= 1 ? test_batched() : 2;
     lm_error err;
     lm_model *m = lm_model_load(data("models/stories260K.bin"), &err);
     size_t n_logits = 0, n_ids_text = 0;

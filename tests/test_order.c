@@ -11,8 +11,9 @@
  * seeds (top-p 0.95 for odd seeds, plain multinomial for even ones); the
  * reference is the first kernel set (scalar, the oracle) at 1 thread.
  *
- * Usage: test_order DATA_DIR [seeds [tokens]]: tokens sampled after the
- * prompt per seed (defaults 50 and 48; divergences showed within ~20). */
+ * Usage: test_order DATA_DIR [seeds [tokens [threads]]]: tokens sampled after
+ * the prompt per seed, thread counts 1..threads (defaults 50, 48 and 2;
+ * divergences showed within ~20 tokens). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream */
 #endif
@@ -27,7 +28,7 @@
 #define MAX_ISAS 8
 
 static char data_dir[4096];
-static int n_seeds = 50, n_gen = 48;
+static int n_seeds = 50, n_gen = 48, max_threads = 2;
 
 static const char *data(const char *rel) {
     static char path[4200];
@@ -139,7 +140,7 @@ static void run_case(const gen_case *c) {
 
     char **ref = calloc((size_t)n_seeds, sizeof *ref);
     for (int i = 0; i < n_isas; i++)
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= max_threads; threads++) {
             lm_context *ctx = lm_context_new(m, (lm_context_params){steps, threads, isas[i]}, &err);
             CHECK(ctx != NULL, "%s %s: %s", c->model, isas[i], ctx ? "" : err.msg);
             if (!ctx) continue;
@@ -163,8 +164,8 @@ static void run_case(const gen_case *c) {
                   c->model, what, isas[i], threads, isas[0], differ, n_seeds, first, at);
             lm_context_free(ctx);
         }
-    printf("%s, %s: %d seeds, %d positions, compared over %d kernel sets x 2 thread counts\n",
-           c->model, what, n_seeds, steps, n_isas);
+    printf("%s, %s: %d seeds, %d positions, compared over %d kernel sets x %d thread counts\n",
+           c->model, what, n_seeds, steps, n_isas, max_threads);
     for (int s = 0; s < n_seeds; s++) free(ref[s]);
     free(ref);
     lm_tokenizer_free(tok);
@@ -172,11 +173,12 @@ static void run_case(const gen_case *c) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 4)
-        return fprintf(stderr, "usage: test_order DATA_DIR [seeds [tokens]]\n"), 2;
+    if (argc < 2 || argc > 5)
+        return fprintf(stderr, "usage: test_order DATA_DIR [seeds [tokens [threads]]]\n"), 2;
     snprintf(data_dir, sizeof data_dir, "%s", argv[1]);
     if (argc > 2) n_seeds = atoi(argv[2]);
     if (argc > 3) n_gen = atoi(argv[3]);
+    if (argc > 4) max_threads = atoi(argv[4]);
     if (n_seeds < 1 || n_gen < 1) return fprintf(stderr, "test_order: seeds, tokens >= 1\n"), 2;
     list_isas();
     /* 40-odd tokens of the demo vocabulary: past 32, where prompts take the
