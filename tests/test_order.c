@@ -7,8 +7,8 @@
  *
  * Cases: the demo model as v0 fp32 and v2 Q8_0 with its tokenizer, each with
  * no prompt and with a prompt longer than 32 tokens (the batched prompt path),
- * and stories260K by token ids (no tokenizer needed). Every case runs SEEDS
- * seeds (top-p 0.95 for odd seeds, plain multinomial for even ones); the
+ * and stories260K by token ids (no tokenizer needed). Every case runs every
+ * seed (top-p 0.95 for odd seeds, plain multinomial for even ones); the
  * reference is the first kernel set (scalar, the oracle) at 1 thread.
  *
  * Usage: test_order DATA_DIR [seeds [tokens [threads]]]: tokens sampled after
