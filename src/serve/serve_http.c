@@ -239,12 +239,20 @@ static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *con
     }
 }
 
+/* A copy fit for the one-line log: the URL arrives percent-decoded, so a
+ * client could otherwise write a newline (a forged log line) or escapes. */
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    snprintf(dst, cap, "%s", src);
+    for (char *p = dst; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"') *p = '?';
+}
+
 static conn_ctx *conn_new(struct serve_http *h, const char *url, const char *method) {
     conn_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->start = lm_seconds();
-    snprintf(c->method, sizeof c->method, "%s", method);
-    snprintf(c->path, sizeof c->path, "%s", url);
+    copy_printable(c->method, sizeof c->method, method);
+    copy_printable(c->path, sizeof c->path, url);
     c->route = route_of(url);
     c->post = strcmp(method, "POST") == 0;
     atomic_fetch_add(&h->open, 1);

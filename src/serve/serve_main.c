@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "serve.h"
@@ -226,9 +227,24 @@ static int choose_isa(serve_config *c) {
     return 0;
 }
 
-static void stop(server *s, int sig) {
-    fprintf(stderr, "lamina serve: %s: no new requests; running ones get up to %d s\n",
+/* A second SIGINT/SIGTERM while draining: stop now (exit 1, requests cut). */
+static void *second_signal(void *arg) {
+    sigset_t *sigs = arg;
+    int sig;
+    if (sigwait(sigs, &sig) == 0) {
+        fprintf(stderr, "lamina serve: %s again: stopping now\n", strsignal(sig));
+        _exit(1);
+    }
+    return NULL;
+}
+
+static void stop(server *s, int sig, sigset_t *sigs) {
+    fprintf(stderr,
+            "lamina serve: %s: no new requests; running ones get up to %d s (signal again to "
+            "stop now)\n",
             strsignal(sig), s->cfg.grace_s);
+    pthread_t t;
+    if (pthread_create(&t, NULL, second_signal, sigs) == 0) pthread_detach(t);
     serve_http_quiesce(s->http);
     serve_engine_drain(s->eng, s->cfg.grace_s);
     serve_http_stop(s->http, 5.0);
@@ -236,6 +252,14 @@ static void stop(server *s, int sig) {
 }
 
 int cli_serve(int argc, char **argv) {
+    /* SIGINT/SIGTERM are taken by sigwait alone: blocked before any thread
+     * (OpenMP's workers included) starts, so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     server s = {0};
     int rc = parse_args(argc, argv, &s.cfg);
     if (rc) return rc < 0 ? 0 : rc;
@@ -247,13 +271,6 @@ int cli_serve(int argc, char **argv) {
         close_server(&s);
         return rc;
     }
-    /* Signals go to the main thread alone: block them before any thread starts. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
     lm_error e;
     s.eng = serve_engine_start(s.model, &s.m, &e);
     if (s.eng) s.http = serve_http_start(s.eng, &s.m, &e);
@@ -271,7 +288,7 @@ int cli_serve(int argc, char **argv) {
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    stop(&s, sig);
+    stop(&s, sig, &sigs);
     close_server(&s);
     return 0;
 }

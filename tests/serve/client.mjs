@@ -169,6 +169,8 @@ for (const [what, body] of [["malformed JSON", "{\"prompt\": \"x\""], ["an array
     check(r.status === 404 && errorShape(r.body), "an unknown path: 404 with an error object");
     const g = await raw("/v1/completions", {});
     check(g.status === 405 && errorShape(g.body), "GET on /v1/completions: 405");
+    await raw("/v1/x%0Aforged%22line", {});
+    check(!server.log.some((l) => l.startsWith("forged")), "a percent-encoded newline in a URL cannot forge a log line");
     const h = await raw("/health", {});
     check(h.status === 200 && h.body?.status === "ok", "GET /health");
 }

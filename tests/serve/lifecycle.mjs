@@ -147,4 +147,16 @@ async function firstChunk(stream) {
           "grace over: the cut stream ends with an error event the client raises", String(error));
     check((await srv.exit) === 0, "grace over: exit 0");
 }
+// ---- a second signal while draining stops at once ---------------------------------------------
+{
+    const srv = await startServer(["--parallel", "1", "--grace", "600"], SLOW);
+    const client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: "none", maxRetries: 0 });
+    const stream = await client.completions.create({ model: MODEL, prompt: "And", max_tokens: 250, seed: 4, stream: true });
+    const { it } = await firstChunk(stream);
+    srv.proc.kill("SIGTERM");
+    await sleep(200);
+    srv.proc.kill("SIGINT");
+    check((await srv.exit) === 1, "a second signal while draining: exit 1 at once");
+    try { for (let x = await it.next(); !x.done; x = await it.next()); } catch { /* cut */ }
+}
 done();
