@@ -32,7 +32,8 @@ static const char usage[] =
     "  --api-key KEY         require Authorization: Bearer KEY on /v1 (also LAMINA_API_KEY)\n"
     "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
     "  --timeout S           close connections idle this long (default 30)\n"
-    "  --grace S             on SIGTERM, running requests get this long (default 30)\n"
+    "  --grace S             on SIGTERM, running requests get this long (default 30);\n"
+    "                        a second signal stops at once\n"
     "  -t, -p, -s, -n        request defaults, as the CLI: temperature (1.0), top-p (0.9),\n"
     "                        seed (0 = a fresh one per request), steps (256)\n";
 
