@@ -1,7 +1,8 @@
 // `lamina serve` through OpenAI's official Node client: models, completions
 // and chat, streaming and not, seeded text equal to the CLI's, stop strings,
 // and errors surfacing as the client's typed errors (400, 401, 404, 413, 503).
-import { check, cli, done, equal, loadOpenAI, startServer, sleep } from "./lib.mjs";
+import { spawnSync } from "node:child_process";
+import { check, cli, done, equal, lamina, loadOpenAI, model, sleep, startServer, tokenizer } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
 const server = await startServer(["--parallel", "4"]);
@@ -210,5 +211,27 @@ for (const how of ["--api-key", "LAMINA_API_KEY"]) {
     const first = await long;
     check(first.usage.completion_tokens === 100, "the running request is not disturbed");
     check((await srv.stop()) === 0, "exit 0");
+}
+// ---- bad command lines: one line naming the problem, exit 2 (usage) or 1 (files, ports) ----
+for (const [args, code, pattern] of [
+    [["serve"], 2, /needs a MODEL/],
+    [["serve", model, "-z", tokenizer, "--port", "70000"], 2, /--port/],
+    [["serve", model, "-z", tokenizer, "--parallel", "0"], 2, /--parallel/],
+    [["serve", model, "-z", tokenizer, "--bogus", "1"], 2, /unknown option '--bogus'/],
+    [["serve", model, "-z", tokenizer, "--ctx", "100000"], 2, /seq_len/],
+    [["serve", model, "-z", tokenizer, "--api-key", ""], 2, /--api-key/],
+    [["serve", "/nonexistent/model.bin"], 1, /nonexistent/],
+    [["serve", model, "-z", tokenizer, "--host", "999.1.1.1"], 1, /--host/],
+]) {
+    const r = spawnSync(lamina, args, { encoding: "utf8", timeout: 30000 });
+    const lines = r.stderr.trim().split("\n");
+    check(r.status === code && lines.length === 1 && /^lamina: error: /.test(lines[0]) && pattern.test(lines[0]),
+          `lamina ${args.slice(1).join(" ")}: exit ${code} with one line`, `exit ${r.status}: ${r.stderr}`);
+}
+{
+    const busy = await startServer();
+    const r = spawnSync(lamina, ["serve", model, "-z", tokenizer, "--port", String(busy.port)], { encoding: "utf8", timeout: 30000 });
+    check(r.status === 1 && /cannot listen/.test(r.stderr), "a port in use: exit 1 naming it", r.stderr);
+    await busy.stop();
 }
 done();
