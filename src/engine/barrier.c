@@ -38,12 +38,20 @@ static void futex_wake_all(atomic_int *addr) {
 }
 
 void lm_barrier_init(lm_barrier *b, int n) {
+    /* The forward pass sets its barrier up on every call: what it learnt
+     * about late siblings carries over while the thread count stays. */
+    if (n > 1 && b->learnt_n != n) {
+        atomic_store(&b->close_runs, CLOSE_RUNS_TO_SPIN);
+        b->learnt_n = n;
+    }
     b->n = n;
     atomic_store(&b->arrived, 0);
     atomic_store(&b->generation, 0);
     atomic_store(&b->sleepers, 0);
-    atomic_store(&b->released, 0);
-    atomic_store(&b->close_runs, CLOSE_RUNS_TO_SPIN);
+}
+
+int lm_barrier_contended(const lm_barrier *b) {
+    return atomic_load_explicit(&b->close_runs, memory_order_relaxed) < CLOSE_RUNS_TO_SPIN;
 }
 
 /* Spins until the generation moves on or the spin time since `start` is

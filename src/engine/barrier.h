@@ -20,6 +20,7 @@
 
 typedef struct lm_barrier {
     int n;                 /* threads that take part */
+    int learnt_n;          /* the thread count close_runs was learnt with */
     atomic_int arrived;    /* threads at the barrier in this generation */
     atomic_int generation; /* bumped by the last thread to arrive */
     atomic_int sleepers;   /* threads asleep (or about to sleep) in the kernel */
@@ -33,5 +34,10 @@ void lm_barrier_init(lm_barrier *b, int n);
 /* Wait until all n threads have called it; memory written before the call by
  * any of them is visible to all after it. */
 void lm_barrier_wait(lm_barrier *b);
+
+/* 1 while a recent barrier found a thread far behind (descheduled by the OS)
+ * and spinning is off: a caller may run its next steps on fewer threads
+ * (the results do not depend on the thread count). Read between waits. */
+int lm_barrier_contended(const lm_barrier *b);
 
 #endif
