@@ -41,7 +41,7 @@ struct lm_model {
     const float *rms_final; /* (dim) */
     void *map;              /* the whole file, read-only */
     size_t map_size;
-    float *aligned_scales; /* copies of v2 scales that were not 4-byte aligned */
+    float *aligned_scales;       /* copies of v2 scales that were not 4-byte aligned */
     uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
                                     lm_model_quantize never writes over it */
 };

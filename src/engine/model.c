@@ -321,9 +321,9 @@ lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, 
         return NULL;
     }
     if ((uintptr_t)data % 4) { /* weights are read as aligned floats: copy them */
-        void *copy = size ? mmap(NULL, size, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                          : MAP_FAILED;
+        void *copy =
+            size ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                 : MAP_FAILED;
         if (copy == MAP_FAILED && size) {
             free(m);
             lm_fail(err, "%s: cannot copy %zu bytes: %s", name, size, strerror(errno));
