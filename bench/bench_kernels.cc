@@ -38,6 +38,7 @@
 extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
+#include "pack.h"
 }
 #include "lamina.h"
 
@@ -136,21 +137,40 @@ void set_rates(benchmark::State &state, double flop, double bytes) {
 
 // ---- products ------------------------------------------------------------
 
+// The products read weights packed into panels (kernels/pack.h). Any bytes are
+// valid panels (fp32 values, int8 values and scales from the pool), so a window
+// of the pool is used as a packed matrix as it is, without packing it.
+lm_packed packed_window(char *p, int d, int n, int gs) {
+    lm_packed w{};
+    w.rows = d, w.cols = n, w.gs = gs;
+    if (!gs) {
+        w.f32 = (const float *)p;
+    } else if (lm_pack_q8_panels(n, gs)) {
+        size_t cells = ((size_t)d + LM_PANEL - 1) / LM_PANEL * LM_PANEL * (size_t)n;
+        w.q = (const int8_t *)p;
+        w.s = (const float *)(p + (cells + 63) / 64 * 64);
+    } else {
+        size_t cells = (size_t)d * n;
+        w.flat = {(const int8_t *)p, (const float *)(p + (cells + 63) / 64 * 64), gs};
+    }
+    return w;
+}
+
 // y (T, d) = x (T, n) w^T with w (d, n).
 void bm_matmul_f32(benchmark::State &state, const lm_kernels *k, int d, int n, int T, int threads) {
-    Rotor rot((size_t)d * n * sizeof(float));
+    Rotor rot(lm_pack_bytes(d, n, 0));
     std::vector<float> x((size_t)T * n), y((size_t)T * d);
     for (auto &v : x) v = rand_unit();
     for (auto _ : state) {
-        const float *w = (const float *)rot.next();
+        const lm_packed w = packed_window(rot.next(), d, n, 0);
         if (threads == 1) {
-            k->matmul_f32(y.data(), x.data(), w, T, n, d, 0, d);
+            k->matmul_f32(y.data(), x.data(), &w, T, 0, d);
         } else {
 #pragma omp parallel num_threads(threads)
             {
                 int r0, r1;
                 share(d, LM_ROW_BLOCK, &r0, &r1);
-                if (r0 < r1) k->matmul_f32(y.data(), x.data(), w, T, n, d, r0, r1);
+                if (r0 < r1) k->matmul_f32(y.data(), x.data(), &w, T, r0, r1);
             }
         }
         benchmark::ClobberMemory();
@@ -160,8 +180,8 @@ void bm_matmul_f32(benchmark::State &state, const lm_kernels *k, int d, int n, i
 
 void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, int T, int gs,
                   int threads) {
-    size_t qbytes = ((size_t)d * n + 63) / 64 * 64, sbytes = (size_t)d * n / gs * sizeof(float);
-    Rotor rot(qbytes + sbytes);
+    size_t sbytes = (size_t)d * n / gs * sizeof(float);
+    Rotor rot(lm_pack_bytes(d, n, gs));
     int groups = lm_q8_groups(n, gs);
     std::vector<float> x((size_t)T * n), y((size_t)T * d);
     std::vector<int8_t> xq((size_t)T * n);
@@ -172,16 +192,15 @@ void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, in
                        x.data() + (size_t)t * n, n, gs);
     lm_q8_act act = {xq.data(), xs.data(), gs};
     for (auto _ : state) {
-        char *p = rot.next();
-        lm_q8 w = {(const int8_t *)p, (const float *)(p + qbytes), gs};
+        const lm_packed w = packed_window(rot.next(), d, n, gs);
         if (threads == 1) {
-            k->matmul_q8(y.data(), &act, &w, T, n, d, 0, d);
+            k->matmul_q8(y.data(), &act, &w, T, 0, d);
         } else {
 #pragma omp parallel num_threads(threads)
             {
                 int r0, r1;
                 share(d, LM_ROW_BLOCK, &r0, &r1);
-                if (r0 < r1) k->matmul_q8(y.data(), &act, &w, T, n, d, r0, r1);
+                if (r0 < r1) k->matmul_q8(y.data(), &act, &w, T, r0, r1);
             }
         }
         benchmark::ClobberMemory();
@@ -303,7 +322,7 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
         struct Mat {
             const char *name;
             int d, n;
-            bool prefill; // also T 7, 17 and 64
+            bool prefill; // also T 4, 7, 16, 17 and 64
         } mats[] = {
             {"wq", s.dim, s.dim, !big || full},
             {"w1", s.hidden, s.dim, !big || full},
@@ -311,7 +330,7 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
             {"cls", kVocab, s.dim, false},
         };
         for (const Mat &w : mats)
-            for (int T : {1, 7, 17, 64}) {
+            for (int T : {1, 4, 7, 16, 17, 64}) {
                 if (T > 1 && !w.prefill) continue;
                 for (int th : thread_counts) {
                     std::string tail = std::string(".") + w.name + "/T" + std::to_string(T) +

@@ -5,7 +5,8 @@
  * Conventions shared by every implementation:
  * - Pointers may be unaligned; every size may have a tail that is not a
  *   multiple of the vector width (hidden_dim 172, head_size 8, ...).
- * - Matrices are row-major [out, in] ("w[i * n + j]"), as in the checkpoints.
+ * - Weight matrices are packed at load into panels of LM_PANEL rows
+ *   (lm_packed below, kernels/pack.h); activations are row-major [T, n].
  * - Kernels never open OpenMP regions. Products take a row range [r0, r1) of
  *   the output so that the caller can split rows across its threads; a kernel
  *   writes only those rows, so each output element has exactly one writer.
@@ -43,18 +44,57 @@ typedef struct lm_q8_act {
 
 static inline int lm_q8_groups(int n, int gs) { return (n + gs - 1) / gs; }
 
+/* ---- The order of the products (every kernel set, bit for bit) ----------
+ *
+ * f32: y[t][i] is one fp32 accumulator that starts at 0.0f and takes
+ *   acc = fmaf(w[i][k], x[t][k], acc) for k = 0, 1, ..., n-1 in that order
+ *   (fused multiply-add, k ascending). Nothing else: no split accumulators,
+ *   no horizontal sums. So the bits of y[t][i] depend on row i of w and row t
+ *   of x only, not on T, the row range, the thread count or the kernel set.
+ *
+ * Q8_0 (runq.c's order): per output element, val = 0.0f; for each group g of
+ *   row i in order: isum = the exact int32 sum of q_w * q_x over the group
+ *   (any integer order: it is exact); val = val + (((float)isum * s_w[g]) *
+ *   s_x[g]), unfused: multiply, round, multiply, round, add, round (the build
+ *   uses -ffp-contract=off; SIMD code uses mul, mul, add). Matrices whose
+ *   groups straddle rows (n % gs != 0, stories42M's w2) or whose gs is not a
+ *   multiple of 4 keep the file's layout and go through one generic loop on
+ *   every kernel set (lm_matmul_q8_ref), which cuts each row wherever a weight
+ *   or an activation group ends and adds the pieces in the same way.
+ *
+ * Layout that makes this order the fast one: panels of LM_PANEL = 16 rows with
+ * rows in vector lanes and k running through memory, so each output row is a
+ * lane accumulating in k order at every vector width (16 lanes AVX-512, 2 x 8
+ * AVX2, 4 x 4 NEON). Tail rows of the last panel are zero. */
+#define LM_PANEL 16
+
+/* A packed weight matrix [rows, cols] (kernels/pack.h makes them).
+ * - f32: panel p = f32 + p * 16 * cols; element (r, k) at [k * 16 + r % 16].
+ * - Q8_0 (gs % 4 == 0, cols % gs == 0): panel p = q + p * 16 * cols bytes,
+ *   element (r, k) at [(k / 4) * 64 + (r % 16) * 4 + k % 4] (4 consecutive k
+ *   of 16 rows: one AVX-512 register, four NEON ones); scales of panel p at
+ *   s + p * 16 * groups, group g of row r at [g * 16 + r % 16].
+ * - Q8_0 otherwise: q == NULL and `flat` holds the file's row-major layout. */
+typedef struct lm_packed {
+    int rows, cols;
+    const float *f32;
+    const int8_t *q;
+    const float *s;
+    int gs;
+    lm_q8 flat;
+} lm_packed;
+
 typedef struct lm_kernels {
     const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot" */
 
-    /* y[t * d + i] = sum_j w[i * n + j] * x[t * n + j], for t < T, r0 <= i < r1. */
-    void (*matmul_f32)(float *y, const float *x, const float *w, int T, int n, int d, int r0,
-                       int r1);
+    /* y[t * rows + i] = sum_k w(i, k) * x[t * cols + k] for t < T and
+     * r0 <= i < r1, in the written order above (rows, cols from w). Writes
+     * only those rows; r0 is normally a multiple of LM_ROW_BLOCK. */
+    void (*matmul_f32)(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 
-    /* The same product with Q8_0 weights and activations: per pair of weight
-     * group and activation group an exact integer dot product, scaled by both
-     * scales and accumulated in fp32 (runq.c's arithmetic). */
-    void (*matmul_q8)(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
-                      int r1);
+    /* The same product with Q8_0 weights and activations (x->gs == w->gs),
+     * in runq.c's order above. */
+    void (*matmul_q8)(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 
     /* Quantize one row x[n] into q[n], s[lm_q8_groups(n, gs)]:
      * scale = max|x| / 127 per group, q = round_half_away(x / scale), q = 0

@@ -1,17 +1,23 @@
-/* Q8_0 matrix product with AVX-512 VNNI: vpdpbusd does the u8 x s8 products,
- * their 4-byte sums and the int32 accumulation in one instruction. The kernel
- * itself is in matmul_q8_avx512.h, shared with the plain AVX-512 variant. */
+/* Q8_0 product on panels with AVX-512 VNNI: vpdpbusd multiplies unsigned by
+ * signed bytes, so the weights are offset to w + 128 (a xor of the sign bit)
+ * and each group's int32 sum starts at -128 * sum(x) to take the offset back:
+ * still the exact integer sum. The kernel is in matmul_q8_avx512.h. */
 #include <immintrin.h>
 
 #include "avx512.h"
 
-static inline __m512i q8_dot(__m512i acc, __m512i ax, __m512i sw) {
-    return _mm512_dpbusd_epi32(acc, ax, sw);
+#define Q8_BIAS 128
+typedef __m512i q8_w;
+
+static inline q8_w q8_prep(__m512i w) { return _mm512_xor_si512(w, _mm512_set1_epi8(-128)); }
+
+static inline __m512i q8_step(__m512i acc, q8_w w, __m512i xb) {
+    return _mm512_dpbusd_epi32(acc, w, xb);
 }
 
 #include "matmul_q8_avx512.h"
 
-void lm_matmul_q8_avx512vnni(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d,
-                             int r0, int r1) {
-    q8_dispatch(y, x, w, T, n, d, r0, r1);
+void lm_matmul_q8_avx512vnni(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                             int r1) {
+    q8_panels(y, x, w, T, r0, r1);
 }

@@ -1,16 +1,20 @@
-/* Q8_0 product for plain ASIMD: the driver is in matmul_q8_neon.h. */
-#include "matmul_q8_neon.h"
+/* Q8_0 product on panels (kernels.h) with plain ASIMD: 16 bytes of a panel
+ * are 4 consecutive k of 4 rows; smull makes int16 products (exact: at most
+ * 128 * 127), addp adds the k pairs (at most 32512, exact in int16) and padal
+ * adds the last pair into each row's int32 lane. Then each row adds
+ * ((float)isum * s_w) * s_x with mul, mul, add in its own lane: runq.c's order. */
+#include <arm_neon.h>
+#include <string.h>
+
 #include "neon.h"
+#include "scalar/scalar.h"
 
-/* Widening multiplies into int16 and pairwise widening adds into int32: a
- * product of two int8 fits int16 (|-128 * -128| = 2^14), but the sum of two may
- * not, so vmlal would overflow where vpadal does not. */
-static inline int32x4_t dot16_mull(int32x4_t acc, int8x16_t a, int8x16_t b) {
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    return vpadalq_s16(acc, vmull_high_s8(a, b));
+static inline int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t x) {
+    int16x8_t lo = vmull_s8(vget_low_s8(w), vget_low_s8(x));
+    int16x8_t hi = vmull_high_s8(w, x);
+    return vpadalq_s16(acc, vpaddq_s16(lo, hi));
 }
 
-void lm_matmul_q8_neon(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
-                       int r1) {
-    lm_matmul_q8_tiled(y, x, w, T, n, d, r0, r1, dot16_mull);
-}
+#define LM_DOT16 dot16
+#define LM_Q8_NEON_FN lm_matmul_q8_neon
+#include "matmul_q8_neon.h"

@@ -1,18 +1,20 @@
-/* Q8_0 product with the Armv8.2-A dot-product extension: the build adds
- * +dotprod to files named *dot*, and dispatch.c checks asimddp before use. */
-#include "matmul_q8_neon.h"
+/* Q8_0 product on panels with the Armv8.2-A dot-product extension: sdot adds
+ * the 4-byte dots of 4 rows into their int32 lanes in one instruction. The
+ * build adds +dotprod to files named *dot*; dispatch.c checks asimddp. */
+#include <arm_neon.h>
+#include <string.h>
+
 #include "neon.h"
+#include "scalar/scalar.h"
 
 #ifndef __ARM_FEATURE_DOTPROD
 #error "matmul_q8_neondot.c needs -march=armv8.2-a+dotprod (see kernels/CMakeLists.txt)"
 #endif
 
-/* sdot: four 4-way int8 dots into the int32 lanes, one instruction. */
-static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
-    return vdotq_s32(acc, a, b);
+static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t w, int8x16_t x) {
+    return vdotq_s32(acc, w, x);
 }
 
-void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
-                          int r1) {
-    lm_matmul_q8_tiled(y, x, w, T, n, d, r0, r1, dot16_sdot);
-}
+#define LM_DOT16 dot16_sdot
+#define LM_Q8_NEON_FN lm_matmul_q8_neondot
+#include "matmul_q8_neon.h"

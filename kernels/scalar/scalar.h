@@ -8,10 +8,15 @@
 
 extern const lm_kernels lm_kernels_scalar;
 
-void lm_matmul_f32_scalar(float *y, const float *x, const float *w, int T, int n, int d, int r0,
-                          int r1);
-void lm_matmul_q8_scalar(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
-                         int r1);
+/* The written order on row-major matrices (the oracle; also the generic Q8_0
+ * path for matrices without panels). */
+void lm_matmul_f32_ref(float *y, const float *x, const float *w, int T, int n, int d, int r0,
+                       int r1);
+void lm_matmul_q8_ref(float *y, const lm_q8_act *x, const lm_q8 *w, int T, int n, int d, int r0,
+                      int r1);
+/* The same on panels: the scalar table's products. */
+void lm_matmul_f32_scalar(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q8_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_scalar(int8_t *q, float *s, const float *x, int n, int gs);
 void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n);
 void lm_softmax_f32_scalar(float *x, int n);

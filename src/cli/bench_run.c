@@ -363,6 +363,9 @@ static int run_all(const bench_opts *o, const plan_entry *plan, int n_models, FI
             rc = bench_runtime_error("%s", e.msg);
             break;
         }
+        bench_progress_clear();
+        fprintf(stderr, "bench: %s %s: weights packed into panels in %.3f s\n", shape, dtype,
+                lm_model_get_info(m).pack_seconds);
         rc = run_model(m, o, shape, dtype, res, samples, gbs, gflops, &done, total);
         lm_model_free(m);
     }

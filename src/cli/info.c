@@ -36,6 +36,7 @@ int cmd_info(const cli_args *a) {
            mib(i.file_size), mib(i.weight_bytes),
            mib(lm_kv_cache_bytes(c, c->seq_len < 256 ? c->seq_len : 256)),
            mib(lm_kv_cache_bytes(c, c->seq_len)), c->seq_len);
+    printf("packing:     %.3f s (weights into panels at load)\n", i.pack_seconds);
     printf("kernels:     %s; cpu: %s\n", cli_isa, lm_cpu_description());
     lm_model_free(m);
     return 0;

@@ -19,10 +19,13 @@ int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 uint64_t lm_mul(uint64_t a, uint64_t b);
 uint64_t lm_add(uint64_t a, uint64_t b);
 
-/* A weight matrix [rows, cols], fp32 or Q8_0, pointing into the mapped file. */
+/* A weight matrix [rows, cols], fp32 or Q8_0. f32 / q8 point into the file
+ * image while it is laid out; the load then packs every matrix into panels
+ * (p, kernels/pack.h), drops the image and sets f32 and q8.q to NULL. */
 typedef struct lm_matrix {
     const float *f32; /* fp32 formats */
     lm_q8 q8;         /* v2 */
+    lm_packed p;      /* what the products and the embedding read */
     int rows, cols;
 } lm_matrix;
 
@@ -42,6 +45,7 @@ struct lm_model {
     void *map;              /* the whole file, read-only */
     size_t map_size;
     float *aligned_scales;       /* copies of v2 scales that were not 4-byte aligned */
+    void *packed;                /* the panels of every matrix, then the norms (model.c) */
     uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
                                     lm_model_quantize never writes over it */
 };

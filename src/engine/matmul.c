@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pack.h"
 
 /* This thread's share [*a, *b) of n items, cut at multiples of `block`. */
 void lm_share(int n, int block, int *a, int *b) {
@@ -58,21 +59,14 @@ void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, i
     for (int c; (c = lm_claim(ws, call, n_chunks)) >= 0;) {
         int r0 = c * rows_per_chunk;
         int r1 = r0 + rows_per_chunk < w->rows ? r0 + rows_per_chunk : w->rows;
-        if (w->f32)
-            ws->k->matmul_f32(y, x, w->f32, T, w->cols, w->rows, r0, r1);
+        if (w->p.f32)
+            ws->k->matmul_f32(y, x, &w->p, T, r0, r1);
         else
-            ws->k->matmul_q8(y, &ws->xq, &w->q8, T, w->cols, w->rows, r0, r1);
+            ws->k->matmul_q8(y, &ws->xq, &w->p, T, r0, r1);
     }
 }
 
-/* The embedding row of `token` into out[dim]. */
+/* The embedding row of `token` into out[dim], from the packed table. */
 void lm_embed(const lm_model *m, int token, float *out) {
-    const lm_matrix *e = &m->tok_emb;
-    size_t row = (size_t)token * (size_t)e->cols;
-    if (e->f32) {
-        memcpy(out, e->f32 + row, (size_t)e->cols * sizeof(float));
-        return;
-    }
-    for (int j = 0; j < e->cols; j++) /* dequantize just this row */
-        out[j] = (float)e->q8.q[row + j] * e->q8.s[(row + j) / (size_t)e->q8.gs];
+    lm_packed_row(&m->tok_emb.p, token, out);
 }

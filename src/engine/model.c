@@ -1,6 +1,7 @@
 /* Checkpoint loader for the llama2.c formats (src/FORMATS.md): v0 (legacy, no
- * magic), v1 (fp32 with header) and v2 (Q8_0). The file is mapped read-only
- * and every weight is used in place. Nothing is pointed at before the header
+ * magic), v1 (fp32 with header) and v2 (Q8_0). The file is mapped read-only,
+ * then every matrix is repacked into panels (kernels/pack.h) and the mapping
+ * dropped (pack_weights). Nothing is pointed at before the header
  * has been checked and the file size matches what the header implies. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include "checkpoint.h"
 #include "file.h"
 #include "internal.h"
+#include "pack.h"
 
 #define V0_HEADER_BYTES 28
 #define V12_HEADER_BYTES LM_HEADER_BYTES
@@ -286,6 +288,80 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
     return 0;
 }
 
+/* ---- panels --------------------------------------------------------------- */
+
+/* Matrix j of the model (0: the embedding, then 7 per layer, last the
+ * classifier), or NULL for a classifier that is the embedding. */
+static lm_matrix *matrix_at(lm_model *m, int j) {
+    int per_layer = 7 * m->c->n_layers;
+    if (j == 0) return &m->tok_emb;
+    if (j > per_layer) return m->info.shared_classifier ? NULL : &m->classifier;
+    lm_layer *L = &m->layers[(j - 1) / 7];
+    lm_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
+    return ws[(j - 1) % 7];
+}
+
+static size_t matrix_pack_bytes(const lm_matrix *w) {
+    return (lm_pack_bytes(w->rows, w->cols, w->f32 ? 0 : w->q8.gs) + 63) / 64 * 64;
+}
+
+/* Give the pages of [p, p + bytes) of the file image back to the OS once
+ * packed, so that a load needs about one copy of the weights at a time. */
+static void release(const lm_model *m, const void *p, size_t bytes) {
+    if (!m->map || !p) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) / page * page, b = ((uintptr_t)p + bytes) / page * page;
+    uintptr_t lo = (uintptr_t)m->map, hi = lo + m->map_size;
+    if (a >= lo && b <= hi && a < b) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Repack every matrix into panels (kernels/pack.h) in memory the model owns,
+ * copy the norms, then drop the file image: the products read only panels. */
+static int pack_weights(lm_model *m, const char *name, lm_error *err) {
+    double t0 = lm_seconds();
+    const lm_config *c = m->c;
+    int n_mats = 2 + 7 * c->n_layers;
+    size_t norms = (size_t)c->dim * (2 * (size_t)c->n_layers + 1), total = norms * sizeof(float);
+    for (int j = 0; j < n_mats; j++)
+        if (matrix_at(m, j)) total += matrix_pack_bytes(matrix_at(m, j));
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (total + 63) / 64 * 64))
+        return lm_fail(err, "%s: out of memory for the packed weights (%zu bytes)", name, total);
+    m->packed = mem;
+    float *nv = (float *)((char *)mem + total - norms * sizeof(float));
+    EACH_LAYER(m, i) {
+        lm_layer *L = &m->layers[i];
+        memcpy(nv + (size_t)(2 * i) * c->dim, L->rms_att, (size_t)c->dim * sizeof(float));
+        memcpy(nv + (size_t)(2 * i + 1) * c->dim, L->rms_ffn, (size_t)c->dim * sizeof(float));
+        L->rms_att = nv + (size_t)(2 * i) * c->dim, L->rms_ffn = nv + (size_t)(2 * i + 1) * c->dim;
+    }
+    memcpy(nv + (size_t)2 * c->n_layers * c->dim, m->rms_final, (size_t)c->dim * sizeof(float));
+    m->rms_final = nv + (size_t)2 * c->n_layers * c->dim;
+    char *at = mem;
+    for (int j = 0; j < n_mats; j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        size_t n = (size_t)w->rows * (size_t)w->cols;
+        if (w->f32) {
+            lm_pack_f32(&w->p, at, w->f32, w->rows, w->cols);
+            release(m, w->f32, n * sizeof(float));
+        } else {
+            lm_pack_q8(&w->p, at, &w->q8, w->rows, w->cols);
+            release(m, w->q8.q, n);
+            release(m, w->q8.s, n / (size_t)w->q8.gs * sizeof(float));
+        }
+        at += matrix_pack_bytes(w);
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL;
+    }
+    if (m->info.shared_classifier) m->classifier = m->tok_emb;
+    if (m->map) munmap(m->map, m->map_size);
+    m->map = NULL, m->map_size = 0;
+    free(m->aligned_scales);
+    m->aligned_scales = NULL;
+    m->info.pack_seconds = lm_seconds() - t0;
+    return 0;
+}
+
 lm_model *lm_model_load(const char *path, lm_error *err) {
     struct stat st;
     int fd = lm_open_regular(path, "checkpoint", &st, err);
@@ -308,6 +384,10 @@ lm_model *lm_model_load(const char *path, lm_error *err) {
     if (parse_image(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
                     err)) {
         lm_file_explain(path, m->map, m->map_size, LM_WANT_CHECKPOINT, err);
+        lm_model_free(m);
+        return NULL;
+    }
+    if (pack_weights(m, path, err)) {
         lm_model_free(m);
         return NULL;
     }
@@ -338,6 +418,10 @@ lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, 
         lm_model_free(m);
         return NULL;
     }
+    if (pack_weights(m, name, err)) {
+        lm_model_free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -345,6 +429,7 @@ void lm_model_free(lm_model *m) {
     if (!m) return;
     if (m->map) munmap(m->map, m->map_size);
     free(m->aligned_scales);
+    free(m->packed);
     free(m->layers);
     free(m);
 }
@@ -445,6 +530,10 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
         const lm_layer *L = &m->layers[i];
         const lm_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
         for (int j = 0; j < 7; j++) fill_matrix(ws[j], &seed);
+    }
+    if (pack_weights(m, name, err)) {
+        lm_model_free(m);
+        return NULL;
     }
     return m;
 }

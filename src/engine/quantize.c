@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "file.h"
 #include "internal.h"
+#include "pack.h"
 
 typedef struct writer {
     FILE *f;
@@ -21,11 +22,18 @@ static void put(writer *w, const void *p, size_t bytes) {
     if (!w->failed && fwrite(p, 1, bytes, w->f) != bytes) w->failed = 1;
 }
 
-/* The int8 values of one tensor, then its scales (kept until the values are out). */
-static void put_quantized(writer *w, const float *x, uint64_t n, int gs, float *scales) {
+/* The int8 values of one tensor, then its scales (kept until the values are out).
+ * The loaded weights are in panels: rows come out one at a time (gs divides
+ * the row length, so no group straddles rows). */
+static void put_quantized(writer *w, const lm_matrix *x, int gs, float *scales) {
     int8_t q[4096];
-    for (uint64_t g = 0; g < n / (uint64_t)gs; g++) {
-        const float *v = x + g * (uint64_t)gs;
+    uint64_t n = (uint64_t)x->rows * (uint64_t)x->cols;
+    float *row = malloc((size_t)x->cols * sizeof(float));
+    if (!row) w->failed = 1;
+    for (uint64_t g = 0; row && g < n / (uint64_t)gs; g++) {
+        uint64_t e = g * (uint64_t)gs;
+        if (e % (uint64_t)x->cols == 0) lm_packed_row(&x->p, (int)(e / (uint64_t)x->cols), row);
+        const float *v = row + e % (uint64_t)x->cols;
         float amax = 0.0f;
         for (int i = 0; i < gs; i++) amax = fmaxf(amax, fabsf(v[i]));
         float scale = amax / 127.0f;
@@ -36,6 +44,7 @@ static void put_quantized(writer *w, const float *x, uint64_t n, int gs, float *
             if (at == sizeof q - 1) put(w, q, sizeof q);
         }
     }
+    free(row);
     put(w, q, (size_t)(n % sizeof q));
     put(w, scales, (size_t)(n / (uint64_t)gs) * sizeof(float));
 }
@@ -62,7 +71,7 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
     for (int l = 0; l < c->n_layers; l++) put(w, m->layers[l].rms_ffn, (size_t)c->dim * 4);
     put(w, m->rms_final, (size_t)c->dim * 4);
     const lm_matrix *e = &m->tok_emb;
-    put_quantized(w, e->f32, (uint64_t)e->rows * (uint64_t)e->cols, gs, scales);
+    put_quantized(w, e, gs, scales);
     /* all layers' wq, then all wk, ... as the exporter writes them */
     static const size_t fields[] = {offsetof(lm_layer, wq), offsetof(lm_layer, wk),
                                     offsetof(lm_layer, wv), offsetof(lm_layer, wo),
@@ -71,10 +80,9 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
         for (int l = 0; l < c->n_layers; l++) {
             const lm_matrix *x = (const lm_matrix *)((const char *)&m->layers[l] + fields[k]);
-            put_quantized(w, x->f32, (uint64_t)x->rows * (uint64_t)x->cols, gs, scales);
+            put_quantized(w, x, gs, scales);
         }
-    if (!m->info.shared_classifier)
-        put_quantized(w, m->classifier.f32, (uint64_t)c->vocab_size * (uint64_t)c->dim, gs, scales);
+    if (!m->info.shared_classifier) put_quantized(w, &m->classifier, gs, scales);
 }
 
 int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_error *err) {

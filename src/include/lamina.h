@@ -53,6 +53,7 @@ typedef struct lm_model_info {
     uint64_t file_size;    /* bytes */
     uint64_t n_params;     /* weights, counting a shared classifier once */
     uint64_t weight_bytes; /* bytes of weights read per token (the decode roofline) */
+    double pack_seconds;   /* time the load spent repacking the weights into panels */
 } lm_model_info;
 
 lm_model_info lm_model_get_info(const lm_model *model);

@@ -1,0 +1,91 @@
+/* Panels for the products: see lm_packed in kernels.h for the layout and
+ * the order of arithmetic it serves. */
+#include "pack.h"
+
+#include <string.h>
+
+static size_t n_panels(int rows) { return ((size_t)rows + LM_PANEL - 1) / LM_PANEL; }
+
+int lm_pack_q8_panels(int cols, int gs) { return gs > 0 && gs % 4 == 0 && cols % gs == 0; }
+
+static size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
+size_t lm_pack_bytes(int rows, int cols, int gs) {
+    size_t cells = n_panels(rows) * LM_PANEL * (size_t)cols;
+    if (!gs) return cells * sizeof(float);
+    if (!lm_pack_q8_panels(cols, gs)) {
+        size_t n = (size_t)rows * (size_t)cols;
+        return round64(n) + (n / (size_t)gs) * sizeof(float);
+    }
+    return round64(cells) + cells / (size_t)gs * sizeof(float);
+}
+
+void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols) {
+    float *dst = mem;
+    long np = (long)n_panels(rows);
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < np; p++) {
+        float *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
+        for (int l = 0; l < LM_PANEL; l++) {
+            int r = (int)p * LM_PANEL + l;
+            const float *row = w + (size_t)r * (size_t)cols;
+            for (int k = 0; k < cols; k++)
+                panel[(size_t)k * LM_PANEL + l] = r < rows ? row[k] : 0.0f;
+        }
+    }
+    *out = (lm_packed){.rows = rows, .cols = cols, .f32 = dst};
+}
+
+void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
+    const int gs = w->gs;
+    *out = (lm_packed){.rows = rows, .cols = cols, .gs = gs};
+    if (!lm_pack_q8_panels(cols, gs)) {
+        size_t n = (size_t)rows * (size_t)cols;
+        int8_t *q = mem;
+        float *s = (float *)((char *)mem + round64(n));
+        memcpy(q, w->q, n);
+        memcpy(s, w->s, n / (size_t)gs * sizeof(float));
+        out->flat = (lm_q8){q, s, gs};
+        return;
+    }
+    size_t cells = n_panels(rows) * LM_PANEL * (size_t)cols;
+    int8_t *q = mem;
+    float *s = (float *)((char *)mem + round64(cells));
+    const int groups = cols / gs;
+    long np = (long)n_panels(rows);
+#pragma omp parallel for schedule(static)
+    for (long p = 0; p < np; p++) {
+        int8_t *qp = q + (size_t)p * LM_PANEL * (size_t)cols;
+        float *sp = s + (size_t)p * LM_PANEL * (size_t)groups;
+        for (int l = 0; l < LM_PANEL; l++) {
+            int r = (int)p * LM_PANEL + l;
+            const int8_t *row = w->q + (size_t)r * (size_t)cols;
+            for (int k = 0; k < cols; k++)
+                qp[(size_t)(k / 4) * 64 + l * 4 + k % 4] = r < rows ? row[k] : 0;
+            for (int g = 0; g < groups; g++)
+                sp[(size_t)g * LM_PANEL + l] =
+                    r < rows ? w->s[(size_t)r * (size_t)groups + (size_t)g] : 0.0f;
+        }
+    }
+    out->q = q;
+    out->s = s;
+}
+
+void lm_packed_row(const lm_packed *w, int r, float *out) {
+    const int n = w->cols, l = r % LM_PANEL;
+    const size_t p = (size_t)(r / LM_PANEL);
+    if (w->f32) {
+        const float *panel = w->f32 + p * LM_PANEL * (size_t)n;
+        for (int k = 0; k < n; k++) out[k] = panel[(size_t)k * LM_PANEL + l];
+    } else if (w->q) {
+        const int8_t *qp = w->q + p * LM_PANEL * (size_t)n;
+        const float *sp = w->s + p * LM_PANEL * (size_t)(n / w->gs);
+        for (int k = 0; k < n; k++)
+            out[k] = (float)qp[(size_t)(k / 4) * 64 + l * 4 + k % 4] *
+                     sp[(size_t)(k / w->gs) * LM_PANEL + l];
+    } else {
+        size_t row = (size_t)r * (size_t)n;
+        for (int k = 0; k < n; k++)
+            out[k] = (float)w->flat.q[row + k] * w->flat.s[(row + k) / (size_t)w->flat.gs];
+    }
+}

@@ -1,0 +1,26 @@
+/* Repacking weight matrices into the panels of lm_packed (kernels.h), done
+ * once at model load. Plain C; the work is split over OpenMP threads by panel
+ * (the result does not depend on the thread count: it is a permutation). */
+#ifndef LAMINA_KERNELS_PACK_H
+#define LAMINA_KERNELS_PACK_H
+
+#include "kernels.h"
+
+/* Whether Q8_0 weights of this shape get panels (else the file's layout). */
+int lm_pack_q8_panels(int cols, int gs);
+
+/* Bytes lm_pack_* needs for a matrix of this shape (gs 0 = fp32). */
+size_t lm_pack_bytes(int rows, int cols, int gs);
+
+/* Pack row-major fp32 w[rows, cols] into mem (lm_pack_bytes(rows, cols, 0)
+ * bytes, 64-byte aligned) and describe it in *out. */
+void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols);
+
+/* Pack Q8_0 w (flattened groups, as in the file) likewise; a shape that gets
+ * no panels is copied as it is into mem and described through out->flat. */
+void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols);
+
+/* Row r of a packed matrix as fp32 (Q8_0 dequantized) into out[cols]. */
+void lm_packed_row(const lm_packed *w, int r, float *out);
+
+#endif
