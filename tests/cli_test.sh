@@ -304,9 +304,10 @@ group_bench() {
     expect 1 "cannot write $tmp/none/b.json" -- "$lamina" bench "${small[@]}" --json "$tmp/none/b.json"
 }
 
-# AddressSanitizer reserves terabytes of address space: checks under
-# `ulimit -v` cannot run in such a build (said, not counted).
-asan_build() { ldd "$lamina" 2>/dev/null | grep -q libasan; }
+# AddressSanitizer and qemu-user reserve huge address spaces: checks under
+# `ulimit -v` cannot run in such a build or through an emulator wrapper
+# (said, not counted).
+asan_build() { ldd "$lamina" 2>/dev/null | grep -q libasan || [ "$(head -c 2 "$lamina")" = "#!" ]; }
 
 # status_and_line STATUS PATTERN: the last command's exit status (in $rc) and
 # a one-line stderr ($tmp/err) matching PATTERN.
@@ -444,7 +445,7 @@ group_inputs() {
     # chat: an endless line is bounded by what the context holds (memory capped
     # at 1 GiB: reading it whole would exceed that), a read error is an error
     if asan_build; then
-        echo "note: AddressSanitizer build: the endless chat line under ulimit -v is not run"
+        echo "note: AddressSanitizer or emulator: the endless chat line under ulimit -v is not run"
     else
         (
             ulimit -v 1048576
@@ -517,7 +518,7 @@ group_options() {
     "$lamina" --threads 64 -n 16 >/dev/null 2>"$tmp/err" && grep -q "lamina: warning: --threads 64 is more than the [0-9]* CPUs* available" "$tmp/err" &&
         pass || fail "--threads 64: $(cat "$tmp/err")"
     if asan_build; then
-        echo "note: AddressSanitizer build: thread creation under ulimit -v is not run"
+        echo "note: AddressSanitizer or emulator: thread creation under ulimit -v is not run"
         return
     fi
     (
