@@ -215,9 +215,15 @@ static int check_size(const char *path, const unsigned char *head, size_t n, uin
     uint64_t entries = (uint64_t)(vocab_size > 0 ? vocab_size : MAX_TOKENS);
     uint64_t cap = 4 + entries * (8 + (uint64_t)max_len);
     if (size <= cap) return 0;
-    lm_fail(err, "%s: %llu bytes is more than %llu tokens of at most %d bytes can take (%llu)",
-            path, (unsigned long long)size, (unsigned long long)entries, max_len,
-            (unsigned long long)cap);
+    if (vocab_size > 0)
+        lm_fail(err,
+                "%s: %llu bytes hold more than the model's vocab_size of %d tokens (at most %llu "
+                "bytes with max_token_length %d): the tokenizer of another model?",
+                path, (unsigned long long)size, vocab_size, (unsigned long long)cap, max_len);
+    else
+        lm_fail(err, "%s: %llu bytes is more than %llu tokens of at most %d bytes can take (%llu)",
+                path, (unsigned long long)size, (unsigned long long)entries, max_len,
+                (unsigned long long)cap);
     lm_file_explain(path, head, n, LM_WANT_TOKENIZER, err);
     return -1;
 }
