@@ -42,4 +42,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 # qemu-user; -L points its dynamic loader at the cross libc and libgomp. The
 # "max" CPU model exposes every extension qemu emulates (asimddp/sdot included),
 # so the neondot table is tested rather than skipped.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;max;-L;/usr/${LAMINA_CROSS_TRIPLE})
+# One thread under emulation: Debian 12's qemu-user (7.2) never returns from a
+# guest's thread creation on recent host kernels (a plain pthread_create hangs
+# there), so OpenMP and lamina must not start a second thread. Thread-count
+# independence is tested natively.
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    env;OMP_THREAD_LIMIT=1;OMP_NUM_THREADS=1;qemu-aarch64;-cpu;max;-L;/usr/${LAMINA_CROSS_TRIPLE})

@@ -49,8 +49,9 @@ int cli_check_threads(int n) {
 /* The most threads a parallel region of this process may use: --threads,
  * OMP_NUM_THREADS or the CPUs (the loader's parallel loops use the latter). */
 int cli_threads_wanted(int requested) {
-    const char *env = getenv("OMP_NUM_THREADS");
-    int n = cli_available_cpus(), from_env = env ? atoi(env) : 0;
+    const char *env = getenv("OMP_NUM_THREADS"), *limit = getenv("OMP_THREAD_LIMIT");
+    int n = cli_available_cpus(), from_env = env ? atoi(env) : 0, cap = limit ? atoi(limit) : 0;
     if (from_env > n) n = from_env;
-    return requested > n ? requested : n;
+    if (requested > n) n = requested;
+    return cap > 0 && n > cap ? cap : n; /* OpenMP never starts more than its limit */
 }

@@ -144,8 +144,28 @@ static void forward_block(lm_workspace *ws, const lm_row *rows, int T, const int
     lm_barrier_wait(ws->barrier); /* the next block reuses every buffer */
 }
 
+/* How many threads this pass runs on. While another program keeps one of our
+ * threads off its core (the barrier sees a sibling far behind, pass after
+ * pass), every step would wait a scheduler time slice for it: run on one
+ * thread instead, and on all of them every LM_PROBE_PASSES passes to see
+ * whether the core is free again (the barrier learns it). The output does not
+ * depend on the thread count; one late sibling now and then on an idle
+ * machine (LM_CONTENDED_PASSES in a row are needed) changes nothing. */
+#define LM_CONTENDED_PASSES 3
+#define LM_PROBE_PASSES 32
+
+static int threads_for_pass(lm_workspace *ws) {
+    if (ws->n_threads == 1 || !lm_barrier_contended(ws->barrier)) {
+        ws->contended_passes = 0;
+        return ws->n_threads;
+    }
+    int k = ++ws->contended_passes;
+    return k < LM_CONTENDED_PASSES || k % LM_PROBE_PASSES == 0 ? ws->n_threads : 1;
+}
+
 void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out, int n_out) {
-#pragma omp parallel num_threads(ws->n_threads) if (ws->n_threads > 1)
+    int threads = threads_for_pass(ws);
+#pragma omp parallel num_threads(threads) if (threads > 1)
     {
         /* The runtime may give fewer threads than asked (OMP_THREAD_LIMIT). */
 #pragma omp single

@@ -87,6 +87,7 @@ typedef struct lm_workspace {
     lm_barrier *barrier;      /* between the steps of the forward pass */
     _Atomic uint64_t *claims; /* (LM_CLAIM_SLOTS) */
     uint64_t epoch;           /* the first claim epoch of the next forward pass */
+    int contended_passes;     /* forward passes in a row that found a sibling descheduled */
 } lm_workspace;
 
 lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
