@@ -253,6 +253,14 @@ group_commands() {
         grep -Eq "$want" "$tmp/out" && pass || fail "info lacks /$want/: $(cat "$tmp/out" "$tmp/err")"
     done
     "$lamina" info "$models/stories260K.bin" >"$tmp/out" && grep -q "format: *v0" "$tmp/out" && pass || fail "info v0"
+    # --parallel N: the KV caches of N sequences (kjv1m: 5 layers x 2 x 64 kv_dim x 4 bytes
+    # = 2.5 KiB a position; 16 x 256 positions = 10.0 MiB, 4 x 100 = 1.0 MiB)
+    "$lamina" info "$models/kjv1m.bin" --parallel 16 >"$tmp/out" &&
+        grep -q "KV caches 10.0 MiB for 16 sequences of 256 positions" "$tmp/out" && pass ||
+        fail "info --parallel 16: $(cat "$tmp/out")"
+    "$lamina" info "$models/kjv1m.bin" --parallel 4 -n 100 >"$tmp/out" &&
+        grep -q "KV caches 1.0 MiB for 4 sequences of 100 positions" "$tmp/out" && pass ||
+        fail "info --parallel 4 -n 100: $(cat "$tmp/out")"
     # quantize: byte for byte what llama2.c's exporter wrote, from v0 and from v1
     for src in kjv1m.bin kjv1m.v1.bin; do
         "$lamina" quantize "$models/$src" "$tmp/q.bin" 2>"$tmp/err" && cmp -s "$tmp/q.bin" "$models/kjv1m.q80.bin" &&

@@ -11,7 +11,8 @@
 const char cli_usage[] =
     "usage: lamina [checkpoint.bin] [options]      generate text (or chat with -m chat)\n"
     "       lamina tokenize [-z tokenizer.bin] [--] TEXT   print the token ids of TEXT (with BOS)\n"
-    "       lamina info [checkpoint.bin]            describe a checkpoint and what it needs\n"
+    "       lamina info [checkpoint.bin] [--parallel N [-n N]]   describe a checkpoint and\n"
+    "                                               what it needs (N sequences' KV caches)\n"
     "       lamina quantize in.bin out.bin [--group-size N]   write a v2 (Q8_0) copy\n"
     "\n"
     "Without a checkpoint lamina runs its embedded demo model (King James Bible,\n"
@@ -37,12 +38,15 @@ const char cli_usage[] =
     "                        OMP_NUM_THREADS); more than the CPUs is a warning\n"
     "      --isa NAME        force a kernel set, one of those `lamina --version` lists\n"
     "                        (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "      --parallel N      info: add up the KV caches of N sequences of -n positions\n"
+    "                        (as lamina batch / serve --parallel N hold), 1 to 65536\n"
     "      --group-size N    quantize: Q8_0 group size, 1 to 4096 (default: 64, halved\n"
     "                        until it divides dim and hidden_dim)\n"
     "  --                    the arguments after it are not options\n"
     "  -h, --help            this help\n"
     "      --version         version, CPU features and the kernel set in use\n"
-    "tokenize takes -z; info takes --isa; quantize takes --group-size; an option\n"
+    "tokenize takes -z; info takes --isa, --parallel and -n; quantize takes --group-size; an "
+    "option\n"
     "a command does not use is an error.\n";
 
 typedef enum { OPT_STRING, OPT_REAL, OPT_INT, OPT_SEED, OPT_MODE } opt_kind;
@@ -66,13 +70,14 @@ static const option_spec options[] = {
     {"-t", "--temperature", OPT_REAL, AT(temperature), 0, FLT_MAX, FOR_RUN},
     {"-p", "--top-p", OPT_REAL, AT(topp), 0, 1, FOR_RUN},
     {"-s", "--seed", OPT_SEED, AT(seed), 0, 0, FOR_RUN},
-    {"-n", "--steps", OPT_INT, AT(steps), 0, 1 << 30, FOR_RUN},
+    {"-n", "--steps", OPT_INT, AT(steps), 0, 1 << 30, FOR_RUN | FOR_INFO},
     {"-i", "--prompt", OPT_STRING, AT(prompt), 0, 0, FOR_RUN},
     {"-z", "--tokenizer", OPT_STRING, AT(tokenizer), 0, 0, FOR_RUN | FOR_TOKENIZE},
     {"-m", "--mode", OPT_MODE, AT(chat), 0, 0, FOR_RUN},
     {"-y", "--system", OPT_STRING, AT(system), 0, 0, FOR_RUN},
     {NULL, "--threads", OPT_INT, AT(threads), 1, 4096, FOR_RUN},
     {NULL, "--isa", OPT_STRING, AT(isa), 0, 0, FOR_RUN | FOR_INFO},
+    {NULL, "--parallel", OPT_INT, AT(parallel), 1, 65536, FOR_INFO},
     {NULL, "--group-size", OPT_INT, AT(group_size), 1, 4096, FOR_QUANTIZE},
 };
 

@@ -27,6 +27,7 @@ typedef struct cli_args {
     uint64_t seed;  /* 0: the current time */
     int steps;      /* 0: the model's seq_len */
     int threads;    /* 0: automatic */
+    int parallel;   /* info: sequences whose KV caches to add up (lamina batch / serve) */
     int group_size; /* quantize; 0: the exporter's rule */
 } cli_args;
 

@@ -36,6 +36,13 @@ int cmd_info(const cli_args *a) {
            mib(i.file_size), mib(i.weight_bytes),
            mib(lm_kv_cache_bytes(c, c->seq_len < 256 ? c->seq_len : 256)),
            mib(lm_kv_cache_bytes(c, c->seq_len)), c->seq_len);
+    if (a->parallel > 0) {
+        /* lamina batch / serve: each sequence's cache holds its own context;
+         * this is the most N of them take at once. */
+        int n = a->steps > 0 && a->steps < c->seq_len ? a->steps : c->seq_len;
+        printf("batch:       --parallel %d: KV caches %.1f MiB for %d sequences of %d positions\n",
+               a->parallel, mib(lm_kv_cache_bytes(c, n) * (uint64_t)a->parallel), a->parallel, n);
+    }
     printf("packing:     %.3f s (weights into panels at load)\n", i.pack_seconds);
     printf("kernels:     %s; cpu: %s\n", cli_isa, lm_cpu_description());
     lm_model_free(m);
