@@ -40,15 +40,8 @@ static int check_record(const char *line, size_t len, long no) {
     return ok;
 }
 
-int main(int argc, char **argv) {
-    int check = argc == 3 && !strcmp(argv[1], "--check");
-    if (!check && argc != 4) {
-        fprintf(stderr, "usage: jsonl_get FILE N FIELD | jsonl_get --check FILE\n");
-        return 2;
-    }
-    size_t n;
-    char *buf = read_all(argv[check ? 2 : 1], &n);
-    if (!buf) return perror(argv[check ? 2 : 1]), 2;
+/* What main does with the file's bytes; returns the exit status. */
+static int run(int check, char *buf, size_t n, char **argv) {
     if (check && n && buf[n - 1] != '\n') {
         fprintf(stderr, "jsonl_get: the last line has no newline (a partial record)\n");
         return 1;
@@ -62,19 +55,36 @@ int main(int argc, char **argv) {
         if (!check && no == want) {
             cJSON *o = cJSON_ParseWithLength(line, len);
             cJSON *f = cJSON_GetObjectItemCaseSensitive(o, argv[3]);
-            if (!f) return fprintf(stderr, "jsonl_get: record %ld has no %s\n", no, argv[3]), 1;
-            if (cJSON_IsString(f))
+            int rc = 0;
+            if (!f) {
+                fprintf(stderr, "jsonl_get: record %ld has no %s\n", no, argv[3]);
+                rc = 1;
+            } else if (cJSON_IsString(f))
                 fputs(f->valuestring, stdout);
             else if (cJSON_IsNumber(f))
                 printf("%.0f", f->valuedouble);
             else
                 fputs("null", stdout);
             cJSON_Delete(o);
-            return 0;
+            return rc;
         }
         line += len + 1;
     }
     if (check) return printf("%ld\n", no), 0;
     fprintf(stderr, "jsonl_get: no record %ld (%ld records)\n", want, no);
     return 1;
+}
+
+int main(int argc, char **argv) {
+    int check = argc == 3 && !strcmp(argv[1], "--check");
+    if (!check && argc != 4) {
+        fprintf(stderr, "usage: jsonl_get FILE N FIELD | jsonl_get --check FILE\n");
+        return 2;
+    }
+    size_t n;
+    char *buf = read_all(argv[check ? 2 : 1], &n);
+    if (!buf) return perror(argv[check ? 2 : 1]), 2;
+    int rc = run(check, buf, n, argv);
+    free(buf); /* the sanitizer builds' leak check runs this helper too */
+    return rc;
 }
