@@ -15,6 +15,10 @@ static int fail(lm_error *err, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* Field names come from the request: a "\n" in one must not split
+         * the one-line message (or forge a line of the caller's log). */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     }
     return -1;
 }
