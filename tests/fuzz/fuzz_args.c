@@ -60,7 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
                 FUZZ_CHECK(in_argv(strings[i], argv, argc), "string %zu not from argv", i);
             if (a.command == CLI_TOKENIZE) FUZZ_CHECK(a.text != NULL, "tokenize without text");
-            if (a.command == CLI_INFO) FUZZ_CHECK(a.checkpoint != NULL, "info without checkpoint");
+            /* `info` without a checkpoint describes the embedded demo model. */
+            if (a.command == CLI_INFO && a.parallel)
+                FUZZ_CHECK(a.parallel >= 1 && a.parallel <= 65536, "parallel %d", a.parallel);
         }
     }
     for (int i = 0; i < argc; i++) free(argv[i]);
