@@ -78,7 +78,8 @@ static void test_errors(void) {
         "field 'max_tokens': expected an integer, got a string");
     bad("{\"prompt\":\"x\",\"max_tokens\":0}", "field 'max_tokens': expected an integer in [1,");
     bad("{\"prompt\":\"x\",\"max_tokens\":2.5}", "field 'max_tokens'");
-    bad("{\"prompt\":\"x\",\"temperature\":-1}", "field 'temperature': expected a number >= 0");
+    bad("{\"prompt\":\"x\",\"temperature\":-1}",
+        "field 'temperature': expected a number in [0, 3.40282e+38]");
     bad("{\"prompt\":\"x\",\"temperature\":true}",
         "field 'temperature': expected a number, got a boolean");
     bad("{\"prompt\":\"x\",\"top_p\":1.5}", "field 'top_p': expected a number in [0, 1]");
