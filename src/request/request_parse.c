@@ -8,21 +8,7 @@
 #include <string.h>
 
 #include "request.h"
-
-static int fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(lm_error *err, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        /* Field names come from the request: a "\n" in one must not split
-         * the one-line message (or forge a line of the caller's log). */
-        for (char *c = err->msg; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
-    }
-    return -1;
-}
+#include "request_error.h"
 
 /* "a string", "a number", ...: what the field held instead. */
 static const char *kind(const cJSON *v) {
@@ -35,7 +21,7 @@ static const char *kind(const cJSON *v) {
 }
 
 static int wrong(lm_error *err, const char *field, const char *want, const cJSON *v) {
-    return fail(err, "field '%s': expected %s, got %s", field, want, kind(v));
+    return request_set_error(err, "field '%s': expected %s, got %s", field, want, kind(v));
 }
 
 lm_request_rules lm_request_rules_default(void) {
@@ -54,8 +40,8 @@ static int get_int(const cJSON *v, const char *field, double lo, double hi, doub
     if (!cJSON_IsNumber(v)) return wrong(err, field, "an integer", v);
     double d = v->valuedouble;
     if (!isfinite(d) || d != floor(d) || d < lo || d > hi)
-        return fail(err, "field '%s': expected an integer in [%.0f, %.0f], got %g", field, lo, hi,
-                    d);
+        return request_set_error(err, "field '%s': expected an integer in [%.0f, %.0f], got %g",
+                                 field, lo, hi, d);
     *out = d;
     return 0;
 }
@@ -66,35 +52,38 @@ static int get_float(const cJSON *v, const char *field, double lo, double hi, fl
     double d = v->valuedouble;
     if (hi > FLT_MAX) hi = FLT_MAX; /* beyond it the float would be inf (1e39) */
     if (!isfinite(d) || d < lo || d > hi)
-        return fail(err, "field '%s': expected a number in [%g, %g], got %g", field, lo, hi, d);
+        return request_set_error(err, "field '%s': expected a number in [%g, %g], got %g", field,
+                                 lo, hi, d);
     *out = (float)d;
     return 0;
 }
 
 static char *dup_string(const char *s, lm_error *err) {
     char *d = strdup(s);
-    if (!d) fail(err, "out of memory");
+    if (!d) request_set_error(err, "out of memory");
     return d;
 }
 
 static int parse_stop(const cJSON *v, lm_request *req, lm_error *err) {
     if (cJSON_IsString(v)) {
-        if (!*v->valuestring) return fail(err, "field 'stop': an empty string");
+        if (!*v->valuestring) return request_set_error(err, "field 'stop': an empty string");
         req->stop = calloc(1, sizeof *req->stop);
         if (!req->stop || !(req->stop[0] = dup_string(v->valuestring, err)))
-            return fail(err, "out of memory");
+            return request_set_error(err, "out of memory");
         req->n_stop = 1;
         return 0;
     }
     if (!cJSON_IsArray(v)) return wrong(err, "stop", "a string or an array of strings", v);
     int n = cJSON_GetArraySize(v);
     req->stop = calloc(n ? (size_t)n : 1, sizeof *req->stop);
-    if (!req->stop) return fail(err, "out of memory");
+    if (!req->stop) return request_set_error(err, "out of memory");
     const cJSON *s;
     cJSON_ArrayForEach(s, v) {
         if (!cJSON_IsString(s))
-            return fail(err, "field 'stop[%d]': expected a string, got %s", req->n_stop, kind(s));
-        if (!*s->valuestring) return fail(err, "field 'stop[%d]': an empty string", req->n_stop);
+            return request_set_error(err, "field 'stop[%d]': expected a string, got %s",
+                                     req->n_stop, kind(s));
+        if (!*s->valuestring)
+            return request_set_error(err, "field 'stop[%d]': an empty string", req->n_stop);
         if (!(req->stop[req->n_stop] = dup_string(s->valuestring, err))) return -1;
         req->n_stop++;
     }
@@ -104,16 +93,19 @@ static int parse_stop(const cJSON *v, lm_request *req, lm_error *err) {
 static int parse_role(const cJSON *v, int i, lm_role *role, lm_error *err) {
     static const char *names[] = {"system", "user", "assistant"};
     if (!cJSON_IsString(v))
-        return fail(err, "field 'messages[%d].role': expected a string, got %s", i, kind(v));
+        return request_set_error(err, "field 'messages[%d].role': expected a string, got %s", i,
+                                 kind(v));
     for (int r = 0; r < 3; r++)
         if (strcmp(v->valuestring, names[r]) == 0) return *role = (lm_role)r, 0;
-    return fail(err, "field 'messages[%d].role': '%.40s' is not system, user or assistant", i,
-                v->valuestring);
+    return request_set_error(err,
+                             "field 'messages[%d].role': '%.40s' is not system, user or assistant",
+                             i, v->valuestring);
 }
 
 static int parse_message(const cJSON *m, int i, lm_chat_message *out, lm_error *err) {
     if (!cJSON_IsObject(m))
-        return fail(err, "field 'messages[%d]': expected an object, got %s", i, kind(m));
+        return request_set_error(err, "field 'messages[%d]': expected an object, got %s", i,
+                                 kind(m));
     const cJSON *role = NULL, *content = NULL, *f;
     cJSON_ArrayForEach(f, m) {
         if (strcmp(f->string, "role") == 0)
@@ -121,23 +113,24 @@ static int parse_message(const cJSON *m, int i, lm_chat_message *out, lm_error *
         else if (strcmp(f->string, "content") == 0)
             content = f;
         else
-            return fail(err, "field 'messages[%d].%.40s': unknown field", i, f->string);
+            return request_set_error(err, "field 'messages[%d].%.40s': unknown field", i,
+                                     f->string);
     }
-    if (!role) return fail(err, "field 'messages[%d]': no 'role'", i);
-    if (!content) return fail(err, "field 'messages[%d]': no 'content'", i);
+    if (!role) return request_set_error(err, "field 'messages[%d]': no 'role'", i);
+    if (!content) return request_set_error(err, "field 'messages[%d]': no 'content'", i);
     if (parse_role(role, i, &out->role, err)) return -1;
     if (!cJSON_IsString(content))
-        return fail(err, "field 'messages[%d].content': expected a string, got %s", i,
-                    kind(content));
+        return request_set_error(err, "field 'messages[%d].content': expected a string, got %s", i,
+                                 kind(content));
     return (out->content = dup_string(content->valuestring, err)) ? 0 : -1;
 }
 
 static int parse_messages(const cJSON *v, lm_request *req, lm_error *err) {
     if (!cJSON_IsArray(v)) return wrong(err, "messages", "an array of messages", v);
     int n = cJSON_GetArraySize(v);
-    if (n == 0) return fail(err, "field 'messages': an empty array");
+    if (n == 0) return request_set_error(err, "field 'messages': an empty array");
     req->messages = calloc((size_t)n, sizeof *req->messages);
-    if (!req->messages) return fail(err, "out of memory");
+    if (!req->messages) return request_set_error(err, "out of memory");
     const cJSON *m;
     cJSON_ArrayForEach(m, v) {
         if (parse_message(m, req->n_messages, &req->messages[req->n_messages], err)) return -1;
@@ -165,7 +158,7 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
     if (strcmp(name, "id") == 0) {
         if (!cJSON_IsString(f) && !cJSON_IsNumber(f))
             return wrong(err, name, "a string or a number", f);
-        return (req->id = cJSON_Duplicate(f, 0)) ? 0 : fail(err, "out of memory");
+        return (req->id = cJSON_Duplicate(f, 0)) ? 0 : request_set_error(err, "out of memory");
     }
     if (strcmp(name, "max_tokens") == 0) {
         if (get_int(f, name, 1, 1 << 30, &d, err)) return -1;
@@ -187,7 +180,7 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         return 0;
     }
     if (is_extra(rules, name)) return 0;
-    return fail(err, "field '%.60s': unknown field", name);
+    return request_set_error(err, "field '%.60s': unknown field", name);
 }
 
 /* Names seen so far, to refuse a field given twice (cJSON keeps both). */
@@ -199,22 +192,25 @@ static int duplicate(const cJSON *obj, const cJSON *f) {
 
 static int parse_fields(const cJSON *obj, const lm_request_rules *rules, lm_request *req,
                         lm_error *err) {
-    if (!cJSON_IsObject(obj)) return fail(err, "expected a JSON object, got %s", kind(obj));
+    if (!cJSON_IsObject(obj))
+        return request_set_error(err, "expected a JSON object, got %s", kind(obj));
     const cJSON *f;
     cJSON_ArrayForEach(f, obj) {
-        if (duplicate(obj, f)) return fail(err, "field '%.60s': given twice", f->string);
+        if (duplicate(obj, f))
+            return request_set_error(err, "field '%.60s': given twice", f->string);
         if (cJSON_IsNull(f) && strcmp(f->string, "prompt") && strcmp(f->string, "messages"))
             continue; /* an optional field sent as null */
         if (parse_field(f, rules, req, err)) return -1;
     }
     int prompt = req->prompt != NULL, messages = req->messages != NULL;
-    if (prompt && messages) return fail(err, "both 'prompt' and 'messages': give one");
+    if (prompt && messages) return request_set_error(err, "both 'prompt' and 'messages': give one");
     if (!prompt && !messages) {
         if (rules->allow_prompt && rules->allow_messages)
-            return fail(err, "no 'prompt' or 'messages'");
-        return fail(err, "no '%s'", rules->allow_prompt ? "prompt" : "messages");
+            return request_set_error(err, "no 'prompt' or 'messages'");
+        return request_set_error(err, "no '%s'", rules->allow_prompt ? "prompt" : "messages");
     }
-    if (req->echo && messages) return fail(err, "field 'echo': works with 'prompt' only");
+    if (req->echo && messages)
+        return request_set_error(err, "field 'echo': works with 'prompt' only");
     return 0;
 }
 
@@ -238,12 +234,14 @@ int lm_request_parse_text(const char *text, size_t len, const lm_request_rules *
     cJSON *obj = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!obj) { /* end points at the error (cJSON's global error pointer is not thread-safe) */
         size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
-        return fail(err, "not valid JSON (at byte %zu)", off + 1);
+        return request_set_error(err, "not valid JSON (at byte %zu)", off + 1);
     }
     size_t used = (size_t)(end - text);
     while (used < len && strchr(" \t\r\n", text[used]) && text[used]) used++;
-    int rc = used < len ? fail(err, "not valid JSON (text after the object at byte %zu)", used + 1)
-                        : lm_request_parse(obj, rules, req, err);
+    int rc =
+        used < len
+            ? request_set_error(err, "not valid JSON (text after the object at byte %zu)", used + 1)
+            : lm_request_parse(obj, rules, req, err);
     cJSON_Delete(obj);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "request.h"
+#include "request_error.h"
 
 struct lm_request_run {
     const lm_tokenizer *tok;
@@ -26,17 +27,6 @@ struct lm_request_run {
     lm_request_finish finish;
     lm_error error;
 };
-
-static int fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(lm_error *err, const char *fmt, ...) {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 const char *lm_request_finish_name(lm_request_finish f) {
     switch (f) {
@@ -96,15 +86,16 @@ static int echo_prompt(lm_request_run *r) {
 lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const lm_request *req,
                                    lm_error *err) {
     lm_request_run *r = calloc(1, sizeof *r);
-    if (!r) return fail(err, "out of memory"), NULL;
+    if (!r) return request_set_error(err, "out of memory"), NULL;
     r->tok = tok;
     r->seq = -1;
     r->ids = encode(tok, req, &r->n_ids, err);
     if (!r->ids) return lm_request_run_free(r), NULL;
     int n_ctx = context_size(req, r->n_ids, max_ctx);
     if (r->n_ids > n_ctx) {
-        fail(err, "the prompt is %d tokens (with BOS) but the context holds %d positions%s",
-             r->n_ids, n_ctx, n_ctx < max_ctx ? " (raise max_tokens or -n)" : "");
+        request_set_error(err,
+                          "the prompt is %d tokens (with BOS) but the context holds %d positions%s",
+                          r->n_ids, n_ctx, n_ctx < max_ctx ? " (raise max_tokens or -n)" : "");
         return lm_request_run_free(r), NULL;
     }
     r->params = (lm_seq_params){
@@ -117,7 +108,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
     r->max_tokens = req->max_tokens;
     r->prev = r->ids[r->n_ids - 1];
     if (copy_stops(r, req) || append(r, "") || (req->echo && echo_prompt(r))) {
-        fail(err, "out of memory");
+        request_set_error(err, "out of memory");
         return lm_request_run_free(r), NULL;
     }
     r->completion = r->stable = r->len;
@@ -140,10 +131,10 @@ static void finish(lm_request_run *r, lm_request_finish f) {
 }
 
 int lm_request_submit(lm_request_run *r, lm_batch *b, lm_error *err) {
-    if (r->finish) return fail(err, "the request has already finished");
+    if (r->finish) return request_set_error(err, "the request has already finished");
     r->seq = lm_batch_add(b, r->ids, r->n_ids, r->params, &r->error);
     if (r->seq >= 0) return 0;
-    fail(err, "%s", r->error.msg);
+    request_set_error(err, "%s", r->error.msg);
     finish(r, LM_REQUEST_ERROR);
     return -1;
 }
