@@ -217,6 +217,27 @@ static int check_target(const char *path, const struct stat *st, uint64_t in_dev
     return 0;
 }
 
+/* Room for ".tmp-PID-N" after OUT's name. */
+enum { TMP_SUFFIX_MAX = 32 };
+
+/* Creates OUT.tmp-PID-N beside OUT and guards it. The signal handler learns
+ * the name before the file exists: a signal, which any thread may take, can
+ * never come between creating the file and guarding it. A stale name left by
+ * an earlier process with our pid is skipped (O_EXCL). */
+static int create_temporary(char *tmp, size_t len) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(tmp + len, TMP_SUFFIX_MAX, ".tmp-%ld-%d", (long)getpid(), attempt);
+        guard_signals(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) return fd;
+        int e = errno;
+        unguard_signals(tmp);
+        errno = e;
+        if (e != EEXIST) return -1;
+    }
+    return -1;
+}
+
 int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_ino,
                  lm_error *err) {
     *o = (lm_out_file){.path = path};
@@ -231,14 +252,13 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
         return lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(path), strerror(errno));
     }
     size_t len = strlen(path);
-    if (len == 0 || len > PATH_MAX - 16)
+    if (len == 0 || len > PATH_MAX - TMP_SUFFIX_MAX)
         return lm_fail(err, SHOWN_FMT ": cannot write: path %s", SHOWN(path),
                        len ? "too long" : "empty");
-    o->tmp = malloc(len + 16);
+    o->tmp = malloc(len + TMP_SUFFIX_MAX);
     if (!o->tmp) return lm_fail(err, SHOWN_FMT ": out of memory", SHOWN(path));
     memcpy(o->tmp, path, len);
-    memcpy(o->tmp + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-    int fd = mkostemp(o->tmp, O_CLOEXEC);
+    int fd = create_temporary(o->tmp, len);
     if (fd < 0) {
         lm_fail(err, SHOWN_FMT ": cannot create a temporary beside it: %s", SHOWN(path),
                 strerror(errno));
@@ -246,7 +266,6 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
         o->tmp = NULL;
         return -1;
     }
-    guard_signals(o->tmp);
     o->f = fdopen(fd, "wb");
     if (!o->f || fchmod(fd, o->mode)) {
         lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(o->tmp), strerror(errno));
