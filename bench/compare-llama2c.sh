@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Side-by-side generation speed of lamina and llama2.c's own programs, `runomp`
+# (run.c, fp32) and `runq` (runq.c, Q8_0), on the same models with the same
+# threads, interleaved. Nothing of llama2.c enters this repository: the checkout
+# given with --llama2c is built in the work folder.
+#
+#   bench/compare-llama2c.sh --llama2c DIR [--work DIR] [--shapes 260K,15M,42M,110M]
+#                            [--threads N] [--rounds N] [--steps 256] [--lamina PATH]
+#
+# DIR is a llama2.c checkout (run.c, runq.c, Makefile). Needs a C compiler with
+# OpenMP (gcc, as the Makefile), python3, awk and cmp. Steps, each skipped when
+# its output exists in the work folder (default /tmp/lamina-llama2c):
+#   1. build runomp and runq with the flags of the Makefile's `runomp` rule
+#      (-Ofast -fopenmp -march=native; rebuilt when run.c or runq.c is newer);
+#   2. models: 260K is tests/data/models/stories260K.bin with a tokenizer.bin of
+#      the first 512 pieces of the Llama 2 vocabulary (its own tok512.bin is not
+#      shipped; the text differs, the speed does not); 15M, 42M and 110M are
+#      random v0 checkpoints (bench/random_checkpoint.py, the shapes of
+#      `lamina bench --list-shapes`) with the Llama 2 vocabulary; each has a Q8_0
+#      v2 copy from `lamina quantize`, whose group size divides dim and
+#      hidden_dim so that runq computes every weight (4 at 260K, 32 at 15M and
+#      42M, 64 at 110M);
+#   3. rounds: per shape and dtype, greedy generation of STEPS positions from an
+#      empty prompt by llama2.c (OMP_NUM_THREADS=N `runomp|runq M -z T -t 0 -n
+#      STEPS`) and by lamina (`lamina M -z T -t 0 -n STEPS -i "" --threads N`),
+#      the order alternating every round so that drift hits both alike.
+# Both must print the same text (lamina reproduces llama2.c's tokens): a
+# mismatch is reported at once, both texts are kept in the work folder, the
+# measuring goes on and the script exits with status 3 at the end.
+# bench/gate_stats.c then reports per shape and dtype the medians and the
+# geometric mean of the paired ratios lamina / llama2.c (B/A) with a 95%
+# interval; "faster" means lamina is faster with that confidence, "FAIL" that it
+# is slower by more than 1%.
+#
+# The empty prompt: llama2.c is run without -i, which master's run.c treats as
+# -i "" (BOS only); older run.c versions add a dummy-prefix token for -i "".
+#
+# The two tok/s: run.c and runq.c start their clock after the first iteration
+# (the forward of BOS at position 0, its sample and print) and report (pos - 1)
+# / elapsed, i.e. the forwards at positions 1 .. pos-1 with their samples, timed
+# in whole milliseconds. lamina's "generated G tokens, B tok/s" counts every
+# sampled token, including the first one (sampled from the prompt's logits), over
+# the time after the prompt: G samples but only G - 1 forwards. The script
+# takes B * (G - 1) / G, the same forwards per second as llama2.c's figure (its
+# window still holds one more sample and print than llama2.c's, a few
+# microseconds).
+set -uo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+llama2c=
+work=/tmp/lamina-llama2c
+shapes=260K,15M,42M,110M
+threads=$( (nproc || echo 2) 2>/dev/null)
+rounds=5
+steps=256
+lamina=$repo/build/lamina
+cc=${CC:-gcc}
+vocab=$repo/tests/data/tokenizers/llama2-32k.bin
+stories=$repo/tests/data/models/stories260K.bin
+
+die() {
+    echo "compare-llama2c: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --llama2c) llama2c=${2:-} ;;
+    --work) work=${2:-} ;;
+    --shapes) shapes=${2:-} ;;
+    --threads) threads=${2:-} ;;
+    --rounds) rounds=${2:-} ;;
+    --steps) steps=${2:-} ;;
+    --lamina) lamina=${2:-} ;;
+    -h | --help)
+        sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+        exit 0
+        ;;
+    *) die "unknown option '$1' (see --help)" ;;
+    esac
+    [ $# -ge 2 ] || die "option '$1' needs a value"
+    shift 2
+done
+
+for tool in "$cc" python3 awk cmp; do
+    command -v "$tool" > /dev/null || die "needs '$tool' on PATH"
+done
+[ -n "$llama2c" ] || die "needs --llama2c DIR, a llama2.c checkout (run.c, runq.c, Makefile)"
+for f in run.c runq.c Makefile; do
+    [ -r "$llama2c/$f" ] || die "no $f in the llama2.c checkout '$llama2c'"
+done
+positive() { [[ $1 =~ ^[0-9]{1,9}$ ]] && (($1 >= $2)); }
+positive "$rounds" 3 || die "--rounds needs a number >= 3"
+positive "$threads" 1 || die "--threads needs a positive number"
+positive "$steps" 2 || die "--steps needs a number >= 2"
+[ -x "$lamina" ] || die "no lamina binary at $lamina (build first, or --lamina PATH)"
+[ -r "$vocab" ] || die "cannot read the Llama 2 tokenizer $vocab"
+mkdir -p "$work/models" || die "cannot create $work"
+
+# The compiler flags of the Makefile's runomp rule (its first recipe line, less
+# the output and the libraries), so that the build is the one llama2.c documents.
+runomp_flags() {
+    awk '/^runomp:/ { rule = 1; next } rule && /^\t/ { print; exit } rule { exit }' \
+        "$llama2c/Makefile" | tr -s ' \t' '\n' | awk '/^-/ && $0 != "-o" && !/^-l/' | paste -sd ' ' -
+}
+
+build_llama2c() {
+    local flags src bin
+    flags=$(runomp_flags)
+    [ -n "$flags" ] || die "no runomp rule with compiler flags in $llama2c/Makefile"
+    for src in run.c runq.c; do
+        bin=$work/${src%.c}
+        [ "$src" = run.c ] && bin=$work/runomp
+        [ -x "$bin" ] && [ ! "$llama2c/$src" -nt "$bin" ] && continue
+        echo "== building $bin: $cc $flags $src -lm" >&2
+        # shellcheck disable=SC2086 # the flags are words
+        "$cc" $flags "$llama2c/$src" -lm -o "$bin" > "$bin.build.log" 2>&1 ||
+            die "building $src failed: $bin.build.log"
+    done
+}
+
+# dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len of a shape.
+shape_config() {
+    "$lamina" bench --list-shapes | awk -v s="$1" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }'
+}
+
+# A tokenizer.bin of the first N pieces of the Llama 2 one (src/FORMATS.md: an
+# int max_token_length, then per piece a float score, an int length and the bytes).
+cut_vocab() {
+    python3 - "$vocab" "$1" "$2" << 'EOF' || die "cannot write $2"
+import struct, sys
+src, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(src, "rb") as f:
+    f.read(4)
+    pieces = []
+    for _ in range(n):
+        score, length = struct.unpack("<fi", f.read(8))
+        pieces.append((score, f.read(length)))
+with open(out, "wb") as f:
+    f.write(struct.pack("<i", max(len(p) for _, p in pieces)))
+    for score, p in pieces:
+        f.write(struct.pack("<fi", score, len(p)) + p)
+EOF
+}
+
+# The fp32 model, its Q8_0 copy and the tokenizer of a shape, as "f32 q8 tokenizer".
+make_models() {
+    local s=$1 m=$work/models/$1 tok=$vocab
+    if [ "$s" = 260K ]; then
+        [ -r "$stories" ] || die "cannot read $stories"
+        tok=$work/models/tok512-llama2.bin
+        [ -s "$tok" ] || cut_vocab 512 "$tok"
+        ln -sf "$stories" "$m.bin" || die "cannot link $stories"
+    else
+        # shellcheck disable=SC2046 # the seven config numbers of the shape, from lamina itself
+        [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$m.bin" $(shape_config "$s") ||
+            die "cannot write $m.bin"
+    fi
+    [ -s "$m.q8.bin" ] || "$lamina" quantize "$m.bin" "$m.q8.bin" > "$m.quantize.log" 2>&1 ||
+        die "lamina quantize $m.bin failed: $m.quantize.log"
+    echo "$m.bin $m.q8.bin $tok"
+}
+
+# One greedy generation from an empty prompt: its tok/s on stdout, its text in $4.
+run_llama2c() { # program model tokenizer text
+    OMP_NUM_THREADS=$threads "$1" "$2" -z "$3" -t 0 -n "$steps" > "$4" 2> "$4.err" ||
+        die "$1 $2 failed: $4.err"
+    awk '/^achieved tok\/s: / { print $3 }' "$4.err"
+}
+run_lamina() { # model tokenizer text
+    "$lamina" "$1" -z "$2" -t 0 -n "$steps" -i "" --threads "$threads" > "$3" 2> "$3.err" ||
+        die "lamina $1 failed: $3.err"
+    # "lamina: prompt P tokens, A tok/s; generated G tokens, B tok/s (...)": B * (G - 1) / G
+    sed -n 's/.*; generated \([0-9]*\) tokens, \([0-9.]*\) tok\/s.*/\1 \2/p' "$3.err" |
+        awk '$1 > 1 { printf "%.3f\n", $2 * ($1 - 1) / $1 }'
+}
+
+build_llama2c
+IFS=, read -r -a shape_list <<< "$shapes"
+declare -A models
+for s in "${shape_list[@]}"; do
+    [ -n "$(shape_config "$s")" ] || die "unknown shape '$s' (lamina bench --list-shapes)"
+    models[$s]=$(make_models "$s") || exit 1
+done
+
+pairs=$work/pairs.tsv texts=$work/texts mismatches=0 runs=0
+: > "$pairs"
+mkdir -p "$texts" || die "cannot create $texts"
+for ((r = 1; r <= rounds; r++)); do
+    echo "== round $r of $rounds" >&2
+    for s in "${shape_list[@]}"; do
+        read -r f32 q8 tok <<< "${models[$s]}"
+        for d in f32 q8; do
+            if [ $d = f32 ]; then model=$f32 prog=$work/runomp; else model=$q8 prog=$work/runq; fi
+            t=$texts/$s.$d
+            if ((r % 2)); then
+                b=$(run_lamina "$model" "$tok" "$t.lamina") || exit 1
+                a=$(run_llama2c "$prog" "$model" "$tok" "$t.llama2c") || exit 1
+            else
+                a=$(run_llama2c "$prog" "$model" "$tok" "$t.llama2c") || exit 1
+                b=$(run_lamina "$model" "$tok" "$t.lamina") || exit 1
+            fi
+            [ -n "$a" ] || die "${prog##*/} on $model gave no tok/s: $t.llama2c.err"
+            [ -n "$b" ] || die "lamina on $model gave no tok/s: $t.lamina.err"
+            runs=$((runs + 1))
+            if ! cmp -s "$t.llama2c" "$t.lamina"; then
+                mismatches=$((mismatches + 1))
+                cp "$t.llama2c" "$t.r$r.llama2c.txt" && cp "$t.lamina" "$t.r$r.lamina.txt"
+                echo "compare-llama2c: MISMATCH: $s $d round $r: lamina's text differs from" \
+                    "${prog##*/}'s ($t.r$r.llama2c.txt, $t.r$r.lamina.txt)" >&2
+            fi
+            printf '%s %s generate\t%d\t%s\t%s\n' "$s" "$d" "$r" "$a" "$b" >> "$pairs"
+        done
+    done
+done
+
+cc -O2 -std=c17 -o "$work/gate_stats" "$here/gate_stats.c" -lm || die "cannot compile gate_stats.c"
+echo "A = llama2.c ($llama2c: runomp fp32, runq Q8_0; $(runomp_flags)), B = lamina" \
+    "($("$lamina" --version | head -1)); $threads threads;"
+echo "greedy generation of $steps positions from an empty prompt (tok/s of the forwards after" \
+    "the first); $rounds rounds"
+"$work/gate_stats" --threshold 1 "$pairs"
+if ((mismatches > 0)); then
+    echo "compare-llama2c: MISMATCH in $mismatches of $runs runs: lamina did not print" \
+        "llama2.c's text (kept in $texts)" >&2
+    exit 3
+fi
+echo "texts: lamina printed llama2.c's text in all $runs runs"
+exit 0
