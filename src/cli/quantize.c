@@ -7,10 +7,7 @@
 
 int cmd_quantize(const cli_args *a) {
     lm_error e;
-    lm_model *m = cli_load_model(a->checkpoint, &e);
-    if (!m) return cli_error("%s", e.msg);
-    int rc = lm_model_quantize(m, a->output, a->group_size, &e);
-    lm_model_free(m);
+    int rc = lm_quantize_file(a->checkpoint, a->output, a->group_size, &e);
     if (rc) return cli_error("%s", e.msg);
     fprintf(stderr, "lamina: wrote %s\n", a->output);
     return 0;

@@ -1,6 +1,6 @@
 /* What a checkpoint writer needs to agree with the loader: the v1/v2 header
  * (src/FORMATS.md, "Checkpoints"). Used by lm_model_random (model.c) and
- * lm_model_quantize (quantize.c); the group-size rule is lm_q8_group_size. */
+ * lm_quantize_file (quantize.c); the group-size rule is lm_q8_group_size. */
 #ifndef LAMINA_CHECKPOINT_H
 #define LAMINA_CHECKPOINT_H
 

@@ -47,8 +47,14 @@ struct lm_model {
     float *aligned_scales;       /* copies of v2 scales that were not 4-byte aligned */
     void *packed;                /* the panels of every matrix, then the norms (model.c) */
     uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
-                                    lm_model_quantize never writes over it */
+                                    lm_quantize_file never writes over it */
 };
+
+/* The checkpoint mapped and checked, weights left in place in the file's
+ * row-major layout (f32 / q8 of each lm_matrix), not packed: what
+ * lm_quantize_file reads, so that a file larger than memory can be converted.
+ * lm_model_load is this plus the packing. */
+lm_model *lm_model_map(const char *path, lm_error *err);
 
 /* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */
 typedef struct lm_kv {

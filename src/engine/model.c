@@ -362,7 +362,7 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     return 0;
 }
 
-lm_model *lm_model_load(const char *path, lm_error *err) {
+lm_model *lm_model_map(const char *path, lm_error *err) {
     struct stat st;
     int fd = lm_open_regular(path, "checkpoint", &st, err);
     if (fd < 0) return NULL;
@@ -387,7 +387,12 @@ lm_model *lm_model_load(const char *path, lm_error *err) {
         lm_model_free(m);
         return NULL;
     }
-    if (pack_weights(m, path, err)) {
+    return m;
+}
+
+lm_model *lm_model_load(const char *path, lm_error *err) {
+    lm_model *m = lm_model_map(path, err);
+    if (m && pack_weights(m, path, err)) {
         lm_model_free(m);
         return NULL;
     }

@@ -11,7 +11,6 @@
 #include "checkpoint.h"
 #include "file.h"
 #include "internal.h"
-#include "pack.h"
 
 typedef struct writer {
     FILE *f;
@@ -22,18 +21,14 @@ static void put(writer *w, const void *p, size_t bytes) {
     if (!w->failed && fwrite(p, 1, bytes, w->f) != bytes) w->failed = 1;
 }
 
-/* The int8 values of one tensor, then its scales (kept until the values are out).
- * The loaded weights are in panels: rows come out one at a time (gs divides
- * the row length, so no group straddles rows). */
+/* The int8 values of one tensor, then its scales (kept until the values are
+ * out). The weights are read in place in the file's row-major order (gs
+ * divides the row length, so no group straddles rows). */
 static void put_quantized(writer *w, const lm_matrix *x, int gs, float *scales) {
     int8_t q[4096];
     uint64_t n = (uint64_t)x->rows * (uint64_t)x->cols;
-    float *row = malloc((size_t)x->cols * sizeof(float));
-    if (!row) w->failed = 1;
-    for (uint64_t g = 0; row && g < n / (uint64_t)gs; g++) {
-        uint64_t e = g * (uint64_t)gs;
-        if (e % (uint64_t)x->cols == 0) lm_packed_row(&x->p, (int)(e / (uint64_t)x->cols), row);
-        const float *v = row + e % (uint64_t)x->cols;
+    for (uint64_t g = 0; g < n / (uint64_t)gs; g++) {
+        const float *v = x->f32 + g * (uint64_t)gs;
         float amax = 0.0f;
         for (int i = 0; i < gs; i++) amax = fmaxf(amax, fabsf(v[i]));
         float scale = amax / 127.0f;
@@ -44,7 +39,6 @@ static void put_quantized(writer *w, const lm_matrix *x, int gs, float *scales) 
             if (at == sizeof q - 1) put(w, q, sizeof q);
         }
     }
-    free(row);
     put(w, q, (size_t)(n % sizeof q));
     put(w, scales, (size_t)(n / (uint64_t)gs) * sizeof(float));
 }
@@ -85,7 +79,7 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
     if (!m->info.shared_classifier) put_quantized(w, &m->classifier, gs, scales);
 }
 
-int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_error *err) {
+static int quantize_model(const lm_model *m, const char *path, int group_size, lm_error *err) {
     if (m->info.format == LM_FORMAT_V2) return lm_fail(err, "the checkpoint is already Q8_0 (v2)");
     int gs = pick_group_size(m->c, group_size, err);
     if (gs < 0) return -1;
@@ -109,4 +103,12 @@ int lm_model_quantize(const lm_model *m, const char *path, int group_size, lm_er
         return -1;
     }
     return lm_out_commit(&out, err);
+}
+
+int lm_quantize_file(const char *in, const char *out, int group_size, lm_error *err) {
+    lm_model *m = lm_model_map(in, err);
+    if (!m) return -1;
+    int rc = quantize_model(m, out, group_size, err);
+    lm_model_free(m);
+    return rc;
 }

@@ -65,16 +65,17 @@ lm_model_info lm_model_get_info(const lm_model *model);
 lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
                           lm_error *err);
 
-/* Write `model` (v0 or v1) to path as v2 (Q8_0), by llama2.c's exporter rules;
- * group_size 0 = lm_q8_group_size(dim, hidden_dim). The file appears only
- * when complete. */
-int lm_model_quantize(const lm_model *model, const char *path, int group_size, lm_error *err);
+/* Write the checkpoint at `in` (v0 or v1) to `out` as v2 (Q8_0), by llama2.c's
+ * exporter rules; group_size 0 = lm_q8_group_size(dim, hidden_dim). Reads the
+ * file in place (no packed copy), so it converts files larger than memory.
+ * The output appears only when complete; `out` may not be `in`. */
+int lm_quantize_file(const char *in, const char *out, int group_size, lm_error *err);
 
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 
 /* The Q8_0 group size llama2.c's exporter picks (the default of
- * lm_model_random and lm_model_quantize): 64, halved until it divides both
+ * lm_model_random and lm_quantize_file): 64, halved until it divides both
  * dim and hidden_dim (so no group straddles two rows); at least 1. */
 int lm_q8_group_size(int dim, int hidden_dim);
 
