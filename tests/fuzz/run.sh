@@ -107,7 +107,7 @@ wait
 failed=0
 for t in $targets; do
     cat "$work/$t.result"
-    grep -q '^[a-z]* *ok ' "$work/$t.result" || failed=1
+    grep -q '^[a-z_]* *ok ' "$work/$t.result" || failed=1
 done
 if [ $failed -ne 0 ]; then
     echo "run.sh: a target failed; reproduce with <build>/tests/fuzz/fuzz_<target> <crash file>," \
