@@ -60,8 +60,14 @@ void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
         for (int l = 0; l < LM_PANEL; l++) {
             int r = (int)p * LM_PANEL + l;
             const int8_t *row = w->q + (size_t)r * (size_t)cols;
-            for (int k = 0; k < cols; k++)
-                qp[(size_t)(k / 4) * 64 + l * 4 + k % 4] = r < rows ? row[k] : 0;
+            /* 4 consecutive k of row l go to bytes 4l.. of each 64-byte cell */
+            for (int k = 0; k < cols; k += 4) {
+                int8_t *cell = qp + (size_t)(k / 4) * 64 + l * 4;
+                if (r < rows)
+                    memcpy(cell, row + k, 4);
+                else
+                    memset(cell, 0, 4);
+            }
             for (int g = 0; g < groups; g++)
                 sp[(size_t)g * LM_PANEL + l] =
                     r < rows ? w->s[(size_t)r * (size_t)groups + (size_t)g] : 0.0f;

@@ -290,15 +290,18 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
 
 /* ---- panels --------------------------------------------------------------- */
 
-/* Matrix j of the model (0: the embedding, then 7 per layer, last the
- * classifier), or NULL for a classifier that is the embedding. */
+/* Matrix j of the model in the order the file holds them (0: the embedding,
+ * then wq of every layer, wk of every layer, ..., w3; last the classifier),
+ * or NULL for a classifier that is the embedding. Packing in this order reads
+ * the file front to back, which a cold load needs to be fast. */
 static lm_matrix *matrix_at(lm_model *m, int j) {
     int per_layer = 7 * m->c->n_layers;
     if (j == 0) return &m->tok_emb;
     if (j > per_layer) return m->info.shared_classifier ? NULL : &m->classifier;
-    lm_layer *L = &m->layers[(j - 1) / 7];
+    /* the file's order: every layer's wq, then every wk, ... */
+    lm_layer *L = &m->layers[(j - 1) % m->c->n_layers];
     lm_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w1, &L->w2, &L->w3};
-    return ws[(j - 1) % 7];
+    return ws[(j - 1) / m->c->n_layers];
 }
 
 static size_t matrix_pack_bytes(const lm_matrix *w) {
