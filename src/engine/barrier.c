@@ -50,10 +50,6 @@ void lm_barrier_init(lm_barrier *b, int n) {
     atomic_store(&b->sleepers, 0);
 }
 
-int lm_barrier_contended(const lm_barrier *b) {
-    return atomic_load_explicit(&b->close_runs, memory_order_relaxed) < CLOSE_RUNS_TO_SPIN;
-}
-
 /* Spins until the generation moves on or the spin time since `start` is
  * over; returns whether it moved on. */
 static int spin(lm_barrier *b, int gen, long long start) {

@@ -35,9 +35,4 @@ void lm_barrier_init(lm_barrier *b, int n);
  * any of them is visible to all after it. */
 void lm_barrier_wait(lm_barrier *b);
 
-/* 1 while a recent barrier found a thread far behind (descheduled by the OS)
- * and spinning is off: a caller may run its next steps on fewer threads
- * (the results do not depend on the thread count). Read between waits. */
-int lm_barrier_contended(const lm_barrier *b);
-
 #endif

@@ -93,7 +93,9 @@ typedef struct lm_workspace {
     lm_barrier *barrier;      /* between the steps of the forward pass */
     _Atomic uint64_t *claims; /* (LM_CLAIM_SLOTS) */
     uint64_t epoch;           /* the first claim epoch of the next forward pass */
-    int contended_passes;     /* forward passes in a row that found a sibling descheduled */
+    int solo;                 /* passes run on one thread: the CPUs are contended (forward.c) */
+    double window_wall;       /* wall and CPU seconds of the passes since solo last changed */
+    double window_cpu;        /* or was last decided */
 } lm_workspace;
 
 lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
@@ -107,6 +109,9 @@ int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx);
 void lm_kv_free(lm_kv *kv);
 /* 0 if `bytes` fit in this machine's memory, else -1 and err says `what`
  * needs how much. */
+/* CPU time of the whole process (all threads), in seconds. */
+double lm_cpu_seconds(void);
+
 int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);
 
 /* forward.c: run rows[0..n) (in blocks of ws->max_rows, each row after the
