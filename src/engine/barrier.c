@@ -8,10 +8,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* How long a thread spins before it sleeps: a step of the forward pass on an
- * idle machine leaves the threads a few microseconds apart, and waking a
- * sleeping thread costs tens of microseconds in a virtual machine. */
-#define SPIN_NS 50000
+/* How long a thread spins before it sleeps: on an idle machine the threads
+ * of a memory-bound step arrive up to ~100 us apart, and waking a sleeping
+ * thread costs tens of microseconds in a virtual machine (and the sleep
+ * leaves the core idle). 50 us here halved 15M fp32 decode on 2 threads. */
+#define SPIN_NS 200000
 /* Barriers in a row with everyone within SPIN_NS before spinning resumes
  * after a late arrival: a descheduled sibling stays descheduled for a
  * scheduler slice (milliseconds), hundreds of barriers at decode speed. */
