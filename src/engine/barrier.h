@@ -7,8 +7,8 @@
  * through each slice at every barrier: 2 threads ran 18x slower than 1 on this
  * 2-core machine with a compile job beside them.
  *
- * This barrier spins only while spinning pays: for at most a few tens of
- * microseconds (the usual imbalance of a step on an idle machine), and not at
+ * This barrier spins only while spinning pays: for at most 200 microseconds
+ * (more than the usual imbalance of a step on an idle machine), and not at
  * all once the last thread to arrive has been later than that (a sibling the
  * OS descheduled: spinning would only keep its core from it). Spinning comes
  * back after a run of barriers where everyone arrived close together. A
