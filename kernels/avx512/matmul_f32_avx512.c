@@ -18,14 +18,22 @@ static inline __mmask16 row_mask(int p, int r0, int r1) {
 
 static inline __attribute__((always_inline)) void block(float *y, const float *x, const float *w,
                                                         int n, int d, int p0, int t0, int r0,
-                                                        int r1, const int P, const int NT) {
+                                                        int r1, int k0, int k1, const int P,
+                                                        const int NT) {
     __m512 acc[4][6];
     const size_t ps = (size_t)LM_PANEL * n;
     const float *wp = w + (size_t)p0 * ps;
     const float *xt = x + (size_t)t0 * n;
-    for (int p = 0; p < P; p++)
-        for (int t = 0; t < NT; t++) acc[p][t] = _mm512_setzero_ps();
-    for (int k = 0; k < n; k++) {
+    /* k0 > 0: go on from the sums stored after k0 (a float stored and loaded
+     * back is the same value, so the chain per row is unbroken) */
+    for (int p = 0; p < P; p++) {
+        __mmask16 m = row_mask(p0 + p, r0, r1);
+        for (int t = 0; t < NT; t++)
+            acc[p][t] = k0 ? _mm512_maskz_loadu_ps(m, y + (size_t)(t0 + t) * d +
+                                                          (size_t)(p0 + p) * LM_PANEL)
+                           : _mm512_setzero_ps();
+    }
+    for (int k = k0; k < k1; k++) {
         __m512 wv[4];
         for (int p = 0; p < P; p++) {
             if (NT <= 2)
@@ -45,20 +53,25 @@ static inline __attribute__((always_inline)) void block(float *y, const float *x
     }
 }
 
-/* Tokens t0.. of one block width NT over panels [pa, pb), P at a time. */
+/* Tokens t0.. of one block width NT over panels [pa, pb), P at a time, k in [k0, k1). */
 #define PANELS(P, NT)                                                                              \
     do {                                                                                           \
         int p = pa;                                                                                \
-        for (; p + (P) <= pb; p += (P)) block(y, x, w->f32, n, d, p, t0, r0, r1, (P), (NT));       \
-        for (; p < pb; p++) block(y, x, w->f32, n, d, p, t0, r0, r1, 1, (NT));                     \
+        for (; p + (P) <= pb; p += (P))                                                            \
+            block(y, x, w->f32, n, d, p, t0, r0, r1, k0, k1, (P), (NT));                           \
+        for (; p < pb; p++) block(y, x, w->f32, n, d, p, t0, r0, r1, k0, k1, 1, (NT));             \
     } while (0)
+
+/* k per pass of a 4-panel group under the tokens: 4 x 16 x 128 floats, 32 KiB,
+ * stay in L1 while every block of 6 tokens reads them. */
+#define KC 128
 
 void lm_matmul_f32_avx512(float *y, const float *x, const lm_packed *w, int T, int r0, int r1) {
     const int n = w->cols, d = w->rows;
     if (r1 > d) r1 = d;
     if (r0 >= r1) return;
     const int first = r0 / LM_PANEL, last = (r1 + LM_PANEL - 1) / LM_PANEL;
-    int t0 = 0, pa = first, pb = last;
+    int t0 = 0, pa = first, pb = last, k0 = 0, k1 = n;
     switch (T) { /* decode and short blocks: 4 panels of independent chains */
     case 1: PANELS(4, 1); return;
     case 2: PANELS(4, 2); return;
@@ -67,19 +80,22 @@ void lm_matmul_f32_avx512(float *y, const float *x, const lm_packed *w, int T, i
     case 5: PANELS(2, 5); return;
     default: break;
     }
-    /* Four panels (64 rows, in L2) at a time pass under every token, 6 tokens
-     * a step: 24 accumulators take 4 weight loads and 6 broadcasts per 24
-     * FMAs (two panels took 8 per 12; 8-10% less CPU time at 110M, T = 64). */
+    /* Four panels (64 rows) at a time pass under every token, KC values of k
+     * at a time (in L1), 6 tokens a step: 24 accumulators take 4 weight loads
+     * and 6 broadcasts per 24 FMAs. */
     for (pa = first; pa < last; pa += 4) {
         pb = pa + 4 < last ? pa + 4 : last;
-        for (t0 = 0; t0 + 6 <= T; t0 += 6) PANELS(4, 6);
-        switch (T - t0) {
-        case 1: PANELS(4, 1); break;
-        case 2: PANELS(4, 2); break;
-        case 3: PANELS(4, 3); break;
-        case 4: PANELS(4, 4); break;
-        case 5: PANELS(4, 5); break;
-        default: break;
+        for (k0 = 0; k0 < n; k0 += KC) {
+            k1 = k0 + KC < n ? k0 + KC : n;
+            for (t0 = 0; t0 + 6 <= T; t0 += 6) PANELS(4, 6);
+            switch (T - t0) {
+            case 1: PANELS(4, 1); break;
+            case 2: PANELS(4, 2); break;
+            case 3: PANELS(4, 3); break;
+            case 4: PANELS(4, 4); break;
+            case 5: PANELS(4, 5); break;
+            default: break;
+            }
         }
     }
 }
