@@ -71,6 +71,8 @@ die() {
     echo "compare-llama2c: $*" >&2
     exit 1
 }
+# shellcheck source=bench/models.sh
+. "$here/models.sh"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -130,11 +132,6 @@ build_llama2c() {
     build_one runq.c "$work/runq-strict" "$strict_flags"
 }
 
-# dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len of a shape.
-shape_config() {
-    "$lamina" bench --list-shapes | awk -v s="$1" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }'
-}
-
 # A tokenizer.bin of the first N pieces of the Llama 2 one (src/FORMATS.md: an
 # int max_token_length, then per piece a float score, an int length and the bytes).
 cut_vocab() {
@@ -163,12 +160,9 @@ make_models() {
         [ -s "$tok" ] || cut_vocab 512 "$tok"
         ln -sf "$stories" "$m.bin" || die "cannot link $stories"
     else
-        # shellcheck disable=SC2046 # the seven config numbers of the shape, from lamina itself
-        [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$m.bin" $(shape_config "$s") ||
-            die "cannot write $m.bin"
+        random_checkpoint "$m.bin" "$s"
     fi
-    [ -s "$m.q8.bin" ] || "$lamina" quantize "$m.bin" "$m.q8.bin" > "$m.quantize.log" 2>&1 ||
-        die "lamina quantize $m.bin failed: $m.quantize.log"
+    quantized_copy "$m.bin" "$m.q8.bin"
     echo "$m.bin $m.q8.bin $tok"
 }
 

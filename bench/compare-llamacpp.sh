@@ -50,6 +50,8 @@ die() {
     echo "compare-llamacpp: $*" >&2
     exit 1
 }
+# shellcheck source=bench/models.sh
+. "$here/models.sh"
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -113,19 +115,11 @@ build_llamacpp() {
     echo "$build_flags $no_amx" > "$stamp"
 }
 
-# dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len of a shape.
-shape_config() {
-    "$lamina" bench --list-shapes | awk -v s="$1" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }'
-}
-
 # The same random weights for both engines, f32 and Q8_0.
 make_models() {
     local s=$1 m=$work/models/$1
-    # shellcheck disable=SC2046 # the seven config numbers of the shape, from lamina itself
-    [ -s "$m.bin" ] || python3 "$here/random_checkpoint.py" "$m.bin" $(shape_config "$s") ||
-        die "cannot write $m.bin"
-    [ -s "$m.q8.bin" ] || "$lamina" quantize "$m.bin" "$m.q8.bin" > "$m.lamina-quantize.log" 2>&1 ||
-        die "lamina quantize $m.bin failed: $m.lamina-quantize.log"
+    random_checkpoint "$m.bin" "$s"
+    quantized_copy "$m.bin" "$m.q8.bin"
     [ -s "$m.f32.gguf" ] || "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tokenizer" \
         --llama2c-model "$m.bin" --llama2c-output-model "$m.f32.gguf" > "$m.convert.log" 2>&1 ||
         die "conversion of $m.bin failed: $m.convert.log"
@@ -159,6 +153,8 @@ run_llamacpp_batch() {
         -ntg 64 -npl "$batch" -t "$threads" -tb "$threads" --output-format jsonl 2>&1 |
         grep '^{' | jq -r '"\(.speed_pp) \(.speed_tg)"'
 }
+run_ours() { if ((batch)); then run_lamina_batch "$1"; else run_lamina "$1"; fi; }
+run_theirs() { if ((batch)); then run_llamacpp_batch "$1"; else run_llamacpp "$1"; fi; }
 
 build_llamacpp
 IFS=, read -r -a shape_list <<< "$shapes"
@@ -167,10 +163,8 @@ for s in "${shape_list[@]}"; do
     make_models "$s"
 done
 
-ours_run=run_lamina theirs_run=run_llamacpp label=""
-if ((batch)); then
-    ours_run=run_lamina_batch theirs_run=run_llamacpp_batch label=" x$batch"
-fi
+label=""
+((batch)) && label=" x$batch"
 pairs=$work/pairs.tsv
 : > "$pairs"
 for ((r = 1; r <= rounds; r++)); do
@@ -180,9 +174,9 @@ for ((r = 1; r <= rounds; r++)); do
             m=$work/models/$s
             if [ $d = f32 ]; then ours=$m.bin theirs=$m.f32.gguf; else ours=$m.q8.bin theirs=$m.q8_0.gguf; fi
             if ((r % 2)); then
-                a=$($ours_run "$ours") b=$($theirs_run "$theirs")
+                a=$(run_ours "$ours") b=$(run_theirs "$theirs")
             else
-                b=$($theirs_run "$theirs") a=$($ours_run "$ours")
+                b=$(run_theirs "$theirs") a=$(run_ours "$ours")
             fi
             read -r a_pre a_dec <<< "$a"
             read -r b_pre b_dec <<< "$b"
