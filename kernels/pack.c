@@ -20,11 +20,11 @@ size_t lm_pack_bytes(int rows, int cols, int gs) {
     return round64(cells) + cells / (size_t)gs * sizeof(float);
 }
 
-void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols) {
+void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int cols, int p0,
+                      int p1) {
     float *dst = mem;
-    long np = (long)n_panels(rows);
 #pragma omp parallel for schedule(static)
-    for (long p = 0; p < np; p++) {
+    for (long p = p0; p < p1; p++) {
         float *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
         for (int l = 0; l < LM_PANEL; l++) {
             int r = (int)p * LM_PANEL + l;
@@ -36,25 +36,40 @@ void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols) 
     *out = (lm_packed){.rows = rows, .cols = cols, .f32 = dst};
 }
 
-void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
+void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols) {
+    lm_pack_f32_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
+}
+
+/* Rows [r0, r1) of a shape without panels: the file's layout, copied. */
+static void copy_flat(lm_packed *out, void *mem, const lm_q8 *w, int cols, size_t r0, size_t r1,
+                      size_t rows) {
+    const int gs = w->gs;
+    size_t n = rows * (size_t)cols, a = r0 * (size_t)cols, b = r1 * (size_t)cols;
+    int8_t *q = mem;
+    float *s = (float *)((char *)mem + round64(n));
+    /* groups may straddle rows here: take every group that [a, b) touches */
+    size_t ga = a / (size_t)gs, gb = (b + (size_t)gs - 1) / (size_t)gs;
+    memcpy(q + a, w->q + a, b - a);
+    memcpy(s + ga, w->s + ga, (gb - ga) * sizeof(float));
+    out->flat = (lm_q8){q, s, gs};
+}
+
+void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols, int p0,
+                     int p1) {
     const int gs = w->gs;
     *out = (lm_packed){.rows = rows, .cols = cols, .gs = gs};
     if (!lm_pack_q8_panels(cols, gs)) {
-        size_t n = (size_t)rows * (size_t)cols;
-        int8_t *q = mem;
-        float *s = (float *)((char *)mem + round64(n));
-        memcpy(q, w->q, n);
-        memcpy(s, w->s, n / (size_t)gs * sizeof(float));
-        out->flat = (lm_q8){q, s, gs};
+        size_t r1 = (size_t)p1 * LM_PANEL;
+        copy_flat(out, mem, w, cols, (size_t)p0 * LM_PANEL, r1 < (size_t)rows ? r1 : (size_t)rows,
+                  (size_t)rows);
         return;
     }
     size_t cells = n_panels(rows) * LM_PANEL * (size_t)cols;
     int8_t *q = mem;
     float *s = (float *)((char *)mem + round64(cells));
     const int groups = cols / gs;
-    long np = (long)n_panels(rows);
 #pragma omp parallel for schedule(static)
-    for (long p = 0; p < np; p++) {
+    for (long p = p0; p < p1; p++) {
         int8_t *qp = q + (size_t)p * LM_PANEL * (size_t)cols;
         float *sp = s + (size_t)p * LM_PANEL * (size_t)groups;
         for (int l = 0; l < LM_PANEL; l++) {
@@ -75,6 +90,10 @@ void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
     }
     out->q = q;
     out->s = s;
+}
+
+void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
+    lm_pack_q8_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
 }
 
 void lm_packed_row(const lm_packed *w, int r, float *out) {

@@ -20,6 +20,13 @@ void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols);
  * no panels is copied as it is into mem and described through out->flat. */
 void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols);
 
+/* Only panels [p0, p1) of the same packing (rows 16 p0 .. 16 p1 of w), with
+ * *out described in full: a loader packs a large matrix slice by slice and
+ * gives back each slice of its file image once packed. */
+void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int cols, int p0,
+                      int p1);
+void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols, int p0, int p1);
+
 /* Row r of a packed matrix as fp32 (Q8_0 dequantized) into out[cols]. */
 void lm_packed_row(const lm_packed *w, int r, float *out);
 

@@ -318,6 +318,31 @@ static void release(const lm_model *m, const void *p, size_t bytes) {
     if (a >= lo && b <= hi && a < b) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* Packs w into mem a slice of about 4 MiB of weights at a time, giving back
+ * each slice of the file image once packed: the process holds about one copy
+ * of the weights throughout (a whole 7B embedding held until packed was
+ * 55 MB over the file's size). */
+static void pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
+    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : 1);
+    const int panels = (w->rows + LM_PANEL - 1) / LM_PANEL;
+    int step = (int)(((size_t)4 << 20) / (row_bytes * LM_PANEL));
+    if (step < 1) step = 1;
+    for (int p0 = 0; p0 < panels; p0 += step) {
+        int p1 = p0 + step < panels ? p0 + step : panels;
+        size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
+        if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
+        size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
+        if (w->f32) {
+            lm_pack_f32_part(&w->p, mem, w->f32, w->rows, w->cols, p0, p1);
+            release(m, w->f32 + a, n * sizeof(float));
+        } else {
+            lm_pack_q8_part(&w->p, mem, &w->q8, w->rows, w->cols, p0, p1);
+            release(m, w->q8.q + a, n);
+            release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
+        }
+    }
+}
+
 /* Repack every matrix into panels (kernels/pack.h) in memory the model owns,
  * copy the norms, then drop the file image: the products read only panels. */
 static int pack_weights(lm_model *m, const char *name, lm_error *err) {
@@ -344,15 +369,7 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     for (int j = 0; j < n_mats; j++) {
         lm_matrix *w = matrix_at(m, j);
         if (!w) continue;
-        size_t n = (size_t)w->rows * (size_t)w->cols;
-        if (w->f32) {
-            lm_pack_f32(&w->p, at, w->f32, w->rows, w->cols);
-            release(m, w->f32, n * sizeof(float));
-        } else {
-            lm_pack_q8(&w->p, at, &w->q8, w->rows, w->cols);
-            release(m, w->q8.q, n);
-            release(m, w->q8.s, n / (size_t)w->q8.gs * sizeof(float));
-        }
+        pack_matrix(m, w, at);
         at += matrix_pack_bytes(w);
         w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL;
     }
