@@ -109,10 +109,10 @@ int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx);
 void lm_kv_free(lm_kv *kv);
 /* 0 if `bytes` fit in this machine's memory, else -1 and err says `what`
  * needs how much. */
+int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);
+
 /* CPU time of the whole process (all threads), in seconds. */
 double lm_cpu_seconds(void);
-
-int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);
 
 /* forward.c: run rows[0..n) (in blocks of ws->max_rows, each row after the
  * rows before it: a sequence's rows must come in position order) and write
