@@ -1,5 +1,6 @@
 #include "dispatch.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,10 +14,20 @@ extern const lm_kernels lm_kernels_avx2, lm_kernels_avx512, lm_kernels_avx512vnn
 const lm_kernels *const lm_kernel_tables[] = {&lm_kernels_scalar, &lm_kernels_avx2,
                                               &lm_kernels_avx512, &lm_kernels_avx512vnni, NULL};
 
+/* The CPU is probed once per process: an immutable fact. Each CPUID is a VM
+ * exit under a hypervisor, and the sampler asks for the best table per token. */
+static X86Info cpu_info;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static void cpu_probe(void) { cpu_info = GetX86Info(); }
+static const X86Info *cpu(void) {
+    pthread_once(&cpu_once, cpu_probe);
+    return &cpu_info;
+}
+
 /* An ISA tier is a group of features; cpu_features reports a wide-register
  * feature only when the OS also saves those registers (XCR0). */
 const char *lm_kernels_missing_feature(const lm_kernels *table) {
-    const X86Features f = GetX86Info().features;
+    const X86Features f = cpu()->features;
     int vnni = table == &lm_kernels_avx512vnni;
     if (table == &lm_kernels_avx512 || vnni) {
         if (!f.avx512f) return "avx512f";
@@ -35,7 +46,7 @@ const char *lm_kernels_missing_feature(const lm_kernels *table) {
 
 const char *lm_cpu_description(void) {
     static char buf[256];
-    const X86Info info = GetX86Info();
+    const X86Info info = *cpu();
     const X86Features f = info.features;
     snprintf(buf, sizeof buf, "%s; avx2 %s, fma %s, avx512f/bw/vl/dq %s, avx512vnni %s",
              info.brand_string, f.avx2 ? "yes" : "no", f.fma3 ? "yes" : "no",
@@ -50,8 +61,17 @@ extern const lm_kernels lm_kernels_neon, lm_kernels_neondot;
 const lm_kernels *const lm_kernel_tables[] = {&lm_kernels_scalar, &lm_kernels_neon,
                                               &lm_kernels_neondot, NULL};
 
+/* Probed once per process, as on x86. */
+static Aarch64Features cpu_features;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static void cpu_probe(void) { cpu_features = GetAarch64Info().features; }
+static const Aarch64Features *cpu(void) {
+    pthread_once(&cpu_once, cpu_probe);
+    return &cpu_features;
+}
+
 const char *lm_kernels_missing_feature(const lm_kernels *table) {
-    const Aarch64Features f = GetAarch64Info().features;
+    const Aarch64Features f = *cpu();
     if (table != &lm_kernels_scalar && !f.asimd) return "asimd";
     if (table == &lm_kernels_neondot && !f.asimddp) return "asimddp";
     return NULL;
@@ -59,7 +79,7 @@ const char *lm_kernels_missing_feature(const lm_kernels *table) {
 
 const char *lm_cpu_description(void) {
     static char buf[128];
-    const Aarch64Features f = GetAarch64Info().features;
+    const Aarch64Features f = *cpu();
     snprintf(buf, sizeof buf, "aarch64; asimd %s, asimddp (sdot) %s", f.asimd ? "yes" : "no",
              f.asimddp ? "yes" : "no");
     return buf;
@@ -82,9 +102,15 @@ const lm_kernels *lm_kernels_by_name(const char *name) {
     return NULL;
 }
 
-const lm_kernels *lm_kernels_best(void) {
-    const lm_kernels *best = &lm_kernels_scalar;
+static const lm_kernels *best_table;
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static void choose_best(void) {
+    best_table = &lm_kernels_scalar;
     for (int i = 0; lm_kernel_tables[i]; i++)
-        if (!lm_kernels_missing_feature(lm_kernel_tables[i])) best = lm_kernel_tables[i];
-    return best;
+        if (!lm_kernels_missing_feature(lm_kernel_tables[i])) best_table = lm_kernel_tables[i];
+}
+
+const lm_kernels *lm_kernels_best(void) {
+    pthread_once(&best_once, choose_best);
+    return best_table;
 }

@@ -112,7 +112,7 @@ group_isa() {
     LAMINA_ISA=scalar expect 0 "\(scalar, " -- "$lamina" -n 16
     for isa in $(isas); do
         if ! "$lamina" --isa "$isa" --version >/dev/null 2>&1; then
-            expect 2 "--isa: ISA '$isa' needs the CPU feature .*, which this CPU lacks" -- "$lamina" --isa "$isa"
+            expect 2 "--isa: kernel set '$isa' needs the CPU feature .*, which this CPU lacks" -- "$lamina" --isa "$isa"
         fi
     done
     expect 2 "--isa: unknown kernel set 'sse9'" -- "$lamina" --isa sse9

@@ -61,7 +61,8 @@ static int session_open(session *s, const cli_args *a, lm_error *e) {
     if (!s->ctx) return -1;
     uint64_t seed = a->seed ? a->seed : (uint64_t)time(NULL);
     s->sampler = lm_sampler_new(info.config.vocab_size, a->temperature, a->topp, seed, e);
-    return s->sampler ? 0 : -1;
+    if (!s->sampler) return -1;
+    return lm_sampler_set_isa(s->sampler, lm_context_isa(s->ctx), e);
 }
 
 static int chat(session *s, const cli_args *a, lm_stats *stats, lm_error *e) {

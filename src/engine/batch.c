@@ -116,6 +116,7 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     lm_seq *s = &b->seqs[slot];
     s->sampler = lm_sampler_new(c->vocab_size, p.temperature, p.topp, p.seed, err);
     if (!s->sampler) return -1;
+    lm_sampler_set_kernels(s->sampler, b->ws->k);
     s->prompt = malloc((size_t)n_prompt * sizeof *s->prompt);
     if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx)) {
         seq_end(s);

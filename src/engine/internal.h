@@ -143,5 +143,7 @@ void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, i
 void lm_embed(const lm_model *m, int token, float *out);
 
 const lm_kernels *lm_kernels_for(const char *name, lm_error *err);
+/* sampler.c: the kernel set of the sampler's softmax (a batch's own). */
+void lm_sampler_set_kernels(lm_sampler *s, const lm_kernels *k);
 
 #endif

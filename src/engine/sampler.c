@@ -17,6 +17,7 @@ struct lm_sampler {
     float topp;        /* nucleus; <= 0 or >= 1 = plain multinomial */
     uint64_t rng;
     struct lm_prob_index *scratch; /* vocab_size entries for top-p */
+    const lm_kernels *k;           /* the softmax's kernel set: its context's */
 };
 
 static uint32_t random_u32(uint64_t *state) {
@@ -46,8 +47,18 @@ lm_sampler *lm_sampler_new(int vocab_size, float temperature, float topp, uint64
     s->temperature = temperature;
     s->topp = topp;
     s->rng = seed;
+    s->k = lm_kernels_best();
     return s;
 }
+
+int lm_sampler_set_isa(lm_sampler *s, const char *isa, lm_error *err) {
+    const lm_kernels *k = lm_kernels_for(isa, err);
+    if (!k) return -1;
+    s->k = k;
+    return 0;
+}
+
+void lm_sampler_set_kernels(lm_sampler *s, const lm_kernels *k) { s->k = k; }
 
 void lm_sampler_free(lm_sampler *s) {
     if (!s) return;
@@ -112,7 +123,7 @@ int lm_sample(lm_sampler *s, float *logits) {
      * softmax would be NaN; its limit is greedy. */
     if (!isfinite(logits[best])) return best;
     /* Every kernel set's softmax gives the same bits (kernels/ORDER.md). */
-    lm_kernels_best()->softmax(logits, s->vocab_size);
+    s->k->softmax(logits, s->vocab_size);
     float coin = random_f32(&s->rng);
     if (s->topp <= 0.0f || s->topp >= 1.0f) return sample_multinomial(logits, s->vocab_size, coin);
     return sample_topp(logits, s->vocab_size, s->topp, s->scratch, coin);

@@ -177,6 +177,11 @@ typedef struct lm_sampler lm_sampler;
 lm_sampler *lm_sampler_new(int vocab_size, float temperature, float topp, uint64_t seed,
                            lm_error *err);
 void lm_sampler_free(lm_sampler *s);
+/* Compute the sampler's softmax with this kernel set (NULL or "" = the best
+ * the CPU runs, the default): a context's, lm_context_isa(ctx), so that
+ * --isa scalar samples with the scalar kernels. Every set gives the same
+ * bits (kernels/ORDER.md). 0, or -1 with err naming the problem. */
+int lm_sampler_set_isa(lm_sampler *s, const char *isa, lm_error *err);
 /* Pick the next token; logits are modified in place. */
 int lm_sample(lm_sampler *s, float *logits);
 
