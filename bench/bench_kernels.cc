@@ -307,6 +307,27 @@ void bm_attention(benchmark::State &state, const lm_kernels *k, const Shape &s, 
     set_rates(state, (4.0 * hs + 5.0) * n_pos * s.n_heads, 8.0 * n_pos * hs * s.n_heads);
 }
 
+// The sampler per token (lm_sample on a copy of fixed logits: the copy is
+// part of each iteration, as `copy` alone shows) at 32k and 128k vocabularies:
+// greedy, run.c's default (temperature 1, top-p 0.9) and plain multinomial.
+// Logits spread like a trained model's (a few tokens stand out).
+void bm_sampler(benchmark::State &state, const lm_kernels *k, int vocab, float temperature,
+                float topp) {
+    std::vector<float> logits(vocab), work(vocab);
+    for (int i = 0; i < vocab; i++) logits[i] = 16.0f * powf(rand_unit(), 7.0f);
+    lm_sampler *s =
+        temperature < 0 ? nullptr : lm_sampler_new(vocab, temperature, topp, 1, nullptr);
+    if (s) lm_sampler_set_isa(s, k->isa, nullptr);
+    int sink = 0;
+    for (auto _ : state) {
+        std::memcpy(work.data(), logits.data(), (size_t)vocab * sizeof(float));
+        sink += s ? lm_sample(s, work.data()) : (int)work[sink % vocab];
+        benchmark::DoNotOptimize(sink);
+    }
+    lm_sampler_free(s);
+    state.counters["vocab"] = vocab;
+}
+
 // ---- registration ------------------------------------------------------------
 
 template <class F> void add(const std::string &name, F fn) {
@@ -410,6 +431,17 @@ int main(int argc, char **argv) {
             continue;
         }
         register_table(k, threads, full);
+        for (int vocab : {32000, 128256}) {
+            const std::string m = std::string("/") + k->isa + "/vocab" + std::to_string(vocab);
+            add("sampler" + m + ".copy/threads:1",
+                [=](benchmark::State &st) { bm_sampler(st, k, vocab, -1.0f, 0.0f); });
+            add("sampler" + m + ".greedy/threads:1",
+                [=](benchmark::State &st) { bm_sampler(st, k, vocab, 0.0f, 0.9f); });
+            add("sampler" + m + ".t1_p0.9/threads:1",
+                [=](benchmark::State &st) { bm_sampler(st, k, vocab, 1.0f, 0.9f); });
+            add("sampler" + m + ".t1_p1/threads:1",
+                [=](benchmark::State &st) { bm_sampler(st, k, vocab, 1.0f, 1.0f); });
+        }
     }
     benchmark::AddCustomContext("lamina_cpu", lm_cpu_description());
     benchmark::AddCustomContext("lamina_tables", tables);
