@@ -82,14 +82,54 @@ static int sample_multinomial(const float *p, int n, float coin) {
     return n - 1;
 }
 
-/* Descending probability; equal ones keep ascending index order, as run.c's
- * qsort does on glibc (a stable merge sort). */
-static int by_prob(const void *a, const void *b) {
-    const struct lm_prob_index *x = a, *y = b;
-    if (x->prob != y->prob) return x->prob > y->prob ? -1 : 1;
-    return (x->index > y->index) - (x->index < y->index);
+/* run.c's order for the nucleus: descending probability; equal ones keep
+ * ascending index order, as run.c's qsort does on glibc (a stable merge sort).
+ * A strict total order (indices are distinct). */
+static int before(const struct lm_prob_index *x, const struct lm_prob_index *y) {
+    return x->prob > y->prob || (x->prob == y->prob && x->index < y->index);
 }
 
+static int by_prob(const void *a, const void *b) {
+    const struct lm_prob_index *x = a, *y = b;
+    return before(x, y) ? -1 : before(y, x);
+}
+
+static void swap(struct lm_prob_index *a, struct lm_prob_index *b) {
+    struct lm_prob_index t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Move the first k of v[0..n) in the order above to v[0..k) (any order
+ * among them): quickselect with a median-of-three pivot, falling back to a
+ * full sort when partitions keep coming out lopsided. */
+static void select_first(struct lm_prob_index *v, int n, int k) {
+    int lo = 0, hi = n, budget = 64;
+    while (hi - lo > 1 && k > lo && k < hi) {
+        if (--budget == 0) {
+            qsort(v + lo, (size_t)(hi - lo), sizeof *v, by_prob);
+            return;
+        }
+        int mid = lo + (hi - lo) / 2;
+        if (before(&v[mid], &v[lo])) swap(&v[mid], &v[lo]);
+        if (before(&v[hi - 1], &v[lo])) swap(&v[hi - 1], &v[lo]);
+        if (before(&v[hi - 1], &v[mid])) swap(&v[hi - 1], &v[mid]);
+        swap(&v[mid], &v[hi - 1]); /* the median is the pivot, at hi - 1 */
+        int store = lo;
+        for (int i = lo; i < hi - 1; i++)
+            if (before(&v[i], &v[hi - 1])) swap(&v[i], &v[store++]);
+        swap(&v[store], &v[hi - 1]);
+        if (store < k)
+            lo = store + 1;
+        else
+            hi = store;
+    }
+}
+
+/* run.c's nucleus sampling. run.c sorts every candidate, then adds
+ * probabilities in that order until they exceed topp; only that prefix
+ * matters, so it is sorted in growing blocks, each selected from the rest
+ * first: the same prefix, the same sums in the same order, the same token. */
 static int sample_topp(const float *p, int n, float topp, struct lm_prob_index *kept, float coin) {
     /* Tokens below this cannot be in the nucleus: skip them before sorting. */
     const float cutoff = (1.0f - topp) / (float)(n - 1);
@@ -97,15 +137,21 @@ static int sample_topp(const float *p, int n, float topp, struct lm_prob_index *
     for (int i = 0; i < n; i++)
         if (p[i] >= cutoff) kept[n0++] = (struct lm_prob_index){p[i], i};
     if (n0 == 0) return argmax(p, n); /* a one-token vocabulary */
-    qsort(kept, (size_t)n0, sizeof *kept, by_prob);
     float cumulative = 0.0f;
-    int last = n0 - 1;
-    for (int i = 0; i < n0; i++) {
-        cumulative += kept[i].prob;
-        if (cumulative > topp) {
-            last = i;
-            break;
+    int last = n0 - 1, done = 0;
+    for (int lo = 0, block = 64; lo < n0 && !done; lo += block, block *= 2) {
+        int k = block < n0 - lo ? block : n0 - lo;
+        select_first(kept + lo, n0 - lo, k);
+        qsort(kept + lo, (size_t)k, sizeof *kept, by_prob);
+        for (int i = lo; i < lo + k; i++) {
+            cumulative += kept[i].prob;
+            if (cumulative > topp) {
+                last = i;
+                done = 1;
+                break;
+            }
         }
+        if (k < block) break;
     }
     float r = coin * cumulative, cdf = 0.0f;
     for (int i = 0; i <= last; i++) {
