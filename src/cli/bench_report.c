@@ -299,7 +299,8 @@ static void json_context(FILE *f, const bench_opts *o, const double *probe_gbs,
 #else
     fprintf(f, "    \"library_build_type\": \"debug\",\n");
 #endif
-    fprintf(f, "    \"lamina_version\": \"%s\",\n    \"lamina_cpu\": ", LM_VERSION);
+    fprintf(f, "    \"lamina_version\": \"%s\",\n", LM_VERSION);
+    fprintf(f, "    \"lamina_order_version\": %d,\n    \"lamina_cpu\": ", lm_order_version());
     json_string(f, lm_cpu_description());
     fprintf(f, ",\n    \"lamina_isa\": ");
     json_string(f, o->isa);

@@ -162,6 +162,7 @@ static int print_version(void) {
     printf("lamina %s\n", LM_VERSION);
     printf("cpu: %s\n", lm_cpu_description());
     printf("kernels: %s (built: %s)\n", cli_isa, lm_isa_list());
+    printf("arithmetic order: v%d (kernels/ORDER.md)\n", lm_order_version());
     return 0;
 }
 

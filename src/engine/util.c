@@ -29,6 +29,8 @@ static double seconds_of(clockid_t clock) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int lm_order_version(void) { return LM_ORDER_VERSION; }
+
 double lm_seconds(void) { return seconds_of(CLOCK_MONOTONIC); }
 
 double lm_cpu_seconds(void) { return seconds_of(CLOCK_PROCESS_CPUTIME_ID); }

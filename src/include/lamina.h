@@ -84,6 +84,11 @@ int lm_q8_group_size(int dim, int hidden_dim);
 int lm_config_preset(const char *name, lm_config *out);
 const char *lm_config_presets(void); /* "260K 15M 42M 110M 7B" */
 
+/* The version of the arithmetic order this library computes (kernels/ORDER.md):
+ * the same model, settings and seed give the same text across builds and
+ * releases whose order versions are equal. */
+int lm_order_version(void);
+
 /* Seconds on a monotonic clock (the origin is arbitrary): for timing. */
 double lm_seconds(void);
 
