@@ -443,7 +443,7 @@ int main(int argc, char **argv) {
                 [=](benchmark::State &st) { bm_sampler(st, k, vocab, 1.0f, 1.0f); });
         }
     }
-    benchmark::AddCustomContext("lamina_cpu", lm_cpu_description());
+    benchmark::AddCustomContext("lamina_cpu", lm_kernels_cpu_description());
     benchmark::AddCustomContext("lamina_tables", tables);
     benchmark::AddCustomContext("lamina_weight_pool_MiB", std::to_string(pool.bytes >> 20));
     benchmark::AddCustomContext("lamina_llc_MiB", std::to_string(pool.llc >> 20));

@@ -44,7 +44,7 @@ const char *lm_kernels_missing_feature(const lm_kernels *table) {
     return NULL;
 }
 
-const char *lm_cpu_description(void) {
+const char *lm_kernels_cpu_description(void) {
     static char buf[256];
     const X86Info info = *cpu();
     const X86Features f = info.features;
@@ -77,7 +77,7 @@ const char *lm_kernels_missing_feature(const lm_kernels *table) {
     return NULL;
 }
 
-const char *lm_cpu_description(void) {
+const char *lm_kernels_cpu_description(void) {
     static char buf[128];
     const Aarch64Features f = *cpu();
     snprintf(buf, sizeof buf, "aarch64; asimd %s, asimddp (sdot) %s", f.asimd ? "yes" : "no",
@@ -93,7 +93,9 @@ const char *lm_kernels_missing_feature(const lm_kernels *table) {
     return NULL;
 }
 
-const char *lm_cpu_description(void) { return "unknown architecture (scalar kernels only)"; }
+const char *lm_kernels_cpu_description(void) {
+    return "unknown architecture (scalar kernels only)";
+}
 #endif
 
 const lm_kernels *lm_kernels_by_name(const char *name) {

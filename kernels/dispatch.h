@@ -18,6 +18,6 @@ const lm_kernels *lm_kernels_by_name(const char *name);
 const lm_kernels *lm_kernels_best(void);
 
 /* One line naming the CPU and its features that matter here. */
-const char *lm_cpu_description(void);
+const char *lm_kernels_cpu_description(void);
 
 #endif

@@ -8,6 +8,8 @@
 
 const char *lm_isa_best(void) { return lm_kernels_best()->isa; }
 
+const char *lm_cpu_description(void) { return lm_kernels_cpu_description(); }
+
 int lm_isa_check(const char *name, lm_error *err) {
     const lm_kernels *k = lm_kernels_by_name(name ? name : "");
     if (!k)

@@ -14,6 +14,12 @@
 extern "C" {
 #endif
 
+/* Every function declared here is the library's interface and is exported;
+ * liblamina is built with hidden visibility, so nothing else is. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define LM_VERSION "0.1.0"
 
 typedef struct lm_error {
@@ -278,6 +284,10 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
 int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
             const char *first_user, int prompt_user, FILE *in, FILE *out, lm_stats *stats,
             lm_error *err);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
