@@ -6,6 +6,7 @@
  * text is split), and on a real batch (the streamed prefix never changes).
  *
  * usage: test_request TOKENIZER MODEL LLAMA2_TOKENIZER */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -450,11 +451,27 @@ static void test_stop_limits(void) {
     free(big);
 }
 
-/* The token whose piece (after a token that is not BOS) is `piece`, or -1. */
+/* The token whose piece (after a token that is not BOS) is `piece`, or -1;
+ * the last few found are kept (a vocabulary scan per piece is slow). */
 static int token_for(const lm_tokenizer *tok, const char *piece) {
-    for (int id = 3; id < lm_tokenizer_vocab_size(tok); id++)
-        if (!strcmp(lm_token_piece(tok, 3, id), piece)) return id;
-    return -1;
+    static struct {
+        const lm_tokenizer *tok;
+        char piece[16];
+        int id;
+    } seen[32];
+    static int next;
+    for (int i = 0; i < 32; i++)
+        if (seen[i].tok == tok && !strcmp(seen[i].piece, piece)) return seen[i].id;
+    int found = -1;
+    for (int id = 3; id < lm_tokenizer_vocab_size(tok) && found < 0; id++)
+        if (!strcmp(lm_token_piece(tok, 3, id), piece)) found = id;
+    if (strlen(piece) < sizeof seen[0].piece) {
+        seen[next].tok = tok;
+        strcpy(seen[next].piece, piece);
+        seen[next].id = found;
+        next = (next + 1) % 32;
+    }
+    return found;
 }
 
 /* Feed the pieces (a NULL-terminated list) to a run of `json` on b as if the
@@ -505,6 +522,54 @@ static void expect_feed(lm_batch *b, const lm_tokenizer *tok, const char *json,
     CHECK(!strcmp(text, want) && got == f, "%s: got '%s' (finish %d), want '%s' (%d)", json, text,
           got, want, f);
     free(text);
+}
+
+/* The reference for a text that arrives whole: the cut before the stop
+ * string that ends first (the longest of those ending at that byte), or -1. */
+static long naive_cut(const char *text, char stops[][8], int n_stop) {
+    for (size_t e = 0; text[e]; e++) {
+        long cut = -1;
+        for (int i = 0; i < n_stop; i++) {
+            size_t n = strlen(stops[i]);
+            if (e + 1 >= n && !memcmp(text + e + 1 - n, stops[i], n) &&
+                (cut < 0 || (long)(e + 1 - n) < cut))
+                cut = (long)(e + 1 - n);
+        }
+        if (cut >= 0) return cut;
+    }
+    return -1;
+}
+
+/* Random texts over {a, b} in random pieces, random stop strings: the cut
+ * is the reference's whatever the split. */
+static void random_stops(lm_batch *b, const lm_tokenizer *llama2) {
+    static const char *const alphabet[] = {"a", "b", "aa", "ab", "ba", "bb"};
+    for (int i = 0; i < 6; i++)
+        CHECK(token_for(llama2, alphabet[i]) >= 0, "no piece '%s'", alphabet[i]);
+    uint64_t x = 88172645463325252u; /* xorshift64 */
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    for (int round = 0; round < 400; round++) {
+        const char *pieces[40];
+        char text[100] = "", stops[4][8], json[256];
+        int n_pieces = 1 + (int)(RND() % 30), n_stop = 1 + (int)(RND() % 4);
+        for (int i = 0; i < n_pieces; i++) {
+            pieces[i] = alphabet[RND() % 6];
+            strcat(text, pieces[i]);
+        }
+        pieces[n_pieces] = NULL;
+        char *j = json + sprintf(json, "{\"prompt\":\"\",\"max_tokens\":100,\"stop\":[");
+        for (int i = 0; i < n_stop; i++) {
+            int n = 1 + (int)(RND() % 5);
+            for (int k = 0; k < n; k++) stops[i][k] = RND() % 3 ? 'a' : 'b';
+            stops[i][n] = '\0';
+            j += sprintf(j, "%s\"%s\"", i ? "," : "", stops[i]);
+        }
+        strcpy(j, "]}");
+        long cut = naive_cut(text, stops, n_stop);
+        if (cut >= 0) text[cut] = '\0';
+        expect_feed(b, llama2, json, pieces, text, cut >= 0 ? LM_REQUEST_STOP : LM_REQUEST_RUNNING);
+    }
+#undef RND
 }
 
 static void test_stop_matching(const char *model_path, const lm_tokenizer *tok,
@@ -576,6 +641,7 @@ static void test_stop_matching(const char *model_path, const lm_tokenizer *tok,
     expect_feed(b, llama2,
                 "{\"prompt\":\"\",\"stop\":[\"\xE4\xB8\xAD\xE6\x96\x87?\",\"\xC3\xA9\xC3\xA9\"]}",
                 cafe, "caf\xC3\xA9 \xE4\xB8\xAD\xE6\x96\x87!", RUN);
+    random_stops(b, llama2);
     lm_batch_free(b);
     lm_model_free(m);
 }
