@@ -50,7 +50,7 @@ static int append_text(ids *a, const lm_tokenizer *tok, const char *text, int bo
 
 /* Messages must read: [system] user (assistant user)*; 0 or the error. */
 static int check_order(const lm_chat_message *msgs, int n, lm_error *err) {
-    static const char *names[] = {"system", "user", "assistant"};
+    static const char *with_article[] = {"a system", "a user", "an assistant"};
     if (n <= 0) return lm_fail(err, "messages: no messages");
     int first = msgs[0].role == LM_ROLE_SYSTEM;
     if (first && n == 1) return lm_fail(err, "messages: a system message needs a user message");
@@ -62,9 +62,9 @@ static int check_order(const lm_chat_message *msgs, int n, lm_error *err) {
         lm_role want = (i - first) % 2 ? LM_ROLE_ASSISTANT : LM_ROLE_USER;
         if (msgs[i].role != want)
             return lm_fail(err,
-                           "messages[%d]: a %s message where a %s message must come (the order "
+                           "messages[%d]: %s message where %s message must come (the order "
                            "is: an optional system message, then user and assistant in turn)",
-                           i, names[msgs[i].role], names[want]);
+                           i, with_article[msgs[i].role], with_article[want]);
     }
     if (msgs[n - 1].role != LM_ROLE_USER)
         return lm_fail(err, "messages: the last message must be a user message");

@@ -35,7 +35,39 @@
 extern "C" {
 #endif
 
+/* ---- text ---------------------------------------------------------------- */
+
+/* Every response and record must be valid UTF-8 (RFC 3629), and a request's
+ * strings must be whole: these helpers are for the request parser and for
+ * the callers that echo request text (serve's `model`, batch's `id`). */
+
+/* The length of the longest prefix of s[0..n) made of whole, valid UTF-8
+ * characters (n when all of it is valid). */
+size_t lm_utf8_valid_len(const char *s, size_t n);
+/* 1 if the NUL-terminated s is valid UTF-8, else 0. */
+int lm_utf8_valid(const char *s);
+/* At most max bytes of the NUL-terminated s that end at a character
+ * boundary: the precision for printing it cut, as "%.*s" (never "%.40s",
+ * which can cut a character in two). */
+int lm_utf8_clip(const char *s, int max);
+/* n, less an incomplete character at the end of s[0..n) (a cut buffer). */
+size_t lm_utf8_trim_end(const char *s, size_t n);
+
+/* Check the strings of JSON text (len bytes) that cJSON has parsed, for what
+ * the parsed tree cannot show: a \u0000 escape (or a raw NUL byte) inside a
+ * string, which cJSON's strings end at, and bytes that are not UTF-8, in
+ * values and field names alike. 0, or -1 with err naming the field
+ * ("field 'messages[1].content': the string has a \u0000 (NUL) character,
+ * which is not allowed (at byte 41)"). Never reads outside text[0..len);
+ * text that is not JSON gets 0 (the parser reports it). */
+int lm_json_check_text(const char *text, size_t len, lm_error *err);
+
 /* ---- parsing ------------------------------------------------------------ */
+
+/* Stop strings: at most 4 (OpenAI's limit) of at most 256 bytes each. Their
+ * matching costs O(bytes generated x stops), whatever their length. */
+#define LM_REQUEST_MAX_STOPS 4
+#define LM_REQUEST_MAX_STOP_BYTES 256
 
 typedef struct lm_request_rules {
     /* Field names the caller accepts and reads itself (e.g. "model",
@@ -66,18 +98,22 @@ typedef struct lm_request {
     float temperature;
     float topp;
     uint64_t seed;
-    char **stop; /* "stop": a string or an array of non-empty strings */
+    char **stop; /* "stop": a string or an array of non-empty strings (limits above) */
     int n_stop;
     int echo;
 } lm_request;
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and
  * the problem ("field 'max_tokens': expected an integer >= 1, got a string");
- * on failure *req holds nothing to free. Null values count as absent. */
+ * on failure *req holds nothing to free. Null values count as absent. Every
+ * field name and string must be valid UTF-8, and messages must come in the
+ * chat template's order ([system] user (assistant user)*). A tree cannot show
+ * a \u0000 that cut a string: callers that parse JSON text themselves run
+ * lm_json_check_text on it too. */
 int lm_request_parse(const cJSON *obj, const lm_request_rules *rules, lm_request *req,
                      lm_error *err);
 /* The same from JSON text (len bytes, need not end in NUL): one object and
- * nothing after it but white space. */
+ * nothing after it but white space, checked by lm_json_check_text. */
 int lm_request_parse_text(const char *text, size_t len, const lm_request_rules *rules,
                           lm_request *req, lm_error *err);
 void lm_request_free(lm_request *req);

@@ -3,6 +3,7 @@
 # usage: batch_test.sh LAMINA JSONL_GET DATA GROUP
 #   LAMINA     the lamina executable; JSONL_GET the helper (jsonl_get.c)
 #   DATA       tests/data; GROUP one of: equivalence text bad_input signal output shard
+#              strings
 # Every case asserts something that can fail; a kernel set this CPU lacks is
 # reported as skipped with the reason, the others still run.
 set -u
@@ -305,8 +306,64 @@ group_shard() {
     cmp -s "$tmp/piped.jsonl" "$tmp/one.jsonl" && pass || fail "parallel --pipe output differs"
 }
 
+# Request strings (issue 21): \u0000 and invalid UTF-8 are error records
+# naming the field, user strings are cut at character boundaries, stop
+# strings have limits, messages out of order name the message; every record
+# (and stderr's summary) is valid UTF-8.
+group_strings() {
+    local m=$models/kjv1m.bin eacute long256 long257 i
+    eacute=$(printf '\xc3\xa9')
+    long256=$(printf 'a%.0s' $(seq 1 256))
+    long257=${long256}b
+    {
+        echo '{"id":"nul","prompt":"And\u0000 it came","max_tokens":3}'
+        printf '{"id":"utf","prompt":"caf\xc3","max_tokens":3}\n'
+        printf '{"id":"key","prompt":"x","k\xff":1}\n'
+        printf '{"id":"role","messages":[{"role":"a'
+        for i in $(seq 1 30); do printf '%s' "$eacute"; done
+        printf '","content":"x"}]}\n'
+        echo '{"id":"stops","prompt":"x","stop":["a","b","c","d","e"]}'
+        echo "{\"id\":\"long\",\"prompt\":\"x\",\"stop\":[\"$long257\"]}"
+        echo '{"id":"order","messages":[{"role":"user","content":"u"},{"role":"assistant","content":"a"}]}'
+        echo '{"id":"sys2","messages":[{"role":"system","content":"s"},{"role":"system","content":"t"},{"role":"user","content":"u"}]}'
+        echo "{\"id\":\"ok\",\"prompt\":\"And\",\"seed\":1,\"max_tokens\":5,\"stop\":[\"$long256\",\"Q\",\"R\",\"\u00e9\"]}"
+    } >"$tmp/strings.jsonl"
+    "$lamina" batch "$m" -z "$tok" -n 64 --threads 1 "$tmp/strings.jsonl" >"$tmp/out.jsonl" 2>"$tmp/err"
+    local rc=$?
+    [ $rc = 1 ] && pass || fail "strings: exit $rc, want 1: $(cat "$tmp/err")"
+    [ "$("$get" --check "$tmp/out.jsonl")" = 9 ] && pass || fail "strings: want 9 records"
+    iconv -f UTF-8 -t UTF-8 "$tmp/out.jsonl" >/dev/null 2>&1 && pass \
+        || fail "strings: the records are not valid UTF-8: $(iconv -f UTF-8 -t UTF-8 "$tmp/out.jsonl" 2>&1 >/dev/null)"
+    iconv -f UTF-8 -t UTF-8 "$tmp/err" >/dev/null 2>&1 && pass || fail "strings: stderr is not valid UTF-8"
+    local want=(
+        "nul|line 1: field 'prompt': the string has a \\u0000 (NUL) character"
+        "utf|line 2: field 'prompt': the string is not valid UTF-8"
+        "key|line 3: a field name is not valid UTF-8"
+        "role|line 4: field 'messages[0].role': 'a$eacute"
+        "stops|line 5: field 'stop': 5 strings, more than the limit of 4"
+        "long|line 6: field 'stop[0]': 257 bytes, more than the limit of 256"
+        "order|line 7: field 'messages[1]': the last message must be a user message, not an assistant message"
+        "sys2|line 8: field 'messages[1]': a system message where a user message must come"
+        "ok|"
+    )
+    local r=1 w
+    for w in "${want[@]}"; do
+        local id=${w%%|*} err=${w#*|} got_id got_err
+        got_id=$("$get" "$tmp/out.jsonl" $r id)
+        got_err=$("$get" "$tmp/out.jsonl" $r error)
+        if [ -z "$err" ]; then
+            [ "$got_id" = "$id" ] && [ "$got_err" = null ] && pass \
+                || fail "record $r: got id=$got_id '$got_err', want id=$id and no error"
+        else
+            [ "$got_id" = "$id" ] && [[ $got_err == "$err"* ]] && pass \
+                || fail "record $r: got id=$got_id '$got_err', want id=$id '$err'"
+        fi
+        r=$((r + 1))
+    done
+}
+
 case $group in
-equivalence | text | bad_input | signal | output | shard) "group_$group" ;;
+equivalence | text | bad_input | signal | output | shard | strings) "group_$group" ;;
 *) echo "unknown group $group" >&2; exit 2 ;;
 esac
 echo "$group: $passes passed, $failures failed"

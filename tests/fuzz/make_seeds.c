@@ -399,6 +399,59 @@ static void chat_and_numbers(void) {
     }
 }
 
+/* ---- request lines (fuzz_request) ------------------------------------------- */
+
+/* JSONL for fuzz_request: the shapes of issue 21's limits and checks, one
+ * seed per shape and one with all of them (the target reads every line). */
+static void requests(void) {
+    static const char *lines[] = {
+        /* \u0000 and raw NUL in values and field names */
+        "{\"prompt\":\"And\\u0000 it came\"}",
+        "{\"pro\\u0000mpt\":\"x\"}",
+        "{\"prompt\":\"\\\\u0000 is text\",\"stop\":[\"\\\\\\u0000\"]}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"A\\u0000B\"}],\"id\":\"i\\u0000\"}",
+        /* invalid UTF-8: a cut character, overlong, a surrogate, in a key */
+        "{\"prompt\":\"caf\xC3\"}",
+        "{\"prompt\":\"x\",\"id\":\"\xC0\x80\"}",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"\xED\xA0\x80\"}]}",
+        "{\"prompt\":\"x\",\"\xE4\xB8\":1}",
+        "{\"messages\":[{\"role\":"
+        "\"a\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+        "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+        "\xC3\xA9\",\"content\":\"x\"}]}",
+        /* stop strings: 4 and 5, overlapping, multi-byte */
+        "{\"prompt\":\"x\",\"stop\":[\"a\",\"ab\",\"bab\",\"\xE4\xB8\xAD\xE6\x96\x87\"]}",
+        "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}",
+        "{\"prompt\":\"x\",\"stop\":\"\\u00e9\\ud83d\\ude00\"}",
+        /* messages out of order */
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\","
+        "\"content\":\"a\"}]}",
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"system\","
+        "\"content\":\"t\"},{\"role\":\"user\",\"content\":\"u\"}]}",
+    };
+    buf all = {0};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "request%02zu", i);
+        write_seed("request", name, lines[i], strlen(lines[i]));
+        put(&all, lines[i], strlen(lines[i]));
+        put(&all, "\n", 1);
+    }
+    /* stop strings at the byte limit and one byte over it */
+    char line[700];
+    int n = snprintf(line, sizeof line, "{\"prompt\":\"x\",\"stop\":[\"");
+    memset(line + n, 'a', 257);
+    strcpy(line + n + 257, "\"]}");
+    write_seed("request", "stop257", line, strlen(line));
+    put(&all, line, strlen(line));
+    put(&all, "\n", 1);
+    strcpy(line + n + 256, "\"]}");
+    write_seed("request", "stop256", line, strlen(line));
+    put(&all, line, strlen(line));
+    write_seed("request", "all", all.p, all.n);
+    free(all.p);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds OUT\n");
@@ -409,6 +462,7 @@ int main(int argc, char **argv) {
     tokenizers();
     texts();
     chat_and_numbers();
+    requests();
     if (failures) fprintf(stderr, "make_seeds: %d failures\n", failures);
     return failures ? 1 : 0;
 }

@@ -146,6 +146,9 @@ await expectError("a chat without messages", client.chat.completions.create({ mo
 await expectError("a chat message with a bad role",
     client.chat.completions.create({ model: MODEL, messages: [{ role: "wizard", content: "hi" }] }),
     400, OpenAI.BadRequestError);
+await expectError("chat messages out of order", client.chat.completions.create({ model: MODEL,
+    messages: [{ role: "user", content: "u" }, { role: "assistant", content: "a" }] }),
+    400, OpenAI.BadRequestError, { type: "invalid_request_error", param: "messages[1]", code: null });
 await expectError("stream not a boolean", client.completions.create({ model: MODEL, prompt: "x", stream: "yes" }),
     400, OpenAI.BadRequestError, { param: "stream" });
 
