@@ -448,6 +448,8 @@ int serve_api_final(struct serve_job *job) {
     return append(job, "data: [DONE]\n\n", 14);
 }
 
+int serve_api_comment(struct serve_job *job) { return append(job, ": \n\n", 4); }
+
 int serve_api_stream_error(struct serve_job *job) {
     if (append_event(job, error_object(&job->err))) return -1;
     return append(job, "data: [DONE]\n\n", 14);

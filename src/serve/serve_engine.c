@@ -166,11 +166,11 @@ static void remove_running(serve_engine *eng, int i) {
  * does. While no byte of the answer is out, a client at end-of-input is
  * sent an interim "100 Continue" (HTTP/1.1 clients take any number of 1xx
  * responses before the real one): one that closed its socket altogether
- * answers it with a reset, seen at a later sweep. A stream already out
- * learns the same from its next write, in MHD.
+ * answers it with a reset, seen at a later sweep. A stream (its 200 is out
+ * at once) is sent a comment line instead, to the same end.
  * Returns NULL, or what happened. (Only for a connection MHD has not let go
  * of, so the descriptor is still this client's.) */
-static const char *client_gone(struct serve_job *job) {
+static const char *client_gone(serve_engine *eng, struct serve_job *job) {
     if (job->gone) return "the client left";
     if (job->fd < 0) return NULL;
     if (job->peer_eof) {
@@ -186,7 +186,11 @@ static const char *client_gone(struct serve_job *job) {
         return NULL;
     if (r < 0) return "the client reset the connection";
     job->peer_eof = 1;
-    if (job->open_stream || !job->http11) return NULL;
+    if (job->open_stream) { /* MHD sends it: an event-stream comment, which readers skip */
+        if (serve_api_comment(job) == 0) wake(eng, job);
+        return NULL;
+    }
+    if (!job->http11) return NULL;
     static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
     if (send(job->fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK)
@@ -212,14 +216,14 @@ static void cancel(serve_engine *eng, struct serve_job *job, const char *why) {
 static void sweep(serve_engine *eng) {
     const char *why;
     for (int i = eng->n_running - 1; i >= 0; i--)
-        if ((why = client_gone(eng->running[i]))) {
+        if ((why = client_gone(eng, eng->running[i]))) {
             struct serve_job *job = eng->running[i];
             remove_running(eng, i);
             cancel(eng, job, why);
         }
     for (struct serve_job **p = &eng->head; *p;) {
         struct serve_job *job = *p;
-        if (!(why = client_gone(job))) {
+        if (!(why = client_gone(eng, job))) {
             p = &job->next;
             continue;
         }

@@ -49,6 +49,7 @@ struct serve_job {
 int serve_api_delta(struct serve_job *job, const char *text, size_t len); /* a stream chunk */
 int serve_api_final(struct serve_job *job); /* the end: last chunk(s) and [DONE], or the body */
 int serve_api_stream_error(struct serve_job *job); /* an error event and [DONE] */
+int serve_api_comment(struct serve_job *job);      /* ": \n\n", which stream readers skip */
 /* The whole HTTP response for a job's answer (job->out, or its error), as
  * MHD would send it (malloc'd, *len bytes), for the engine to write itself;
  * *status is its status. NULL without memory. */

@@ -340,4 +340,25 @@ const small = JSON.stringify({ prompt: "And", max_tokens: 2, seed: 1 });
     check(!srv.log.some((l) => /server stopped/.test(l)), "nothing blames the server");
     check((await srv.stop()) === 0, "exit 0");
 }
+
+// ---- a queued stream whose client closes its socket leaves the queue ----------------------
+{
+    const srv = await startServer(["--parallel", "1", "--queue", "4"], { LAMINA_SERVE_TEST_STEP_MS: "20" });
+    const head = { Host: "localhost", "Content-Type": JSON_TYPE };
+    const body = JSON.stringify({ prompt: "And", max_tokens: 200, seed: 3, stream: true });
+    const holder = connect({ port: srv.port, host: "127.0.0.1" }, () => holder.write(http("POST", "/v1/completions", head, body)));
+    holder.on("error", () => {});
+    await waitMetrics(srv, (m) => m.lamina_active_sequences === 1);
+    const queued = connect({ port: srv.port, host: "127.0.0.1" }, () => queued.write(http("POST", "/v1/completions", head, body)));
+    queued.on("error", () => {});
+    let m = await waitMetrics(srv, (x) => x.lamina_queue_depth === 1);
+    check(m.lamina_queue_depth === 1, "a second stream waits in the queue");
+    queued.end();
+    queued.destroy(); // closed altogether: the server's next write meets a reset
+    m = await waitMetrics(srv, (x) => x.lamina_queue_depth === 0);
+    check(m.lamina_queue_depth === 0 && m.lamina_active_sequences === 1,
+          "a queued stream whose client closed leaves the queue; the running one goes on", JSON.stringify(m));
+    holder.destroy();
+    check((await srv.stop()) === 0, "exit 0");
+}
 done();
