@@ -95,11 +95,11 @@ static int add_value(const char ***list, int *n, int cap, const char *v) {
     return 0;
 }
 
-/* Names, origins, keys and aliases end up in headers, JSON and logs: printable
- * ASCII only (an alias may be any UTF-8 but no control character). */
-static int printable(const char *s, int allow_utf8) {
+/* Names, origins, keys and aliases end up in headers, JSON and logs:
+ * printable ASCII only (spaces allowed where the caller does not refuse them). */
+static int printable(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !allow_utf8)) return 0;
+        if (*p < 0x20 || *p >= 0x7f) return 0;
     return *s != '\0';
 }
 
@@ -115,15 +115,15 @@ static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap
     else if (strcmp(a, "--isa") == 0)
         c->isa = v;
     else if (strcmp(a, "--alias") == 0) {
-        if (!printable(v, 1) || strlen(v) > 255)
-            return usage_error("bad value for %s (1 to 255 characters, no control character)", a);
+        if (!printable(v) || strlen(v) > 255)
+            return usage_error("bad value for %s (1 to 255 printable ASCII characters)", a);
         c->alias = v;
     } else if (strcmp(a, "--allow-host") == 0) {
-        if (!printable(v, 0) || strchr(v, '/') || strchr(v, ' '))
+        if (!printable(v) || strchr(v, '/') || strchr(v, ' '))
             return usage_error("bad value for %s (a host name or address)", a);
         if (add_value(&c->allow_hosts, &c->n_allow_hosts, cap, v)) return fail("out of memory");
     } else if (strcmp(a, "--cors-origin") == 0) {
-        if (!printable(v, 0) || strchr(v, ' ') ||
+        if (!printable(v) || strchr(v, ' ') ||
             (strcmp(v, "*") != 0 && strncmp(v, "http://", 7) != 0 &&
              strncmp(v, "https://", 8) != 0))
             return usage_error("bad value for %s (scheme://host[:port], or *)", a);
@@ -295,7 +295,7 @@ static int read_key_file(server *s) {
     s->key[n] = '\0';
     if (n && s->key[n - 1] == '\n') s->key[--n] = '\0';
     if (n && s->key[n - 1] == '\r') s->key[--n] = '\0';
-    if (n == 0 || strlen(s->key) != n || !printable(s->key, 0)) {
+    if (n == 0 || strlen(s->key) != n || !printable(s->key)) {
         fprintf(stderr, "lamina: error: --api-key-file %s: %s\n", path,
                 n == 0 ? "the file is empty" : "the key must be one line of printable ASCII");
         return 2;
@@ -317,7 +317,7 @@ static int choose_key(server *s) {
     if (!c->api_key) c->api_key = env;
     if (!c->api_key) return 0;
     if (!*c->api_key) return usage_error("%s is empty (unset it to serve without a key)", from);
-    if (!printable(c->api_key, 0)) return usage_error("%s: the key must be printable ASCII", from);
+    if (!printable(c->api_key)) return usage_error("%s: the key must be printable ASCII", from);
     return 0;
 }
 
