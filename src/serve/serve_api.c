@@ -107,6 +107,7 @@ static const char *field_named(const char *msg, char *buf, size_t cap) {
     if (n == 0 || n >= cap || p[n] != '\'') return NULL;
     memcpy(buf, p, n);
     buf[n] = '\0';
+    utf8_repair(buf); /* the name as the client wrote it, maybe not UTF-8 */
     return buf;
 }
 
