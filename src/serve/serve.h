@@ -6,7 +6,8 @@
  * shared between the two under one mutex (serve_engine.c's); the connection
  * is suspended while its job has nothing to send, and the engine resumes it.
  * The JSON shapes of OpenAI's API live in serve_api.c (no sockets: the fuzz
- * target drives it), the counters of /metrics in serve_metrics.c. */
+ * target drives it), who may call (Host, Origin, Content-Type, the key) in
+ * serve_guard.c, the counters of /metrics in serve_metrics.c. */
 #ifndef LAMINA_SERVE_H
 #define LAMINA_SERVE_H
 
