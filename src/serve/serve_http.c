@@ -176,6 +176,10 @@ static enum MHD_Result reply_options(struct MHD_Connection *conn, conn_ctx *c) {
 /* The engine finished (or failed) a job whose connection was suspended. */
 static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max);
 
+/* Set when the handler closes a connection on purpose (its answer went out
+ * another way), so that MHD's "internal error" line for it is not logged. */
+static _Thread_local int quiet_close;
+
 /* A whole answer MHD is not to send (serve_job_outcome), for the log. */
 static int answered_directly(struct serve_http *h, conn_ctx *c) {
     size_t bytes = 0;
@@ -190,7 +194,10 @@ static enum MHD_Result reply_job(struct serve_http *h, struct MHD_Connection *co
     serve_error e;
     char *body = NULL;
     size_t len = 0;
-    if (answered_directly(h, c)) return MHD_NO; /* nothing (more) to send: close */
+    if (answered_directly(h, c)) { /* nothing (more) to send: close */
+        quiet_close = 1;
+        return MHD_NO;
+    }
     switch (serve_job_reply(h->eng, c->job, &e, &body, &len)) {
     case SERVE_REPLY_ERROR: return reply_error(conn, c, &e);
     case SERVE_REPLY_BODY: {
@@ -489,6 +496,15 @@ static int bind_address(const char *host, int port, struct sockaddr_storage *ss,
 
 /* libmicrohttpd's own messages (a client gone mid-response, ...), marked as such. */
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    if (quiet_close) { /* MHD logs it as "%s\n" and the message */
+        quiet_close = 0;
+        va_list copy;
+        va_copy(copy, ap);
+        const char *text = strcmp(fmt, "%s\n") == 0 ? va_arg(copy, const char *) : fmt;
+        int skip = text && strstr(text, "internal error") != NULL;
+        va_end(copy);
+        if (skip) return;
+    }
     fputs("lamina serve: libmicrohttpd: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
