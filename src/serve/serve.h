@@ -6,7 +6,8 @@
  * shared between the two under one mutex (serve_engine.c's); the connection
  * is suspended while its job has nothing to send, and the engine resumes it.
  * The JSON shapes of OpenAI's API live in serve_api.c (no sockets: the fuzz
- * target drives it), the counters of /metrics in serve_metrics.c. */
+ * target drives it), who may call (Host, Origin, Content-Type, the key) in
+ * serve_guard.c, the counters of /metrics in serve_metrics.c. */
 #ifndef LAMINA_SERVE_H
 #define LAMINA_SERVE_H
 
@@ -22,7 +23,13 @@
 typedef struct serve_config {
     const char *model_path, *tokenizer_path;
     const char *host;
-    const char *api_key;     /* NULL: no authentication */
+    const char *api_key;      /* NULL: no authentication */
+    const char *api_key_file; /* --api-key-file: where api_key is read from */
+    const char *alias;        /* --alias: the model's name in the API; NULL: its file name */
+    const char **allow_hosts; /* --allow-host NAMEs admitted beside loopback's */
+    int n_allow_hosts;
+    const char **cors_origins; /* --cors-origin ORIGINs whose pages may call the API */
+    int n_cors_origins;
     const char *isa;         /* the kernel set actually used */
     int port;                /* 0: any free port (the bound one is logged) */
     int parallel;            /* sequences running at once */
@@ -39,7 +46,8 @@ typedef struct serve_config {
 
 /* What /v1/models and the request parser need to know about the model. */
 typedef struct serve_model {
-    const char *id; /* the checkpoint's file name without .bin */
+    const char *id;      /* --alias, else the checkpoint's file name without .bin */
+    const char *file_id; /* the checkpoint's file name without .bin (also accepted) */
     const char *format;
     lm_model_info info;
     const lm_tokenizer *tok;
@@ -61,6 +69,10 @@ typedef struct serve_error {
     const char *code;  /* NULL, "invalid_api_key", "model_not_found", ... */
     char message[512];
 } serve_error;
+
+/* The status of a job whose client is gone (nginx's "client closed the
+ * request"): never sent, only logged. */
+#define SERVE_CLIENT_GONE 499
 
 void serve_error_set(serve_error *e, int status, const char *type, const char *param,
                      const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -101,10 +113,35 @@ serve_reply serve_job_reply(serve_engine *eng, struct serve_job *job, serve_erro
 /* A stream's next bytes (MHD's content reader): > 0 bytes, or MHD's end of
  * stream / error; 0 after suspending the connection until there are more. */
 long serve_job_read(serve_engine *eng, struct serve_job *job, char *buf, size_t max);
+/* A whole answer that MHD does not send: written by the engine itself (a
+ * client that half-closed its socket; *bytes of it), or never (the client
+ * is gone). Its status for the log and a note on what happened, or 0. */
+int serve_job_outcome(serve_engine *eng, struct serve_job *job, size_t *bytes, char *note,
+                      size_t cap);
 /* The HTTP side is done with the job (answered, or the client left). */
 void serve_job_release(serve_engine *eng, struct serve_job *job);
 /* A job that was never submitted. */
 void serve_job_free(struct serve_job *job);
+
+/* ---- who may call (serve_guard.c) ------------------------------------------ */
+
+struct sockaddr;
+int serve_address_is_loopback(const struct sockaddr *sa);
+/* May a request naming this Host (NULL: none) be answered? */
+int serve_host_allowed(const serve_config *cfg, int loopback_bound, const char *host);
+typedef enum serve_origin {
+    SERVE_ORIGIN_NONE,    /* no Origin header: not a cross-origin browser request */
+    SERVE_ORIGIN_SAME,    /* the page came from this server */
+    SERVE_ORIGIN_ALLOWED, /* listed with --cors-origin */
+    SERVE_ORIGIN_REFUSED,
+} serve_origin;
+serve_origin serve_origin_check(const serve_config *cfg, const char *origin, const char *host);
+/* application/json, with at most a UTF-8 charset parameter. */
+int serve_json_content_type(const char *value);
+int serve_key_matches(const char *authorization, const char *key);
+/* The path of a request target; an absolute-form target's authority goes
+ * to authority (else it is set empty). */
+const char *serve_target_path(const char *url, char *authority, size_t cap);
 
 /* ---- HTTP (serve_http.c) -------------------------------------------------- */
 

@@ -19,6 +19,39 @@
 
 #include "serve_job.h"
 
+/* The length of the valid UTF-8 character at s (n bytes left), or 0. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+        return 0; /* overlong, or a UTF-16 surrogate */
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
+        return 0; /* overlong, or past U+10FFFF */
+    return len;
+}
+
+static int utf8_valid(const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = utf8_char((const unsigned char *)s + i, n - i))) return 0;
+    return 1;
+}
+
+/* Messages quote what clients sent and are cut to fit: every byte that is
+ * not part of a whole UTF-8 character becomes '?', so that the error object
+ * is valid JSON text whatever was quoted or where it was cut. */
+static void utf8_repair(char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = utf8_char((const unsigned char *)s + i, n - i))) s[i] = '?', k = 1;
+}
+
 void serve_error_set(serve_error *e, int status, const char *type, const char *param,
                      const char *code, const char *fmt, ...) {
     e->status = status;
@@ -29,6 +62,7 @@ void serve_error_set(serve_error *e, int status, const char *type, const char *p
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    utf8_repair(e->message);
 }
 
 static cJSON *string_or_null(const char *s) {
@@ -73,6 +107,7 @@ static const char *field_named(const char *msg, char *buf, size_t cap) {
     if (n == 0 || n >= cap || p[n] != '\'') return NULL;
     memcpy(buf, p, n);
     buf[n] = '\0';
+    utf8_repair(buf); /* the name as the client wrote it, maybe not UTF-8 */
     return buf;
 }
 
@@ -82,18 +117,27 @@ static int bad(serve_error *e, const char *param, const char *code, const char *
     return -1;
 }
 
+static int check_model(const serve_model *m, const cJSON *model, serve_error *e) {
+    if (!model || cJSON_IsNull(model)) return 0;
+    if (!cJSON_IsString(model))
+        return bad(e, "model", NULL, "field 'model': expected a string%s", "");
+    if (!utf8_valid(model->valuestring))
+        return bad(e, "model", NULL, "field 'model': not valid UTF-8%s", "");
+    if (strcmp(model->valuestring, m->id) != 0 &&
+        !(m->file_id && strcmp(model->valuestring, m->file_id) == 0)) {
+        bad(e, "model", "model_not_found",
+            "model '%.200s' is not served here (GET /v1/models lists the one that is)",
+            model->valuestring);
+        e->status = 404; /* as OpenAI answers */
+        return -1;
+    }
+    return 0;
+}
+
 /* The fields the server reads itself: model, stream, stream_options, user. */
 static int parse_extras(const serve_model *m, const cJSON *root, int *stream, int *usage,
                         serve_error *e) {
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (model && !cJSON_IsNull(model)) {
-        if (!cJSON_IsString(model))
-            return bad(e, "model", NULL, "field 'model': expected a string%s", "");
-        if (strcmp(model->valuestring, m->id) != 0)
-            return bad(e, "model", "model_not_found",
-                       "model '%.200s' is not served here (GET /v1/models lists the one that is)",
-                       model->valuestring);
-    }
+    if (check_model(m, cJSON_GetObjectItemCaseSensitive(root, "model"), e)) return -1;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "stream");
     if (s && !cJSON_IsNull(s) && !cJSON_IsBool(s))
         return bad(e, "stream", NULL, "field 'stream': expected true or false%s", "");
@@ -104,6 +148,9 @@ static int parse_extras(const serve_model *m, const cJSON *root, int *stream, in
         if (!cJSON_IsObject(so))
             return bad(e, "stream_options", NULL, "field 'stream_options': expected an object%s",
                        "");
+        if (!*stream)
+            return bad(e, "stream_options", NULL,
+                       "field 'stream_options': only allowed when 'stream' is true%s", "");
         for (const cJSON *f = so->child; f; f = f->next) {
             if (strcmp(f->string, "include_usage") != 0)
                 return bad(e, "stream_options", NULL,
@@ -165,6 +212,71 @@ static int only_space(const char *p, const char *end) {
     return 1;
 }
 
+/* Where the body writes \u0000 inside a string (a NUL, at which cJSON's
+ * C strings would silently end): the offsets of the escapes' "0000", up to
+ * cap of them; returns how many there are. */
+static size_t nul_escapes(const char *body, size_t len, size_t *at, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0, in = 0; i < len; i++) {
+        if (!in) {
+            in = body[i] == '"';
+        } else if (body[i] == '\\') {
+            if (i + 5 < len && body[i + 1] == 'u' && memcmp(body + i + 2, "0000", 4) == 0) {
+                if (n < cap) at[n] = i + 2;
+                n++;
+            }
+            i++;
+        } else if (body[i] == '"') {
+            in = 0;
+        }
+    }
+    return n;
+}
+
+/* Has a string under a (member names included) come out shorter than its
+ * twin in b, the same body with every \u0000 read as \u0001? */
+static int cut_by_nul(const cJSON *a, const cJSON *b) {
+    for (; a && b; a = a->next, b = b->next) {
+        if (a->string && b->string && strlen(a->string) != strlen(b->string)) return 1;
+        if (cJSON_IsString(a) && strlen(a->valuestring) != strlen(b->valuestring)) return 1;
+        if (cut_by_nul(a->child, b->child)) return 1;
+    }
+    return 0;
+}
+
+/* A \u0000 in any string is refused naming the top-level field it is in,
+ * found by parsing the body again with each one read as \u0001. */
+static int refuse_nul(const cJSON *root, const char *body, size_t len, serve_error *e) {
+    size_t at[64];
+    size_t n = nul_escapes(body, len, at, 64);
+    if (n == 0) return 0;
+    static __thread char name[64];
+    snprintf(name, sizeof name, "?");
+    char *copy = malloc(len);
+    cJSON *twin = NULL;
+    if (copy) {
+        memcpy(copy, body, len);
+        for (size_t i = 0; i < n && i < 64; i++) copy[at[i] + 3] = '1';
+        twin = cJSON_ParseWithLength(copy, len);
+    }
+    /* (More than 64 escapes: the first cut field is still found among them,
+     * or the message names no field.) */
+    for (const cJSON *a = root->child, *b = twin ? twin->child : NULL; a && b;
+         a = a->next, b = b->next) {
+        if (!(a->string && strlen(a->string) != strlen(b->string)) &&
+            !(cJSON_IsString(a) && strlen(a->valuestring) != strlen(b->valuestring)) &&
+            !cut_by_nul(a->child, b->child))
+            continue;
+        snprintf(name, sizeof name, "%s", a->string ? a->string : "?");
+        utf8_repair(name);
+        break;
+    }
+    cJSON_Delete(twin);
+    free(copy);
+    return bad(e, name, NULL, "field '%s': \\u0000 (a NUL character) is not allowed in a string",
+               name);
+}
+
 int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t len,
                 struct serve_job **out, serve_error *e) {
     *out = NULL;
@@ -177,6 +289,10 @@ int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t 
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return bad(e, NULL, NULL, "the body must be a JSON object%s", "");
+    }
+    if (refuse_nul(root, body, len, e)) {
+        cJSON_Delete(root);
+        return -1;
     }
     int stream = 0, usage = 0;
     if (parse_extras(m, root, &stream, &usage, e)) {
@@ -333,9 +449,46 @@ int serve_api_final(struct serve_job *job) {
     return append(job, "data: [DONE]\n\n", 14);
 }
 
+int serve_api_comment(struct serve_job *job) { return append(job, ": \n\n", 4); }
+
 int serve_api_stream_error(struct serve_job *job) {
     if (append_event(job, error_object(&job->err))) return -1;
     return append(job, "data: [DONE]\n\n", 14);
+}
+
+static const char *reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+char *serve_api_http_response(const struct serve_job *job, size_t *len, int *status) {
+    *status = job->err.status ? job->err.status : 200;
+    char *err = job->err.status ? serve_error_json(&job->err) : NULL;
+    const char *body = job->err.status ? err : job->out;
+    if (!body) return NULL;
+    size_t n = job->err.status ? strlen(body) : job->out_len;
+    char head[768];
+    int k = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "X-Content-Type-Options: nosniff\r\nVary: Origin\r\n%s%s%s%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     *status, reason_phrase(*status),
+                     job->origin[0] ? "Access-Control-Allow-Origin: " : "", job->origin,
+                     job->origin[0] ? "\r\nAccess-Control-Expose-Headers: Retry-After\r\n" : "",
+                     *status == 503 ? "Retry-After: 1\r\n" : "", n);
+    char *out = k > 0 && (size_t)k < sizeof head ? malloc((size_t)k + n) : NULL;
+    if (out) {
+        memcpy(out, head, (size_t)k);
+        memcpy(out + k, body, n);
+        *len = (size_t)k + n;
+    }
+    free(err);
+    return out;
 }
 
 /* 0.9f printed as 0.9, not 0.899999976158142. */

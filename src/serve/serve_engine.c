@@ -10,6 +10,7 @@
  * leaves while its connection is suspended is noticed here, by peeking at its
  * socket, since MHD does not watch suspended connections. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,38 @@ static void unlock_and_resume(serve_engine *eng) {
     }
 }
 
+/* Has the client shut its writing side (or closed altogether)? */
+static int peer_eof(struct serve_job *job) {
+    char c;
+    if (!job->peer_eof && job->fd >= 0 && recv(job->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        job->peer_eof = 1;
+    return job->peer_eof;
+}
+
+/* A whole answer for a client that half-closed its socket is written here,
+ * not by MHD: libmicrohttpd 0.9.75 resumes a connection suspended after its
+ * request by reading it first, and closes it on the end-of-input it finds
+ * there. The answer is small (one completion); a client that does not read
+ * it within a moment is given up on rather than stall the engine. */
+static void answer_directly(struct serve_job *job) {
+    size_t len = 0, sent = 0;
+    int status = 0;
+    char *resp = serve_api_http_response(job, &len, &status);
+    double t0 = lm_seconds();
+    while (resp && sent < len && lm_seconds() - t0 < 0.2) {
+        ssize_t n = send(job->fd, resp + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            sent += (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            break;
+        else
+            poll(&(struct pollfd){.fd = job->fd, .events = POLLOUT}, 1, 10);
+    }
+    free(resp);
+    job->direct = sent == len ? status : SERVE_CLIENT_GONE;
+    job->direct_bytes = sent;
+}
+
 /* The job ends: its last output is written and its connection woken. A
  * stream that has started ends with an error event when the job failed. */
 static void finish(serve_engine *eng, struct serve_job *job) {
@@ -94,6 +127,8 @@ static void finish(serve_engine *eng, struct serve_job *job) {
         else if (!job->err.status)
             rc = serve_api_final(job);
         if (rc) serve_error_set(&job->err, 500, "server_error", NULL, NULL, "out of memory");
+        if (!job->stream && job->err.status != SERVE_CLIENT_GONE && peer_eof(job))
+            answer_directly(job);
         wake(eng, job);
     }
     job_unref(job);
@@ -125,43 +160,77 @@ static void remove_running(serve_engine *eng, int i) {
     eng->running[i] = eng->running[--eng->n_running];
 }
 
-/* Has the client closed its end? (Only for a connection MHD has not let go
+/* Is the client still there? A client that half-closes its socket (shuts
+ * its writing side, as `nc -N` and some proxies do) still reads its answer,
+ * so end-of-input alone cancels nothing: only a reset or a failed write
+ * does. While no byte of the answer is out, a client at end-of-input is
+ * sent an interim "100 Continue" (HTTP/1.1 clients take any number of 1xx
+ * responses before the real one): one that closed its socket altogether
+ * answers it with a reset, seen at a later sweep. A stream (its 200 is out
+ * at once) is sent a comment line instead, to the same end.
+ * Returns NULL, or what happened. (Only for a connection MHD has not let go
  * of, so the descriptor is still this client's.) */
-static int client_left(const struct serve_job *job) {
-    if (job->gone) return 1;
-    if (job->fd < 0) return 0;
+static const char *client_gone(serve_engine *eng, struct serve_job *job) {
+    if (job->gone) return "the client left";
+    if (job->fd < 0) return NULL;
+    if (job->peer_eof) {
+        int err = 0;
+        socklen_t n = sizeof err;
+        if (getsockopt(job->fd, SOL_SOCKET, SO_ERROR, &err, &n) == 0 && err)
+            return "the client reset the connection";
+        return NULL;
+    }
     char c;
     ssize_t r = recv(job->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return NULL;
+    if (r < 0) return "the client reset the connection";
+    job->peer_eof = 1;
+    if (job->open_stream) { /* MHD sends it: an event-stream comment, which readers skip */
+        if (serve_api_comment(job) == 0) wake(eng, job);
+        return NULL;
+    }
+    if (!job->http11) return NULL;
+    static const char probe[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (send(job->fd, probe, sizeof probe - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+        errno != EAGAIN && errno != EWOULDBLOCK)
+        return "the client closed the connection";
+    return NULL;
 }
 
-static void cancel(serve_engine *eng, struct serve_job *job) {
+/* End a job early: the client is gone (why), or the server stops (NULL). */
+static void cancel(serve_engine *eng, struct serve_job *job, const char *why) {
     job->cancelled = 1;
     if (job->run) lm_request_cancel(job->run, eng->batch);
     if (!job->gone) {
-        serve_error_set(&job->err, 503, "server_error", NULL, "cancelled",
-                        "the server stopped before this request finished");
+        if (why)
+            serve_error_set(&job->err, SERVE_CLIENT_GONE, "client_error", NULL, "client_gone", "%s",
+                            why);
+        else
+            serve_error_set(&job->err, 503, "server_error", NULL, "cancelled",
+                            "the server stopped before this request finished");
     }
     finish(eng, job);
 }
 
 static void sweep(serve_engine *eng) {
+    const char *why;
     for (int i = eng->n_running - 1; i >= 0; i--)
-        if (client_left(eng->running[i])) {
+        if ((why = client_gone(eng, eng->running[i]))) {
             struct serve_job *job = eng->running[i];
             remove_running(eng, i);
-            cancel(eng, job);
+            cancel(eng, job, why);
         }
     for (struct serve_job **p = &eng->head; *p;) {
         struct serve_job *job = *p;
-        if (!client_left(job)) {
+        if (!(why = client_gone(eng, job))) {
             p = &job->next;
             continue;
         }
         *p = job->next;
         if (eng->tail == job) eng->tail = NULL;
         eng->n_queued--;
-        cancel(eng, job);
+        cancel(eng, job, why);
     }
     if (!eng->head)
         eng->tail = NULL;
@@ -184,10 +253,7 @@ static void admit(serve_engine *eng) {
         job->seq = lm_request_seq(job->run);
         job->state = JOB_RUNNING;
         eng->running[eng->n_running++] = job;
-        if (job->stream) {
-            job->open_stream = 1; /* the 200 and the event stream can start */
-            wake(eng, job);
-        }
+        if (job->stream) wake(eng, job); /* its reader may wait */
     }
 }
 
@@ -239,12 +305,12 @@ static void *engine_main(void *arg) {
             for (struct serve_job *job; (job = eng->head);) {
                 eng->head = job->next;
                 eng->n_queued--;
-                cancel(eng, job);
+                cancel(eng, job, NULL);
             }
             eng->tail = NULL;
             while (eng->n_running > 0) {
                 struct serve_job *job = eng->running[--eng->n_running];
-                cancel(eng, job);
+                cancel(eng, job, NULL);
             }
             break;
         }
@@ -339,8 +405,14 @@ int serve_engine_submit(serve_engine *eng, struct serve_job *job, struct MHD_Con
         eng->head = job;
     eng->tail = job;
     eng->n_queued++;
-    job->suspended = 1;
-    MHD_suspend_connection(conn);
+    if (job->stream) {
+        /* Its 200 and event stream are queued at once by the caller, and
+         * the stream's reader waits for events (serve_job_read). */
+        job->open_stream = 1;
+    } else {
+        job->suspended = 1;
+        MHD_suspend_connection(conn);
+    }
     pthread_cond_signal(&eng->wake);
     pthread_mutex_unlock(&eng->mu);
     return 0;
@@ -385,6 +457,21 @@ long serve_job_read(serve_engine *eng, struct serve_job *job, char *buf, size_t 
     }
     pthread_mutex_unlock(&eng->mu);
     return n;
+}
+
+int serve_job_outcome(serve_engine *eng, struct serve_job *job, size_t *bytes, char *note,
+                      size_t cap) {
+    pthread_mutex_lock(&eng->mu);
+    int status = job->direct;
+    *bytes = job->direct_bytes;
+    if (status)
+        snprintf(note, cap, "%s",
+                 status == SERVE_CLIENT_GONE ? " (half-closed client did not read its answer)"
+                                             : " (half-closed client)");
+    else if (job->err.status == SERVE_CLIENT_GONE && !job->open_stream)
+        status = SERVE_CLIENT_GONE, snprintf(note, cap, " (%.100s)", job->err.message);
+    pthread_mutex_unlock(&eng->mu);
+    return status;
 }
 
 void serve_job_release(serve_engine *eng, struct serve_job *job) {

@@ -1,6 +1,6 @@
 /* The HTTP side of `lamina serve`, on libmicrohttpd's own polling thread:
- * routing, the API key, the body limit, OpenAI's error objects, server-sent
- * events and the access log. Generation happens on the engine thread; a
+ * routing, who may call (serve_guard.c's rules), the body limit, OpenAI's
+ * error objects, server-sent events and the access log. Generation happens on the engine thread; a
  * request waiting for it has its connection suspended (no busy polling) and
  * the engine resumes it when there is something to send. */
 #include <arpa/inet.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -18,7 +19,7 @@
 
 #include <microhttpd.h>
 
-#include "serve.h"
+#include "serve_job.h"
 #include "serve_metrics.h"
 
 #ifdef LAMINA_HAVE_PAGE
@@ -31,6 +32,7 @@ struct serve_http {
     const serve_model *m;
     const serve_config *cfg;
     int port;
+    int loopback; /* bound to a loopback address: only loopback Host names */
     atomic_int draining;
     atomic_int open; /* requests whose completion has not been logged yet */
 };
@@ -48,19 +50,23 @@ typedef enum route {
 /* One HTTP request (MHD's per-request pointer). */
 typedef struct conn_ctx {
     route route;
-    int post;
+    int post, options, http11;
     char method[16];
     char path[96];
+    char origin[256]; /* a --cors-origin page's origin, echoed in the CORS headers */
     char *body;
     size_t len;
     int too_big;
+    serve_error refused;   /* refused.status: the answer, once the body is read (and dropped) */
+    int answered;          /* answered before the body (501) */
     struct serve_job *job; /* submitted to the engine */
     int status;
     size_t bytes;
-    double start; /* lm_seconds() */
+    double start;   /* lm_seconds() */
+    char note[128]; /* how it ended, for the log */
 } conn_ctx;
 
-static route route_of(const char *url) {
+static route route_of(const char *path) {
     static const struct {
         const char *path;
         route r;
@@ -73,8 +79,34 @@ static route route_of(const char *url) {
         {"/v1/chat/completions", R_CHAT},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(url, table[i].path) == 0) return table[i].r;
+        if (strcmp(path, table[i].path) == 0) return table[i].r;
     return R_NONE;
+}
+
+static int wants_post(route r) { return r == R_COMPLETIONS || r == R_CHAT; }
+
+static const char *methods_of(route r) {
+    return wants_post(r) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name) {
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* What every response carries: the CORS answer for a listed origin (and
+ * Vary, since the answer depends on the Origin), and per status the header
+ * HTTP asks for. */
+static void add_headers(struct MHD_Response *r, const conn_ctx *c, int status) {
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    if (c->origin[0]) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, c->origin);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, "Retry-After");
+    }
+    if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 405 || status == 204)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, methods_of(c->route));
 }
 
 /* Queue a response that owns a copy of body. */
@@ -83,10 +115,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, conn_ctx *c, int statu
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (type) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    add_headers(r, c, status);
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     c->status = status;
@@ -106,26 +136,68 @@ static enum MHD_Result reply_error(struct MHD_Connection *conn, conn_ctx *c, con
     return reply_json(conn, c, e->status, serve_error_json(e));
 }
 
-/* "Bearer KEY" against the expected key in time that depends only on the
- * expected key's length, so a timing attack learns nothing of the key. */
-static int key_matches(const char *header, const char *key) {
-    static const char prefix[] = "Bearer ";
-    if (!header || strncmp(header, prefix, sizeof prefix - 1) != 0) return 0;
-    const char *given = header + sizeof prefix - 1;
-    size_t n_given = strlen(given), n_key = strlen(key);
-    unsigned char diff = n_given != n_key;
-    for (size_t i = 0; i < n_key; i++)
-        diff |= (unsigned char)((i < n_given ? given[i] : 0) ^ key[i]);
-    return diff == 0;
+/* A copy fit for the one-line log and for headers: the URL arrives
+ * percent-decoded, so a client could otherwise write a newline (a forged log
+ * line) or escapes. */
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    size_t n = 0;
+    for (; src[n] && n + 1 < cap; n++) {
+        unsigned char ch = (unsigned char)src[n];
+        dst[n] = ch < 0x20 || ch >= 0x7f || ch == '"' ? '?' : (char)ch;
+    }
+    dst[n] = '\0';
+}
+
+/* OPTIONS: the methods of the route, and for a --cors-origin page's
+ * preflight what it may send (the headers it asks for, where they are plain
+ * header names: the origin is trusted, and the OpenAI clients send their
+ * own X-Stainless-* headers). */
+static enum MHD_Result reply_options(struct MHD_Connection *conn, conn_ctx *c) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    add_headers(r, c, 204);
+    if (c->origin[0]) {
+        const char *asked = header(conn, MHD_HTTP_HEADER_ACCESS_CONTROL_REQUEST_HEADERS);
+        static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_, ";
+        int plain = asked && *asked && strlen(asked) < 1024 && !asked[strspn(asked, name_chars)];
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS,
+                                methods_of(c->route));
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS,
+                                plain ? asked : "Authorization, Content-Type");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "600");
+    }
+    enum MHD_Result ok = MHD_queue_response(conn, 204, r);
+    MHD_destroy_response(r);
+    c->status = 204;
+    return ok;
 }
 
 /* The engine finished (or failed) a job whose connection was suspended. */
 static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max);
 
+/* Set when the handler closes a connection on purpose (its answer went out
+ * another way), so that MHD's "internal error" line for it is not logged. */
+static _Thread_local int quiet_close;
+
+/* A whole answer MHD is not to send (serve_job_outcome), for the log. */
+static int answered_directly(struct serve_http *h, conn_ctx *c) {
+    size_t bytes = 0;
+    int status = c->job ? serve_job_outcome(h->eng, c->job, &bytes, c->note, sizeof c->note) : 0;
+    if (!status) return 0;
+    c->status = status;
+    c->bytes = bytes;
+    return 1;
+}
+
 static enum MHD_Result reply_job(struct serve_http *h, struct MHD_Connection *conn, conn_ctx *c) {
     serve_error e;
     char *body = NULL;
     size_t len = 0;
+    if (answered_directly(h, c)) { /* nothing (more) to send: close */
+        quiet_close = 1;
+        return MHD_NO;
+    }
     switch (serve_job_reply(h->eng, c->job, &e, &body, &len)) {
     case SERVE_REPLY_ERROR: return reply_error(conn, c, &e);
     case SERVE_REPLY_BODY: {
@@ -141,10 +213,10 @@ static enum MHD_Result reply_job(struct serve_http *h, struct MHD_Connection *co
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    add_headers(r, c, 200);
     enum MHD_Result ok = MHD_queue_response(conn, 200, r);
     MHD_destroy_response(r);
     c->status = 200;
-    (void)h;
     return ok;
 }
 
@@ -175,13 +247,18 @@ static enum MHD_Result generate(struct serve_http *h, struct MHD_Connection *con
     }
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    job->http11 = c->http11;
+    snprintf(job->origin, sizeof job->origin, "%s", c->origin);
     c->job = job;
     if (serve_engine_submit(h->eng, job, conn, fd ? fd->connect_fd : -1, &e)) {
         c->job = NULL;
         serve_job_free(job);
         return reply_error(conn, c, &e);
     }
-    return MHD_YES; /* suspended: the engine resumes it, and MHD calls us again */
+    /* A stream's 200 goes out now and its reader waits for events; a whole
+     * answer's connection is suspended until the engine resumes it, and MHD
+     * calls us again. */
+    return job->stream ? reply_job(h, conn, c) : MHD_YES;
 }
 
 static enum MHD_Result get_page(struct MHD_Connection *conn, conn_ctx *c) {
@@ -193,29 +270,8 @@ static enum MHD_Result get_page(struct MHD_Connection *conn, conn_ctx *c) {
 #endif
 }
 
+/* A request that passed screen(): its answer. */
 static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *conn, conn_ctx *c) {
-    serve_error e;
-    int is_get = strcmp(c->method, "GET") == 0 || strcmp(c->method, "HEAD") == 0;
-    int wants_post = c->route == R_COMPLETIONS || c->route == R_CHAT;
-    if (c->route == R_NONE) {
-        serve_error_set(&e, 404, "invalid_request_error", NULL, "not_found", "no route %s %s",
-                        c->method, c->path);
-        return reply_error(conn, c, &e);
-    }
-    if (wants_post ? !c->post : !is_get) {
-        serve_error_set(&e, 405, "invalid_request_error", NULL, "method_not_allowed",
-                        "%s is not allowed on %s", c->method, c->path);
-        return reply_error(conn, c, &e);
-    }
-    int v1 = c->route == R_MODELS || wants_post;
-    if (v1 && h->cfg->api_key &&
-        !key_matches(
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-            h->cfg->api_key)) {
-        serve_error_set(&e, 401, "invalid_request_error", NULL, "invalid_api_key",
-                        "missing or wrong API key (send Authorization: Bearer KEY)");
-        return reply_error(conn, c, &e);
-    }
     switch (c->route) {
     case R_ROOT: return get_page(conn, c);
     case R_HEALTH:
@@ -239,30 +295,109 @@ static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *con
     }
 }
 
-/* A copy fit for the one-line log: the URL arrives percent-decoded, so a
- * client could otherwise write a newline (a forged log line) or escapes. */
-static void copy_printable(char *dst, size_t cap, const char *src) {
-    snprintf(dst, cap, "%s", src);
-    for (char *p = dst; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"') *p = '?';
+#define REFUSE(c, status, code, ...)                                                               \
+    serve_error_set(&(c)->refused, status, "invalid_request_error", NULL, code, __VA_ARGS__)
+
+/* Who may call and how, from the headers alone (serve_guard.c says why);
+ * a refusal is kept in c->refused and answered once the body is dropped. */
+static void screen(struct serve_http *h, struct MHD_Connection *conn, conn_ctx *c,
+                   const char *authority) {
+    const serve_config *cfg = h->cfg;
+    const char *host = authority[0] ? authority : header(conn, MHD_HTTP_HEADER_HOST);
+    char shown[80];
+    if (!serve_host_allowed(cfg, h->loopback, host)) {
+        copy_printable(shown, sizeof shown, host ? host : "");
+        REFUSE(c, 403, "host_not_allowed",
+               "Host '%s' is not a name of this server (bound to loopback it answers localhost, "
+               "127.0.0.1 and [::1]; add names with --allow-host NAME)",
+               shown);
+        return;
+    }
+    if (c->route == R_NONE) {
+        REFUSE(c, 404, "not_found", "no route %s %s", c->method, c->path);
+        return;
+    }
+    const char *origin = header(conn, MHD_HTTP_HEADER_ORIGIN);
+    serve_origin o = serve_origin_check(cfg, origin, host);
+    if (o == SERVE_ORIGIN_REFUSED) {
+        copy_printable(shown, sizeof shown, origin);
+        REFUSE(c, 403, "origin_not_allowed",
+               "requests from pages of %s are not allowed here (the server allows an origin "
+               "with --cors-origin ORIGIN)",
+               shown);
+        return;
+    }
+    if (o == SERVE_ORIGIN_ALLOWED) copy_printable(c->origin, sizeof c->origin, origin);
+    if (c->options) return;
+    int is_get = strcmp(c->method, "GET") == 0 || strcmp(c->method, "HEAD") == 0;
+    if (wants_post(c->route) ? !c->post : !is_get) {
+        REFUSE(c, 405, "method_not_allowed", "%s is not allowed on %s", c->method, c->path);
+        return;
+    }
+    if ((c->route == R_MODELS || wants_post(c->route)) && cfg->api_key &&
+        !serve_key_matches(header(conn, MHD_HTTP_HEADER_AUTHORIZATION), cfg->api_key)) {
+        REFUSE(c, 401, "invalid_api_key",
+               "missing or wrong API key (send Authorization: Bearer KEY)");
+        return;
+    }
+    const char *type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (c->post && !serve_json_content_type(type)) {
+        copy_printable(shown, sizeof shown, type ? type : "none");
+        REFUSE(c, 415, "unsupported_media_type",
+               "the body must be sent as Content-Type: application/json (this one: %s)", shown);
+    }
 }
 
-static conn_ctx *conn_new(struct serve_http *h, const char *url, const char *method) {
+/* A body MHD cannot read (a transfer coding but chunked: RFC 9112 6.1 says
+ * 501) is answered at once, and the connection closed. */
+static int unreadable_body(struct MHD_Connection *conn, conn_ctx *c) {
+    const char *te = header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!te || strcasecmp(te, "chunked") == 0) return 0;
+    char shown[64];
+    copy_printable(shown, sizeof shown, te);
+    serve_error e;
+    serve_error_set(&e, 501, "invalid_request_error", NULL, "unsupported_transfer_encoding",
+                    "Transfer-Encoding '%s' is not supported (send the body as it is, with "
+                    "Content-Length or chunked)",
+                    shown);
+    char *json = serve_error_json(&e);
+    if (!json) return 0;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+    if (!r) return free(json), 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    add_headers(r, c, 501);
+    c->bytes = strlen(json);
+    MHD_queue_response(conn, 501, r);
+    MHD_destroy_response(r);
+    c->status = 501;
+    c->answered = 1;
+    return 1;
+}
+
+static conn_ctx *conn_new(struct serve_http *h, struct MHD_Connection *conn, const char *url,
+                          const char *method, const char *version) {
     conn_ctx *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    atomic_fetch_add(&h->open, 1);
     c->start = lm_seconds();
     copy_printable(c->method, sizeof c->method, method);
     copy_printable(c->path, sizeof c->path, url);
-    c->route = route_of(url);
+    char authority[256];
+    c->route = route_of(serve_target_path(url, authority, sizeof authority));
     c->post = strcmp(method, "POST") == 0;
-    atomic_fetch_add(&h->open, 1);
+    c->options = strcmp(method, "OPTIONS") == 0;
+    c->http11 = strcmp(version, "HTTP/1.1") == 0;
+    if (!unreadable_body(conn, c)) screen(h, conn, c, authority);
     return c;
 }
 
-/* Collect the body up to the limit; past it, read and drop the rest so the
- * client gets its 413 rather than a reset connection. */
+/* Collect the body up to the limit; past it, or for a refused request, read
+ * and drop the rest so the client gets its answer rather than a reset
+ * connection. */
 static void take_body(struct serve_http *h, conn_ctx *c, const char *data, size_t n) {
-    if (c->too_big) return;
+    if (c->too_big || c->refused.status || c->options || c->answered) return;
     if (c->len + n > h->cfg->max_body) {
         free(c->body);
         c->body = NULL;
@@ -287,7 +422,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct serve_http *h = cls;
     conn_ctx *c = *con_cls;
     if (!c) {
-        *con_cls = c = conn_new(h, url, method);
+        *con_cls = c = conn_new(h, conn, url, method, version);
         return c ? MHD_YES : MHD_NO;
     }
     if (*upload_data_size) {
@@ -295,7 +430,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (c->answered) return MHD_YES;
     if (c->job) return reply_job(h, conn, c); /* resumed by the engine */
+    if (c->refused.status) return reply_error(conn, c, &c->refused);
+    if (c->options) return reply_options(conn, c);
     return dispatch(h, conn, c);
 }
 
@@ -323,6 +461,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     char peer[INET6_ADDRSTRLEN + 1];
     peer_of(conn, peer, sizeof peer);
+    answered_directly(h, c);
     int status = c->status ? c->status : 499; /* nginx's "client closed the request" */
     const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timed out)"
@@ -330,6 +469,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                                                       : " (aborted)";
     if (c->job && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && c->status == 200)
         how = " (client closed mid-stream)";
+    if (c->note[0]) how = c->note;
     fprintf(stderr, "lamina serve: %s \"%s %s\" %d %zu %.3fs%s\n", peer, c->method, c->path, status,
             c->bytes, lm_seconds() - c->start, how);
     serve_metrics_request(status);
@@ -356,6 +496,15 @@ static int bind_address(const char *host, int port, struct sockaddr_storage *ss,
 
 /* libmicrohttpd's own messages (a client gone mid-response, ...), marked as such. */
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    if (quiet_close) { /* MHD logs it as "%s\n" and the message */
+        quiet_close = 0;
+        va_list copy;
+        va_copy(copy, ap);
+        const char *text = strcmp(fmt, "%s\n") == 0 ? va_arg(copy, const char *) : fmt;
+        int skip = text && strstr(text, "internal error") != NULL;
+        va_end(copy);
+        if (skip) return;
+    }
     fputs("lamina serve: libmicrohttpd: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
@@ -379,6 +528,7 @@ struct serve_http *serve_http_start(serve_engine *eng, const serve_model *m, lm_
      * requests that only read (health, metrics): past the queue a client gets
      * a 503 from us, not a refused connection. */
     unsigned limit = (unsigned)(2 * (cfg->parallel + cfg->queue) + 64);
+    h->loopback = serve_address_is_loopback((const struct sockaddr *)&ss);
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
                                  mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,

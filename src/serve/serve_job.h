@@ -20,6 +20,8 @@ struct serve_job {
     const char *model; /* the model id (serve_model's) */
     lm_request req;
     lm_request_run *run; /* prepared: tokenized, context sized */
+    int http11;          /* the client speaks HTTP/1.1: it takes an interim 100 response */
+    char origin[256];    /* a --cors-origin page's origin, for an answer written directly */
 
     /* shared */
     job_state state;
@@ -30,9 +32,12 @@ struct serve_job {
     int gone;                    /* the HTTP side let go: the client left or was answered */
     int refs;                    /* the HTTP side and the engine */
     int cancelled;               /* ended because the client left or the server stopped */
-    int open_stream;             /* a stream admitted to the batch: its 200 may be out */
-    serve_error err;             /* err.status != 0: the job failed */
-    char *out;                   /* bytes to send: events, or the whole JSON body */
+    int peer_eof;                /* the client shut its writing side (it may still read) */
+    int direct;                  /* the answer's status, written by the engine itself */
+    size_t direct_bytes;
+    int open_stream; /* a stream admitted to the batch: its 200 may be out */
+    serve_error err; /* err.status != 0: the job failed */
+    char *out;       /* bytes to send: events, or the whole JSON body */
     size_t out_len, out_cap, out_pos;
     size_t text_sent;       /* bytes of the text already sent as events */
     int role_sent;          /* chat streams: the first delta carries the role */
@@ -44,5 +49,10 @@ struct serve_job {
 int serve_api_delta(struct serve_job *job, const char *text, size_t len); /* a stream chunk */
 int serve_api_final(struct serve_job *job); /* the end: last chunk(s) and [DONE], or the body */
 int serve_api_stream_error(struct serve_job *job); /* an error event and [DONE] */
+int serve_api_comment(struct serve_job *job);      /* ": \n\n", which stream readers skip */
+/* The whole HTTP response for a job's answer (job->out, or its error), as
+ * MHD would send it (malloc'd, *len bytes), for the engine to write itself;
+ * *status is its status. NULL without memory. */
+char *serve_api_http_response(const struct serve_job *job, size_t *len, int *status);
 
 #endif

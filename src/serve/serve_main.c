@@ -16,6 +16,8 @@
 #include "cli.h"
 #include "serve.h"
 
+#define API_KEY_MAX 4096
+
 static const char usage[] =
     "usage: lamina serve MODEL [options]\n"
     "An OpenAI-compatible HTTP server with continuous batching: POST /v1/completions,\n"
@@ -23,13 +25,25 @@ static const char usage[] =
     "\n"
     "  -z, --tokenizer PATH  tokenizer.bin (default: beside MODEL)\n"
     "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --allow-host NAME     also answer requests whose Host is NAME (a proxy's name;\n"
+    "                        repeatable). Bound to loopback, only localhost, 127.0.0.1,\n"
+    "                        [::1] and these are answered (DNS rebinding); bound\n"
+    "                        elsewhere, any Host unless --allow-host narrows it\n"
+    "  --cors-origin ORIGIN  let pages of ORIGIN (e.g. http://localhost:3000; * for any)\n"
+    "                        call the API from a browser (repeatable; default none:\n"
+    "                        other origins get 403)\n"
     "  --port N              TCP port; 0 = any free one, logged (default 8080)\n"
     "  --parallel N          requests generating at once (default 8)\n"
     "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
     "  --ctx N               longest context of a request (default: the model's seq_len)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
-    "  --api-key KEY         require Authorization: Bearer KEY on /v1 (also LAMINA_API_KEY)\n"
+    "  --api-key KEY         require Authorization: Bearer KEY on /v1. Other users see\n"
+    "                        KEY in ps and /proc/PID/cmdline: prefer LAMINA_API_KEY=KEY\n"
+    "                        or --api-key-file\n"
+    "  --api-key-file PATH   read the key from PATH (one line)\n"
+    "  --alias NAME          the model's name in the API (default: its file name\n"
+    "                        without .bin, still accepted), for clients with a fixed one\n"
     "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
     "  --timeout S           close connections idle this long (default 30)\n"
     "  --grace S             on SIGTERM, running requests get this long (default 30);\n"
@@ -42,6 +56,11 @@ static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, fmt, arg);
     fputc('\n', stderr);
     return 2;
+}
+
+static int fail(const char *msg) {
+    fprintf(stderr, "lamina: error: %s\n", msg);
+    return 1;
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out) {
@@ -68,6 +87,51 @@ typedef struct int_opt {
     void *dst;
     int is_size;
 } int_opt;
+
+/* A value repeatable options collect (--allow-host, --cors-origin). */
+static int add_value(const char ***list, int *n, int cap, const char *v) {
+    if (!*list && !(*list = calloc((size_t)cap, sizeof **list))) return -1;
+    (*list)[(*n)++] = v;
+    return 0;
+}
+
+/* Names, origins, keys and aliases end up in headers, JSON and logs:
+ * printable ASCII only (spaces allowed where the caller does not refuse them). */
+static int printable(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f) return 0;
+    return *s != '\0';
+}
+
+static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap) {
+    if (strcmp(a, "-z") == 0 || strcmp(a, "--tokenizer") == 0)
+        c->tokenizer_path = v;
+    else if (strcmp(a, "--host") == 0)
+        c->host = v;
+    else if (strcmp(a, "--api-key") == 0)
+        c->api_key = v;
+    else if (strcmp(a, "--api-key-file") == 0)
+        c->api_key_file = v;
+    else if (strcmp(a, "--isa") == 0)
+        c->isa = v;
+    else if (strcmp(a, "--alias") == 0) {
+        if (!printable(v) || strlen(v) > 255)
+            return usage_error("bad value for %s (1 to 255 printable ASCII characters)", a);
+        c->alias = v;
+    } else if (strcmp(a, "--allow-host") == 0) {
+        if (!printable(v) || strchr(v, '/') || strchr(v, ' '))
+            return usage_error("bad value for %s (a host name or address)", a);
+        if (add_value(&c->allow_hosts, &c->n_allow_hosts, cap, v)) return fail("out of memory");
+    } else if (strcmp(a, "--cors-origin") == 0) {
+        if (!printable(v) || strchr(v, ' ') ||
+            (strcmp(v, "*") != 0 && strncmp(v, "http://", 7) != 0 &&
+             strncmp(v, "https://", 8) != 0))
+            return usage_error("bad value for %s (scheme://host[:port], or *)", a);
+        if (add_value(&c->cors_origins, &c->n_cors_origins, cap, v)) return fail("out of memory");
+    } else
+        return usage_error("unknown option '%s' (lamina serve --help)", a);
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, serve_config *c) {
     *c = (serve_config){.host = "127.0.0.1",
@@ -111,22 +175,16 @@ static int parse_args(int argc, char **argv, serve_config *c) {
             matched = 1;
         }
         if (matched) continue;
-        if (strcmp(a, "-z") == 0 || strcmp(a, "--tokenizer") == 0)
-            c->tokenizer_path = v;
-        else if (strcmp(a, "--host") == 0)
-            c->host = v;
-        else if (strcmp(a, "--api-key") == 0)
-            c->api_key = v;
-        else if (strcmp(a, "--isa") == 0)
-            c->isa = v;
-        else if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
+        if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
             if (parse_float(v, 0.0f, 100.0f, &c->temperature))
                 return usage_error("bad value for %s (a number >= 0)", a);
         } else if (strcmp(a, "-p") == 0 || strcmp(a, "--top-p") == 0) {
             if (parse_float(v, 0.0f, 1.0f, &c->topp))
                 return usage_error("bad value for %s (a number in [0, 1])", a);
-        } else
-            return usage_error("unknown option '%s' (lamina serve --help)", a);
+        } else {
+            int rc = parse_text_opt(a, v, c, argc);
+            if (rc) return rc;
+        }
     }
     if (!c->model_path)
         return usage_error("%s", "lamina serve needs a MODEL (lamina serve --help)");
@@ -157,12 +215,8 @@ typedef struct server {
     serve_engine *eng;
     struct serve_http *http;
     char id[256], tok_path[PATH_MAX + 32], kernels[32];
+    char key[API_KEY_MAX + 2]; /* read from --api-key-file */
 } server;
-
-static int fail(const char *msg) {
-    fprintf(stderr, "lamina: error: %s\n", msg);
-    return 1;
-}
 
 /* Settings the engine resolves itself (kernel set, automatic threads), read
  * from a one-position context. */
@@ -199,7 +253,9 @@ static int open_model(server *s) {
     }
     if (c->steps == 0 || c->steps > c->ctx) c->steps = c->ctx;
     if (resolve(s, &e)) return fail(e.msg);
-    s->m = (serve_model){.id = model_id(c->model_path, s->id, sizeof s->id),
+    const char *file_id = model_id(c->model_path, s->id, sizeof s->id);
+    s->m = (serve_model){.id = c->alias ? c->alias : file_id,
+                         .file_id = file_id,
                          .format = format_name(info.format),
                          .info = info,
                          .tok = s->tok,
@@ -214,6 +270,55 @@ static void close_server(server *s) {
     serve_engine_free(s->eng);
     lm_tokenizer_free(s->tok);
     lm_model_free(s->model);
+}
+
+/* The key's one line from --api-key-file (a final newline is not part of it). */
+static int read_key_file(server *s) {
+    const char *path = s->cfg.api_key_file;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "lamina: error: --api-key-file %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    size_t n = fread(s->key, 1, sizeof s->key - 1, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        fprintf(stderr, "lamina: error: --api-key-file %s: cannot read it\n", path);
+        return 1;
+    }
+    if (n > API_KEY_MAX) {
+        fprintf(stderr, "lamina: error: --api-key-file %s: longer than %d bytes\n", path,
+                API_KEY_MAX);
+        return 2;
+    }
+    s->key[n] = '\0';
+    if (n && s->key[n - 1] == '\n') s->key[--n] = '\0';
+    if (n && s->key[n - 1] == '\r') s->key[--n] = '\0';
+    if (n == 0 || strlen(s->key) != n || !printable(s->key)) {
+        fprintf(stderr, "lamina: error: --api-key-file %s: %s\n", path,
+                n == 0 ? "the file is empty" : "the key must be one line of printable ASCII");
+        return 2;
+    }
+    s->cfg.api_key = s->key;
+    return 0;
+}
+
+/* The API key: --api-key, --api-key-file or LAMINA_API_KEY. A key given but
+ * empty is refused wherever it comes from, never taken for "no key": a
+ * server meant to be closed must not start open. */
+static int choose_key(server *s) {
+    serve_config *c = &s->cfg;
+    if (c->api_key && c->api_key_file)
+        return usage_error("%s", "--api-key and --api-key-file: give one of them");
+    if (c->api_key_file) return read_key_file(s);
+    const char *env = getenv("LAMINA_API_KEY");
+    const char *from = c->api_key ? "--api-key" : "LAMINA_API_KEY";
+    if (!c->api_key) c->api_key = env;
+    if (!c->api_key) return 0;
+    if (!*c->api_key) return usage_error("%s is empty (unset it to serve without a key)", from);
+    if (!printable(c->api_key)) return usage_error("%s: the key must be printable ASCII", from);
+    return 0;
 }
 
 static int choose_isa(serve_config *c) {
@@ -252,7 +357,19 @@ static void stop(server *s, int sig, sigset_t *sigs) {
     fprintf(stderr, "lamina serve: stopped\n");
 }
 
+static int run_server(server *s, int argc, char **argv);
+
 int cli_serve(int argc, char **argv) {
+    server *s = calloc(1, sizeof *s);
+    if (!s) return fail("out of memory");
+    int rc = run_server(s, argc, argv);
+    free(s->cfg.allow_hosts);
+    free(s->cfg.cors_origins);
+    free(s);
+    return rc;
+}
+
+static int run_server(server *s, int argc, char **argv) {
     /* SIGINT/SIGTERM are taken by sigwait alone: blocked before any thread
      * (OpenMP's workers included) starts, so every thread inherits the mask. */
     sigset_t sigs;
@@ -261,35 +378,32 @@ int cli_serve(int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    server s = {0};
-    int rc = parse_args(argc, argv, &s.cfg);
+    int rc = parse_args(argc, argv, &s->cfg);
     if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = choose_isa(&s.cfg))) return rc;
-    const char *env_key = getenv("LAMINA_API_KEY");
-    if (!s.cfg.api_key && env_key && *env_key) s.cfg.api_key = env_key;
-    if (s.cfg.api_key && !*s.cfg.api_key) return usage_error("%s", "--api-key is empty");
-    if ((rc = open_model(&s))) {
-        close_server(&s);
+    if ((rc = choose_isa(&s->cfg))) return rc;
+    if ((rc = choose_key(s))) return rc;
+    if ((rc = open_model(s))) {
+        close_server(s);
         return rc;
     }
     lm_error e;
-    s.eng = serve_engine_start(s.model, &s.m, &e);
-    if (s.eng) s.http = serve_http_start(s.eng, &s.m, &e);
-    if (!s.eng || !s.http) {
-        close_server(&s);
+    s->eng = serve_engine_start(s->model, &s->m, &e);
+    if (s->eng) s->http = serve_http_start(s->eng, &s->m, &e);
+    if (!s->eng || !s->http) {
+        close_server(s);
         return fail(e.msg);
     }
-    int ipv6 = strchr(s.cfg.host, ':') != NULL;
+    int ipv6 = strchr(s->cfg.host, ':') != NULL;
     fprintf(stderr,
             "lamina serve: listening on http://%s%s%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
             "parallel %d, queue %d, ctx %d%s)\n",
-            ipv6 ? "[" : "", s.cfg.host, ipv6 ? "]" : "", serve_http_port(s.http), s.m.id,
-            s.m.format, s.kernels, s.m.threads, s.m.threads == 1 ? "" : "s", s.cfg.parallel,
-            s.cfg.queue, s.cfg.ctx, s.cfg.api_key ? ", API key required" : "");
+            ipv6 ? "[" : "", s->cfg.host, ipv6 ? "]" : "", serve_http_port(s->http), s->m.id,
+            s->m.format, s->kernels, s->m.threads, s->m.threads == 1 ? "" : "s", s->cfg.parallel,
+            s->cfg.queue, s->cfg.ctx, s->cfg.api_key ? ", API key required" : "");
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
-    stop(&s, sig, &sigs);
-    close_server(&s);
+    stop(s, sig, &sigs);
+    close_server(s);
     return 0;
 }

@@ -187,7 +187,7 @@ async function run(page, origin) {
     { role: "system", content: "You are <b>x</b> a helpful assistant." },
     { role: "user", content: "And it came to pass <b>x</b>" }]);
   const streamed = await waitDone(page);
-  const solo = await api(origin, "/v1/chat/completions", { ...body, stream: false });
+  const solo = await api(origin, "/v1/chat/completions", { ...body, stream: false, stream_options: undefined });
   assert.equal(solo.status, 200);
   assert.ok(streamed.length > 0);
   assert.equal(streamed, solo.json.choices[0].message.content);
@@ -249,7 +249,8 @@ async function run(page, origin) {
   assert.equal(await page.textContent(lastAssistant + " .note"), "stopped");
   await waitIdle(origin, 5000);
   const generated = (await metric(origin, "lamina_generated_tokens_total")) - generated0;
-  const solo2 = (await api(origin, "/v1/chat/completions", { ...long, stream: false })).json;
+  const solo2 = (await api(origin, "/v1/chat/completions",
+    { ...long, stream: false, stream_options: undefined })).json;
   const full = solo2.choices[0].message.content;
   assert.ok(full.startsWith(partial) && partial.length < full.length,
     `stopped reply ${JSON.stringify(partial)} is not a proper prefix of ${JSON.stringify(full)}`);
@@ -289,7 +290,8 @@ async function run(page, origin) {
   const huge = "And it came to pass ".repeat(400);
   const bad = await sendMessage(page, huge);
   await page.waitForFunction(() => document.getElementById("error").textContent.includes("400"));
-  const bad400 = await api(origin, "/v1/chat/completions", { ...bad, stream: false });
+  const bad400 = await api(origin, "/v1/chat/completions",
+    { ...bad, stream: false, stream_options: undefined });
   assert.equal(bad400.status, 400);
   assert.ok((await page.textContent("#error")).includes(bad400.json.error.message));
   ok("400 shown: " + (await page.textContent("#error")));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The chat page of `lamina serve` in a real browser: Debian's headless chromium
 # driven by playwright-core (npm ci in this folder; no browser download).
-#   run.sh LAMINA TEST_DATA OUT_DIR
+#   run.sh LAMINA TEST_DATA OUT_DIR [SCRIPT]   (SCRIPT: chat_page.js, the default, or
+#   cross_origin.js)
 # Exits 77 (ctest: skipped, not passed) where node, chromium or the package is
 # absent, naming what is missing.
 set -euo pipefail
@@ -20,4 +21,4 @@ if [[ ! -f $here/node_modules/playwright-core/package.json ]]; then
     exit 77
 fi
 mkdir -p "$3"
-exec node "$here/chat_page.js" "$1" "$2" "$3" "$chromium"
+exec node "$here/${4:-chat_page.js}" "$1" "$2" "$3" "$chromium"

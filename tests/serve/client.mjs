@@ -134,7 +134,7 @@ await expectError("a string max_tokens", client.completions.create({ model: MODE
 await expectError("a number prompt", client.completions.create({ model: MODEL, prompt: 5 }),
     400, OpenAI.BadRequestError, { param: "prompt" });
 await expectError("an unknown model", client.completions.create({ model: "gpt-4", prompt: "x" }),
-    400, OpenAI.BadRequestError, { param: "model", code: "model_not_found" });
+    404, OpenAI.NotFoundError, { param: "model", code: "model_not_found" });
 await expectError("an unknown field", client.completions.create({ model: MODEL, prompt: "x", frobnicate: 1 }),
     400, OpenAI.BadRequestError);
 await expectError("a prompt longer than the context",
@@ -165,7 +165,8 @@ for (const [what, body] of [["malformed JSON", "{\"prompt\": \"x\""], ["an array
     check(r.status === 400 && errorShape(r.body), `${what}: 400 with OpenAI's error object`, JSON.stringify(r.body));
 }
 {
-    const r = await raw("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x".repeat(2 << 20) }) });
+    const r = await raw("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x".repeat(2 << 20) }),
+                                             headers: { "content-type": "application/json" } });
     check(r.status === 413 && errorShape(r.body), "a 2 MiB body: 413 with an error object", `${r.status} ${JSON.stringify(r.body)}`);
 }
 {
