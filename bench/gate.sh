@@ -9,7 +9,10 @@
 # Release build folders, then runs `lamina bench --json` of both interleaved
 # (A B, B A, A B, ... so that drift hits both alike) on the 15M and 110M
 # shapes, f32 and q8, 1 and 2 threads, 10 repetitions of 16 prompt + 8 decoded
-# tokens. Each metric (prefill / decode tok/s of each configuration) becomes
+# tokens, and the whole process as people run it (start-up, packing, prompt,
+# sampling: the demo model, 256 positions at the default sampling and default
+# threads, and greedy on one thread; processes per second, the best of 3).
+# Each metric (prefill / decode tok/s of each configuration) becomes
 # one paired ratio B/A per round (a run's value: its fastest repetition: many
 # short repetitions, so that some miss the other jobs' bursts);
 # gate_stats (bench/gate_stats.c) bootstraps a confidence interval (at least
@@ -182,6 +185,25 @@ echo "gate: each run: lamina bench --shape S --dtype D ${common[*]} (value: $sta
 echo "gate: units: ${units[*]}"
 echo "gate: load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 
+# Whole processes: "key<TAB>processes per second" lines, each the best of 3
+# runs (real or CPU time of the process, as --clock says).
+process_runs() { # binary -> lines
+    local TIMEFORMAT=%3R
+    [ "$clock" = cpu ] && TIMEFORMAT=%3U+%3S
+    local name args best t i
+    for spec in "sampled/threads:auto:-s 1" "greedy/threads:1:-s 1 -t 0 --threads 1"; do
+        name=${spec%:-*} args=-${spec##*:-}
+        best=""
+        for i in 1 2 3; do
+            # shellcheck disable=SC2086 # the arguments are words
+            t=$( { time "$1" $args >/dev/null 2>&1; } 2>&1) || return 1
+            t=$(awk -v t="$t" 'BEGIN { split(t, p, "+"); printf "%.6f", p[1] + p[2] }')
+            best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
+        done
+        awk -v n="$name" -v t="$best" 'BEGIN { if (t > 0) printf "process/demo/%s\t%.6f\n", n, 1 / t }'
+    done
+}
+
 run_side() { # side round unit -> status
     local bin=$a_bin tag=$1.$2.${3/:/-}
     [ "$1" = B ] && bin=$b_bin
@@ -231,6 +253,13 @@ while [ "$round" -lt "$max_rounds" ]; do
     round=$((round + 1))
     order="A B"
     [ $((round % 2)) -eq 0 ] && order="B A"
+    for side in $order; do
+        if ! process_runs "$([ "$side" = A ] && echo "$a_bin" || echo "$b_bin")" \
+            >"$workdir/runs/$side.$round.process"; then
+            [ "$side" = A ] && die 3 "NOT APPLICABLE: the baseline's lamina failed as a whole process"
+            die 4 "the candidate's lamina failed as a whole process"
+        fi
+    done
     for unit in "${units[@]}"; do
         for side in $order; do
             if ! run_side "$side" "$round" "$unit"; then
@@ -240,7 +269,8 @@ while [ "$round" -lt "$max_rounds" ]; do
         done
     done
     for side in A B; do
-        for f in "$workdir/runs/$side.$round".*.json; do extract "$f"; done | sort >"$workdir/runs/$side.$round.tsv"
+        { for f in "$workdir/runs/$side.$round".*.json; do extract "$f"; done
+          cat "$workdir/runs/$side.$round.process"; } | sort >"$workdir/runs/$side.$round.tsv"
     done
     join -t "$(printf '\t')" "$workdir/runs/A.$round.tsv" "$workdir/runs/B.$round.tsv" |
         awk -F '\t' -v r="$round" '{ printf "%s\t%d\t%s\t%s\n", $1, r, $2, $3 }' >>"$workdir/pairs.tsv"
