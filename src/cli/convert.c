@@ -98,16 +98,16 @@ int cli_convert(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     char *beside = a.tokenizer ? NULL : tokenizer_beside(a.in);
     if (!a.tokenizer && !beside) return cli_error("out of memory");
-    if (beside && access(beside, F_OK)) {
-        rc = cli_error("%s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
-                       beside);
-        free(beside);
-        return rc;
-    }
     lm_error e;
     lm_progress_fn *progress = isatty(2) ? show_progress : NULL;
     rc = lm_convert_file(a.in, a.tokenizer ? a.tokenizer : beside, a.out, a.type, progress, NULL,
                          &e);
+    /* the default tokenizer missing: say how to give one (after the checks of
+       the checkpoint, whose messages come first) */
+    if (rc && beside && strncmp(e.msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
+        snprintf(e.msg, sizeof e.msg,
+                 "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
+                 beside);
     free(beside);
     if (rc) return cli_error("%s", e.msg);
     fprintf(stderr, "lamina: wrote %s\n", a.out);
