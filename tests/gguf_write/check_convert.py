@@ -111,6 +111,10 @@ def write_v1(path, cfg, shared, seed):
                3 * 2**-25, 1.5 * 2**-25, 2**-26, 65504, 65519, 65520, 1e5, -0.0, -(1 + 2**-11)]
     special = np.array(special + list(e) + list(-e * 1.00048828125), dtype=np.float32)
     weights[13 + 997 * np.arange(len(special))] = special
+    # and 20000 random finite bit patterns (every exponent, subnormals included)
+    bits = rng.integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)
+    bits = bits[(bits & 0x7F800000) != 0x7F800000]
+    weights[len(weights) - len(bits) :] = bits.view(np.float32)
     head = struct.pack("<Ii7iB", 0x616B3432, 1, *cfg, 1 if shared else 0)
     with open(path, "wb") as f:
         f.write(head + bytes(256 - len(head)))
@@ -189,12 +193,12 @@ def f32_bits(values):
 
 def expected_bytes(src, qtype):
     src = np.ascontiguousarray(src, dtype=np.float32)
-    if qtype == QT.F32:
-        return src.tobytes()
-    if qtype == QT.F16:
-        with np.errstate(over="ignore"):  # the overflow cases become infinities
+    with np.errstate(over="ignore"):  # the overflow cases become infinities
+        if qtype == QT.F32:
+            return src.tobytes()
+        if qtype == QT.F16:
             return src.astype(np.float16).tobytes()
-    return gguf.quants.quantize(src, qtype).tobytes()
+        return gguf.quants.quantize(src, qtype).tobytes()
 
 
 TYPES = {"f32": (QT.F32, 0), "f16": (QT.F16, 1), "bf16": (QT.BF16, 32), "q8_0": (QT.Q8_0, 7)}
