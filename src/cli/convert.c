@@ -75,9 +75,12 @@ static int parse(int argc, char **argv, convert_args *a) {
     return n < 2 ? usage_error("needs an input checkpoint and an output file", "") : 0;
 }
 
+/* "lamina: convert: NN%" on a terminal, rewritten when NN changes. */
 static void show_progress(void *arg, uint64_t done, uint64_t total) {
-    fprintf(stderr, "\rlamina: convert: %3d%%", total ? (int)(done * 100 / total) : 100);
+    int *shown = arg, pct = total ? (int)(done * 100 / total) : 100;
+    if (pct != *shown) fprintf(stderr, "\rlamina: convert: %3d%%", pct);
     if (done == total) fputc('\n', stderr);
+    *shown = pct;
 }
 
 /* tokenizer.bin in IN's folder (malloc'd), as `lamina IN` finds it. */
@@ -100,7 +103,8 @@ int cli_convert(int argc, char **argv) {
     if (!a.tokenizer && !beside) return cli_error("out of memory");
     lm_error e;
     lm_progress_fn *progress = isatty(2) ? show_progress : NULL;
-    rc = lm_convert_file(a.in, a.tokenizer ? a.tokenizer : beside, a.out, a.type, progress, NULL,
+    int shown = -1;
+    rc = lm_convert_file(a.in, a.tokenizer ? a.tokenizer : beside, a.out, a.type, progress, &shown,
                          &e);
     /* the default tokenizer missing: say how to give one (after the checks of
        the checkpoint, whose messages come first) */
