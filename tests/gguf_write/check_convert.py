@@ -10,8 +10,9 @@
         (compat) llama-quantize makes Q8_0 of lamina's F32 conversion; gguf-py
         reads it back, and its blocks equal lamina's own Q8_0 conversion.
     check_convert.py LAMINA DATA LLAMACPP_SRC WORK run LLAMACPP_BIN
-        (compat) llama-simple loads and runs each type; on F32 its greedy text
-        starts as lamina's (no Q/K permutation: a wrong layout is gibberish).
+        (compat) llama-simple loads and runs each type of the demo model and of
+        an untied random model; on F32 the demo's greedy text starts as lamina's
+        (no Q/K permutation: a wrong layout would be gibberish).
 
 Fixtures come from tests/data or are written here (random weights, fixed seed):
 the demo model (v0 and v1, GQA, tied classifier), an untied v1 model whose
@@ -357,16 +358,17 @@ def mode_run(bin_dir):
     src, tok = os.path.join(m, "kjv1m.bin"), os.path.join(m, "tok1024-kjv.bin")
     prompt = "And it came to pass"
     lamina = subprocess.run([LAMINA, src, "-z", tok, "-t", "0", "-n", "48", "-i", prompt],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, errors="replace")
     check(lamina.returncode == 0, f"lamina greedy run: {lamina.stderr}")
     for t in TYPES:
         out = os.path.join(WORK, f"run.{t}.gguf")
         if not convert(src, tok, out, t):
             continue
         p = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", out, "-n", "32", prompt],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, errors="replace")
         check(p.returncode == 0, f"llama-simple {out}: exit {p.returncode}: {p.stderr[-600:]}")
-        text = p.stdout
+        # llama-simple prints BOS as "<s>" and the first piece's space
+        text = p.stdout.removeprefix("<s>").lstrip(" ")
         check(text.startswith(prompt) and len(text) > len(prompt) + 20,
               f"llama-simple {out}: no generated text: {text!r}")
         print(f"llama-simple {t}: {text!r}")
@@ -375,6 +377,20 @@ def mode_run(bin_dir):
             n = len(prompt) + 60
             check(text[:n] == lamina.stdout[:n],
                   f"llama-simple {out}: {text[:n]!r} != lamina's {lamina.stdout[:n]!r}")
+    # an untied classifier (output.weight), no GQA, and Q8_0's F16 fallback
+    # (hidden_dim 96) load and run too
+    untied = os.path.join(WORK, "untied.bin")
+    write_v1(untied, [64, 96, 2, 4, 4, 1024, 64], False, 1)
+    for t in TYPES:
+        out = os.path.join(WORK, f"untied.{t}.gguf")
+        if not convert(untied, tok, out, t):
+            continue
+        p = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", out, "-n", "8", prompt],
+                           capture_output=True, text=True, errors="replace")
+        check(p.returncode == 0, f"llama-simple {out}: exit {p.returncode}: {p.stderr[-600:]}")
+        text = p.stdout.removeprefix("<s>").lstrip(" ")
+        check(text.startswith(prompt), f"llama-simple {out}: {text!r}")
+        print(f"llama-simple untied {t}: exit {p.returncode}, {len(text)} characters")
 
 
 def need_tools(bin_dir, *names):
