@@ -6,6 +6,10 @@
         BF16 and Q8_0 as gguf-py's quants.quantize), the vocabulary equal to
         sentencepiece's .model (parsed here) and, for Llama 2's 32k vocabulary,
         to llama.cpp's models/ggml-vocab-llama-spm.gguf.
+    check_convert.py TEST_GGUF_WRITE DATA LLAMACPP_SRC WORK writer
+        the writer alone: test_gguf_write checks its errors and writes a sample
+        (every value type, alignment 256, each tensor type, one copied raw)
+        that gguf-py must read back value for value.
     check_convert.py LAMINA DATA LLAMACPP_SRC WORK quantized LLAMACPP_BIN
         (compat) llama-quantize makes Q8_0 of lamina's F32 conversion; gguf-py
         reads it back, and its blocks equal lamina's own Q8_0 conversion.
@@ -393,6 +397,44 @@ def mode_run(bin_dir):
         print(f"llama-simple untied {t}: exit {p.returncode}, {len(text)} characters")
 
 
+def mode_writer():
+    path = os.path.join(WORK, "sample.gguf")
+    p = subprocess.run([LAMINA, path], capture_output=True, text=True)
+    print(p.stdout + p.stderr, end="")
+    check(p.returncode == 0, "test_gguf_write failed")
+    if p.returncode:
+        return
+    r = gguf.GGUFReader(path)
+    want = {"general.architecture": "test", "general.alignment": 256, "t.u32": 4000000000,
+            "t.f32": float(np.float32(0.1)), "t.bool": True, "t.f32s": [0.5, -2.0],
+            "t.i32s": [1, -2, 3]}
+    for k, v in want.items():
+        check(field_value(r, k) == v, f"{path}: {k} = {field_value(r, k)!r}, want {v!r}")
+    f = r.fields["t.strs"]
+    check([bytes(f.parts[i]) for i in f.data] == [b"alpha", b"", "\u2581x".encode()], "t.strs")
+    check(r.alignment == 256, f"alignment {r.alignment}")
+    v = (np.arange(128, dtype=np.float32) - 64) / 8
+    m = v.reshape(2, 64)
+    want = {"f32": ([64, 2], QT.F32, m.tobytes()), "odd": ([3], QT.F32, v[:3].tobytes()),
+            "f16": ([64, 2], QT.F16, m.astype(np.float16).tobytes()),
+            "bf16": ([64, 2], QT.BF16, gguf.quants.quantize(m, QT.BF16).tobytes()),
+            "q8_0": ([64, 2], QT.Q8_0, gguf.quants.quantize(m, QT.Q8_0).tobytes()),
+            "raw": ([4], QT.F16, np.array([0x3C00, 0xC000, 0x0001, 0x7BFF], "<u2").tobytes())}
+    got = {t.name: t for t in r.tensors}
+    check(list(got) == list(want), f"tensors {list(got)}")
+    for name, (ne, qtype, data) in want.items():
+        t = got.get(name)
+        if t is None:
+            continue
+        check([int(x) for x in t.shape] == ne and t.tensor_type == qtype, f"{name}: shape, type")
+        check(t.data_offset % 256 == 0, f"{name}: offset {t.data_offset} not aligned to 256")
+        check(np.ascontiguousarray(t.data).tobytes() == data, f"{name}: data differ")
+    last = r.tensors[-1]
+    check(os.path.getsize(path) == -(-(last.data_offset + last.n_bytes) // 256) * 256,
+          f"{path}: size {os.path.getsize(path)}: the data section is not padded to 256")
+    print(f"ok: {path}: {len(r.fields)} fields, {len(r.tensors)} tensors")
+
+
 def need_tools(bin_dir, *names):
     for n in names:
         if not os.access(os.path.join(bin_dir, n), os.X_OK):
@@ -401,6 +443,8 @@ def need_tools(bin_dir, *names):
 
 if MODE == "convert":
     mode_convert()
+elif MODE == "writer":
+    mode_writer()
 elif MODE == "quantized":
     need_tools(sys.argv[6], "llama-quantize")
     mode_quantized(sys.argv[6])
