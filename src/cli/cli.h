@@ -9,6 +9,9 @@ int cli_bench(int argc, char **argv); /* lamina bench (src/cli/bench.h) */
 int cli_batch(int argc, char **argv); /* lamina batch (src/batch/) */
 int cli_serve(int argc, char **argv); /* lamina serve (src/serve/) */
 
+/* lamina convert (convert.c) */
+int cli_convert(int argc, char **argv);
+
 typedef struct cli_subcommand {
     const char *name;
     int (*run)(int argc, char **argv);

@@ -9,5 +9,6 @@ const cli_subcommand cli_subcommands[] = {
     {"bench", cli_bench, "measure prefill and decode speed"},
     {"batch", cli_batch, "run the requests of a JSONL file on the batch engine"},
     {"serve", cli_serve, "an OpenAI-compatible HTTP server with continuous batching"},
+    {"convert", cli_convert, "write a llama2.c checkpoint as GGUF (f32, f16, bf16, q8_0)"},
     {NULL, NULL, NULL},
 };

@@ -77,6 +77,28 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
  * The output appears only when complete; `out` may not be `in`. */
 int lm_quantize_file(const char *in, const char *out, int group_size, lm_error *err);
 
+/* The matrix type of lm_convert_file's GGUF output (norms are always F32). */
+typedef enum lm_convert_type {
+    LM_CONVERT_F32 = 0,
+    LM_CONVERT_F16,  /* round to nearest even (numpy's astype(float16)) */
+    LM_CONVERT_BF16, /* round to nearest even, NaN made quiet (ggml's) */
+    LM_CONVERT_Q8_0, /* ggml's Q8_0: blocks of 32 with an fp16 scale; a matrix
+                        whose rows are not whole blocks is written F16 */
+} lm_convert_type;
+
+/* Progress of a long write: bytes done of total. */
+typedef void lm_progress_fn(void *arg, uint64_t done, uint64_t total);
+
+/* Write the checkpoint at `in` (v0 or v1, fp32) and its tokenizer.bin as a
+ * GGUF v3 file of the llama architecture at `out` (src/FORMATS.md, "GGUF"):
+ * the config and the vocabulary (pieces restored to sentencepiece's form) in
+ * metadata, the weights under llama.cpp's tensor names. A v2 (Q8_0) input is
+ * refused: its f32 group scales have no exact GGUF form. Reads the checkpoint
+ * in place; the output appears only when complete, and may be neither input.
+ * progress (may be NULL) is called after each tensor. */
+int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
+                    lm_progress_fn *progress, void *arg, lm_error *err);
+
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 

@@ -4,12 +4,12 @@
 # llama-tokenize, llama-quantize, llama-simple, llama-convert-llama2c-to-ggml.
 # CPU only, Release, OpenMP. A few minutes on 2 cores; kept between runs.
 #
-#   tests/llamacpp/build.sh [DIR]      (default: $LAMINA_DEPS, else <repo>/.deps)
+#   tests/llamacpp/build.sh [DIR]      (default: $LAMINA_DEPS, else ~/.cache/lamina/deps)
 #
 # Prints the folder of the binaries (DIR/llama.cpp-build/bin).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-dir=${1:-${LAMINA_DEPS:-$(cd "$here/../.." && pwd)/.deps}}
+dir=${1:-${LAMINA_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/lamina/deps}}
 tree=$(bash "$here/source.sh" "$dir")
 build=$dir/llama.cpp-build
 targets=(llama-perplexity llama-tokenize llama-quantize llama-simple llama-convert-llama2c-to-ggml)

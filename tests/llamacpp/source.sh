@@ -6,13 +6,13 @@
 # node-llama-cpp@3.22.1 ships (llama.cpp de3ff81), cloned into a folder
 # outside version control.
 #
-#   tests/llamacpp/source.sh [DIR]     (default: $LAMINA_DEPS, else <repo>/.deps)
+#   tests/llamacpp/source.sh [DIR]     (default: $LAMINA_DEPS, else ~/.cache/lamina/deps)
 #
 # Prints the path of the tree (DIR/llama.cpp). Idempotent: an existing tree at
 # the right commit is kept. Needs npm (registry access on the first run) and git.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-dir=${1:-${LAMINA_DEPS:-$repo/.deps}}
+dir=${1:-${LAMINA_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/lamina/deps}}
 package=node-llama-cpp@3.22.1
 commit=de3ff815ea7d559ee917f063901b8986f038abc6
 tree=$dir/llama.cpp
