@@ -15,6 +15,7 @@
 #include "batch_lines.h"
 #include "batch_output.h"
 #include "lamina.h"
+#include "outfile.h"
 #include "request.h"
 
 static volatile sig_atomic_t got_signal;
@@ -34,6 +35,7 @@ typedef struct batch_state {
     int max_ctx;
     lm_request_rules rules;
     batch_lines in;
+    lm_outfile file; /* where out writes: -o (a temporary until the end) or stdout */
     batch_output out;
     slot *slots; /* (a->parallel) the running requests: [0, n_running) */
     int n_running;
@@ -219,7 +221,19 @@ static const char *tokenizer_beside(const char *checkpoint, char *buf, size_t si
     return buf;
 }
 
-static int open_engine(batch_state *st) {
+/* The output is none of the files the command reads (outfile.h), checked
+ * before anything is loaded or opened for writing. */
+static int check_output(const batch_state *st, const char *tok) {
+    const batch_args *a = st->a;
+    int from_stdin = !a->input || !strcmp(a->input, "-");
+    lm_outfile_input in[] = {{"the model", a->model, -1},
+                             {"the tokenizer", tok, -1},
+                             {"the input", from_stdin ? NULL : a->input, 0}};
+    lm_error e;
+    return lm_outfile_check(a->output, in, 3, &e) ? fail("", e.msg) : 0;
+}
+
+static int open_engine(batch_state *st, const char *tok) {
     const batch_args *a = st->a;
     lm_error e;
     const char *env = getenv("LAMINA_ISA");
@@ -231,8 +245,6 @@ static int open_engine(batch_state *st) {
     st->model = lm_model_load(a->model, &e);
     if (!st->model) return fail("", e.msg);
     lm_model_info info = lm_model_get_info(st->model);
-    char path[PATH_MAX + 32];
-    const char *tok = a->tokenizer ? a->tokenizer : tokenizer_beside(a->model, path, sizeof path);
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
     st->max_ctx = info.config.seq_len;
@@ -244,9 +256,11 @@ static int open_engine(batch_state *st) {
     return st->slots && st->events ? 0 : fail("", "out of memory");
 }
 
+/* The input, then the output (signal handlers are in place by then: a signal
+ * commits what is done, so none may find a temporary unguarded). */
 static int open_files(batch_state *st) {
     const batch_args *a = st->a;
-    int in = 0, out = 1;
+    int in = 0;
     if (a->input && strcmp(a->input, "-")) {
         in = open(a->input, O_RDONLY | O_CLOEXEC);
         if (in < 0) return fail(a->input, strerror(errno));
@@ -256,11 +270,9 @@ static int open_files(batch_state *st) {
         if (S_ISREG(sb.st_mode)) st->total = count_requests(st, a->input);
     }
     batch_lines_init(&st->in, in);
-    if (a->output && strcmp(a->output, "-")) {
-        out = open(a->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (out < 0) return fail(a->output, strerror(errno));
-    }
-    batch_output_init(&st->out, out, a->output && strcmp(a->output, "-") ? a->output : "stdout");
+    lm_error e;
+    if (lm_outfile_open(&st->file, a->output, &e)) return fail("", e.msg);
+    batch_output_init(&st->out, st->file.fd, st->file.name);
     return 0;
 }
 
@@ -268,7 +280,7 @@ static void close_all(batch_state *st) {
     for (int i = 0; i < st->n_running; i++) lm_request_run_free(st->slots[i].run);
     if (st->in.fd > 0) close(st->in.fd);
     batch_lines_free(&st->in);
-    if (st->out.fd > 1) close(st->out.fd);
+    lm_outfile_abort(&st->file); /* no temporary is left after a commit */
     batch_output_free(&st->out);
     free(st->slots);
     free(st->events);
@@ -303,11 +315,13 @@ static int run(batch_state *st) {
         if (st->n_running) step(st);
     }
     progress(st, 1);
-    if (st->out.write_errno) {
+    if (st->out.write_errno) { /* the target keeps what it held before */
         char what[PATH_MAX + 16];
         snprintf(what, sizeof what, "writing %s", st->out.name);
         return fail(what, strerror(st->out.write_errno));
     }
+    lm_error e;
+    if (lm_outfile_commit(&st->file, &e)) return fail("", e.msg);
     fprintf(stderr, "lamina: %ld requests, %ld tokens generated in %.1f s (%.1f tok/s)\n",
             st->out.written, st->tokens, lm_seconds() - st->t0,
             st->tokens / (lm_seconds() - st->t0 + 1e-9));
@@ -336,12 +350,16 @@ int cli_batch(int argc, char **argv) {
     st.rules.steps = a.steps;
     batch_lines_init(&st.in, -1);
     batch_output_init(&st.out, -1, "stdout");
-    rc = open_engine(&st);
-    if (!rc) rc = open_files(&st);
+    st.file = (lm_outfile){.fd = -1};
+    char path[PATH_MAX + 32];
+    const char *tok = a.tokenizer ? a.tokenizer : tokenizer_beside(a.model, path, sizeof path);
+    rc = check_output(&st, tok);
+    if (!rc) rc = open_engine(&st, tok);
     if (!rc) {
         install_signals();
-        rc = run(&st);
+        rc = open_files(&st);
     }
+    if (!rc) rc = run(&st);
     close_all(&st);
     return rc;
 }

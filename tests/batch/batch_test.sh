@@ -2,7 +2,8 @@
 # End-to-end tests of `lamina batch`.
 # usage: batch_test.sh LAMINA JSONL_GET DATA GROUP
 #   LAMINA     the lamina executable; JSONL_GET the helper (jsonl_get.c)
-#   DATA       tests/data; GROUP one of: equivalence text bad_input signal output shard
+#   DATA       tests/data; GROUP one of: equivalence text bad_input signal output files ids
+#              limits shard
 # Every case asserts something that can fail; a kernel set this CPU lacks is
 # reported as skipped with the reason, the others still run.
 set -u
@@ -283,6 +284,91 @@ group_output() {
     [ "$(grep -c 'lamina: error' "$tmp/err")" = 1 ] && pass || fail "closed pipe: not one error line"
 }
 
+# -o never destroys an input (the model, the tokenizer, the JSONL input, also
+# through a symbolic or hard link, or stdin's file), refused before anything
+# is written; a regular output is a temporary renamed into place at the end.
+group_files() {
+    local m=$tmp/m.bin t=$tmp/tokenizer.bin rc
+    cp "$models/kjv1m.bin" "$m" && cp "$tok" "$t"
+    echo '{"prompt":"And it came to pass","seed":1,"max_tokens":5}' >"$tmp/in.jsonl"
+    cp "$tmp/in.jsonl" "$tmp/in.orig"
+    ln "$tmp/in.jsonl" "$tmp/hard.jsonl"
+    ln -s "$m" "$tmp/model-link.bin"
+    # refused: exit 1, one line naming the clash, every file as it was
+    refused() { # PATTERN -- command...
+        local pattern=$1
+        shift 2
+        "$@" >"$tmp/refused.out" 2>"$tmp/err"
+        rc=$?
+        [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -Eq "^lamina: error: .*$pattern.*; refusing to overwrite it$" "$tmp/err" \
+            && pass || fail "$* -> exit $rc, want 1 and /$pattern/: $(cat "$tmp/err")"
+        cmp -s "$m" "$models/kjv1m.bin" && cmp -s "$t" "$tok" && cmp -s "$tmp/in.jsonl" "$tmp/in.orig" \
+            && pass || fail "$* changed an input"
+        ls "$tmp" | grep -q '\.tmp-' && fail "$* left a temporary" || pass
+    }
+    refused "in.jsonl: is the same file as the input (.*in.jsonl)" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/in.jsonl"
+    refused "hard.jsonl: is the same file as the input" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/hard.jsonl"
+    refused "m.bin: is the same file as the model" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$m"
+    refused "model-link.bin: is the same file as the model" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/model-link.bin"
+    refused "tokenizer.bin: is the same file as the tokenizer" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$t"
+    refused "tokenizer.bin: is the same file as the tokenizer" -- "$lamina" batch "$m" -z "$t" --threads 1 "$tmp/in.jsonl" -o "$t"
+    refused "in.jsonl: is the same file as the input \(stdin\)" -- "$lamina" batch "$m" --threads 1 -o "$tmp/in.jsonl" <"$tmp/in.jsonl"
+    # stdout appended to the input would feed the records back as requests
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" >>"$tmp/in.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "^lamina: error: stdout: is the same file as the input" "$tmp/err" \
+        && cmp -s "$tmp/in.jsonl" "$tmp/in.orig" && pass || fail ">> input: exit $rc: $(cat "$tmp/err")"
+    # a read-only output and a directory are refused and kept
+    echo precious >"$tmp/ro.jsonl" && chmod 444 "$tmp/ro.jsonl"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/ro.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "ro.jsonl: is read-only" "$tmp/err" && [ "$(cat "$tmp/ro.jsonl")" = precious ] \
+        && pass || fail "read-only -o: exit $rc: $(cat "$tmp/err")"
+    mkdir "$tmp/dir"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/dir" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "dir: is a directory" "$tmp/err" && pass || fail "-o DIR: exit $rc: $(cat "$tmp/err")"
+    # a symbolic link to another file: that file is replaced, the link kept;
+    # the mode of a replaced file is kept; a device is written as it is
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/want.jsonl" 2>/dev/null || fail "plain -o: exit $?"
+    echo old >"$tmp/real.jsonl" && chmod 640 "$tmp/real.jsonl" && ln -s real.jsonl "$tmp/link.jsonl"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/link.jsonl" 2>"$tmp/err" && [ -L "$tmp/link.jsonl" ] \
+        && cmp -s "$tmp/real.jsonl" "$tmp/want.jsonl" && [ "$(stat -c %a "$tmp/real.jsonl")" = 640 ] \
+        && pass || fail "-o through a symbolic link: $(cat "$tmp/err")"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o /dev/null 2>"$tmp/err" && pass || fail "-o /dev/null: $(cat "$tmp/err")"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o - </dev/null >"$tmp/dash.jsonl" 2>"$tmp/err" \
+        && cmp -s "$tmp/dash.jsonl" "$tmp/want.jsonl" && pass || fail "-o -: $(cat "$tmp/err")"
+    # while it runs, OUT keeps its old content (the records go to OUT.tmp-PID-N);
+    # SIGTERM and SIGINT rename the whole records written so far into place
+    local sig want i pid n
+    for i in $(seq 1 40); do
+        printf '{"prompt":"And it came to pass","seed":%d}\n' $i
+    done >"$tmp/many.jsonl"
+    for sig in TERM INT; do
+        want=$([ $sig = TERM ] && echo 143 || echo 130)
+        echo old >"$tmp/out.jsonl"
+        rm -f "$tmp/fifo" && mkfifo "$tmp/fifo"
+        "$lamina" batch "$m" -n 256 --parallel 4 --threads 1 -o "$tmp/out.jsonl" <"$tmp/fifo" 2>"$tmp/err" &
+        pid=$!
+        exec 3>"$tmp/fifo"
+        cat "$tmp/many.jsonl" >&3
+        for _ in $(seq 1 200); do # the first records are in the temporary
+            [ -s "$tmp/out.jsonl.tmp-$pid-0" ] && break
+            sleep 0.05
+        done
+        [ "$(cat "$tmp/out.jsonl")" = old ] && pass || fail "SIG$sig: OUT changed before the end"
+        kill -$sig $pid
+        wait $pid
+        rc=$?
+        exec 3>&-
+        [ $rc = "$want" ] && pass || fail "SIG$sig with -o: exit $rc, want $want: $(cat "$tmp/err")"
+        n=$("$get" --check "$tmp/out.jsonl") && [ "${n:-0}" -ge 1 ] && [ "${n:-0}" -lt 40 ] && pass \
+            || fail "SIG$sig with -o: $n records"
+        grep -q '"finish_reason":"cancelled"' "$tmp/out.jsonl" && pass || fail "SIG$sig with -o: no cancelled record"
+        ls "$tmp" | grep -q '\.tmp-' && fail "SIG$sig with -o: a temporary left" || pass
+    done
+}
+
 # Sharding: one file over two workers with GNU Parallel gives one process's output.
 group_shard() {
     command -v parallel >/dev/null || { echo "SKIP: GNU parallel is not installed (apt-get install parallel)"; exit 77; }
@@ -306,7 +392,7 @@ group_shard() {
 }
 
 case $group in
-equivalence | text | bad_input | signal | output | shard) "group_$group" ;;
+equivalence | text | bad_input | signal | output | files | ids | limits | shard) "group_$group" ;;
 *) echo "unknown group $group" >&2; exit 2 ;;
 esac
 echo "$group: $passes passed, $failures failed"
