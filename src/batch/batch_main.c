@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "batch_id.h"
 #include "batch_lines.h"
 #include "batch_output.h"
 #include "lamina.h"
@@ -37,7 +38,8 @@ typedef struct batch_state {
     batch_lines in;
     lm_outfile file; /* where out writes: -o (a temporary until the end) or stdout */
     batch_output out;
-    slot *slots; /* (a->parallel) the running requests: [0, n_running) */
+    batch_ids ids; /* every record's id so far, to refuse one given twice */
+    slot *slots;   /* (a->parallel) the running requests: [0, n_running) */
     int n_running;
     lm_batch_event *events;
     long line_no, done, total; /* total: requests in the input, -1 if unknown */
@@ -69,14 +71,31 @@ static int finish_error(batch_state *st, batch_record *rec, const char *msg) {
     return batch_record_finish(rec, "error", "", 0, 0, text);
 }
 
-/* The id of a line that failed to parse, when it has a usable one: its record
- * should still sort where it belongs. */
-static cJSON *salvage_id(const char *line, size_t len) {
-    cJSON *obj = cJSON_ParseWithLength(line, len);
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-    cJSON *copy = cJSON_IsString(id) || cJSON_IsNumber(id) ? cJSON_Duplicate(id, 0) : NULL;
-    cJSON_Delete(obj);
-    return copy;
+/* The record's id: the line's "id" as written (rec->id), or its line number
+ * when it has none. 0; 1 with err when the id cannot be echoed or is another
+ * record's (the record becomes an error); -1 when out of memory. */
+static int take_id(batch_state *st, batch_record *rec, const char *line, size_t len,
+                   lm_error *err) {
+    const char *v;
+    size_t vn;
+    char *key, number[32];
+    if (batch_id_find(line, len, &v, &vn)) {
+        if (batch_id_key(v, vn, &key, err)) return 1; /* the line number stands in */
+        if (!(rec->id = strndup(v, vn))) return free(key), -1;
+    } else {
+        snprintf(number, sizeof number, "%ld", rec->line);
+        if (batch_id_key(number, strlen(number), &key, err)) return -1;
+    }
+    long first = batch_ids_add(&st->ids, key, rec->line);
+    if (first < 0) return -1;
+    if (!first) return 0;
+    if (rec->id)
+        snprintf(err->msg, sizeof err->msg,
+                 "field 'id': line %ld has the same id; ids must be unique", first);
+    else
+        snprintf(err->msg, sizeof err->msg,
+                 "no 'id', and its line number is the id of line %ld; ids must be unique", first);
+    return 1;
 }
 
 static int blank(const char *s, size_t n) {
@@ -90,14 +109,15 @@ static int blank(const char *s, size_t n) {
 static int admit(batch_state *st, const char *line, size_t len) {
     batch_record *rec = batch_output_open(&st->out, st->line_no);
     if (!rec) return -1;
+    lm_error e = {{0}}, id_err = {{0}};
+    int id_bad = take_id(st, rec, line, len, &id_err);
+    if (id_bad < 0) return -1;
     lm_request req;
-    lm_error e = {{0}};
-    if (lm_request_parse_text(line, len, &st->rules, &req, &e)) {
-        rec->id = salvage_id(line, len);
-        return finish_error(st, rec, e.msg);
+    if (lm_request_parse_text(line, len, &st->rules, &req, &e)) return finish_error(st, rec, e.msg);
+    if (id_bad) {
+        lm_request_free(&req);
+        return finish_error(st, rec, id_err.msg);
     }
-    rec->id = req.id;
-    req.id = NULL;
     lm_request_run *run = lm_request_prepare(st->tok, st->max_ctx, &req, &e);
     lm_request_free(&req);
     if (!run) return finish_error(st, rec, e.msg);
@@ -282,6 +302,7 @@ static void close_all(batch_state *st) {
     batch_lines_free(&st->in);
     lm_outfile_abort(&st->file); /* no temporary is left after a commit */
     batch_output_free(&st->out);
+    batch_ids_free(&st->ids);
     free(st->slots);
     free(st->events);
     lm_batch_free(st->b);

@@ -369,6 +369,86 @@ group_files() {
     done
 }
 
+# Ids come back byte for byte as the line wrote them (numbers are never read
+# as doubles); an id that cannot be echoed, or one given twice, is an error
+# record naming the field.
+group_ids() {
+    local m=$models/kjv1m.bin id i
+    local ids=(5000000000000001 5000000000000000 9007199254740991 9007199254740993 1e400 -0 1.50
+        12345678901234567890123 1E+2 0.1e-7 '"a\u00e9\ud83d\ude00"' '"\u0041b"' '"caf\u00e9 \/x"'
+        '"plain"')
+    for id in "${ids[@]}"; do
+        printf '{"id":%s,"prompt":"And","max_tokens":2,"seed":1}\n' "$id"
+    done >"$tmp/ids.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/ids.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err" \
+        && pass || fail "distinct ids: exit $?: $(cat "$tmp/err")"
+    i=1
+    for id in "${ids[@]}"; do
+        [ "$(sed -n "${i}s/^{\"id\":\(.*\),\"text\":.*/\1/p" "$tmp/out.jsonl")" = "$id" ] && pass \
+            || fail "id $id came back as $(sed -n "${i}p" "$tmp/out.jsonl" | cut -c1-80)"
+        i=$((i + 1))
+    done
+    # the same value twice: the second is an error record (1.5 = 1.50, 0 = -0,
+    # "Ab" = "\u0041b", 100 = 1E+2, a line number = an id), the others run
+    {
+        printf '{"id":1.50,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":-0,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"\\u0041b","prompt":"And","max_tokens":2}\n'
+        printf '{"id":1E+2,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":6,"prompt":"And","max_tokens":2}\n'
+        printf '{"prompt":"And","max_tokens":2}\n'
+        printf '{"id":1.5,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":0,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"Ab","prompt":"And","max_tokens":2}\n'
+        printf '{"id":100,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"1.5","prompt":"And","max_tokens":2}\n'
+        printf '{"id":15,"prompt":"And","max_tokens":2}\n'
+    } >"$tmp/dup.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/dup.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    local rc=$?
+    [ $rc = 1 ] && grep -q "lamina: error: 5 of 12 requests failed" "$tmp/err" && pass \
+        || fail "duplicate ids: exit $rc: $(cat "$tmp/err")"
+    local want=(
+        "6|no 'id', and its line number is the id of line 5; ids must be unique"
+        "7|field 'id': line 1 has the same id; ids must be unique"
+        "8|field 'id': line 2 has the same id; ids must be unique"
+        "9|field 'id': line 3 has the same id; ids must be unique"
+        "10|field 'id': line 4 has the same id; ids must be unique"
+    )
+    local w r
+    for w in "${want[@]}"; do
+        r=${w%%|*}
+        [ "$("$get" "$tmp/out.jsonl" "$r" error)" = "line $r: ${w#*|}" ] && pass \
+            || fail "duplicate, record $r: $("$get" "$tmp/out.jsonl" "$r" error)"
+    done
+    [ "$("$get" "$tmp/out.jsonl" 11 error)" = null ] && [ "$("$get" "$tmp/out.jsonl" 12 error)" = null ] \
+        && pass || fail "a string \"1.5\" and id 15 are not duplicates"
+    # ids that cannot be echoed: an error record naming the field, with the
+    # line number as id; every record valid UTF-8 and JSON
+    {
+        printf '{"id":"caf\xe9","prompt":"And"}\n'
+        printf '{"id":"\xc0\xaf","prompt":"And"}\n'
+        printf '{"id":"a\\u0000b","prompt":"And"}\n'
+        printf '{"id":"a\tb","prompt":"And"}\n'
+        printf '{"id":01,"prompt":"And"}\n'
+        printf '{"id":1.,"prompt":"And"}\n'
+        printf '{"id":1e99999999999999999999,"prompt":"And"}\n'
+        printf '{"id":"\xed\xa0\x80","prompt":"And"}\n'
+    } >"$tmp/badid.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/badid.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    want=("not valid UTF-8" "not valid UTF-8" 'contains \u0000' "a raw control character (0x09)"
+        "not a JSON number" "not a JSON number" "a number whose exponent is out of range" "not valid UTF-8")
+    [ $rc = 1 ] && [ "$("$get" --check "$tmp/out.jsonl")" = 8 ] && pass || fail "bad ids: exit $rc, $(cat "$tmp/err")"
+    iconv -f UTF-8 -t UTF-8 "$tmp/out.jsonl" >/dev/null 2>&1 && pass || fail "bad ids: a record is not UTF-8"
+    r=1
+    for w in "${want[@]}"; do
+        [ "$("$get" "$tmp/out.jsonl" $r error)" = "line $r: field 'id': $w" ] && [ "$("$get" "$tmp/out.jsonl" $r id)" = $r ] \
+            && pass || fail "bad id on line $r: id $("$get" "$tmp/out.jsonl" $r id): $("$get" "$tmp/out.jsonl" $r error)"
+        r=$((r + 1))
+    done
+}
+
 # Sharding: one file over two workers with GNU Parallel gives one process's output.
 group_shard() {
     command -v parallel >/dev/null || { echo "SKIP: GNU parallel is not installed (apt-get install parallel)"; exit 77; }
