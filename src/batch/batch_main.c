@@ -129,6 +129,19 @@ static int admit(batch_state *st, const char *line, size_t len) {
     return 0;
 }
 
+/* A line over --max-line-bytes: an error record (its id, when the part kept
+ * holds one whole), never parsed or tokenized. -1 only when out of memory. */
+static int refuse_long(batch_state *st, const char *line, size_t len) {
+    batch_record *rec = batch_output_open(&st->out, st->line_no);
+    if (!rec) return -1;
+    lm_error id_err = {{0}};
+    if (take_id(st, rec, line, len, &id_err) < 0) return -1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the line is longer than %zu bytes, the limit (--max-line-bytes)",
+             st->in.max_line);
+    return finish_error(st, rec, msg);
+}
+
 /* The run in slot i has finished: its record is complete, the slot free. */
 static int complete(batch_state *st, int i) {
     slot s = st->slots[i];
@@ -171,8 +184,8 @@ static int read_requests(batch_state *st, int *read_failed) {
             return 1;
         }
         st->line_no++;
-        if (!in_shard(st, st->line_no) || blank(line, len)) continue;
-        if (admit(st, line, len)) {
+        if (!in_shard(st, st->line_no) || (s == LINES_OK && blank(line, len))) continue;
+        if (s == LINES_TOO_LONG ? refuse_long(st, line, len) : admit(st, line, len)) {
             fail("", "out of memory");
             *read_failed = 1;
             return 1;
@@ -218,18 +231,26 @@ static void progress(batch_state *st, int last) {
     if (last) fputc('\n', stderr);
 }
 
-/* Requests in a regular input file within our shard (for the progress line). */
+/* Requests in a regular input file within our shard (for the progress line),
+ * read in chunks: a line is never held whole. */
 static long count_requests(const batch_state *st, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    char *line = NULL;
-    size_t cap = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    static char buf[65536];
     long n = 0, no = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0)
-        if (in_shard(st, ++no) && !blank(line, (size_t)len)) n++;
-    free(line);
-    fclose(f);
+    int text = 0; /* the line so far has more than white space */
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\n') {
+                n += in_shard(st, ++no) && text;
+                text = 0;
+            } else if (!blank(buf + i, 1)) {
+                text = 1;
+            }
+        }
+    n += text && in_shard(st, ++no); /* a last line without '\n' */
+    close(fd);
     return n;
 }
 
@@ -290,6 +311,7 @@ static int open_files(batch_state *st) {
         if (S_ISREG(sb.st_mode)) st->total = count_requests(st, a->input);
     }
     batch_lines_init(&st->in, in);
+    st->in.max_line = a->max_line ? a->max_line : batch_default_max_line(st->max_ctx);
     lm_error e;
     if (lm_outfile_open(&st->file, a->output, &e)) return fail("", e.msg);
     batch_output_init(&st->out, st->file.fd, st->file.name);

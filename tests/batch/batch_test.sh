@@ -449,6 +449,64 @@ group_ids() {
     done
 }
 
+# Line and prompt limits: a line over --max-line-bytes (default 1 MiB for a
+# small context) is an error record without being held whole or tokenized; a
+# prompt that cannot fit its context is refused before tokenizing.
+group_limits() {
+    local m=$models/kjv1m.bin rc
+    # a 20 MB line between two ordinary ones
+    {
+        echo '{"id":"a","prompt":"And","max_tokens":2,"seed":1}'
+        printf '{"id":"huge","prompt":"'
+        head -c 20000000 /dev/zero | tr '\0' 'x'
+        echo '"}'
+        echo '{"id":"b","prompt":"Thou","max_tokens":2,"seed":1}'
+    } >"$tmp/big.jsonl"
+    local timer=()
+    if [ -x /usr/bin/time ] && ! ldd "$lamina" 2>/dev/null | grep -q libasan; then
+        timer=(/usr/bin/time -f "%M" -o "$tmp/rss")
+    fi
+    "${timer[@]}" "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/big.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && [ "$("$get" --check "$tmp/out.jsonl")" = 3 ] && pass || fail "20 MB line: exit $rc: $(cat "$tmp/err")"
+    [ "$("$get" "$tmp/out.jsonl" 2 id)" = huge ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the line is longer than 1048576 bytes, the limit (--max-line-bytes)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 1 error)" = null ] && [ "$("$get" "$tmp/out.jsonl" 3 error)" = null ] &&
+        pass || fail "20 MB line: $(cut -c1-200 "$tmp/out.jsonl")"
+    if [ ${#timer[@]} -gt 0 ]; then # held whole, it was 20 MB; tokenized, over a GB
+        [ "$(tail -n 1 "$tmp/rss")" -lt 65536 ] && pass || fail "20 MB line: peak RSS $(tail -n 1 "$tmp/rss") KB"
+    else
+        echo "note: no /usr/bin/time, or AddressSanitizer: the peak RSS is not checked"
+    fi
+    # --max-line-bytes N: N bytes pass (the '\n' not counted), N + 1 do not,
+    # also from a pipe and as the last line without '\n'
+    local line='{"prompt":"And","max_tokens":2,"seed":1}' n
+    n=${#line}
+    { echo "$line"; echo "$line "; printf '%s ' "$line"; } >"$tmp/edge.jsonl"
+    cat "$tmp/edge.jsonl" | "$lamina" batch "$m" -z "$tok" --threads 1 --max-line-bytes "$n" >"$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && [ "$("$get" "$tmp/out.jsonl" 1 error)" = null ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the line is longer than $n bytes, the limit (--max-line-bytes)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 3 error)" = "line 3: the line is longer than $n bytes, the limit (--max-line-bytes)" ] &&
+        pass || fail "--max-line-bytes $n: exit $rc: $(cat "$tmp/out.jsonl" "$tmp/err")"
+    "$lamina" batch "$m" --max-line-bytes 0 </dev/null >/dev/null 2>"$tmp/err"
+    [ $? = 2 ] && grep -q "^lamina: error: --max-line-bytes" "$tmp/err" && pass || fail "--max-line-bytes 0: $(cat "$tmp/err")"
+    "$lamina" batch --help | grep -q -- "--max-line-bytes N" && pass || fail "--help lacks --max-line-bytes"
+    # a prompt of 400 kB within the line limit: refused by its bytes (a token
+    # covers at most 10 bytes in this vocabulary), before tokenizing; a prompt
+    # that passes that bound is still refused by its token count
+    {
+        printf '{"prompt":"%s"}\n' "$(head -c 400000 /dev/zero | tr '\0' 'x')"
+        printf '{"messages":[{"role":"user","content":"%s"}],"max_tokens":1}\n' "$(head -c 400000 /dev/zero | tr '\0' 'x')"
+        printf '{"prompt":"%s"}\n' "$(printf 'And it came to pass %.0s' $(seq 1 20))"
+    } >"$tmp/long.jsonl"
+    "$lamina" batch "$m" -z "$tok" -n 64 --threads 1 "$tmp/long.jsonl" >"$tmp/out.jsonl" 2>"$tmp/err"
+    [ "$("$get" "$tmp/out.jsonl" 1 error)" = "line 1: the prompt is at least 40002 tokens (400001 bytes) but the context holds 64 positions (raise max_tokens or -n)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the prompt is at least 40001 tokens (400000 bytes) but the context holds 256 positions" ] &&
+        [[ $("$get" "$tmp/out.jsonl" 3 error) == "line 3: the prompt is "[0-9]*" tokens (with BOS) but the context holds 64 positions"* ]] &&
+        pass || fail "long prompts: $(cut -c1-250 "$tmp/out.jsonl")"
+}
+
 # Sharding: one file over two workers with GNU Parallel gives one process's output.
 group_shard() {
     command -v parallel >/dev/null || { echo "SKIP: GNU parallel is not installed (apt-get install parallel)"; exit 77; }
