@@ -14,8 +14,12 @@ typedef struct cursor {
     size_t i, n;
 } cursor;
 
+/* White space as cJSON skips it (any byte up to 32): the scanner must find
+ * the members the parser found. */
+static int is_ws(char ch) { return (unsigned char)ch <= 32; }
+
 static void skip_ws(cursor *c) {
-    while (c->i < c->n && strchr(" \t\r\n", c->s[c->i]) && c->s[c->i]) c->i++;
+    while (c->i < c->n && is_ws(c->s[c->i])) c->i++;
 }
 
 /* Past a string whose opening quote is at i; 0, or -1 at the end of text. */
@@ -35,8 +39,9 @@ static int skip_value(cursor *c) {
     if (c->i >= c->n) return -1;
     if (c->s[c->i] == '"') return skip_string(c);
     if (c->s[c->i] != '{' && c->s[c->i] != '[') {
-        while (c->i < c->n && !strchr(",}] \t\r\n", c->s[c->i])) c->i++;
-        return c->i < c->n ? 0 : -1;
+        size_t start = c->i;
+        while (c->i < c->n && !is_ws(c->s[c->i]) && !strchr(",}]", c->s[c->i])) c->i++;
+        return c->i < c->n && c->i > start ? 0 : -1; /* "id":} has no value */
     }
     long depth = 0;
     while (c->i < c->n) {
