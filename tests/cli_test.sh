@@ -310,6 +310,11 @@ group_bench() {
     expect 2 "shape" -- "$lamina" bench --shape 3B
     expect 2 "threads" -- "$lamina" bench --threads 0
     expect 1 "cannot write $tmp/none/b.json" -- "$lamina" bench "${small[@]}" --json "$tmp/none/b.json"
+    # --json never overwrites the model it measures (once truncated before loading it)
+    cp "$models/kjv1m.bin" "$tmp/bm.bin" && ln -s bm.bin "$tmp/bm-link.bin"
+    expect 1 "cannot write $tmp/bm-link.bin: is the same file as the model \($tmp/bm.bin\); refusing to overwrite it" -- \
+        "$lamina" bench "${small[@]}" --model "$tmp/bm.bin" --json "$tmp/bm-link.bin"
+    cmp -s "$tmp/bm.bin" "$models/kjv1m.bin" && pass || fail "bench --json changed the model"
 }
 
 # AddressSanitizer and qemu-user reserve huge address spaces: checks under
