@@ -338,6 +338,20 @@ group_files() {
     "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o /dev/null 2>"$tmp/err" && pass || fail "-o /dev/null: $(cat "$tmp/err")"
     "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o - </dev/null >"$tmp/dash.jsonl" 2>"$tmp/err" \
         && cmp -s "$tmp/dash.jsonl" "$tmp/want.jsonl" && pass || fail "-o -: $(cat "$tmp/err")"
+    # a failed write (here a file size limit: EFBIG) leaves OUT as it was
+    for i in $(seq 1 24); do
+        printf '{"prompt":"And it came to pass","seed":%d,"max_tokens":20}\n' $i
+    done >"$tmp/req.jsonl"
+    echo old >"$tmp/out.jsonl"
+    (
+        ulimit -f 2
+        trap '' XFSZ
+        exec "$lamina" batch "$m" --threads 1 "$tmp/req.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    )
+    rc=$?
+    [ $rc = 1 ] && grep -q "^lamina: error: writing $tmp/out.jsonl: File too large$" "$tmp/err" &&
+        [ "$(cat "$tmp/out.jsonl")" = old ] && pass || fail "a failed write: exit $rc, OUT $(head -c 80 "$tmp/out.jsonl"): $(cat "$tmp/err")"
+    ls "$tmp" | grep -q '\.tmp-' && fail "a failed write left a temporary" || pass
     # while it runs, OUT keeps its old content (the records go to OUT.tmp-PID-N);
     # SIGTERM and SIGINT rename the whole records written so far into place
     local sig want i pid n
