@@ -2,7 +2,16 @@
  * the order of arithmetic it serves. */
 #include "pack.h"
 
+#include <omp.h>
 #include <string.h>
+
+/* Threads for a packing loop: OpenMP's default (OMP_NUM_THREADS), at most one
+ * per CPU. libgomp sizes a team's bookkeeping on the stack: OMP_NUM_THREADS=
+ * 100000 overflowed it (SIGSEGV) at the first loop, --threads 1 or not. */
+static int pack_threads(void) {
+    int n = omp_get_max_threads(), cpus = omp_get_num_procs();
+    return n < cpus ? n : cpus;
+}
 
 static size_t n_panels(int rows) { return ((size_t)rows + LM_PANEL - 1) / LM_PANEL; }
 
@@ -23,7 +32,7 @@ size_t lm_pack_bytes(int rows, int cols, int gs) {
 void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int cols, int p0,
                       int p1) {
     float *dst = mem;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(pack_threads())
     for (long p = p0; p < p1; p++) {
         float *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
         for (int l = 0; l < LM_PANEL; l++) {
@@ -68,7 +77,7 @@ void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int co
     int8_t *q = mem;
     float *s = (float *)((char *)mem + round64(cells));
     const int groups = cols / gs;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(pack_threads())
     for (long p = p0; p < p1; p++) {
         int8_t *qp = q + (size_t)p * LM_PANEL * (size_t)cols;
         float *sp = s + (size_t)p * LM_PANEL * (size_t)groups;

@@ -310,6 +310,11 @@ group_bench() {
     expect 2 "shape" -- "$lamina" bench --shape 3B
     expect 2 "threads" -- "$lamina" bench --threads 0
     expect 1 "cannot write $tmp/none/b.json" -- "$lamina" bench "${small[@]}" --json "$tmp/none/b.json"
+    # --json never overwrites the model it measures (once truncated before loading it)
+    cp "$models/kjv1m.bin" "$tmp/bm.bin" && ln -s bm.bin "$tmp/bm-link.bin"
+    expect 1 "cannot write $tmp/bm-link.bin: is the same file as the model \($tmp/bm.bin\); refusing to overwrite it" -- \
+        "$lamina" bench "${small[@]}" --model "$tmp/bm.bin" --json "$tmp/bm-link.bin"
+    cmp -s "$tmp/bm.bin" "$models/kjv1m.bin" && pass || fail "bench --json changed the model"
 }
 
 # AddressSanitizer and qemu-user reserve huge address spaces: checks under
@@ -535,6 +540,24 @@ group_options() {
     # threads: more than the CPUs is a warning; creation failure is one line
     "$lamina" --threads 64 -n 16 >/dev/null 2>"$tmp/err" && grep -q "lamina: warning: --threads 64 is more than the [0-9]* CPUs* available" "$tmp/err" &&
         pass || fail "--threads 64: $(cat "$tmp/err")"
+    # OMP_NUM_THREADS beyond --threads' range: clamped with a warning, for every
+    # subcommand (100000 once overflowed libgomp's stack while packing: SIGSEGV)
+    local sub
+    for sub in run run1 info batch bench; do
+        case $sub in
+        run) OMP_NUM_THREADS=100000 "$lamina" -s 1 -n 16 >"$tmp/out" 2>"$tmp/err" ;;
+        run1) OMP_NUM_THREADS=100000,2 "$lamina" --threads 1 -s 1 -n 16 >"$tmp/out" 2>"$tmp/err" ;;
+        info) OMP_NUM_THREADS=99999999999999999999 "$lamina" info "$models/kjv1m.bin" >"$tmp/out" 2>"$tmp/err" ;;
+        batch) echo '{"prompt":"And","max_tokens":3,"seed":1}' |
+            OMP_NUM_THREADS=100000 "$lamina" batch "$models/kjv1m.bin" -z "$models/tok1024-kjv.bin" >"$tmp/out" 2>"$tmp/err" ;;
+        bench) OMP_NUM_THREADS=100000 "$lamina" bench --shape 260K --dtype f32 --threads 1 --prompt-tokens 4 --gen-tokens 4 --reps 1 --warmup 0 --no-probes >"$tmp/out" 2>"$tmp/err" ;;
+        esac
+        rc=$?
+        [ $rc = 0 ] && [ "$(grep -c "^lamina: warning: OMP_NUM_THREADS=[0-9,]* is more than 4096 threads, the most --threads takes; using at most 4096$" "$tmp/err")" = 1 ] &&
+            [ -s "$tmp/out" ] && pass || fail "OMP_NUM_THREADS too large ($sub): exit $rc: $(head -c 300 "$tmp/err")"
+    done
+    OMP_NUM_THREADS=4096 "$lamina" -s 1 -n 16 >/dev/null 2>"$tmp/err" && ! grep -q "OMP_NUM_THREADS" "$tmp/err" &&
+        pass || fail "OMP_NUM_THREADS=4096: $(cat "$tmp/err")"
     if asan_build; then
         echo "note: AddressSanitizer or emulator: thread creation under ulimit -v is not run"
         return

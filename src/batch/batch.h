@@ -3,17 +3,26 @@
 #ifndef LAMINA_BATCH_H
 #define LAMINA_BATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct batch_args {
     const char *model, *tokenizer, *input, *output, *isa;
     int parallel, threads, steps;
     int shard_i, shard_n;
+    size_t max_line; /* --max-line-bytes; 0: batch_default_max_line */
     float temperature, topp;
     uint64_t seed;
 } batch_args;
 
 extern const char batch_usage[];
+
+/* Lines longer than this are error records, never parsed or tokenized: 1 KiB
+ * per position of the context, at least 1 MiB. A prompt that fits is at most
+ * max_piece bytes per position (tens of bytes in Llama vocabularies), and
+ * JSON escaping makes a byte at most 6, so only odd white space or a long
+ * list of stop strings comes near it. */
+size_t batch_default_max_line(int max_ctx);
 
 /* 0 parsed, 1 --help asked, -1 a usage error (already printed). */
 int batch_parse_args(int argc, char **argv, batch_args *a);

@@ -18,7 +18,8 @@ const char batch_usage[] =
     "\n"
     "Request fields: \"prompt\" (string) or \"messages\" ([{\"role\": system|user|assistant,\n"
     "\"content\": string}], the Llama 2 chat template of -m chat), and optionally \"id\"\n"
-    "(string or number; default: the line number), \"max_tokens\", \"temperature\",\n"
+    "(string or number, echoed byte for byte as written; unique within the input;\n"
+    "default: the line number), \"max_tokens\", \"temperature\",\n"
     "\"top_p\", \"seed\" (defaults: -t, -p, -s below; without max_tokens, -n bounds the\n"
     "length as the CLI's -n), \"stop\" (string or array of strings), \"echo\" (the text\n"
     "starts with the prompt as the CLI prints it). Unknown fields are errors; blank\n"
@@ -38,7 +39,13 @@ const char batch_usage[] =
     "                        as 0 (0-based): N processes with I = 0 .. N-1 cover the\n"
     "                        input, and their outputs ordered by id give the unsharded\n"
     "                        output (line numbers stay those of the whole input)\n"
-    "  -o, --output PATH     write the records there (default stdout)\n"
+    "  -o, --output PATH     write the records there (default stdout); a regular\n"
+    "                        file is written to PATH.tmp-PID-N and renamed over PATH\n"
+    "                        when done (also after SIGINT/SIGTERM); refused when it\n"
+    "                        is an input (MODEL, the tokenizer, INPUT), or a link to\n"
+    "                        one, or read-only\n"
+    "  --max-line-bytes N    longer input lines are error records, not read whole\n"
+    "                        (default: 1024 per context position, at least 1 MiB)\n"
     "  -t, --temperature T   default temperature, >= 0 (default 1.0)\n"
     "  -p, --top-p P         default top-p in [0, 1] (default 0.9)\n"
     "  -s, --seed N          default seed, >= 0; 0 = the current time (default 0)\n"
@@ -107,6 +114,10 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
         if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
         return a->parallel = (int)d, 0;
     }
+    if (!strcmp(opt, "--max-line-bytes")) {
+        if (parse_number(opt, v, 1, 1099511627776.0, 1, &d)) return -1; /* 1 TiB */
+        return a->max_line = (size_t)d, 0;
+    }
     if (!strcmp(opt, "--threads")) {
         if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
         return a->threads = (int)d, 0;
@@ -130,6 +141,11 @@ static int positional(const char *v, batch_args *a) {
     if (!a->model) return a->model = v, 0;
     if (!a->input) return a->input = v, 0;
     return usage_error("unexpected argument '%s': one MODEL and at most one INPUT", v);
+}
+
+size_t batch_default_max_line(int max_ctx) {
+    size_t n = (size_t)(max_ctx > 0 ? max_ctx : 0) * 1024;
+    return n > (1u << 20) ? n : 1u << 20;
 }
 
 int batch_parse_args(int argc, char **argv, batch_args *a) {

@@ -1,6 +1,7 @@
 /* Line reader over a file descriptor (batch_lines.h). */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,19 +10,41 @@
 
 #define CHUNK 65536
 
-void batch_lines_init(batch_lines *r, int fd) { *r = (batch_lines){.fd = fd}; }
+void batch_lines_init(batch_lines *r, int fd) {
+    *r = (batch_lines){.fd = fd, .max_line = SIZE_MAX};
+}
 
 void batch_lines_free(batch_lines *r) {
     free(r->buf);
     *r = (batch_lines){.fd = -1};
 }
 
-/* A whole line in the buffer: returned and consumed. */
+/* A line over max_line, whole or not yet: its first max_line bytes are
+ * returned, the rest dropped (now, and as it arrives while skipping). */
+static void take_long(batch_lines *r, char *nl, char **line, size_t *len) {
+    char *s = r->buf + r->start;
+    *line = s;
+    *len = r->max_line;
+    s[r->max_line] = '\0'; /* a byte of the dropped part */
+    r->skipping = !nl && !r->eof;
+    r->start = nl ? (size_t)(nl + 1 - r->buf) : r->end;
+}
+
+/* Drop the rest of a line over max_line as far as it has arrived. */
+static void skip_rest(batch_lines *r) {
+    char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+    r->start = nl ? (size_t)(nl + 1 - r->buf) : r->end;
+    r->skipping = !nl && !r->eof;
+}
+
+/* A whole line in the buffer: returned and consumed. 1 a line, 2 a line over
+ * max_line, 0 none yet. */
 static int take_line(batch_lines *r, char **line, size_t *len) {
     char *s = r->buf + r->start;
     char *nl = memchr(s, '\n', r->end - r->start);
-    if (!nl && !(r->eof && r->end > r->start)) return 0;
     size_t n = nl ? (size_t)(nl - s) : r->end - r->start;
+    if (n > r->max_line) return take_long(r, nl, line, len), 2;
+    if (!nl && !(r->eof && r->end > r->start)) return 0;
     s[n] = '\0'; /* the '\n', or the spare byte kept after end */
     *line = s;
     *len = n;
@@ -49,7 +72,9 @@ static int make_room(batch_lines *r) {
 
 batch_lines_status batch_lines_next(batch_lines *r, int wait, char **line, size_t *len) {
     for (;;) {
-        if (r->buf && take_line(r, line, len)) return LINES_OK;
+        if (r->buf && r->skipping) skip_rest(r);
+        int got = r->buf && !r->skipping ? take_line(r, line, len) : 0;
+        if (got) return got == 1 ? LINES_OK : LINES_TOO_LONG;
         if (r->error) return LINES_ERROR;
         if (r->eof) return LINES_EOF;
         struct pollfd p = {.fd = r->fd, .events = POLLIN};

@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "batch_id.h"
 #include "batch_lines.h"
 #include "batch_output.h"
 #include "lamina.h"
+#include "outfile.h"
 #include "request.h"
 
 static volatile sig_atomic_t got_signal;
@@ -34,8 +36,10 @@ typedef struct batch_state {
     int max_ctx;
     lm_request_rules rules;
     batch_lines in;
+    lm_outfile file; /* where out writes: -o (a temporary until the end) or stdout */
     batch_output out;
-    slot *slots; /* (a->parallel) the running requests: [0, n_running) */
+    batch_ids ids; /* every record's id so far, to refuse one given twice */
+    slot *slots;   /* (a->parallel) the running requests: [0, n_running) */
     int n_running;
     lm_batch_event *events;
     long line_no, done, total; /* total: requests in the input, -1 if unknown */
@@ -67,14 +71,31 @@ static int finish_error(batch_state *st, batch_record *rec, const char *msg) {
     return batch_record_finish(rec, "error", "", 0, 0, text);
 }
 
-/* The id of a line that failed to parse, when it has a usable one: its record
- * should still sort where it belongs. */
-static cJSON *salvage_id(const char *line, size_t len) {
-    cJSON *obj = cJSON_ParseWithLength(line, len);
-    cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
-    cJSON *copy = cJSON_IsString(id) || cJSON_IsNumber(id) ? cJSON_Duplicate(id, 0) : NULL;
-    cJSON_Delete(obj);
-    return copy;
+/* The record's id: the line's "id" as written (rec->id), or its line number
+ * when it has none. 0; 1 with err when the id cannot be echoed or is another
+ * record's (the record becomes an error); -1 when out of memory. */
+static int take_id(batch_state *st, batch_record *rec, const char *line, size_t len,
+                   lm_error *err) {
+    const char *v;
+    size_t vn;
+    char *key, number[32];
+    if (batch_id_find(line, len, &v, &vn)) {
+        if (batch_id_key(v, vn, &key, err)) return 1; /* the line number stands in */
+        if (!(rec->id = strndup(v, vn))) return free(key), -1;
+    } else {
+        snprintf(number, sizeof number, "%ld", rec->line);
+        if (batch_id_key(number, strlen(number), &key, err)) return -1;
+    }
+    long first = batch_ids_add(&st->ids, key, rec->line);
+    if (first < 0) return -1;
+    if (!first) return 0;
+    if (rec->id)
+        snprintf(err->msg, sizeof err->msg,
+                 "field 'id': line %ld has the same id; ids must be unique", first);
+    else
+        snprintf(err->msg, sizeof err->msg,
+                 "no 'id', and its line number is the id of line %ld; ids must be unique", first);
+    return 1;
 }
 
 static int blank(const char *s, size_t n) {
@@ -88,14 +109,15 @@ static int blank(const char *s, size_t n) {
 static int admit(batch_state *st, const char *line, size_t len) {
     batch_record *rec = batch_output_open(&st->out, st->line_no);
     if (!rec) return -1;
+    lm_error e = {{0}}, id_err = {{0}};
+    int id_bad = take_id(st, rec, line, len, &id_err);
+    if (id_bad < 0) return -1;
     lm_request req;
-    lm_error e = {{0}};
-    if (lm_request_parse_text(line, len, &st->rules, &req, &e)) {
-        rec->id = salvage_id(line, len);
-        return finish_error(st, rec, e.msg);
+    if (lm_request_parse_text(line, len, &st->rules, &req, &e)) return finish_error(st, rec, e.msg);
+    if (id_bad) {
+        lm_request_free(&req);
+        return finish_error(st, rec, id_err.msg);
     }
-    rec->id = req.id;
-    req.id = NULL;
     lm_request_run *run = lm_request_prepare(st->tok, st->max_ctx, &req, &e);
     lm_request_free(&req);
     if (!run) return finish_error(st, rec, e.msg);
@@ -105,6 +127,19 @@ static int admit(batch_state *st, const char *line, size_t len) {
     }
     st->slots[st->n_running++] = (slot){run, rec};
     return 0;
+}
+
+/* A line over --max-line-bytes: an error record (its id, when the part kept
+ * holds one whole), never parsed or tokenized. -1 only when out of memory. */
+static int refuse_long(batch_state *st, const char *line, size_t len) {
+    batch_record *rec = batch_output_open(&st->out, st->line_no);
+    if (!rec) return -1;
+    lm_error id_err = {{0}};
+    if (take_id(st, rec, line, len, &id_err) < 0) return -1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the line is longer than %zu bytes, the limit (--max-line-bytes)",
+             st->in.max_line);
+    return finish_error(st, rec, msg);
 }
 
 /* The run in slot i has finished: its record is complete, the slot free. */
@@ -149,8 +184,8 @@ static int read_requests(batch_state *st, int *read_failed) {
             return 1;
         }
         st->line_no++;
-        if (!in_shard(st, st->line_no) || blank(line, len)) continue;
-        if (admit(st, line, len)) {
+        if (!in_shard(st, st->line_no) || (s == LINES_OK && blank(line, len))) continue;
+        if (s == LINES_TOO_LONG ? refuse_long(st, line, len) : admit(st, line, len)) {
             fail("", "out of memory");
             *read_failed = 1;
             return 1;
@@ -196,18 +231,26 @@ static void progress(batch_state *st, int last) {
     if (last) fputc('\n', stderr);
 }
 
-/* Requests in a regular input file within our shard (for the progress line). */
+/* Requests in a regular input file within our shard (for the progress line),
+ * read in chunks: a line is never held whole. */
 static long count_requests(const batch_state *st, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    char *line = NULL;
-    size_t cap = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    static char buf[65536];
     long n = 0, no = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0)
-        if (in_shard(st, ++no) && !blank(line, (size_t)len)) n++;
-    free(line);
-    fclose(f);
+    int text = 0; /* the line so far has more than white space */
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\n') {
+                n += in_shard(st, ++no) && text;
+                text = 0;
+            } else if (!blank(buf + i, 1)) {
+                text = 1;
+            }
+        }
+    n += text && in_shard(st, ++no); /* a last line without '\n' */
+    close(fd);
     return n;
 }
 
@@ -219,7 +262,19 @@ static const char *tokenizer_beside(const char *checkpoint, char *buf, size_t si
     return buf;
 }
 
-static int open_engine(batch_state *st) {
+/* The output is none of the files the command reads (outfile.h), checked
+ * before anything is loaded or opened for writing. */
+static int check_output(const batch_state *st, const char *tok) {
+    const batch_args *a = st->a;
+    int from_stdin = !a->input || !strcmp(a->input, "-");
+    lm_outfile_input in[] = {{"the model", a->model, -1},
+                             {"the tokenizer", tok, -1},
+                             {"the input", from_stdin ? NULL : a->input, 0}};
+    lm_error e;
+    return lm_outfile_check(a->output, in, 3, &e) ? fail("", e.msg) : 0;
+}
+
+static int open_engine(batch_state *st, const char *tok) {
     const batch_args *a = st->a;
     lm_error e;
     const char *env = getenv("LAMINA_ISA");
@@ -231,8 +286,6 @@ static int open_engine(batch_state *st) {
     st->model = lm_model_load(a->model, &e);
     if (!st->model) return fail("", e.msg);
     lm_model_info info = lm_model_get_info(st->model);
-    char path[PATH_MAX + 32];
-    const char *tok = a->tokenizer ? a->tokenizer : tokenizer_beside(a->model, path, sizeof path);
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
     st->max_ctx = info.config.seq_len;
@@ -244,9 +297,11 @@ static int open_engine(batch_state *st) {
     return st->slots && st->events ? 0 : fail("", "out of memory");
 }
 
+/* The input, then the output (signal handlers are in place by then: a signal
+ * commits what is done, so none may find a temporary unguarded). */
 static int open_files(batch_state *st) {
     const batch_args *a = st->a;
-    int in = 0, out = 1;
+    int in = 0;
     if (a->input && strcmp(a->input, "-")) {
         in = open(a->input, O_RDONLY | O_CLOEXEC);
         if (in < 0) return fail(a->input, strerror(errno));
@@ -256,11 +311,10 @@ static int open_files(batch_state *st) {
         if (S_ISREG(sb.st_mode)) st->total = count_requests(st, a->input);
     }
     batch_lines_init(&st->in, in);
-    if (a->output && strcmp(a->output, "-")) {
-        out = open(a->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (out < 0) return fail(a->output, strerror(errno));
-    }
-    batch_output_init(&st->out, out, a->output && strcmp(a->output, "-") ? a->output : "stdout");
+    st->in.max_line = a->max_line ? a->max_line : batch_default_max_line(st->max_ctx);
+    lm_error e;
+    if (lm_outfile_open(&st->file, a->output, &e)) return fail("", e.msg);
+    batch_output_init(&st->out, st->file.fd, st->file.name);
     return 0;
 }
 
@@ -268,8 +322,9 @@ static void close_all(batch_state *st) {
     for (int i = 0; i < st->n_running; i++) lm_request_run_free(st->slots[i].run);
     if (st->in.fd > 0) close(st->in.fd);
     batch_lines_free(&st->in);
-    if (st->out.fd > 1) close(st->out.fd);
+    lm_outfile_abort(&st->file); /* no temporary is left after a commit */
     batch_output_free(&st->out);
+    batch_ids_free(&st->ids);
     free(st->slots);
     free(st->events);
     lm_batch_free(st->b);
@@ -303,11 +358,13 @@ static int run(batch_state *st) {
         if (st->n_running) step(st);
     }
     progress(st, 1);
-    if (st->out.write_errno) {
+    if (st->out.write_errno) { /* the target keeps what it held before */
         char what[PATH_MAX + 16];
         snprintf(what, sizeof what, "writing %s", st->out.name);
         return fail(what, strerror(st->out.write_errno));
     }
+    lm_error e;
+    if (lm_outfile_commit(&st->file, &e)) return fail("", e.msg);
     fprintf(stderr, "lamina: %ld requests, %ld tokens generated in %.1f s (%.1f tok/s)\n",
             st->out.written, st->tokens, lm_seconds() - st->t0,
             st->tokens / (lm_seconds() - st->t0 + 1e-9));
@@ -336,12 +393,16 @@ int cli_batch(int argc, char **argv) {
     st.rules.steps = a.steps;
     batch_lines_init(&st.in, -1);
     batch_output_init(&st.out, -1, "stdout");
-    rc = open_engine(&st);
-    if (!rc) rc = open_files(&st);
+    st.file = (lm_outfile){.fd = -1};
+    char path[PATH_MAX + 32];
+    const char *tok = a.tokenizer ? a.tokenizer : tokenizer_beside(a.model, path, sizeof path);
+    rc = check_output(&st, tok);
+    if (!rc) rc = open_engine(&st, tok);
     if (!rc) {
         install_signals();
-        rc = run(&st);
+        rc = open_files(&st);
     }
+    if (!rc) rc = run(&st);
     close_all(&st);
     return rc;
 }

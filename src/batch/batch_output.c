@@ -12,7 +12,7 @@ void batch_output_init(batch_output *o, int fd, const char *name) {
 
 static void record_free(batch_record *r) {
     if (!r) return;
-    cJSON_Delete(r->id);
+    free(r->id);
     free(r->text);
     free(r->error);
     free(r);
@@ -59,7 +59,8 @@ int batch_record_finish(batch_record *r, const char *finish, const char *text, i
 static char *render(const batch_record *r) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON *id = r->id ? cJSON_Duplicate(r->id, 0) : cJSON_CreateNumber((double)r->line);
+    /* the id's own text, never a double's: 5000000000000001 stays itself */
+    cJSON *id = r->id ? cJSON_CreateRaw(r->id) : cJSON_CreateNumber((double)r->line);
     if (id) cJSON_AddItemToObject(o, "id", id);
     cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
     cJSON_AddNumberToObject(o, "prompt_tokens", r->prompt_tokens);

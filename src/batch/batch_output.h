@@ -8,7 +8,8 @@
 
 typedef struct batch_record {
     long line; /* 1-based line number in the input */
-    cJSON *id; /* the request's id, or NULL: the line number stands in */
+    char *id;  /* the JSON text of the request's id as the line wrote it (batch_id.h),
+                  or NULL: the line number stands in */
     char *text;
     int prompt_tokens, completion_tokens;
     const char *finish; /* "stop", "length", "error", "cancelled"; NULL while running */

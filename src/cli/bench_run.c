@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "outfile.h"
 #include "probe.h"
 
 /* fp32 weights above this are not built (7B: 26 GB, more than the machines
@@ -392,15 +393,32 @@ int cli_bench(int argc, char **argv) {
     bench_output_init(o.json && strcmp(o.json, "-") == 0 ? stderr : stdout);
     if (o.model_path && access(o.model_path, R_OK) != 0)
         return bench_runtime_error("%s: %s", o.model_path, strerror(errno));
-    FILE *json = NULL; /* opened now so that a bad path fails before the run */
-    if (o.json) {
-        json = strcmp(o.json, "-") == 0 ? stdout : fopen(o.json, "w");
-        if (!json) return bench_runtime_error("cannot write %s: %s", o.json, strerror(errno));
+    /* --json FILE: never the model (outfile.h), written to a temporary that
+     * replaces FILE only after a complete report; opened now so that a bad
+     * path fails before the run */
+    FILE *json = NULL;
+    lm_outfile out = {.fd = -1};
+    lm_error e;
+    lm_outfile_input in[] = {{"the model", o.model_path, -1}};
+    if (o.json && (lm_outfile_check(o.json, in, o.model_path ? 1 : 0, &e) ||
+                   lm_outfile_open(&out, o.json, &e)))
+        return bench_runtime_error("cannot write %s", e.msg);
+    if (o.json) { /* a copy of the descriptor: the report's fclose leaves out.fd to commit */
+        int fd = out.fd == 1 ? 1 : dup(out.fd);
+        json = fd == 1 ? stdout : fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!json) {
+            int err = errno;
+            if (fd > 1) close(fd);
+            lm_outfile_abort(&out);
+            return bench_runtime_error("cannot write %s: %s", o.json, strerror(err));
+        }
     }
     if (bench_slowdown_pct() > 0)
         fprintf(stderr,
                 "bench: TEST BUILD: busy-waiting %g%% of each forward's time "
                 "(LAMINA_BENCH_SLOWDOWN_PCT)\n",
                 bench_slowdown_pct());
-    return run_all(&o, plan, n_models, json);
+    rc = run_all(&o, plan, n_models, json);
+    if (rc || !o.json) return lm_outfile_abort(&out), rc;
+    return lm_outfile_commit(&out, &e) ? bench_runtime_error("%s", e.msg) : 0;
 }

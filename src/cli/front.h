@@ -27,6 +27,12 @@ int cli_available_cpus(void);
 /* threads.c: the most threads a parallel region may use, and whether that
  * many can be created (1 and a one-line error if not). */
 int cli_threads_wanted(int requested);
+/* The most threads --threads takes; OMP_NUM_THREADS above it is clamped. */
+#define CLI_MAX_THREADS 4096
+/* A one-line warning when OMP_NUM_THREADS asks for more than CLI_MAX_THREADS
+ * (the engine never starts more threads than CPUs unless told with --threads,
+ * so such a value only ever meant "all of them"). Every subcommand calls it. */
+void cli_check_env_threads(void);
 int cli_check_threads(int n);
 
 int cmd_run(const cli_args *a);

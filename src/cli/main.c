@@ -183,6 +183,7 @@ static const cli_subcommand *find_subcommand(int argc, char **argv) {
 static int dispatch(int argc, char **argv) {
     cli_args a;
     char err[512];
+    cli_check_env_threads();
     const cli_subcommand *sub = find_subcommand(argc, argv);
     if (sub) return sub->run(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &a, err, sizeof err)) {

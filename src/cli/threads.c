@@ -2,6 +2,8 @@
  * create its threads (a thread or memory limit). lamina creates as many
  * first, with libgomp's stack size, all alive at once, so that those causes
  * are lamina's one-line error instead. */
+#include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +48,32 @@ int cli_check_threads(int n) {
     return 0;
 }
 
+/* OMP_NUM_THREADS's first value (it may be a list, one per nesting level) as
+ * a thread count, clamped to CLI_MAX_THREADS; 0 when unset or not a number
+ * (libgomp then says so itself and ignores it). */
+static int env_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (!env) return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (end == env || !isdigit((unsigned char)*env) || (*end && *end != ',')) return 0;
+    return errno || v > CLI_MAX_THREADS ? CLI_MAX_THREADS : (int)v;
+}
+
+void cli_check_env_threads(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env_threads() == CLI_MAX_THREADS && strtoull(env, NULL, 10) != CLI_MAX_THREADS)
+        cli_warning("OMP_NUM_THREADS=%.20s%s is more than %d threads, the most --threads takes; "
+                    "using at most %d",
+                    env, strlen(env) > 20 ? "..." : "", CLI_MAX_THREADS, CLI_MAX_THREADS);
+}
+
 /* The most threads a parallel region of this process may use: --threads,
  * OMP_NUM_THREADS or the CPUs (the loader's parallel loops use the latter). */
 int cli_threads_wanted(int requested) {
-    const char *env = getenv("OMP_NUM_THREADS"), *limit = getenv("OMP_THREAD_LIMIT");
-    int n = cli_available_cpus(), from_env = env ? atoi(env) : 0, cap = limit ? atoi(limit) : 0;
+    const char *limit = getenv("OMP_THREAD_LIMIT");
+    int n = cli_available_cpus(), from_env = env_threads(), cap = limit ? atoi(limit) : 0;
     if (from_env > n) n = from_env;
     if (requested > n) n = requested;
     return cap > 0 && n > cap ? cap : n; /* OpenMP never starts more than its limit */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -482,7 +483,9 @@ static uint64_t splitmix(uint64_t *s) {
 static void fill_random(void *dst, uint64_t n, float a, int q8, uint64_t seed) {
     const uint64_t chunk = 1 << 18;
     int64_t n_chunks = (int64_t)((n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static)
+    /* at most a thread per CPU, whatever OMP_NUM_THREADS says (kernels/pack.c) */
+    int threads = omp_get_max_threads(), cpus = omp_get_num_procs();
+#pragma omp parallel for schedule(static) num_threads(threads < cpus ? threads : cpus)
     for (int64_t k = 0; k < n_chunks; k++) {
         uint64_t s = seed ^ ((uint64_t)k * 0x632be59bd9b4e019ull);
         uint64_t end = (uint64_t)(k + 1) * chunk < n ? (uint64_t)(k + 1) * chunk : n;

@@ -166,6 +166,11 @@ lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char
                                        int vocab_size, lm_error *err);
 void lm_tokenizer_free(lm_tokenizer *tok);
 int lm_tokenizer_vocab_size(const lm_tokenizer *tok);
+/* The longest piece, in bytes (tok not NULL): no token covers more bytes of
+ * text, so a text of B bytes (the dummy prefix space included) is at least
+ * B / max_piece tokens. Clients use it to refuse, before tokenizing, a text
+ * that cannot fit a context. */
+int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 
 /* BPE-encode text (any bytes; invalid UTF-8 falls back to byte tokens).
  * Returns a malloc'd array of *n_out ids, or NULL with err set. */

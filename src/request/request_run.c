@@ -112,8 +112,31 @@ static int echo_prompt(lm_request_run *r) {
     return 0;
 }
 
+/* A prompt too long for its context whatever its tokens: every token covers
+ * at most max_piece bytes, so B bytes are at least B / max_piece tokens.
+ * Refused before tokenizing, which costs time and tens of bytes of memory per
+ * byte of text: a request's cost stays bounded by its context. */
+static int cannot_fit(const lm_tokenizer *tok, const lm_request *req, int max_ctx, lm_error *err) {
+    size_t bytes = 0;
+    if (req->messages)
+        for (int i = 0; i < req->n_messages; i++) bytes += strlen(req->messages[i].content);
+    else
+        bytes = strlen(req->prompt ? req->prompt : "") + 1; /* and the dummy prefix */
+    size_t piece = (size_t)lm_tokenizer_max_piece(tok);
+    size_t at_least = (bytes + piece - 1) / piece + 1; /* and BOS */
+    /* with max_tokens the context grows with the prompt up to max_ctx */
+    int limit = req->max_tokens > 0 ? max_ctx : context_size(req, 0, max_ctx);
+    if (at_least <= (size_t)limit) return 0;
+    return request_set_error(err,
+                             "the prompt is at least %zu tokens (%zu bytes) but the context holds "
+                             "%d positions%s",
+                             at_least, bytes, limit,
+                             limit < max_ctx ? " (raise max_tokens or -n)" : "");
+}
+
 lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const lm_request *req,
                                    lm_error *err) {
+    if (cannot_fit(tok, req, max_ctx, err)) return NULL;
     lm_request_run *r = calloc(1, sizeof *r);
     if (!r) return request_set_error(err, "out of memory"), NULL;
     r->tok = tok;

@@ -2,8 +2,8 @@
 # End-to-end tests of `lamina batch`.
 # usage: batch_test.sh LAMINA JSONL_GET DATA GROUP
 #   LAMINA     the lamina executable; JSONL_GET the helper (jsonl_get.c)
-#   DATA       tests/data; GROUP one of: equivalence text bad_input signal output shard
-#              strings
+#   DATA       tests/data; GROUP one of: equivalence text bad_input signal output files ids
+#              limits shard strings
 # Every case asserts something that can fail; a kernel set this CPU lacks is
 # reported as skipped with the reason, the others still run.
 set -u
@@ -284,6 +284,245 @@ group_output() {
     [ "$(grep -c 'lamina: error' "$tmp/err")" = 1 ] && pass || fail "closed pipe: not one error line"
 }
 
+# -o never destroys an input (the model, the tokenizer, the JSONL input, also
+# through a symbolic or hard link, or stdin's file), refused before anything
+# is written; a regular output is a temporary renamed into place at the end.
+group_files() {
+    local m=$tmp/m.bin t=$tmp/tokenizer.bin rc
+    cp "$models/kjv1m.bin" "$m" && cp "$tok" "$t"
+    echo '{"prompt":"And it came to pass","seed":1,"max_tokens":5}' >"$tmp/in.jsonl"
+    cp "$tmp/in.jsonl" "$tmp/in.orig"
+    ln "$tmp/in.jsonl" "$tmp/hard.jsonl"
+    ln -s "$m" "$tmp/model-link.bin"
+    # refused: exit 1, one line naming the clash, every file as it was
+    refused() { # PATTERN -- command...
+        local pattern=$1
+        shift 2
+        "$@" >"$tmp/refused.out" 2>"$tmp/err"
+        rc=$?
+        [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -Eq "^lamina: error: .*$pattern.*; refusing to overwrite it$" "$tmp/err" \
+            && pass || fail "$* -> exit $rc, want 1 and /$pattern/: $(cat "$tmp/err")"
+        cmp -s "$m" "$models/kjv1m.bin" && cmp -s "$t" "$tok" && cmp -s "$tmp/in.jsonl" "$tmp/in.orig" \
+            && pass || fail "$* changed an input"
+        ls "$tmp" | grep -q '\.tmp-' && fail "$* left a temporary" || pass
+    }
+    refused "in.jsonl: is the same file as the input (.*in.jsonl)" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/in.jsonl"
+    refused "hard.jsonl: is the same file as the input" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/hard.jsonl"
+    refused "m.bin: is the same file as the model" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$m"
+    refused "model-link.bin: is the same file as the model" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/model-link.bin"
+    refused "tokenizer.bin: is the same file as the tokenizer" -- "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$t"
+    refused "tokenizer.bin: is the same file as the tokenizer" -- "$lamina" batch "$m" -z "$t" --threads 1 "$tmp/in.jsonl" -o "$t"
+    refused "in.jsonl: is the same file as the input \(stdin\)" -- "$lamina" batch "$m" --threads 1 -o "$tmp/in.jsonl" <"$tmp/in.jsonl"
+    # stdout appended to the input would feed the records back as requests
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" >>"$tmp/in.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "^lamina: error: stdout: is the same file as the input" "$tmp/err" \
+        && cmp -s "$tmp/in.jsonl" "$tmp/in.orig" && pass || fail ">> input: exit $rc: $(cat "$tmp/err")"
+    # a read-only output and a directory are refused and kept
+    echo precious >"$tmp/ro.jsonl" && chmod 444 "$tmp/ro.jsonl"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/ro.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "ro.jsonl: is read-only" "$tmp/err" && [ "$(cat "$tmp/ro.jsonl")" = precious ] \
+        && pass || fail "read-only -o: exit $rc: $(cat "$tmp/err")"
+    mkdir "$tmp/dir"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/dir" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && grep -q "dir: is a directory" "$tmp/err" && pass || fail "-o DIR: exit $rc: $(cat "$tmp/err")"
+    # a symbolic link to another file: that file is replaced, the link kept;
+    # the mode of a replaced file is kept; a device is written as it is
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/want.jsonl" 2>/dev/null || fail "plain -o: exit $?"
+    echo old >"$tmp/real.jsonl" && chmod 640 "$tmp/real.jsonl" && ln -s real.jsonl "$tmp/link.jsonl"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o "$tmp/link.jsonl" 2>"$tmp/err" && [ -L "$tmp/link.jsonl" ] \
+        && cmp -s "$tmp/real.jsonl" "$tmp/want.jsonl" && [ "$(stat -c %a "$tmp/real.jsonl")" = 640 ] \
+        && pass || fail "-o through a symbolic link: $(cat "$tmp/err")"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o /dev/null 2>"$tmp/err" && pass || fail "-o /dev/null: $(cat "$tmp/err")"
+    "$lamina" batch "$m" --threads 1 "$tmp/in.jsonl" -o - </dev/null >"$tmp/dash.jsonl" 2>"$tmp/err" \
+        && cmp -s "$tmp/dash.jsonl" "$tmp/want.jsonl" && pass || fail "-o -: $(cat "$tmp/err")"
+    # a failed write (here a file size limit: EFBIG) leaves OUT as it was
+    for i in $(seq 1 24); do
+        printf '{"prompt":"And it came to pass","seed":%d,"max_tokens":20}\n' $i
+    done >"$tmp/req.jsonl"
+    echo old >"$tmp/out.jsonl"
+    (
+        ulimit -f 2
+        trap '' XFSZ
+        exec "$lamina" batch "$m" --threads 1 "$tmp/req.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    )
+    rc=$?
+    [ $rc = 1 ] && grep -q "^lamina: error: writing $tmp/out.jsonl: File too large$" "$tmp/err" &&
+        [ "$(cat "$tmp/out.jsonl")" = old ] && pass || fail "a failed write: exit $rc, OUT $(head -c 80 "$tmp/out.jsonl"): $(cat "$tmp/err")"
+    ls "$tmp" | grep -q '\.tmp-' && fail "a failed write left a temporary" || pass
+    # while it runs, OUT keeps its old content (the records go to OUT.tmp-PID-N);
+    # SIGTERM and SIGINT rename the whole records written so far into place
+    local sig want i pid n
+    for i in $(seq 1 40); do
+        printf '{"prompt":"And it came to pass","seed":%d}\n' $i
+    done >"$tmp/many.jsonl"
+    for sig in TERM INT; do
+        want=$([ $sig = TERM ] && echo 143 || echo 130)
+        echo old >"$tmp/out.jsonl"
+        rm -f "$tmp/fifo" && mkfifo "$tmp/fifo"
+        "$lamina" batch "$m" -n 256 --parallel 4 --threads 1 -o "$tmp/out.jsonl" <"$tmp/fifo" 2>"$tmp/err" &
+        pid=$!
+        exec 3>"$tmp/fifo"
+        cat "$tmp/many.jsonl" >&3
+        for _ in $(seq 1 200); do # the first records are in the temporary
+            [ -s "$tmp/out.jsonl.tmp-$pid-0" ] && break
+            sleep 0.05
+        done
+        [ "$(cat "$tmp/out.jsonl")" = old ] && pass || fail "SIG$sig: OUT changed before the end"
+        kill -$sig $pid
+        wait $pid
+        rc=$?
+        exec 3>&-
+        [ $rc = "$want" ] && pass || fail "SIG$sig with -o: exit $rc, want $want: $(cat "$tmp/err")"
+        n=$("$get" --check "$tmp/out.jsonl") && [ "${n:-0}" -ge 1 ] && [ "${n:-0}" -lt 40 ] && pass \
+            || fail "SIG$sig with -o: $n records"
+        grep -q '"finish_reason":"cancelled"' "$tmp/out.jsonl" && pass || fail "SIG$sig with -o: no cancelled record"
+        ls "$tmp" | grep -q '\.tmp-' && fail "SIG$sig with -o: a temporary left" || pass
+    done
+}
+
+# Ids come back byte for byte as the line wrote them (numbers are never read
+# as doubles); an id that cannot be echoed, or one given twice, is an error
+# record naming the field.
+group_ids() {
+    local m=$models/kjv1m.bin id i
+    local ids=(5000000000000001 5000000000000000 9007199254740991 9007199254740993 1e400 -0 1.50
+        12345678901234567890123 1E+2 0.1e-7 '"a\u00e9\ud83d\ude00"' '"\u0041b"' '"caf\u00e9 \/x"'
+        '"plain"')
+    for id in "${ids[@]}"; do
+        printf '{"id":%s,"prompt":"And","max_tokens":2,"seed":1}\n' "$id"
+    done >"$tmp/ids.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/ids.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err" \
+        && pass || fail "distinct ids: exit $?: $(cat "$tmp/err")"
+    i=1
+    for id in "${ids[@]}"; do
+        [ "$(sed -n "${i}s/^{\"id\":\(.*\),\"text\":.*/\1/p" "$tmp/out.jsonl")" = "$id" ] && pass \
+            || fail "id $id came back as $(sed -n "${i}p" "$tmp/out.jsonl" | cut -c1-80)"
+        i=$((i + 1))
+    done
+    # the same value twice: the second is an error record (1.5 = 1.50, 0 = -0,
+    # "Ab" = "\u0041b", 100 = 1E+2, a line number = an id), the others run
+    {
+        printf '{"id":1.50,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":-0,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"\\u0041b","prompt":"And","max_tokens":2}\n'
+        printf '{"id":1E+2,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":6,"prompt":"And","max_tokens":2}\n'
+        printf '{"prompt":"And","max_tokens":2}\n'
+        printf '{"id":1.5,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":0,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"Ab","prompt":"And","max_tokens":2}\n'
+        printf '{"id":100,"prompt":"And","max_tokens":2}\n'
+        printf '{"id":"1.5","prompt":"And","max_tokens":2}\n'
+        printf '{"id":15,"prompt":"And","max_tokens":2}\n'
+    } >"$tmp/dup.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/dup.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    local rc=$?
+    [ $rc = 1 ] && grep -q "lamina: error: 5 of 12 requests failed" "$tmp/err" && pass \
+        || fail "duplicate ids: exit $rc: $(cat "$tmp/err")"
+    local want=(
+        "6|no 'id', and its line number is the id of line 5; ids must be unique"
+        "7|field 'id': line 1 has the same id; ids must be unique"
+        "8|field 'id': line 2 has the same id; ids must be unique"
+        "9|field 'id': line 3 has the same id; ids must be unique"
+        "10|field 'id': line 4 has the same id; ids must be unique"
+    )
+    local w r
+    for w in "${want[@]}"; do
+        r=${w%%|*}
+        [ "$("$get" "$tmp/out.jsonl" "$r" error)" = "line $r: ${w#*|}" ] && pass \
+            || fail "duplicate, record $r: $("$get" "$tmp/out.jsonl" "$r" error)"
+    done
+    [ "$("$get" "$tmp/out.jsonl" 11 error)" = null ] && [ "$("$get" "$tmp/out.jsonl" 12 error)" = null ] \
+        && pass || fail "a string \"1.5\" and id 15 are not duplicates"
+    # ids that cannot be echoed: an error record naming the field, with the
+    # line number as id; every record valid UTF-8 and JSON
+    {
+        printf '{"id":"caf\xe9","prompt":"And"}\n'
+        printf '{"id":"\xc0\xaf","prompt":"And"}\n'
+        printf '{"id":"a\\u0000b","prompt":"And"}\n'
+        printf '{"id":"a\tb","prompt":"And"}\n'
+        printf '{"id":01,"prompt":"And"}\n'
+        printf '{"id":1.,"prompt":"And"}\n'
+        printf '{"id":1e99999999999999999999,"prompt":"And"}\n'
+        printf '{"id":"\xed\xa0\x80","prompt":"And"}\n'
+    } >"$tmp/badid.jsonl"
+    "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/badid.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    # Strings are checked by the request parser (src/request), numbers by the id scanner.
+    want=("the string is not valid UTF-8" "the string is not valid UTF-8" 'the string has a \u0000 (NUL) character'
+        "a raw control character (0x09)" "not a JSON number" "not a JSON number"
+        "a number whose exponent is out of range" "the string is not valid UTF-8")
+    [ $rc = 1 ] && [ "$("$get" --check "$tmp/out.jsonl")" = 8 ] && pass || fail "bad ids: exit $rc, $(cat "$tmp/err")"
+    iconv -f UTF-8 -t UTF-8 "$tmp/out.jsonl" >/dev/null 2>&1 && pass || fail "bad ids: a record is not UTF-8"
+    r=1
+    for w in "${want[@]}"; do
+        [[ $("$get" "$tmp/out.jsonl" $r error) == "line $r: field 'id': $w"* ]] && [ "$("$get" "$tmp/out.jsonl" $r id)" = $r ] \
+            && pass || fail "bad id on line $r: id $("$get" "$tmp/out.jsonl" $r id): $("$get" "$tmp/out.jsonl" $r error)"
+        r=$((r + 1))
+    done
+}
+
+# Line and prompt limits: a line over --max-line-bytes (default 1 MiB for a
+# small context) is an error record without being held whole or tokenized; a
+# prompt that cannot fit its context is refused before tokenizing.
+group_limits() {
+    local m=$models/kjv1m.bin rc
+    # a 20 MB line between two ordinary ones
+    {
+        echo '{"id":"a","prompt":"And","max_tokens":2,"seed":1}'
+        printf '{"id":"huge","prompt":"'
+        head -c 20000000 /dev/zero | tr '\0' 'x'
+        echo '"}'
+        echo '{"id":"b","prompt":"Thou","max_tokens":2,"seed":1}'
+    } >"$tmp/big.jsonl"
+    local timer=()
+    if [ -x /usr/bin/time ] && ! ldd "$lamina" 2>/dev/null | grep -q libasan; then
+        timer=(/usr/bin/time -f "%M" -o "$tmp/rss")
+    fi
+    "${timer[@]}" "$lamina" batch "$m" -z "$tok" --threads 1 "$tmp/big.jsonl" -o "$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && [ "$("$get" --check "$tmp/out.jsonl")" = 3 ] && pass || fail "20 MB line: exit $rc: $(cat "$tmp/err")"
+    [ "$("$get" "$tmp/out.jsonl" 2 id)" = huge ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the line is longer than 1048576 bytes, the limit (--max-line-bytes)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 1 error)" = null ] && [ "$("$get" "$tmp/out.jsonl" 3 error)" = null ] &&
+        pass || fail "20 MB line: $(cut -c1-200 "$tmp/out.jsonl")"
+    if [ ${#timer[@]} -gt 0 ]; then # held whole, it was 20 MB; tokenized, over a GB
+        [ "$(tail -n 1 "$tmp/rss")" -lt 65536 ] && pass || fail "20 MB line: peak RSS $(tail -n 1 "$tmp/rss") KB"
+    else
+        echo "note: no /usr/bin/time, or AddressSanitizer: the peak RSS is not checked"
+    fi
+    # --max-line-bytes N: N bytes pass (the '\n' not counted), N + 1 do not,
+    # also from a pipe and as the last line without '\n'
+    local line='{"prompt":"And","max_tokens":2,"seed":1}' n
+    n=${#line}
+    { echo "$line"; echo "$line "; printf '%s ' "$line"; } >"$tmp/edge.jsonl"
+    cat "$tmp/edge.jsonl" | "$lamina" batch "$m" -z "$tok" --threads 1 --max-line-bytes "$n" >"$tmp/out.jsonl" 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && [ "$("$get" "$tmp/out.jsonl" 1 error)" = null ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the line is longer than $n bytes, the limit (--max-line-bytes)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 3 error)" = "line 3: the line is longer than $n bytes, the limit (--max-line-bytes)" ] &&
+        pass || fail "--max-line-bytes $n: exit $rc: $(cat "$tmp/out.jsonl" "$tmp/err")"
+    "$lamina" batch "$m" --max-line-bytes 0 </dev/null >/dev/null 2>"$tmp/err"
+    [ $? = 2 ] && grep -q "^lamina: error: --max-line-bytes" "$tmp/err" && pass || fail "--max-line-bytes 0: $(cat "$tmp/err")"
+    "$lamina" batch --help | grep -q -- "--max-line-bytes N" && pass || fail "--help lacks --max-line-bytes"
+    # a prompt of 400 kB within the line limit: refused by its bytes (a token
+    # covers at most 10 bytes in this vocabulary), before tokenizing; a prompt
+    # that passes that bound is still refused by its token count
+    {
+        printf '{"prompt":"%s"}\n' "$(head -c 400000 /dev/zero | tr '\0' 'x')"
+        printf '{"messages":[{"role":"user","content":"%s"}],"max_tokens":1}\n' "$(head -c 400000 /dev/zero | tr '\0' 'x')"
+        printf '{"prompt":"%s"}\n' "$(printf 'And it came to pass %.0s' $(seq 1 20))"
+    } >"$tmp/long.jsonl"
+    "$lamina" batch "$m" -z "$tok" -n 64 --threads 1 "$tmp/long.jsonl" >"$tmp/out.jsonl" 2>"$tmp/err"
+    [ "$("$get" "$tmp/out.jsonl" 1 error)" = "line 1: the prompt is at least 40002 tokens (400001 bytes) but the context holds 64 positions (raise max_tokens or -n)" ] &&
+        [ "$("$get" "$tmp/out.jsonl" 2 error)" = "line 2: the prompt is at least 40001 tokens (400000 bytes) but the context holds 256 positions" ] &&
+        [[ $("$get" "$tmp/out.jsonl" 3 error) == "line 3: the prompt is "[0-9]*" tokens (with BOS) but the context holds 64 positions"* ]] &&
+        pass || fail "long prompts: $(cut -c1-250 "$tmp/out.jsonl")"
+}
+
 # Sharding: one file over two workers with GNU Parallel gives one process's output.
 group_shard() {
     command -v parallel >/dev/null || { echo "SKIP: GNU parallel is not installed (apt-get install parallel)"; exit 77; }
@@ -363,7 +602,7 @@ group_strings() {
 }
 
 case $group in
-equivalence | text | bad_input | signal | output | shard | strings) "group_$group" ;;
+equivalence | text | bad_input | signal | output | files | ids | limits | shard | strings) "group_$group" ;;
 *) echo "unknown group $group" >&2; exit 2 ;;
 esac
 echo "$group: $passes passed, $failures failed"
