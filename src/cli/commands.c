@@ -9,5 +9,6 @@ const cli_subcommand cli_subcommands[] = {
     {"bench", cli_bench, "measure prefill and decode speed"},
     {"batch", cli_batch, "run the requests of a JSONL file on the batch engine"},
     {"serve", cli_serve, "an OpenAI-compatible HTTP server with continuous batching"},
+    {"perplexity", cli_perplexity, "the perplexity of a model on a text (llama.cpp's protocol)"},
     {NULL, NULL, NULL},
 };

@@ -124,6 +124,7 @@ struct lm_context {
     lm_workspace *ws;
     lm_kv kv;
     lm_row *rows; /* (n_ctx) */
+    int *every;   /* (n_ctx) 0, 1, 2, ...: lm_forward_all wants every row's logits */
 };
 
 /* matmul.c: this thread's share [*a, *b) of n items, cut at multiples of block. */

@@ -119,6 +119,14 @@ const char *lm_context_isa(const lm_context *ctx); /* the kernel set it runs */
  * valid until the next call. pos + n must not exceed n_ctx. */
 float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos);
 
+/* lm_forward that keeps the logits after every one of the n tokens: row i of
+ * logits [n][vocab_size] (caller's memory) predicts position pos + i + 1. The
+ * prompt goes through as a matrix all the same, and each row's bits equal
+ * lm_forward's fed one token at a time (kernels/ORDER.md): for perplexity and
+ * log-probabilities. Returns 0, or -1 with err naming the bad argument. */
+int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *logits,
+                   lm_error *err);
+
 /* ---- tokenizer --------------------------------------------------------- */
 
 typedef struct lm_tokenizer lm_tokenizer;
