@@ -7,6 +7,7 @@
 
 typedef struct batch_args {
     const char *model, *tokenizer, *input, *output, *isa;
+    const char *chat_template; /* --chat-template NAME, or NULL: the model's */
     int parallel, threads, steps;
     int shard_i, shard_n;
     float temperature, topp;

@@ -139,6 +139,21 @@ lm_chat_template lm_chat_template_from_name(const char *name) {
     return LM_CHAT_UNKNOWN;
 }
 
+int lm_chat_template_choose(const char *name, const char *model_template, lm_chat_template *out,
+                            lm_error *err) {
+    *out = name             ? lm_chat_template_from_name(name)
+           : model_template ? lm_chat_template_detect(model_template)
+                            : LM_CHAT_LLAMA2;
+    if (*out != LM_CHAT_UNKNOWN) return 0;
+    if (name)
+        return lm_fail(err, "chat template '%s' is unknown (lamina knows: %s)", name,
+                       lm_chat_template_names());
+    return lm_fail(err,
+                   "the model's chat template (tokenizer.chat_template) is none lamina "
+                   "recognises; name one of: %s (--chat-template)",
+                   lm_chat_template_names());
+}
+
 /* The [INST] families: Mistral's official templates are told apart by what
  * their text spells; the rest are Llama 2 and its variants. */
 static lm_chat_template detect_inst(const char *text) {

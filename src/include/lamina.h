@@ -206,6 +206,13 @@ lm_chat_template lm_chat_template_from_name(const char *name);
 const char *lm_chat_template_name(lm_chat_template t); /* "unknown" for LM_CHAT_UNKNOWN */
 const char *lm_chat_template_names(void);              /* the names, space-separated */
 
+/* The template a chat runs on: `name` when given (a --chat-template option),
+ * else the family of the model's template text, else (model_template NULL: a
+ * llama2.c checkpoint) llama2. 0 and *out set, or -1 with err saying what is
+ * unknown and which names there are: a chat never runs on a guessed template. */
+int lm_chat_template_choose(const char *name, const char *model_template, lm_chat_template *out,
+                            lm_error *err);
+
 /* The messages through template t, BOS first, ending with the opening of the
  * assistant's answer; order as lm_chat_tokens. A malloc'd array of *n_out
  * ids, or NULL with err set (LM_CHAT_UNKNOWN included). */

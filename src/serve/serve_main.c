@@ -29,6 +29,9 @@ static const char usage[] =
     "  --ctx N               longest context of a request (default: the model's seq_len)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
+    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml or\n"
+    "                        zephyr (default: the model's; llama2 for .bin checkpoints)\n"
     "  --api-key KEY         require Authorization: Bearer KEY on /v1 (also LAMINA_API_KEY)\n"
     "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
     "  --timeout S           close connections idle this long (default 30)\n"
@@ -119,7 +122,14 @@ static int parse_args(int argc, char **argv, serve_config *c) {
             c->api_key = v;
         else if (strcmp(a, "--isa") == 0)
             c->isa = v;
-        else if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
+        else if (strcmp(a, "--chat-template") == 0) {
+            if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
+                return usage_error("--chat-template: '%s' is not one of: llama2 mistral-v1 "
+                                   "mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken "
+                                   "chatml zephyr",
+                                   v);
+            c->chat_template_name = v;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
             if (parse_float(v, 0.0f, 100.0f, &c->temperature))
                 return usage_error("bad value for %s (a number >= 0)", a);
         } else if (strcmp(a, "-p") == 0 || strcmp(a, "--top-p") == 0) {
@@ -198,6 +208,9 @@ static int open_model(server *s) {
         return 2;
     }
     if (c->steps == 0 || c->steps > c->ctx) c->steps = c->ctx;
+    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
+    if (lm_chat_template_choose(c->chat_template_name, NULL, &c->chat_template, &e))
+        snprintf(c->chat_error, sizeof c->chat_error, "%s", e.msg);
     if (resolve(s, &e)) return fail(e.msg);
     s->m = (serve_model){.id = model_id(c->model_path, s->id, sizeof s->id),
                          .format = format_name(info.format),
