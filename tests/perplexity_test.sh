@@ -88,6 +88,7 @@ group_errors() {
     expect 2 "unexpected argument 'extra'" -- "$lamina" perplexity "$m" "$text" extra
     expect 1 "nowhere.txt: No such file or directory" -- \
         "$lamina" perplexity "$m" "$work/nowhere.txt" -z "$tok"
+    expect 1 "perplexity: Is a directory" -- "$lamina" perplexity "$m" "$work" -z "$tok"
     printf 'In the beginning\0God' >"$work/nul.txt"
     expect 1 "nul.txt: a NUL byte at offset 16: not a text file" -- \
         "$lamina" perplexity "$m" "$work/nul.txt" -z "$tok"

@@ -131,10 +131,10 @@ static char *read_text(const char *path, lm_error *err) {
             cap *= 2;
         }
     }
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     if (!s || bad) {
-        snprintf(err->msg, sizeof err->msg, "%s: %s", path, s ? "read error" : "out of memory");
+        snprintf(err->msg, sizeof err->msg, "%s: %s", path, s ? strerror(bad) : "out of memory");
         free(s);
         return NULL;
     }
