@@ -5,7 +5,7 @@
  *     rows, the last one partial) bit-equal to lm_forward fed token by token,
  *     on every kernel set this CPU runs and 1 and 2 threads; bad arguments are
  *     refused with a message.
- *   test_perplexity reference MODEL TOKENIZER TEXT CTX
+ *   test_perplexity reference MODEL TOKENIZER TEXT CTX [CHUNKS]
  *     prints what `lamina perplexity --json` must print, computed from logits
  *     that lm_forward gives one token at a time, on a loop of its own over
  *     llama-perplexity's protocol (tests/perplexity_test.sh compares). */
@@ -97,7 +97,7 @@ static double nll(const float *l, int vocab, int tok) {
     return log(sum) - (double)(l[tok] - max);
 }
 
-static int reference_mode(char **argv) {
+static int reference_mode(int argc, char **argv) {
     lm_error err;
     lm_model *m = lm_model_load(argv[2], &err);
     int vocab = m ? lm_model_get_info(m).config.vocab_size : 0, n_ctx = atoi(argv[5]), n = 0;
@@ -109,7 +109,8 @@ static int reference_mode(char **argv) {
         fprintf(stderr, "test_perplexity: %s\n", text ? err.msg : "cannot read the text");
         return 1;
     }
-    int chunks = n / n_ctx, count = 0, first = n_ctx / 2;
+    int chunks = n / n_ctx, count = 0, first = n_ctx / 2, limit = argc > 6 ? atoi(argv[6]) : 0;
+    if (limit > 0 && limit < chunks) chunks = limit;
     double sum = 0, sum2 = 0, *per = calloc((size_t)chunks, sizeof *per);
     for (int c = 0; c < chunks; c++) {
         const int *t = ids + (size_t)c * n_ctx;
@@ -141,7 +142,9 @@ static int reference_mode(char **argv) {
 
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "logits") == 0) return logits_mode(argc, argv);
-    if (argc == 6 && strcmp(argv[1], "reference") == 0) return reference_mode(argv);
-    fprintf(stderr, "usage: test_perplexity logits MODEL... | reference MODEL TOK TEXT CTX\n");
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "reference") == 0)
+        return reference_mode(argc, argv);
+    fprintf(stderr,
+            "usage: test_perplexity logits MODEL... | reference MODEL TOK TEXT CTX [CHUNKS]\n");
     return 2;
 }
