@@ -29,15 +29,18 @@ gguf=$work/kjv1m.f32.gguf
     >"$work/llamacpp.log" 2>&1 ||
     { echo "FAILED: llama-perplexity (see $work/llamacpp.log)" >&2; exit 1; }
 theirs=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1/p' "$work/llamacpp.log")
+their_error=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\2/p' "$work/llamacpp.log")
 their_chunks=$(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$work/llamacpp.log")
 
 ours_json=$("$lamina" perplexity "$model" "$text" -z "$tok" --ctx "$ctx" --json) ||
     { echo "FAILED: lamina perplexity" >&2; exit 1; }
 ours=$(sed -n 's/.*"perplexity":\([^,]*\).*/\1/p' <<<"$ours_json")
+our_error=$(sed -n 's/.*"error":\([^,]*\).*/\1/p' <<<"$ours_json")
 our_chunks=$(sed -n 's/.*"chunks":\([0-9]*\).*/\1/p' <<<"$ours_json")
 
-echo "llama.cpp: PPL $theirs over $their_chunks chunks of $ctx; lamina: $ours over $our_chunks"
-if [ -z "$theirs" ] || [ -z "$ours" ]; then
+echo "llama.cpp: PPL $theirs +/- $their_error over $their_chunks chunks of $ctx;" \
+    "lamina: $ours +/- $our_error over $our_chunks"
+if [ -z "$theirs" ] || [ -z "$ours" ] || [ -z "$their_error" ]; then
     echo "FAILED: no figure (see $work/llamacpp.log)" >&2
     exit 1
 fi
@@ -47,4 +50,7 @@ awk -v a="$ours" -v b="$theirs" 'BEGIN {
     d = (a - b) / b; if (d < 0) d = -d
     printf "relative difference %.6f%% (limit 0.1%%)\n", 100 * d
     exit d <= 0.001 ? 0 : 1 }' || { echo "FAILED: beyond 0.1%" >&2; exit 1; }
+# the error estimate too (same protocol, same formula), within 1%
+awk -v a="$our_error" -v b="$their_error" 'BEGIN { d = (a - b) / b; if (d < 0) d = -d
+    exit d <= 0.01 ? 0 : 1 }' || { echo "FAILED: error estimates $our_error and $their_error" >&2; exit 1; }
 echo "perplexity.llamacpp: passed"
