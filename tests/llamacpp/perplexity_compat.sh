@@ -24,10 +24,16 @@ gguf=$work/kjv1m.f32.gguf
     --llama2c-output-model "$gguf" >"$work/convert.log" 2>&1 ||
     { echo "FAILED: conversion (see $work/convert.log)" >&2; exit 1; }
 
-# llama.cpp: one sequence per pass (-b = -c), two threads, no GPU.
-"$bin/llama-perplexity" -m "$gguf" -f "$text" -c "$ctx" -b "$ctx" -t 2 -ngl 0 \
-    >"$work/llamacpp.log" 2>&1 ||
-    { echo "FAILED: llama-perplexity (see $work/llamacpp.log)" >&2; exit 1; }
+# llama.cpp: one sequence per pass (-b = -c), two threads, no GPU. Its logger
+# writes from a thread of its own and may lose the last lines at exit (as
+# common/log.cpp says), the final estimate among them: up to three runs.
+for attempt in 1 2 3; do
+    "$bin/llama-perplexity" -m "$gguf" -f "$text" -c "$ctx" -b "$ctx" -t 2 -ngl 0 \
+        >"$work/llamacpp.log" 2>&1 ||
+        { echo "FAILED: llama-perplexity (see $work/llamacpp.log)" >&2; exit 1; }
+    grep -q "Final estimate: PPL = " "$work/llamacpp.log" && break
+    echo "run $attempt of llama-perplexity lost its final lines; again" >&2
+done
 theirs=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1/p' "$work/llamacpp.log")
 their_error=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\2/p' "$work/llamacpp.log")
 their_chunks=$(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$work/llamacpp.log")
