@@ -59,6 +59,31 @@ expect 2 "--chat-template: 'bogus' is not one of: llama2 .* zephyr" -- \
 expect 2 "--chat-template: 'bogus' is not one of: llama2 .* zephyr" -- \
     "$lamina" serve "$m" -z "$tok" --chat-template bogus
 
+# lamina serve: the chat endpoint through the named template gives batch's prompt
+# (HTTP by bash's /dev/tcp: no client needed)
+serve_tokens() {
+    "$lamina" serve "$m" -z "$tok" --port 0 "$@" 2>"$work/serve.err" &
+    local pid=$! port= body
+    for _ in $(seq 50); do
+        port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.err")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    body='{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Who art thou?"}],"max_tokens":4,"seed":1}'
+    if [ -n "$port" ] && exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+        printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+            "${#body}" "$body" >&3
+        sed -n 's/.*"prompt_tokens":\([0-9]*\).*/\1/p' <&3
+        exec 3<&-
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+}
+s_chatml=$(serve_tokens --chat-template chatml)
+s_default=$(serve_tokens)
+[ -n "$s_chatml" ] && [ "$s_chatml" = "$b_chatml" ] && [ "$s_default" = "$b_default" ] ||
+    fail "serve: prompt_tokens $s_default / $s_chatml, batch $b_default / $b_chatml"
+
 "$lamina" info "$m" | grep -q "^chat: *llama2 template" || fail "info: $("$lamina" info "$m")"
 
 if [ "$failures" -gt 0 ]; then
