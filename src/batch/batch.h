@@ -8,6 +8,7 @@
 
 typedef struct batch_args {
     const char *model, *tokenizer, *input, *output, *isa;
+    const char *chat_template; /* --chat-template NAME, or NULL: the model's */
     int parallel, threads, steps;
     int shard_i, shard_n;
     size_t max_line; /* --max-line-bytes; 0: batch_default_max_line */

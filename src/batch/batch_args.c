@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "lamina.h"
 
 const char batch_usage[] =
     "usage: lamina batch MODEL [options] [INPUT]\n"
@@ -17,7 +18,7 @@ const char batch_usage[] =
     "JSONL record per request, in input order.\n"
     "\n"
     "Request fields: \"prompt\" (string) or \"messages\" ([{\"role\": system|user|assistant,\n"
-    "\"content\": string}], the Llama 2 chat template of -m chat), and optionally \"id\"\n"
+    "\"content\": string}], the model's chat template, as -m chat), and optionally \"id\"\n"
     "(string or number, echoed byte for byte as written; unique within the input;\n"
     "default: the line number), \"max_tokens\", \"temperature\",\n"
     "\"top_p\", \"seed\" (defaults: -t, -p, -s below; without max_tokens, -n bounds the\n"
@@ -35,6 +36,9 @@ const char batch_usage[] =
     "  --parallel N          sequences run at once (default 16)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: LAMINA_ISA, else the best this CPU runs)\n"
+    "  --chat-template NAME  the template of \"messages\": llama2, mistral-v1, mistral-v3,\n"
+    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml or\n"
+    "                        zephyr (default: the model's; llama2 for .bin checkpoints)\n"
     "  --shard I/N           take only lines I, I+N, I+2N, ... counting the first line\n"
     "                        as 0 (0-based): N processes with I = 0 .. N-1 cover the\n"
     "                        input, and their outputs ordered by id give the unsharded\n"
@@ -108,6 +112,12 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
     if (!strcmp(opt, "-z") || !strcmp(opt, "--tokenizer")) return a->tokenizer = v, 0;
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) return a->output = v, 0;
     if (!strcmp(opt, "--isa")) return a->isa = v, 0;
+    if (!strcmp(opt, "--chat-template")) {
+        if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
+            return usage_error("--chat-template: '%s' is not one of: %s", v,
+                               lm_chat_template_names());
+        return a->chat_template = v, 0;
+    }
     if (!strcmp(opt, "--shard")) return parse_shard(v, a);
     if (!strcmp(opt, "-s") || !strcmp(opt, "--seed")) return parse_seed(v, &a->seed);
     if (!strcmp(opt, "--parallel")) {

@@ -34,6 +34,8 @@ typedef struct batch_state {
     lm_tokenizer *tok;
     lm_batch *b;
     int max_ctx;
+    lm_chat_template chat; /* the template of "messages" */
+    char chat_error[512];  /* why there is none: requests with messages fail with it */
     lm_request_rules rules;
     batch_lines in;
     lm_outfile file; /* where out writes: -o (a temporary until the end) or stdout */
@@ -117,6 +119,11 @@ static int admit(batch_state *st, const char *line, size_t len) {
     if (id_bad) {
         lm_request_free(&req);
         return finish_error(st, rec, id_err.msg);
+    }
+    req.chat_template = st->chat;
+    if (req.messages && st->chat_error[0]) {
+        lm_request_free(&req);
+        return finish_error(st, rec, st->chat_error);
     }
     lm_request_run *run = lm_request_prepare(st->tok, st->max_ctx, &req, &e);
     lm_request_free(&req);
@@ -289,6 +296,10 @@ static int open_engine(batch_state *st, const char *tok) {
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
     st->max_ctx = info.config.seq_len;
+    /* A model whose template is unknown still runs prompts (the model's
+     * template text: NULL for llama2.c checkpoints, whose template is llama2). */
+    if (lm_chat_template_choose(a->chat_template, NULL, &st->chat, &e))
+        snprintf(st->chat_error, sizeof st->chat_error, "%s", e.msg);
     lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa};
     st->b = lm_batch_new(st->model, p, &e);
     if (!st->b) return fail("", e.msg);

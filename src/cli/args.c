@@ -34,6 +34,9 @@ const char cli_usage[] =
     "  -m, --mode MODE       generate (default) or chat (Llama 2 chat template; user\n"
     "                        turns are read line by line from standard input)\n"
     "  -y, --system TEXT     system prompt for chat\n"
+    "      --chat-template NAME  chat: llama2, mistral-v1, mistral-v3, mistral-v3-tekken,\n"
+    "                        mistral-v7, mistral-v7-tekken, chatml or zephyr (default: the\n"
+    "                        model's template; llama2 for .bin checkpoints)\n"
     "      --threads N       worker threads, 1 to 4096 (default: automatic, also\n"
     "                        OMP_NUM_THREADS); more than the CPUs is a warning\n"
     "      --isa NAME        force a kernel set, one of those `lamina --version` lists\n"
@@ -75,6 +78,7 @@ static const option_spec options[] = {
     {"-z", "--tokenizer", OPT_STRING, AT(tokenizer), 0, 0, FOR_RUN | FOR_TOKENIZE},
     {"-m", "--mode", OPT_MODE, AT(chat), 0, 0, FOR_RUN},
     {"-y", "--system", OPT_STRING, AT(system), 0, 0, FOR_RUN},
+    {NULL, "--chat-template", OPT_STRING, AT(chat_template), 0, 0, FOR_RUN},
     {NULL, "--threads", OPT_INT, AT(threads), 1, 4096, FOR_RUN},
     {NULL, "--isa", OPT_STRING, AT(isa), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--parallel", OPT_INT, AT(parallel), 1, 65536, FOR_INFO},

@@ -29,6 +29,8 @@ typedef struct cli_args {
     int threads;    /* 0: automatic */
     int parallel;   /* info: sequences whose KV caches to add up (lamina batch / serve) */
     int group_size; /* quantize; 0: the exporter's rule */
+    /* --chat-template NAME (chat); NULL: the model's */
+    const char *chat_template;
 } cli_args;
 
 /* The number grammar of every option, decimal only. An integer is an optional

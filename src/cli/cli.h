@@ -5,9 +5,10 @@
 #ifndef LAMINA_CLI_H
 #define LAMINA_CLI_H
 
-int cli_bench(int argc, char **argv); /* lamina bench (src/cli/bench.h) */
-int cli_batch(int argc, char **argv); /* lamina batch (src/batch/) */
-int cli_serve(int argc, char **argv); /* lamina serve (src/serve/) */
+int cli_bench(int argc, char **argv);      /* lamina bench (src/cli/bench.h) */
+int cli_batch(int argc, char **argv);      /* lamina batch (src/batch/) */
+int cli_serve(int argc, char **argv);      /* lamina serve (src/serve/) */
+int cli_perplexity(int argc, char **argv); /* lamina perplexity (perplexity.c) */
 
 /* lamina convert (convert.c) */
 int cli_convert(int argc, char **argv);

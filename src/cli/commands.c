@@ -10,5 +10,6 @@ const cli_subcommand cli_subcommands[] = {
     {"batch", cli_batch, "run the requests of a JSONL file on the batch engine"},
     {"serve", cli_serve, "an OpenAI-compatible HTTP server with continuous batching"},
     {"convert", cli_convert, "write a llama2.c checkpoint as GGUF (f32, f16, bf16, q8_0)"},
+    {"perplexity", cli_perplexity, "the perplexity of a model on a text (llama.cpp's protocol)"},
     {NULL, NULL, NULL},
 };

@@ -27,6 +27,13 @@ int cmd_info(const cli_args *a) {
     printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
     printf("classifier:  %s\n",
            i.shared_classifier ? "shared with the token embedding" : "separate");
+    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
+    lm_chat_template t;
+    lm_error te;
+    if (lm_chat_template_choose(NULL, NULL, &t, &te) == 0)
+        printf("chat:        %s template (llama2.c checkpoint)\n", lm_chat_template_name(t));
+    else
+        printf("chat:        unknown template (chat needs --chat-template NAME)\n");
     if (i.format == LM_FORMAT_V2)
         printf("group size:  %d\n", i.group_size);
     else

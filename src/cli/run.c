@@ -66,9 +66,12 @@ static int session_open(session *s, const cli_args *a, lm_error *e) {
 }
 
 static int chat(session *s, const cli_args *a, lm_stats *stats, lm_error *e) {
+    lm_chat_template t;
+    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
+    if (lm_chat_template_choose(a->chat_template, NULL, &t, e)) return -1;
     char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
-    int rc = lm_chat(s->ctx, s->tok, s->sampler, a->system ? a->system : asked, a->prompt,
-                     isatty(0), stdin, stdout, stats, e);
+    int rc = lm_chat_as(s->ctx, s->tok, t, s->sampler, a->system ? a->system : asked, a->prompt,
+                        isatty(0), stdin, stdout, stats, e);
     free(asked);
     if (rc == LM_CONTEXT_FULL) { /* the normal end of a long chat */
         fprintf(stderr, "lamina: %s\n", e->msg);
@@ -86,6 +89,13 @@ int cmd_run(const cli_args *a) {
                     "each other",
                     a->threads, cpus, cpus == 1 ? "" : "s");
     const char *prompt = a->prompt ? a->prompt : a->checkpoint ? "" : DEMO_PROMPT;
+    if (a->chat_template && (!a->chat || lm_chat_template_from_name(a->chat_template) < 0)) {
+        fprintf(stderr, "lamina: error: --chat-template: %s\n",
+                a->chat ? "unknown template (one of: llama2 mistral-v1 mistral-v3 "
+                          "mistral-v3-tekken mistral-v7 mistral-v7-tekken chatml zephyr)"
+                        : "applies to chat (-m chat)");
+        return 2;
+    }
     int rc = session_open(&s, a, &e);
     lm_stats stats;
     if (!rc && a->chat)

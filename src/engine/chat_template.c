@@ -102,3 +102,296 @@ int *lm_chat_tokens(const lm_tokenizer *tok, const lm_chat_message *msgs, int n,
     *n_out = a.n;
     return a.v;
 }
+
+/* ---- other templates ------------------------------------------------------
+ *
+ * Recognition follows llama.cpp's llm_chat_detect_template in its order (a
+ * template that holds <|im_start|> and <|im_sep|> is Phi 4, not ChatML, and so
+ * on), returning only the families rendered here; every other family is
+ * unknown. Rendering follows llama.cpp's llm_chat_apply_template for the same
+ * family, as a list of pieces: text, or a marker that goes in by id. */
+
+static const char *const template_names[] = {
+    [LM_CHAT_LLAMA2] = "llama2",         [LM_CHAT_MISTRAL_V1] = "mistral-v1",
+    [LM_CHAT_MISTRAL_V3] = "mistral-v3", [LM_CHAT_MISTRAL_V3_TEKKEN] = "mistral-v3-tekken",
+    [LM_CHAT_MISTRAL_V7] = "mistral-v7", [LM_CHAT_MISTRAL_V7_TEKKEN] = "mistral-v7-tekken",
+    [LM_CHAT_CHATML] = "chatml",         [LM_CHAT_ZEPHYR] = "zephyr",
+};
+#define N_TEMPLATES ((int)(sizeof template_names / sizeof template_names[0]))
+
+const char *lm_chat_template_names(void) {
+    return "llama2 mistral-v1 mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken chatml "
+           "zephyr";
+}
+
+const char *lm_chat_template_name(lm_chat_template t) {
+    return (int)t >= 0 && (int)t < N_TEMPLATES ? template_names[t] : "unknown";
+}
+
+lm_chat_template lm_chat_template_from_name(const char *name) {
+    static const char *const llama2_aliases[] = {"llama2-sys", "llama2-sys-bos",
+                                                 "llama2-sys-strip"};
+    if (!name) return LM_CHAT_UNKNOWN;
+    for (int t = 0; t < N_TEMPLATES; t++)
+        if (strcmp(name, template_names[t]) == 0) return (lm_chat_template)t;
+    for (size_t i = 0; i < sizeof llama2_aliases / sizeof llama2_aliases[0]; i++)
+        if (strcmp(name, llama2_aliases[i]) == 0) return LM_CHAT_LLAMA2;
+    return LM_CHAT_UNKNOWN;
+}
+
+int lm_chat_template_choose(const char *name, const char *model_template, lm_chat_template *out,
+                            lm_error *err) {
+    *out = name             ? lm_chat_template_from_name(name)
+           : model_template ? lm_chat_template_detect(model_template)
+                            : LM_CHAT_LLAMA2;
+    if (*out != LM_CHAT_UNKNOWN) return 0;
+    if (name)
+        return lm_fail(err, "chat template '%s' is unknown (lamina knows: %s)", name,
+                       lm_chat_template_names());
+    return lm_fail(err,
+                   "the model's chat template (tokenizer.chat_template) is none lamina "
+                   "recognises; name one of: %s (--chat-template)",
+                   lm_chat_template_names());
+}
+
+/* The [INST] families: Mistral's official templates are told apart by what
+ * their text spells; the rest are Llama 2 and its variants. */
+static lm_chat_template detect_inst(const char *text) {
+    if (strstr(text, "[SYSTEM_PROMPT]")) return LM_CHAT_MISTRAL_V7;
+    if (strstr(text, "' [INST] ' + system_message") || strstr(text, "[AVAILABLE_TOOLS]")) {
+        if (strstr(text, " [INST]")) return LM_CHAT_MISTRAL_V1;
+        if (strstr(text, "\"[INST]\"")) return LM_CHAT_MISTRAL_V3_TEKKEN;
+        return LM_CHAT_MISTRAL_V3;
+    }
+    return LM_CHAT_LLAMA2;
+}
+
+lm_chat_template lm_chat_template_detect(const char *text) {
+    if (!text) return LM_CHAT_UNKNOWN;
+    lm_chat_template named = lm_chat_template_from_name(text);
+    if (named != LM_CHAT_UNKNOWN) return named;
+    if (strstr(text, "<|im_start|>")) /* <|im_sep|>: Phi 4; <end_of_utterance>: SmolVLM */
+        return strstr(text, "<|im_sep|>") || strstr(text, "<end_of_utterance>") ? LM_CHAT_UNKNOWN
+                                                                                : LM_CHAT_CHATML;
+    if (strncmp(text, "mistral", 7) == 0 || strstr(text, "[INST]")) return detect_inst(text);
+    /* what llama.cpp tests before Zephyr: Phi 3, ChatGLM 4, Falcon 3, GLM-Edge */
+    int assistant = strstr(text, "<|assistant|>") != NULL, user = strstr(text, "<|user|>") != NULL;
+    if (assistant && (strstr(text, "<|end|>") || user)) return LM_CHAT_UNKNOWN;
+    if (strstr(text, "[gMASK]<sop>")) return LM_CHAT_UNKNOWN;
+    if (strstr(text, "<|{{ item['role'] }}|>") && strstr(text, "<|begin_of_image|>"))
+        return LM_CHAT_UNKNOWN;
+    if (user && strstr(text, "<|endoftext|>")) return LM_CHAT_ZEPHYR;
+    return LM_CHAT_UNKNOWN;
+}
+
+/* The id of the piece spelled exactly `piece`, or -1. BOS and EOS are not
+ * looked up (tokenizer.bin spells them "\n<s>\n" and "\n</s>\n"). */
+static int find_piece(const lm_tokenizer *tok, const char *piece) {
+    int n = lm_tokenizer_vocab_size(tok);
+    for (int id = 0; id < n; id++)
+        if (id != LM_TOKEN_BOS && id != LM_TOKEN_EOS &&
+            strcmp(lm_token_piece(tok, -1, id), piece) == 0)
+            return id;
+    return -1;
+}
+
+int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t) {
+    const char *end = t == LM_CHAT_CHATML   ? "<|im_end|>"
+                      : t == LM_CHAT_ZEPHYR ? "<|endoftext|>"
+                                            : 0;
+    int id = end ? find_piece(tok, end) : -1;
+    return id >= 0 ? id : LM_TOKEN_EOS;
+}
+
+/* A rendering in progress: text waits in `text` until a marker found in the
+ * vocabulary (or the end) encodes it, as llama.cpp's tokenizer encodes the
+ * text between two special tokens (with SentencePiece's space prefix). */
+typedef struct render {
+    const lm_tokenizer *tok;
+    int cont; /* a turn after an answer's end token (lm_chat): no BOS, the tail of that answer */
+    ids out;
+    char *text;
+    size_t len, cap;
+    int failed;
+    lm_error *err;
+} render;
+
+static void put_text(render *r, const char *s, size_t n) {
+    if (r->failed || n == 0) return;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 256;
+        while (cap < r->len + n + 1) cap *= 2;
+        char *t = realloc(r->text, cap);
+        if (!t) {
+            r->failed = lm_fail(r->err, "out of memory");
+            return;
+        }
+        r->text = t, r->cap = cap;
+    }
+    memcpy(r->text + r->len, s, n);
+    r->text[r->len += n] = '\0';
+}
+
+static void put(render *r, const char *s) { put_text(r, s, strlen(s)); }
+
+/* Encode the waiting text. */
+static void flush_text(render *r) {
+    if (r->failed || r->len == 0) return;
+    if (append_text(&r->out, r->tok, r->text, 0, r->err)) r->failed = -1;
+    r->len = 0;
+}
+
+static void put_id(render *r, int id) {
+    flush_text(r);
+    if (!r->failed && append(&r->out, &id, 1)) r->failed = lm_fail(r->err, "out of memory");
+}
+
+/* A marker: by id where the vocabulary has it, else text. */
+static void put_marker(render *r, const char *marker) {
+    int id = find_piece(r->tok, marker);
+    if (id >= 0)
+        put_id(r, id);
+    else
+        put(r, marker);
+}
+
+/* llama.cpp's trim: white space off both ends. */
+static void put_trimmed(render *r, const char *s) {
+    size_t a = 0, b = strlen(s);
+    while (a < b && strchr(" \t\n\r\f\v", s[a])) a++;
+    while (b > a && strchr(" \t\n\r\f\v", s[b - 1])) b--;
+    put_text(r, s + a, b - a);
+}
+
+static const char *const role_names[] = {"system", "user", "assistant"};
+
+/* <|im_start|>ROLE\nCONTENT<|im_end|>\n ... <|im_start|>assistant\n */
+static void render_chatml(render *r, const lm_chat_message *m, int n) {
+    if (r->cont) put(r, "\n");
+    for (int i = 0; i < n; i++) {
+        put_marker(r, "<|im_start|>");
+        put(r, role_names[m[i].role]);
+        put(r, "\n");
+        put(r, m[i].content);
+        put_id(r, lm_chat_end_token(r->tok, LM_CHAT_CHATML));
+        put(r, "\n");
+    }
+    put_marker(r, "<|im_start|>");
+    put(r, "assistant\n");
+}
+
+/* <|ROLE|>\nCONTENT<|endoftext|>\n ... <|assistant|>\n */
+static void render_zephyr(render *r, const lm_chat_message *m, int n) {
+    static const char *const roles[] = {"<|system|>", "<|user|>", "<|assistant|>"};
+    if (r->cont) put(r, "\n");
+    for (int i = 0; i < n; i++) {
+        put_marker(r, roles[m[i].role]);
+        put(r, "\n");
+        put(r, m[i].content);
+        put_id(r, lm_chat_end_token(r->tok, LM_CHAT_ZEPHYR));
+        put(r, "\n");
+    }
+    put_marker(r, "<|assistant|>");
+    put(r, "\n");
+}
+
+/* v7: [SYSTEM_PROMPT] S[/SYSTEM_PROMPT][INST] U[/INST] A</s>; tekken: no spaces. */
+static void render_mistral_v7(render *r, const lm_chat_message *m, int n, int tekken) {
+    const char *sp = tekken ? "" : " ";
+    for (int i = 0; i < n; i++) {
+        if (m[i].role == LM_ROLE_SYSTEM) {
+            put_marker(r, "[SYSTEM_PROMPT]");
+            put(r, sp);
+            put(r, m[i].content);
+            put_marker(r, "[/SYSTEM_PROMPT]");
+        } else if (m[i].role == LM_ROLE_USER) {
+            put_marker(r, "[INST]");
+            put(r, sp);
+            put(r, m[i].content);
+            put_marker(r, "[/INST]");
+        } else {
+            put(r, sp);
+            put(r, m[i].content);
+            put_id(r, LM_TOKEN_EOS);
+        }
+    }
+}
+
+/* v1: " [INST] S\n\nU [/INST] A</s>"; v3: "[INST] S\n\nU[/INST] trim(A)</s>";
+ * v3-tekken: "[INST]S\n\nU[/INST]A</s>". */
+static void render_mistral(render *r, const lm_chat_message *m, int n, lm_chat_template t) {
+    const char *lead = t == LM_CHAT_MISTRAL_V1 ? " " : "";
+    const char *trail = t == LM_CHAT_MISTRAL_V3_TEKKEN ? "" : " ";
+    int inside = 0;
+    for (int i = 0; i < n; i++) {
+        if (!inside) {
+            put(r, lead);
+            put_marker(r, "[INST]");
+            put(r, trail);
+            inside = 1;
+        }
+        if (m[i].role == LM_ROLE_SYSTEM) {
+            put(r, m[i].content);
+            put(r, "\n\n");
+        } else if (m[i].role == LM_ROLE_USER) {
+            put(r, m[i].content);
+            put(r, lead);
+            put_marker(r, "[/INST]");
+        } else {
+            put(r, trail);
+            if (t == LM_CHAT_MISTRAL_V3)
+                put_trimmed(r, m[i].content);
+            else
+                put(r, m[i].content);
+            put_id(r, LM_TOKEN_EOS);
+            inside = 0;
+        }
+    }
+}
+
+static int *render_messages(render *r, lm_chat_template t, const lm_chat_message *msgs, int n,
+                            int *n_out) {
+    if (!r->cont) put_id(r, LM_TOKEN_BOS);
+    if (t == LM_CHAT_CHATML)
+        render_chatml(r, msgs, n);
+    else if (t == LM_CHAT_ZEPHYR)
+        render_zephyr(r, msgs, n);
+    else if (t == LM_CHAT_MISTRAL_V7 || t == LM_CHAT_MISTRAL_V7_TEKKEN)
+        render_mistral_v7(r, msgs, n, t == LM_CHAT_MISTRAL_V7_TEKKEN);
+    else
+        render_mistral(r, msgs, n, t);
+    flush_text(r);
+    free(r->text);
+    if (r->failed) {
+        free(r->out.v);
+        return NULL;
+    }
+    *n_out = r->out.n;
+    return r->out.v;
+}
+
+static int known(lm_chat_template t, lm_error *err) {
+    if ((int)t >= 0 && (int)t < N_TEMPLATES) return 1;
+    lm_fail(err, "unknown chat template (%d)", (int)t);
+    return 0;
+}
+
+int *lm_chat_format(const lm_tokenizer *tok, lm_chat_template t, const lm_chat_message *msgs, int n,
+                    int *n_out, lm_error *err) {
+    *n_out = 0;
+    if (!known(t, err) || check_order(msgs, n, err)) return NULL;
+    if (t == LM_CHAT_LLAMA2) return lm_chat_tokens(tok, msgs, n, n_out, err);
+    render r = {.tok = tok, .err = err};
+    return render_messages(&r, t, msgs, n, n_out);
+}
+
+int *lm_chat_turn(const lm_tokenizer *tok, lm_chat_template t, const char *system, const char *user,
+                  int first, int *n_out, lm_error *err) {
+    lm_chat_message m[2] = {{LM_ROLE_SYSTEM, system}, {LM_ROLE_USER, user}};
+    int sys = first && system && *system;
+    *n_out = 0;
+    if (!known(t, err)) return NULL;
+    if (first || t == LM_CHAT_LLAMA2) return lm_chat_format(tok, t, m + !sys, 1 + sys, n_out, err);
+    render r = {.tok = tok, .err = err, .cont = 1};
+    return render_messages(&r, t, m + 1, 1, n_out);
+}

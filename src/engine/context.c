@@ -170,12 +170,14 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
         return NULL;
     }
     ctx->rows = malloc((size_t)n_ctx * sizeof *ctx->rows);
-    if (!ctx->rows || lm_kv_alloc(&ctx->kv, c, n_ctx)) {
+    ctx->every = malloc((size_t)n_ctx * sizeof *ctx->every);
+    if (!ctx->rows || !ctx->every || lm_kv_alloc(&ctx->kv, c, n_ctx)) {
         lm_fail(err, "out of memory allocating %.1f MiB for the KV cache",
                 (double)lm_kv_cache_bytes(c, n_ctx) / (1 << 20));
         lm_context_free(ctx);
         return NULL;
     }
+    for (int i = 0; i < n_ctx; i++) ctx->every[i] = i;
     return ctx;
 }
 
@@ -184,6 +186,7 @@ void lm_context_free(lm_context *ctx) {
     lm_kv_free(&ctx->kv);
     lm_workspace_free(ctx->ws);
     free(ctx->rows);
+    free(ctx->every);
     free(ctx);
 }
 
@@ -193,14 +196,38 @@ int lm_context_n_threads(const lm_context *ctx) { return ctx->ws->n_threads; }
 
 const char *lm_context_isa(const lm_context *ctx) { return ctx->ws->k->isa; }
 
-float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
+/* The rows of tokens at pos.., or -1 with err set. */
+static int set_rows(lm_context *ctx, const int *tokens, int n, int pos, lm_error *err) {
     const lm_config *c = ctx->ws->model->c;
-    if (n <= 0 || pos < 0 || pos > ctx->kv.n_ctx - n) return NULL;
+    if (n <= 0 || pos < 0 || pos > ctx->kv.n_ctx - n)
+        return lm_fail(err, "%d tokens at position %d do not fit a context of %d positions", n, pos,
+                       ctx->kv.n_ctx);
     for (int i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= c->vocab_size) return NULL;
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return lm_fail(err, "token %d is %d, outside the vocabulary of %d", i, tokens[i],
+                           c->vocab_size);
         ctx->rows[i] = (lm_row){tokens[i], pos + i, &ctx->kv};
     }
+    return 0;
+}
+
+float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
+    if (set_rows(ctx, tokens, n, pos, NULL)) return NULL;
     int last = n - 1;
     lm_forward_rows(ctx->ws, ctx->rows, n, &last, 1);
     return ctx->ws->logits;
+}
+
+int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *logits,
+                   lm_error *err) {
+    if (!logits) return lm_fail(err, "no buffer for the logits");
+    if (set_rows(ctx, tokens, n, pos, err)) return -1;
+    /* The classifier writes row j of the wanted rows at ws->logits + j * vocab:
+     * pointed at the caller's buffer for this pass, it fills all n rows with
+     * no copy and no buffer of n rows kept in the context. */
+    float *own = ctx->ws->logits;
+    ctx->ws->logits = logits;
+    lm_forward_rows(ctx->ws, ctx->rows, n, ctx->every, n);
+    ctx->ws->logits = own;
+    return 0;
 }

@@ -94,15 +94,6 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     return flush_out(out, err);
 }
 
-/* One user turn through the Llama 2 chat template (chat_template.c), with the
- * system prompt in the first turn only. */
-static int *render_turn(const lm_tokenizer *tok, const char *system, const char *user, int *n,
-                        lm_error *err) {
-    lm_chat_message m[2] = {{LM_ROLE_SYSTEM, system}, {LM_ROLE_USER, user}};
-    int sys = system && *system;
-    return lm_chat_tokens(tok, m + !sys, 1 + sys, n, err);
-}
-
 /* The next non-blank line of `in` into *line (malloc'd, without its line
  * ending). Returns 1, 0 at end of input, -1 on a read error (err says it), or
  * 2 when the line is longer than `cap` bytes (then *line is NULL and the rest
@@ -154,15 +145,15 @@ static int context_full(lm_context *ctx, int pos, lm_error *err) {
     return LM_CONTEXT_FULL;
 }
 
-/* Sample the assistant's answer until EOS; returns the new position, -1 if
+/* Sample the assistant's answer until `end`; returns the new position, -1 if
  * the context filled up first, -2 if the forward pass failed (err says why). */
 static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, float *logits,
-                  int token, int pos, FILE *out, lm_stats *stats, lm_error *err) {
+                  int token, int end, int pos, FILE *out, lm_stats *stats, lm_error *err) {
     fputs("Assistant: ", out);
     for (;;) {
         int next = lm_sample(sampler, logits);
         stats->generated_tokens++;
-        if (next == LM_TOKEN_EOS) break;
+        if (next == end) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
         if (flush_out(out, err)) return -2;
         if (pos >= lm_context_n_ctx(ctx)) {
@@ -180,7 +171,15 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
 int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
             const char *first_user, int prompt_user, FILE *in, FILE *out, lm_stats *stats,
             lm_error *err) {
+    return lm_chat_as(ctx, tok, LM_CHAT_LLAMA2, sampler, system, first_user, prompt_user, in, out,
+                      stats, err);
+}
+
+int lm_chat_as(lm_context *ctx, const lm_tokenizer *tok, lm_chat_template t, lm_sampler *sampler,
+               const char *system, const char *first_user, int prompt_user, FILE *in, FILE *out,
+               lm_stats *stats, lm_error *err) {
     *stats = (lm_stats){0};
+    int end = lm_chat_end_token(tok, t);
     int pos = 0;
     for (int turn = 0;; turn++) {
         int given = turn == 0 && first_user, n_ctx = lm_context_n_ctx(ctx);
@@ -193,12 +192,12 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         if (got <= 0) return got; /* end of input, or an error */
         int n = 0, *ids = NULL;
         if (user) {
-            ids = render_turn(tok, turn == 0 ? system : NULL, user, &n, err);
+            ids = lm_chat_turn(tok, t, system, user, turn == 0, &n, err);
             free(user);
             if (!ids) return -1;
         }
-        /* After the first turn the previous answer's EOS closes it: the context
-         * reads "... answer </s><s>[INST] ..." as Llama 2 was trained on. */
+        /* After the first turn the previous answer's end token closes it: the
+         * context reads "... answer </s><s>[INST] ..." as Llama 2 was trained on. */
         int eos = turn > 0;
         if (!ids || pos + eos + n > n_ctx) {
             free(ids);
@@ -215,8 +214,7 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         }
         double t0 = lm_seconds();
         float *logits = NULL;
-        if (!eos || forward(ctx, (const int[]){LM_TOKEN_EOS}, 1, pos++, err))
-            logits = forward(ctx, ids, n, pos, err);
+        if (!eos || forward(ctx, &end, 1, pos++, err)) logits = forward(ctx, ids, n, pos, err);
         stats->prompt_tokens += n + eos;
         stats->prompt_seconds += lm_seconds() - t0;
         pos += n;
@@ -224,7 +222,7 @@ int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const
         free(ids);
         if (!logits) return -1;
         t0 = lm_seconds();
-        pos = answer(ctx, tok, sampler, logits, last, pos, out, stats, err);
+        pos = answer(ctx, tok, sampler, logits, last, end, pos, out, stats, err);
         stats->generate_seconds += lm_seconds() - t0;
         if (pos == -2) return -1;
         if (pos < 0) return context_full(ctx, lm_context_n_ctx(ctx), err);

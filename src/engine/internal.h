@@ -15,6 +15,12 @@ int lm_logits_finite(const float *logits, int n);
  * B / max_piece tokens). */
 int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 
+/* chat_template.c: one user turn as lm_chat_as feeds it: the first (with
+ * BOS and the system message), or a later one, which follows the previous
+ * answer's end token (lm_chat_end_token) in the context. */
+int *lm_chat_turn(const lm_tokenizer *tok, lm_chat_template t, const char *system, const char *user,
+                  int first, int *n_out, lm_error *err);
+
 /* a * b, or UINT64_MAX when it overflows (so absurd headers stay absurd). */
 uint64_t lm_mul(uint64_t a, uint64_t b);
 uint64_t lm_add(uint64_t a, uint64_t b);
@@ -124,6 +130,7 @@ struct lm_context {
     lm_workspace *ws;
     lm_kv kv;
     lm_row *rows; /* (n_ctx) */
+    int *every;   /* (n_ctx) 0, 1, 2, ...: lm_forward_all wants every row's logits */
 };
 
 /* matmul.c: this thread's share [*a, *b) of n items, cut at multiples of block. */

@@ -152,6 +152,14 @@ const char *lm_context_isa(const lm_context *ctx); /* the kernel set it runs */
  * valid until the next call. pos + n must not exceed n_ctx. */
 float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos);
 
+/* lm_forward that keeps the logits after every one of the n tokens: row i of
+ * logits [n][vocab_size] (caller's memory) predicts position pos + i + 1. The
+ * prompt goes through as a matrix all the same, and each row's bits equal
+ * lm_forward's fed one token at a time (kernels/ORDER.md): for perplexity and
+ * log-probabilities. Returns 0, or -1 with err naming the bad argument. */
+int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *logits,
+                   lm_error *err);
+
 /* ---- tokenizer --------------------------------------------------------- */
 
 typedef struct lm_tokenizer lm_tokenizer;
@@ -205,6 +213,52 @@ typedef struct lm_chat_message {
  * order. The model's answer to it ends with EOS. */
 int *lm_chat_tokens(const lm_tokenizer *tok, const lm_chat_message *msgs, int n, int *n_out,
                     lm_error *err);
+
+/* Chat templates other than Llama 2's, recognised from a model's template
+ * text (GGUF tokenizer.chat_template) as llama.cpp's llm_chat_detect_template
+ * does, without a Jinja engine, and rendered as llama.cpp renders them. The
+ * template's markers (<|im_start|>, [INST], ...) go in BY ID when the
+ * vocabulary has them as pieces (else as text); message contents are always
+ * text, never parsed for markers. LM_CHAT_LLAMA2 is lm_chat_tokens (the .bin
+ * models' template); llama.cpp's llama2 variants all map to it. */
+typedef enum lm_chat_template {
+    LM_CHAT_UNKNOWN = -1,
+    LM_CHAT_LLAMA2 = 0,
+    LM_CHAT_MISTRAL_V1,
+    LM_CHAT_MISTRAL_V3,
+    LM_CHAT_MISTRAL_V3_TEKKEN,
+    LM_CHAT_MISTRAL_V7,
+    LM_CHAT_MISTRAL_V7_TEKKEN,
+    LM_CHAT_CHATML,
+    LM_CHAT_ZEPHYR,
+} lm_chat_template;
+
+/* The template of a chat_template text (or of a name, as llama.cpp also
+ * takes); LM_CHAT_UNKNOWN for one outside the families above. */
+lm_chat_template lm_chat_template_detect(const char *text);
+/* By name ("llama2", "mistral-v1", "mistral-v3", "mistral-v3-tekken",
+ * "mistral-v7", "mistral-v7-tekken", "chatml", "zephyr"; llama.cpp's
+ * "llama2-sys", "llama2-sys-bos", "llama2-sys-strip" are llama2), or
+ * LM_CHAT_UNKNOWN. */
+lm_chat_template lm_chat_template_from_name(const char *name);
+const char *lm_chat_template_name(lm_chat_template t); /* "unknown" for LM_CHAT_UNKNOWN */
+const char *lm_chat_template_names(void);              /* the names, space-separated */
+
+/* The template a chat runs on: `name` when given (a --chat-template option),
+ * else the family of the model's template text, else (model_template NULL: a
+ * llama2.c checkpoint) llama2. 0 and *out set, or -1 with err saying what is
+ * unknown and which names there are: a chat never runs on a guessed template. */
+int lm_chat_template_choose(const char *name, const char *model_template, lm_chat_template *out,
+                            lm_error *err);
+
+/* The messages through template t, BOS first, ending with the opening of the
+ * assistant's answer; order as lm_chat_tokens. A malloc'd array of *n_out
+ * ids, or NULL with err set (LM_CHAT_UNKNOWN included). */
+int *lm_chat_format(const lm_tokenizer *tok, lm_chat_template t, const lm_chat_message *msgs, int n,
+                    int *n_out, lm_error *err);
+/* The token that ends the assistant's answer under t: <|im_end|> (chatml) or
+ * <|endoftext|> (zephyr) where the vocabulary has it, else EOS. */
+int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t);
 
 /* ---- sampler ----------------------------------------------------------- */
 
@@ -311,6 +365,11 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
 int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
             const char *first_user, int prompt_user, FILE *in, FILE *out, lm_stats *stats,
             lm_error *err);
+/* lm_chat through template t (lm_chat is lm_chat_as with LM_CHAT_LLAMA2):
+ * each answer ends at lm_chat_end_token, which stays in the context. */
+int lm_chat_as(lm_context *ctx, const lm_tokenizer *tok, lm_chat_template t, lm_sampler *sampler,
+               const char *system, const char *first_user, int prompt_user, FILE *in, FILE *out,
+               lm_stats *stats, lm_error *err);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -101,6 +101,7 @@ typedef struct lm_request {
     char **stop; /* "stop": a string or an array of non-empty strings (limits above) */
     int n_stop;
     int echo;
+    lm_chat_template chat_template; /* not a field: the caller's (default 0, llama2) */
 } lm_request;
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and

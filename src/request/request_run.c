@@ -76,7 +76,8 @@ static int context_size(const lm_request *req, int n_prompt, int max_ctx) {
 }
 
 static int *encode(const lm_tokenizer *tok, const lm_request *req, int *n, lm_error *err) {
-    if (req->messages) return lm_chat_tokens(tok, req->messages, req->n_messages, n, err);
+    if (req->messages)
+        return lm_chat_format(tok, req->chat_template, req->messages, req->n_messages, n, err);
     return lm_tokenize(tok, req->prompt ? req->prompt : "", 1, 0, n, err);
 }
 
@@ -155,7 +156,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .temperature = req->temperature,
         .topp = req->topp,
         .seed = req->seed ? req->seed : (uint64_t)time(NULL), /* as the CLI's -s 0 */
-        .stop_token = req->messages ? LM_TOKEN_EOS : LM_TOKEN_BOS,
+        .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template) : LM_TOKEN_BOS,
     };
     r->max_tokens = req->max_tokens;
     r->prev = r->ids[r->n_ids - 1];

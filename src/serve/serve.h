@@ -42,6 +42,11 @@ typedef struct serve_config {
     size_t max_body;         /* bytes; larger bodies get 413 */
     int timeout_s;           /* idle connections are closed after this */
     int grace_s;             /* SIGTERM: running requests get this long to finish */
+    /* --chat-template (NULL: the model's), the chat endpoint's template, and
+     * why there is none (chat requests then get it as a 400) */
+    const char *chat_template_name;
+    lm_chat_template chat_template;
+    char chat_error[512];
 } serve_config;
 
 /* What /v1/models and the request parser need to know about the model. */

@@ -316,6 +316,11 @@ int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t 
         free(job);
         return bad(e, field_named(err.msg, param, sizeof param), NULL, "%s", err.msg);
     }
+    job->req.chat_template = m->cfg->chat_template;
+    if (kind == SERVE_CHAT && m->cfg->chat_error[0]) {
+        serve_job_free(job);
+        return bad(e, "messages", NULL, "%s", m->cfg->chat_error);
+    }
     job->run = lm_request_prepare(m->tok, m->cfg->ctx, &job->req, &err);
     if (!job->run) {
         serve_job_free(job);

@@ -38,6 +38,9 @@ static const char usage[] =
     "  --ctx N               longest context of a request (default: the model's seq_len)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
+    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml or\n"
+    "                        zephyr (default: the model's; llama2 for .bin checkpoints)\n"
     "  --api-key KEY         require Authorization: Bearer KEY on /v1. Other users see\n"
     "                        KEY in ps and /proc/PID/cmdline: prefer LAMINA_API_KEY=KEY\n"
     "                        or --api-key-file\n"
@@ -114,7 +117,14 @@ static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap
         c->api_key_file = v;
     else if (strcmp(a, "--isa") == 0)
         c->isa = v;
-    else if (strcmp(a, "--alias") == 0) {
+    else if (strcmp(a, "--chat-template") == 0) {
+        if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
+            return usage_error("--chat-template: '%s' is not one of: llama2 mistral-v1 "
+                               "mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken "
+                               "chatml zephyr",
+                               v);
+        c->chat_template_name = v;
+    } else if (strcmp(a, "--alias") == 0) {
         if (!printable(v) || strlen(v) > 255)
             return usage_error("bad value for %s (1 to 255 printable ASCII characters)", a);
         c->alias = v;
@@ -252,6 +262,9 @@ static int open_model(server *s) {
         return 2;
     }
     if (c->steps == 0 || c->steps > c->ctx) c->steps = c->ctx;
+    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
+    if (lm_chat_template_choose(c->chat_template_name, NULL, &c->chat_template, &e))
+        snprintf(c->chat_error, sizeof c->chat_error, "%s", e.msg);
     if (resolve(s, &e)) return fail(e.msg);
     const char *file_id = model_id(c->model_path, s->id, sizeof s->id);
     s->m = (serve_model){.id = c->alias ? c->alias : file_id,
