@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GGUF files that lamina must refuse, written by llama.cpp's gguf-py
 # (make_gguf.py) and cut or patched here: each gives exit status 1 and one
-# line on stderr naming the key or tensor at fault.
+# line on stderr naming the key or tensor at fault. Then good ones through the
+# CLI: kjv1m as GGUF F32 writes the .bin's text; `lamina info` describes GGUF.
 # usage: bad_models.sh LAMINA PYTHON3 LLAMACPP_SRC DATA_DIR FIXTURE_DIR
 set -u
 lamina=$1 py=$2 src=$3 data=$4 fixtures=$5
@@ -101,6 +102,26 @@ expect "$tmp/version.gguf" "unsupported GGUF version 4 \(lamina reads versions 2
 patch "$f32" "$tmp/v2.gguf" 4 '<I' 2
 "$lamina" info "$tmp/v2.gguf" >/dev/null 2>&1 && pass=$((pass + 1)) ||
     { fail=$((fail + 1)); echo "FAIL: a v2 header (same layout as v3) does not load"; }
+
+# and the good ones through the CLI: the .bin's text, and what info says
+same() {
+    local a b
+    a=$("$lamina" "$data/models/kjv1m.bin" -z "$data/models/tok1024-kjv.bin" -s 7 -n 80 -i "And it came to pass" 2>/dev/null)
+    b=$("$lamina" "$1" -z "$data/models/tok1024-kjv.bin" -s 7 -n 80 -i "And it came to pass" 2>/dev/null)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "FAIL: $1 does not give kjv1m.bin's text"; fi
+}
+same "$f32"
+same "$fixtures/kjv.f32.untied.gguf"
+info_has() {
+    if "$lamina" info "$1" 2>&1 | grep -Eq -- "$2"; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "FAIL: lamina info $1 lacks /$2/"; fi
+}
+info_has "$fixtures/kjv.q8.gguf" "^format: +GGUF v3 \\(llama; tensors F32, Q8_0\\)"
+info_has "$fixtures/kjv.theta.gguf" "^rope/norm: +theta 500000, rmsnorm eps 1e-05"
+info_has "$fixtures/gqa.f32.gguf" "n_heads 4, n_kv_heads 2, .*\\(head_size 24\\)"
+info_has "$fixtures/gqa.f32.gguf" "theta 20000, rmsnorm eps 1e-06"
+info_has "$fixtures/kjv.bf16.gguf" "tensors F32, BF16"
 
 echo "bad_models: $pass passed, $fail failed"
 [ $fail -eq 0 ]
