@@ -23,7 +23,9 @@ soname=$(objdump -p "$lib" | awk '$1 == "SONAME" { print $2 }')
 
 gcc -fsyntax-only -aux-info "$work/decls" -x c "$src/src/include/lamina.h" ||
     fail "lamina.h does not compile on its own"
-grep '/\* [^ ]*lamina\.h:' "$work/decls" | sed -n 's/.*[ *]\(lm_[a-z0-9_]*\) *(.*/\1/p' |
+# The first identifier before the first '(' of each declaration: the
+# function's name, not a parameter's type (lm_progress_fn).
+perl -ne 'print "$1\n" if m{^/\* \S*lamina\.h:\d+:\w+ \*/ [^(]*?\b(lm_\w+)\s*\(}' "$work/decls" |
     sort -u > "$work/declared"
 nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' |
     grep -v '^_' | sort -u > "$work/exported"
@@ -34,7 +36,7 @@ if ! diff "$work/declared" "$work/exported" > "$work/diff"; then
     fail "the shared library's exports are not lamina.h's functions"
 fi
 echo "$(wc -l < "$work/exported") symbols exported, each declared in lamina.h"
-ldd "$work/build/lamina" | grep -q 'liblamina.so.0 => ' || fail "build/lamina does not use liblamina.so.0"
+ldd "$work/build/lamina" | grep 'liblamina.so.0 => ' > /dev/null || fail "build/lamina does not use liblamina.so.0"
 out=$("$work/build/lamina" -n 24 -s 1 2> "$work/err") || fail "the demo failed: $(cat "$work/err")"
 [ -n "$out" ] || fail "the demo printed nothing"
 echo "the demo ran against the shared library"

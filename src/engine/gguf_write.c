@@ -116,7 +116,7 @@ void lm_gguf_encode(lm_gguf_type t, const float *src, void *dst, uint64_t n) {
     }
 }
 
-const char *lm_gguf_type_name(lm_gguf_type t) {
+const char *lm_gguf_writable_name(lm_gguf_type t) {
     switch (t) {
     case LM_GGUF_F32: return "F32";
     case LM_GGUF_F16: return "F16";
@@ -269,7 +269,7 @@ static uint64_t padded(uint64_t n, uint32_t alignment) {
 
 static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_gguf_type type, lm_gguf_type data_type, uint64_t *n) {
-    if (!lm_gguf_type_name(type) || (data_type != type && data_type != LM_GGUF_F32))
+    if (!lm_gguf_writable_name(type) || (data_type != type && data_type != LM_GGUF_F32))
         return fail(w, "tensor %s: cannot write type %d from type %d", name, type, data_type), -1;
     if (n_dims < 1 || n_dims > MAX_DIMS)
         return fail(w, "tensor %s: %d dimensions (GGUF: 1 to %d)", name, n_dims, MAX_DIMS), -1;
@@ -278,7 +278,7 @@ static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const u
     if (*n == 0 || *n == UINT64_MAX) return fail(w, "tensor %s: bad shape", name), -1;
     if (ne[0] % (uint64_t)lm_gguf_block_values(type))
         return fail(w, "tensor %s: rows of %llu values are not whole %s blocks of %d", name,
-                    (unsigned long long)ne[0], lm_gguf_type_name(type), lm_gguf_block_values(type)),
+                    (unsigned long long)ne[0], lm_gguf_writable_name(type), lm_gguf_block_values(type)),
                -1;
     for (uint64_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) return fail(w, "GGUF tensor %s added twice", name), -1;

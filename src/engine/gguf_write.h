@@ -25,8 +25,9 @@ typedef enum lm_gguf_type {
     LM_GGUF_BF16 = 30,
 } lm_gguf_type;
 
-/* "F32", "F16", "Q8_0", "BF16"; NULL for a type this writer lacks. */
-const char *lm_gguf_type_name(lm_gguf_type t);
+/* "F32", "F16", "Q8_0", "BF16": the types this writer writes; NULL for others
+ * (gguf.h's lm_gguf_type_name names every ggml type). */
+const char *lm_gguf_writable_name(lm_gguf_type t);
 /* Values per block (1 for the float types, 32 for Q8_0) and bytes per block. */
 int lm_gguf_block_values(lm_gguf_type t);
 int lm_gguf_block_bytes(lm_gguf_type t);
