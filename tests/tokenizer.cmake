@@ -17,3 +17,10 @@ add_test(NAME tokenizer.kjv
          COMMAND test_tokenizer kjv ${LAMINA_TEST_DATA}/models/tok1024-kjv.bin)
 set_tests_properties(tokenizer.golden tokenizer.round_trip tokenizer.bad_files tokenizer.bytes
                      tokenizer.long_prompt tokenizer.kjv PROPERTIES LABELS tokenizer)
+
+# SentencePiece vocabularies from arrays (GGUF's kind; test_vocab.c, white-box).
+add_executable(test_vocab ${CMAKE_CURRENT_LIST_DIR}/test_vocab.c)
+target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
+add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
+add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
+set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad PROPERTIES LABELS tokenizer)

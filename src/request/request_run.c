@@ -91,6 +91,10 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
     r->seq = -1;
     r->ids = encode(tok, req, &r->n_ids, err);
     if (!r->ids) return lm_request_run_free(r), NULL;
+    if (r->n_ids == 0) { /* a GGUF vocabulary without add_bos_token, and no text */
+        request_set_error(err, "the prompt is empty and the vocabulary adds no BOS");
+        return lm_request_run_free(r), NULL;
+    }
     int n_ctx = context_size(req, r->n_ids, max_ctx);
     if (r->n_ids > n_ctx) {
         request_set_error(err,
@@ -103,7 +107,8 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .temperature = req->temperature,
         .topp = req->topp,
         .seed = req->seed ? req->seed : (uint64_t)time(NULL), /* as the CLI's -s 0 */
-        .stop_token = req->messages ? LM_TOKEN_EOS : LM_TOKEN_BOS,
+        .stop_token = lm_tokenizer_stop_token(tok, req->messages != NULL),
+        .end_tokens = tok,
     };
     r->max_tokens = req->max_tokens;
     r->prev = r->ids[r->n_ids - 1];

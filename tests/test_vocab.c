@@ -1,0 +1,249 @@
+/* SentencePiece vocabularies built from arrays (src/engine/vocab.h): a small
+ * hand-made vocabulary whose every merge is known, checking the rules that
+ * differ from tokenizer.bin (U+2581 in pieces, user-defined tokens cut out
+ * first, special-token names staying text, byte fallback found by name, the
+ * end-of-generation set, decoding by token type), and every way a definition
+ * can be broken. Usage: test_vocab SECTION (see tests/tokenizer.cmake). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "vocab.h"
+
+#define SP "\xe2\x96\x81" /* U+2581, sentencepiece's space */
+
+enum { MAX_TOKENS = 300 };
+
+typedef struct vocab {
+    const char *piece[MAX_TOKENS];
+    char bytes[256][8];
+    int len[MAX_TOKENS], type[MAX_TOKENS];
+    float score[MAX_TOKENS];
+    int n;
+} vocab;
+
+static int add(vocab *v, const char *piece, float score, int type) {
+    v->piece[v->n] = piece;
+    v->len[v->n] = (int)strlen(piece);
+    v->score[v->n] = score;
+    v->type[v->n] = type;
+    return v->n++;
+}
+
+/* Ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 <0x00>..<0xFF>, then the pieces below. */
+enum { T_SP = 259, T_A, T_B, T_SP_A, T_AB, T_SP_AB, T_USER, T_IM_END, T_LT, T_S, T_GT, T_LT_S };
+
+static void make(vocab *v) {
+    memset(v, 0, sizeof *v);
+    add(v, "<unk>", 0, LM_TT_UNKNOWN);
+    add(v, "<s>", 0, LM_TT_CONTROL);
+    add(v, "</s>", 0, LM_TT_CONTROL);
+    for (int b = 0; b < 256; b++) {
+        snprintf(v->bytes[b], sizeof v->bytes[b], "<0x%02X>", b);
+        add(v, v->bytes[b], 0, LM_TT_BYTE);
+    }
+    add(v, SP, -1, LM_TT_NORMAL);
+    add(v, "a", -2, LM_TT_NORMAL);
+    add(v, "b", -3, LM_TT_NORMAL);
+    add(v, SP "a", -0.5f, LM_TT_NORMAL);
+    add(v, "ab", -0.7f, LM_TT_NORMAL);
+    add(v, SP "ab", -0.1f, LM_TT_NORMAL);
+    add(v, "<|u|>", 0, LM_TT_USER_DEFINED);
+    add(v, "<|im_end|>", 0, LM_TT_CONTROL);
+    add(v, "<", -5, LM_TT_NORMAL);
+    add(v, "s", -5, LM_TT_NORMAL);
+    add(v, ">", -5, LM_TT_NORMAL);
+    add(v, "<s", -4, LM_TT_NORMAL);
+}
+
+static lm_vocab_def def_of(const vocab *v) {
+    return (lm_vocab_def){.name = "test",
+                          .n = v->n,
+                          .piece = v->piece,
+                          .len = v->len,
+                          .score = v->score,
+                          .type = v->type,
+                          .bos = 1,
+                          .eos = 2,
+                          .unk = 0,
+                          .pad = -1,
+                          .eot = -1,
+                          .eom = -1,
+                          .add_bos = 1,
+                          .add_eos = 0,
+                          .add_space_prefix = 1};
+}
+
+/* Encodes text and compares with want[0..n) (-1 ends want). */
+static void expect(const lm_tokenizer *tok, const char *text, int bos, const int *want) {
+    lm_error err = {{0}};
+    int n = 0, *ids = lm_tokenize(tok, text, bos, 0, &n, &err);
+    CHECK(ids != NULL, "'%s': %s", text, err.msg);
+    if (!ids) return;
+    int k = 0;
+    while (want[k] >= 0) k++;
+    int same = n == k;
+    for (int i = 0; same && i < n; i++) same = ids[i] == want[i];
+    char got[256] = "";
+    for (int i = 0, m = 0; i < n && m < 200; i++)
+        m += snprintf(got + m, 256 - (size_t)m, " %d", ids[i]);
+    CHECK(same, "'%s' gave%s", text, got);
+    free(ids);
+}
+
+/* Decodes ids (after BOS) back into a string. */
+static void decoded(const lm_tokenizer *tok, const char *text, const char *want) {
+    int n = 0, *ids = lm_tokenize(tok, text, 1, 0, &n, NULL);
+    CHECK(ids != NULL, "'%s' encodes", text);
+    if (!ids) return;
+    char got[256] = "";
+    for (int i = 1; i < n; i++)
+        strncat(got, lm_token_piece(tok, ids[i - 1], ids[i]), sizeof got - strlen(got) - 1);
+    CHECK(strcmp(got, want) == 0, "'%s' decodes to '%s', not '%s'", text, got, want);
+    free(ids);
+}
+
+static int test_encode(void) {
+    vocab v;
+    make(&v);
+    lm_vocab_def d = def_of(&v);
+    lm_error err;
+    lm_tokenizer *tok = lm_tokenizer_from_vocab(&d, &err);
+    CHECK(tok != NULL, "%s", err.msg);
+    if (!tok) return check_exit("vocab.encode");
+    expect(tok, "", 1, (const int[]){1, -1});
+    expect(tok, "", 0, (const int[]){-1});
+    expect(tok, "ab", 1, (const int[]){1, T_SP_AB, -1});
+    expect(tok, "a b", 0, (const int[]){T_SP_A, T_SP, T_B, -1});
+    expect(tok, "  ab", 0, (const int[]){T_SP, T_SP, T_SP_AB, -1});
+    /* byte fallback: c and the two bytes of é are no piece */
+    expect(tok, "c\xc3\xa9", 0, (const int[]){T_SP, 3 + 'c', 3 + 0xc3, 3 + 0xa9, -1});
+    /* names of control tokens stay text: <s> is "<s" ">", never id 1 */
+    expect(tok, "<s>", 0, (const int[]){T_SP, T_LT_S, T_GT, -1});
+    expect(tok, "<|im_end|>", 0,
+           (const int[]){T_SP, T_LT, 3 + '|', 3 + 'i', 3 + 'm', 3 + '_', 3 + 'e', 3 + 'n', 3 + 'd',
+                         3 + '|', T_GT, -1});
+    /* a user-defined token is cut out first; the text after it gets the
+     * dummy prefix again (llama.cpp), the text before it once */
+    expect(tok, "a<|u|>ab", 0, (const int[]){T_SP_A, T_USER, T_SP_AB, -1});
+    expect(tok, "<|u|><|u|>", 0, (const int[]){T_USER, T_USER, -1});
+    expect(tok, "<|u|>", 1, (const int[]){1, T_USER, -1});
+    decoded(tok, "a b<|u|>ab c\xc3\xa9", "a b<|u|> ab c\xc3\xa9");
+    decoded(tok, " ab", " ab");
+    CHECK(strcmp(lm_token_piece(tok, 1, 1), "") == 0, "<s> decodes to nothing");
+    CHECK(strcmp(lm_token_piece(tok, 5, 0), "") == 0, "<unk> decodes to nothing");
+    CHECK(strcmp(lm_token_piece(tok, 5, T_IM_END), "") == 0, "a control token decodes to nothing");
+    CHECK(strcmp(lm_token_piece(tok, 5, T_SP_AB), " ab") == 0, "U+2581 is a space");
+    CHECK(strcmp(lm_token_piece(tok, 1, T_SP_AB), "ab") == 0, "after BOS the space goes");
+    CHECK(lm_tokenizer_bos(tok) == 1 && lm_tokenizer_eos(tok) == 2, "BOS/EOS ids");
+    CHECK(lm_tokenizer_stop_token(tok, 0) == 2 && lm_tokenizer_stop_token(tok, 1) == 2,
+          "a GGUF vocabulary stops at EOS, chat or not");
+    CHECK(lm_token_ends(tok, 2, 0) && lm_token_ends(tok, T_IM_END, 0) &&
+              lm_token_ends(tok, T_IM_END, 1),
+          "EOS and <|im_end|> end generation");
+    CHECK(!lm_token_ends(tok, 1, 0) && !lm_token_ends(tok, T_A, 1) && !lm_token_ends(tok, -1, 0),
+          "BOS, a piece and -1 do not end it");
+    /* add_eos_token: BOS and EOS both come with bos = 1 */
+    lm_tokenizer_free(tok);
+    d.add_eos = 1;
+    d.add_space_prefix = 0;
+    tok = lm_tokenizer_from_vocab(&d, &err);
+    CHECK(tok != NULL, "%s", err.msg);
+    if (tok) {
+        expect(tok, "ab", 1, (const int[]){1, T_AB, 2, -1});
+        expect(tok, "a<|u|>a", 0, (const int[]){T_A, T_USER, T_A, -1});
+        CHECK(strcmp(lm_token_piece(tok, 1, T_SP_AB), " ab") == 0,
+              "no dummy prefix: the space after BOS stays");
+    }
+    lm_tokenizer_free(tok);
+    /* no byte token <0xC3>: the one-byte piece "\xC3" is the fallback */
+    make(&v);
+    v.piece[3 + 0xc3] = "\xc3";
+    v.len[3 + 0xc3] = 1;
+    v.type[3 + 0xc3] = LM_TT_NORMAL;
+    d = def_of(&v);
+    tok = lm_tokenizer_from_vocab(&d, &err);
+    CHECK(tok != NULL, "%s", err.msg);
+    if (tok) expect(tok, "\xc3\xa9", 0, (const int[]){T_SP, 3 + 0xc3, 3 + 0xa9, -1});
+    lm_tokenizer_free(tok);
+    /* neither <0x41> nor "A": an error naming the byte */
+    v.piece[3 + 0x41] = "x";
+    v.len[3 + 0x41] = 1;
+    v.type[3 + 0x41] = LM_TT_NORMAL;
+    d = def_of(&v);
+    tok = lm_tokenizer_from_vocab(&d, &err);
+    CHECK(tok != NULL, "%s", err.msg);
+    if (tok) {
+        int n = 0;
+        err.msg[0] = '\0';
+        int *ids = lm_tokenize(tok, "A", 0, 0, &n, &err);
+        CHECK(ids == NULL && strstr(err.msg, "0x41") && !strchr(err.msg, '\n'),
+              "no byte token for A: '%s'", err.msg);
+        free(ids);
+    }
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.encode");
+}
+
+/* Each broken definition is refused with a one-line message naming it. */
+static void refused(const lm_vocab_def *d, const char *what) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_from_vocab(d, &err);
+    CHECK(tok == NULL, "accepted: %s", what);
+    CHECK(strstr(err.msg, what) != NULL && !strchr(err.msg, '\n'), "'%s' does not say '%s'",
+          err.msg, what);
+    lm_tokenizer_free(tok);
+}
+
+static int test_bad(void) {
+    vocab v;
+    make(&v);
+    lm_vocab_def d = def_of(&v);
+    d.bos = v.n;
+    refused(&d, "bos_token_id 271 is out of range");
+    d = def_of(&v), d.eos = -2;
+    refused(&d, "eos_token_id -2 is out of range");
+    d = def_of(&v), d.unk = 1000;
+    refused(&d, "unknown_token_id");
+    d = def_of(&v), d.pad = 1 << 30;
+    refused(&d, "padding_token_id");
+    d = def_of(&v), d.eot = v.n + 5;
+    refused(&d, "eot_token_id");
+    d = def_of(&v), d.bos = -1;
+    refused(&d, "add_bos_token is set but there is no bos_token_id");
+    d = def_of(&v), d.n = 0;
+    refused(&d, "0 tokens");
+    v.type[T_A] = 7;
+    d = def_of(&v);
+    refused(&d, "token 260 has type 7");
+    make(&v);
+    v.type[T_A] = LM_TT_BYTE;
+    d = def_of(&v);
+    refused(&d, "token 260 is a byte token but is not spelled <0xHH>");
+    make(&v);
+    v.score[T_B] = NAN;
+    d = def_of(&v);
+    refused(&d, "token 261 has a non-finite score");
+    make(&v);
+    v.score[T_B] = -INFINITY;
+    d = def_of(&v);
+    refused(&d, "token 261 has a non-finite score");
+    make(&v);
+    v.piece[T_B] = "a";
+    d = def_of(&v);
+    refused(&d, "token 261 repeats the piece of token 260");
+    make(&v);
+    v.len[T_B] = -1;
+    d = def_of(&v);
+    refused(&d, "token 261 has length -1");
+    return check_exit("vocab.bad");
+}
+
+int main(int argc, char **argv) {
+    const char *section = argc > 1 ? argv[1] : "";
+    if (!strcmp(section, "encode")) return test_encode();
+    if (!strcmp(section, "bad")) return test_bad();
+    fprintf(stderr, "usage: test_vocab encode|bad\n");
+    return 2;
+}
