@@ -65,19 +65,35 @@ static inline int lm_q8_groups(int n, int gs) { return (n + gs - 1) / gs; }
  * Layout that makes this order the fast one: panels of LM_PANEL = 16 rows with
  * rows in vector lanes and k running through memory, so each output row is a
  * lane accumulating in k order at every vector width (16 lanes AVX-512, 2 x 8
- * AVX2, 4 x 4 NEON). Tail rows of the last panel are zero. */
+ * AVX2, 4 x 4 NEON). Tail rows of the last panel are zero.
+ *
+ * F16 / BF16 (GGUF's half and bfloat16 weights): the f32 order on the weights
+ *   widened exactly to fp32 (every half and every bfloat16 is an fp32 value:
+ *   F16C / AVX-512 vcvtph2ps, NEON fcvtl; bfloat16 bits << 16; kernels/half.h
+ *   in plain C). So matmul_f16 / matmul_bf16 give the bits matmul_f32 gives
+ *   on the widened matrix, with half the bytes read. */
 #define LM_PANEL 16
 
-/* A packed weight matrix [rows, cols] (kernels/pack.h makes them).
+/* What a packed matrix holds (lm_packed.type). */
+typedef enum lm_wtype { LM_WT_F32 = 0, LM_WT_Q8_0, LM_WT_F16, LM_WT_BF16 } lm_wtype;
+
+/* A packed weight matrix [rows, cols] (kernels/pack.h makes them); `type`
+ * says which of the layouts below it holds.
  * - f32: panel p = f32 + p * 16 * cols; element (r, k) at [k * 16 + r % 16].
  * - Q8_0 (gs % 4 == 0, cols % gs == 0): panel p = q + p * 16 * cols bytes,
  *   element (r, k) at [(k / 4) * 64 + (r % 16) * 4 + k % 4] (4 consecutive k
  *   of 16 rows: one AVX-512 register, four NEON ones); scales of panel p at
  *   s + p * 16 * groups, group g of row r at [g * 16 + r % 16].
- * - Q8_0 otherwise: q == NULL and `flat` holds the file's row-major layout. */
+ * - Q8_0 otherwise: q == NULL and `flat` holds the file's row-major layout.
+ * - F16 / BF16: the f32 layout with 16-bit values (IEEE half or bfloat16
+ *   bits) at h: panel p = h + p * 16 * cols, element (r, k) at
+ *   [k * 16 + r % 16]; f32, q and flat are unused. One k of a panel is 32
+ *   bytes: one ymm widened to a zmm, two xmm to two ymm, four d to four q. */
 typedef struct lm_packed {
     int rows, cols;
+    lm_wtype type;
     const float *f32;
+    const uint16_t *h;
     const int8_t *q;
     const float *s;
     int gs;
@@ -96,13 +112,19 @@ typedef struct lm_kernels {
      * in runq.c's order above. */
     void (*matmul_q8)(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 
+    /* The f32 product on F16 / BF16 weights (w->type LM_WT_F16 / LM_WT_BF16):
+     * the bits of matmul_f32 on the exactly widened matrix, for any T, range. */
+    void (*matmul_f16)(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+    void (*matmul_bf16)(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+
     /* Quantize one row x[n] into q[n], s[lm_q8_groups(n, gs)]:
      * scale = max|x| / 127 per group, q = round_half_away(x / scale), q = 0
      * where scale is 0. Bit-exact across ISAs (the integer products depend on it). */
     void (*quantize_q8)(int8_t *q, float *s, const float *x, int n, int gs);
 
-    /* o[i] = w[i] * x[i] / sqrt(mean(x^2) + 1e-5). o may alias x. */
-    void (*rmsnorm)(float *o, const float *x, const float *w, int n);
+    /* o[i] = w[i] * x[i] / sqrt(mean(x^2) + eps). o may alias x. llama2.c's
+     * files use eps = 1e-5f; a GGUF file says its own. */
+    void (*rmsnorm)(float *o, const float *x, const float *w, int n, float eps);
 
     /* In place: x[i] = exp(x[i] - max) / sum. */
     void (*softmax)(float *x, int n);

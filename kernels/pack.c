@@ -2,6 +2,8 @@
  * the order of arithmetic it serves. */
 #include "pack.h"
 
+#include "half.h"
+
 #include <string.h>
 
 static size_t n_panels(int rows) { return ((size_t)rows + LM_PANEL - 1) / LM_PANEL; }
@@ -20,6 +22,15 @@ size_t lm_pack_bytes(int rows, int cols, int gs) {
     return round64(cells) + cells / (size_t)gs * sizeof(float);
 }
 
+size_t lm_pack_bytes_type(lm_wtype type, int rows, int cols, int gs) {
+    switch (type) {
+    case LM_WT_F16:
+    case LM_WT_BF16: return round64(n_panels(rows) * LM_PANEL * (size_t)cols * sizeof(uint16_t));
+    case LM_WT_Q8_0: return lm_pack_bytes(rows, cols, gs);
+    default: return lm_pack_bytes(rows, cols, 0);
+    }
+}
+
 void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int cols, int p0,
                       int p1) {
     float *dst = mem;
@@ -33,7 +44,49 @@ void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int c
                 panel[(size_t)k * LM_PANEL + l] = r < rows ? row[k] : 0.0f;
         }
     }
-    *out = (lm_packed){.rows = rows, .cols = cols, .f32 = dst};
+    *out = (lm_packed){.rows = rows, .cols = cols, .type = LM_WT_F32, .f32 = dst};
+}
+
+/* The f32 panels with 16-bit values; w's bytes are read with memcpy, as a
+ * tensor in a file image need not be 2-byte aligned. */
+static void pack_16_part(lm_packed *out, lm_wtype type, void *mem, const void *w, int rows,
+                         int cols, int p0, int p1) {
+    uint16_t *dst = mem;
+    const unsigned char *src = w;
+#pragma omp parallel for schedule(static)
+    for (long p = p0; p < p1; p++) {
+        uint16_t *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
+        for (int l = 0; l < LM_PANEL; l++) {
+            int r = (int)p * LM_PANEL + l;
+            if (r >= rows) { /* tail rows of the last panel are zero */
+                for (int k = 0; k < cols; k++) panel[(size_t)k * LM_PANEL + l] = 0;
+                continue;
+            }
+            const unsigned char *row = src + (size_t)r * (size_t)cols * sizeof(uint16_t);
+            for (int k = 0; k < cols; k++)
+                memcpy(&panel[(size_t)k * LM_PANEL + l], row + (size_t)k * sizeof(uint16_t),
+                       sizeof(uint16_t));
+        }
+    }
+    *out = (lm_packed){.rows = rows, .cols = cols, .type = type, .h = dst};
+}
+
+void lm_pack_f16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0,
+                      int p1) {
+    pack_16_part(out, LM_WT_F16, mem, w, rows, cols, p0, p1);
+}
+
+void lm_pack_bf16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0,
+                       int p1) {
+    pack_16_part(out, LM_WT_BF16, mem, w, rows, cols, p0, p1);
+}
+
+void lm_pack_f16(lm_packed *out, void *mem, const void *w, int rows, int cols) {
+    lm_pack_f16_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
+}
+
+void lm_pack_bf16(lm_packed *out, void *mem, const void *w, int rows, int cols) {
+    lm_pack_bf16_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
 }
 
 void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols) {
@@ -57,7 +110,7 @@ static void copy_flat(lm_packed *out, void *mem, const lm_q8 *w, int cols, size_
 void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols, int p0,
                      int p1) {
     const int gs = w->gs;
-    *out = (lm_packed){.rows = rows, .cols = cols, .gs = gs};
+    *out = (lm_packed){.rows = rows, .cols = cols, .type = LM_WT_Q8_0, .gs = gs};
     if (!lm_pack_q8_panels(cols, gs)) {
         size_t r1 = (size_t)p1 * LM_PANEL;
         copy_flat(out, mem, w, cols, (size_t)p0 * LM_PANEL, r1 < (size_t)rows ? r1 : (size_t)rows,
@@ -99,7 +152,13 @@ void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
 void lm_packed_row(const lm_packed *w, int r, float *out) {
     const int n = w->cols, l = r % LM_PANEL;
     const size_t p = (size_t)(r / LM_PANEL);
-    if (w->f32) {
+    if (w->h) {
+        const uint16_t *panel = w->h + p * LM_PANEL * (size_t)n;
+        for (int k = 0; k < n; k++) {
+            uint16_t v = panel[(size_t)k * LM_PANEL + l];
+            out[k] = w->type == LM_WT_BF16 ? lm_bf16_to_f32(v) : lm_f16_to_f32(v);
+        }
+    } else if (w->f32) {
         const float *panel = w->f32 + p * LM_PANEL * (size_t)n;
         for (int k = 0; k < n; k++) out[k] = panel[(size_t)k * LM_PANEL + l];
     } else if (w->q) {

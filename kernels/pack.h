@@ -9,8 +9,12 @@
 /* Whether Q8_0 weights of this shape get panels (else the file's layout). */
 int lm_pack_q8_panels(int cols, int gs);
 
-/* Bytes lm_pack_* needs for a matrix of this shape (gs 0 = fp32). */
+/* Bytes lm_pack_* needs for a matrix of this shape (gs 0 = fp32, else Q8_0). */
 size_t lm_pack_bytes(int rows, int cols, int gs);
+
+/* The same for any type (gs is read for LM_WT_Q8_0 only). F16 and BF16 take
+ * 2 bytes a value (rows rounded up to panels of 16), rounded up to 64. */
+size_t lm_pack_bytes_type(lm_wtype type, int rows, int cols, int gs);
 
 /* Pack row-major fp32 w[rows, cols] into mem (lm_pack_bytes(rows, cols, 0)
  * bytes, 64-byte aligned) and describe it in *out. */
@@ -20,14 +24,26 @@ void lm_pack_f32(lm_packed *out, void *mem, const float *w, int rows, int cols);
  * no panels is copied as it is into mem and described through out->flat. */
 void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols);
 
+/* Pack row-major 16-bit weights w[rows, cols] (IEEE half for f16, bfloat16
+ * for bf16, little-endian bits as in a GGUF file; w need not be aligned) into
+ * mem (lm_pack_bytes_type(LM_WT_F16 or LM_WT_BF16, rows, cols, 0) bytes,
+ * 64-byte aligned). The values are moved, not converted: the products widen
+ * them. */
+void lm_pack_f16(lm_packed *out, void *mem, const void *w, int rows, int cols);
+void lm_pack_bf16(lm_packed *out, void *mem, const void *w, int rows, int cols);
+
 /* Only panels [p0, p1) of the same packing (rows 16 p0 .. 16 p1 of w), with
  * *out described in full: a loader packs a large matrix slice by slice and
  * gives back each slice of its file image once packed. */
 void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int cols, int p0,
                       int p1);
 void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols, int p0, int p1);
+void lm_pack_f16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0, int p1);
+void lm_pack_bf16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0,
+                       int p1);
 
-/* Row r of a packed matrix as fp32 (Q8_0 dequantized) into out[cols]. */
+/* Row r of a packed matrix as fp32 (Q8_0 dequantized, F16 / BF16 widened
+ * exactly as the products widen them) into out[cols]. */
 void lm_packed_row(const lm_packed *w, int r, float *out);
 
 #endif

@@ -4,6 +4,11 @@
  * Exit 77 (skipped) when this CPU lacks a feature the ISA needs.
  *
  * No tolerances anywhere:
+ * - F16 / BF16 products (matmul_f16, matmul_bf16): the bits of the f32 oracle
+ *   and of the same table's matmul_f32 on the exactly widened weights, over
+ *   the same shapes, T = 1..70, row splits, matrices packed in parts from
+ *   unaligned 16-bit data, and every one of the 65536 values of each type;
+ *   the plain-C widening is checked against ldexp on every half.
  * - The products (matmul_f32, matmul_q8) on every ISA give the bits of the
  *   written order (kernels.h) as the row-major oracle loops compute it
  *   (lm_matmul_*_ref), for T = 1..70, odd shapes, group sizes 4..128, any row
@@ -19,6 +24,7 @@
 
 #include "check.h"
 #include "dispatch.h"
+#include "half.h"
 #include "pack.h"
 #include "scalar/scalar.h"
 
@@ -222,6 +228,191 @@ static void check_invariance(const lm_kernels *k, int gs) {
     }
 }
 
+/* ---- F16 / BF16 products --------------------------------------------------- */
+
+/* Random 16-bit weights: finite values of moderate size (exponents that keep
+ * sums far from overflow), or with `special` also subnormals, zeros of both
+ * signs, the largest finite halves and (special 2) infinities and NaNs. */
+static uint16_t random_16(int bf16, int special) {
+    uint16_t sign = (uint16_t)(irand(2) << 15);
+    if (bf16) {
+        int e = special && irand(4) == 0 ? (irand(2) ? 0 : 1 + irand(254)) : 110 + irand(22);
+        if (special == 2 && irand(16) == 0) e = 255;
+        return (uint16_t)(sign | e << 7 | irand(128));
+    }
+    int e = special && irand(4) == 0 ? (irand(2) ? 0 : 1 + irand(30)) : 5 + irand(16);
+    if (special == 2 && irand(16) == 0) e = 31;
+    return (uint16_t)(sign | e << 10 | irand(1024));
+}
+
+static float widen(uint16_t v, int bf16) { return bf16 ? lm_bf16_to_f32(v) : lm_f16_to_f32(v); }
+
+/* Whether a and b agree: the same bits, or (with NaN weights) both NaN. */
+static int agree(float a, float b, int nan_ok) {
+    if (nan_ok && isnan(a) && isnan(b)) return 1;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void *pack_16(lm_packed *pk, const void *w, int d, int n, int bf16) {
+    lm_wtype type = bf16 ? LM_WT_BF16 : LM_WT_F16;
+    size_t bytes = lm_pack_bytes_type(type, d, n, 0);
+    CHECK(bytes % 64 == 0 && bytes >= (size_t)(d + 15) / 16 * 16 * (size_t)n * 2,
+          "lm_pack_bytes_type(%d, %d, %d) = %zu", (int)type, d, n, bytes);
+    void *mem = aligned_alloc(64, bytes);
+    /* in two parts, as a loader packs a large matrix slice by slice */
+    int panels = (d + LM_PANEL - 1) / LM_PANEL, cut = panels / 2;
+    if (bf16) {
+        lm_pack_bf16_part(pk, mem, w, d, n, 0, cut);
+        lm_pack_bf16_part(pk, mem, w, d, n, cut, panels);
+    } else {
+        lm_pack_f16_part(pk, mem, w, d, n, 0, cut);
+        lm_pack_f16_part(pk, mem, w, d, n, cut, panels);
+    }
+    CHECK(pk->type == type && pk->h == mem && !pk->f32 && pk->rows == d && pk->cols == n,
+          "lm_pack_%s_part describes the matrix wrongly", bf16 ? "bf16" : "f16");
+    return mem;
+}
+
+/* One product of shape (d, n) over T tokens, rows [r0, r1), on 16-bit
+ * weights read from an odd address: the kernel against the f32 oracle and
+ * against this table's matmul_f32, both on the widened matrix. */
+static void check_product16(const lm_kernels *k, int n, int d, int T, int bf16, int special, int r0,
+                            int r1) {
+    const char *what = bf16 ? "matmul_bf16" : "matmul_f16";
+    size_t nw = (size_t)d * n;
+    unsigned char *raw = malloc(nw * 2 + 1), *w16 = raw + 1;
+    float *wf = falloc(nw), *x = falloc((size_t)T * n);
+    float *y = falloc((size_t)T * d), *y32 = falloc((size_t)T * d), *ref = falloc((size_t)T * d);
+    for (size_t i = 0; i < nw; i++) {
+        uint16_t v = random_16(bf16, special);
+        memcpy(w16 + 2 * i, &v, 2);
+        wf[i] = widen(v, bf16);
+    }
+    fill(x, (size_t)T * n, special ? 0.25f : 2.0f);
+    for (int i = 0; i < T * d; i++) y[i] = y32[i] = ref[i] = -12345.0f;
+    lm_packed pk, pk32;
+    void *mem = pack_16(&pk, w16, d, n, bf16), *mem32 = pack_f32(&pk32, wf, d, n);
+    lm_matmul_f32_ref(ref, x, wf, T, n, d, r0, r1);
+    k->matmul_f32(y32, x, &pk32, T, r0, r1);
+    (bf16 ? k->matmul_bf16 : k->matmul_f16)(y, x, &pk, T, r0, r1);
+    int nan_ok = special == 2;
+    for (size_t i = 0; i < (size_t)T * d; i++)
+        if (!agree(y[i], ref[i], nan_ok) || !agree(y[i], y32[i], nan_ok)) {
+            CHECK(0,
+                  "%s n %d d %d T %d special %d rows [%d,%d): element %zu (t %zu, row %zu) got "
+                  "%a, oracle %a, matmul_f32 %a",
+                  what, n, d, T, special, r0, r1, i, i / (size_t)d, i % (size_t)d, y[i], ref[i],
+                  y32[i]);
+            break;
+        }
+    /* lm_packed_row widens as the products do */
+    float *row = falloc(n);
+    for (int r = 0; r < d; r += 1 + d / 3) {
+        lm_packed_row(&pk, r, row);
+        CHECK(memcmp(row, wf + (size_t)r * n, (size_t)n * sizeof(float)) == 0 || nan_ok,
+              "lm_packed_row %s n %d d %d row %d", what, n, d, r);
+    }
+    ffree(row), free(raw), ffree(wf), ffree(x), ffree(y), ffree(y32), ffree(ref);
+    free(mem), free(mem32);
+}
+
+static void test_matmul_16(const lm_kernels *k, int bf16) {
+    static const int ds[] = {1, 3, 16, 17, 33, 50, 300};
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 7, 12, 13, 37};
+    for (int a = 0; a < N_WIDTHS; a++)
+        for (int b = 0; b < 7; b++)
+            for (int c = 0; c < 10; c++) {
+                int r0, r1;
+                random_range(ds[b], &r0, &r1);
+                check_product16(k, widths[a], ds[b], Ts[c], bf16, c % 3 == 1, r0, r1);
+            }
+    /* every T from 1 to 70 on an odd shape; large k runs (the AVX-512
+     * prefill's k blocks of 128) with tails */
+    for (int T = 1; T <= 70; T++) check_product16(k, 77, 45, T, bf16, T % 2, 0, 45);
+    for (int T = 1; T <= 13; T += 4) check_product16(k, 300, 70, T, bf16, 1, 16, 70);
+    check_product16(k, 1000, 129, 64, bf16, 1, 0, 129);
+    check_product16(k, 257, 200, 70, bf16, 0, 32, 200);
+    /* infinities and NaNs: NaN where the oracle has one, else its bits */
+    for (int T = 1; T <= 8; T++) check_product16(k, 33, 35, T, bf16, 2, 0, 35);
+}
+
+/* Every one of the 65536 values through the kernel: y[i] = fma(w[i], 1, 0)
+ * with one column, is the widened value (bar -0, which the add makes +0, as
+ * in the oracle); at T = 1 and T = 7, so decode and prefill paths widen. */
+static void test_all_values_16(const lm_kernels *k, int bf16) {
+    enum { D = 65536 };
+    uint16_t *w = malloc(D * sizeof *w);
+    float *wf = falloc(D), *x = falloc(7), *y = falloc((size_t)7 * D), *ref = falloc((size_t)7 * D);
+    for (int i = 0; i < D; i++) w[i] = (uint16_t)i, wf[i] = widen((uint16_t)i, bf16);
+    for (int t = 0; t < 7; t++) x[t] = t == 3 ? -0.5f : 1.0f;
+    lm_packed pk;
+    void *mem = pack_16(&pk, w, D, 1, bf16);
+    for (int T = 1; T <= 7; T += 6) {
+        lm_matmul_f32_ref(ref, x, wf, T, 1, D, 0, D);
+        (bf16 ? k->matmul_bf16 : k->matmul_f16)(y, x, &pk, T, 0, D);
+        for (int i = 0; i < T * D; i++)
+            if (!agree(y[i], ref[i], 1)) {
+                CHECK(0, "%s of every value: T %d value %#x got %a want %a",
+                      bf16 ? "matmul_bf16" : "matmul_f16", T, i % D, y[i], ref[i]);
+                break;
+            }
+    }
+    free(w), ffree(wf), ffree(x), ffree(y), ffree(ref), free(mem);
+}
+
+/* The plain-C widening (the oracle's) against the definition of binary16 on
+ * every half: (-1)^s 2^(e-15) (1 + m/1024), subnormals 2^-14 m/1024, and
+ * infinities and quiet NaNs with the payload moved to fp32's high bits. */
+static void test_widen_16(void) {
+    for (uint32_t h = 0; h < 65536; h++) {
+        int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+        float want;
+        if (e == 31 && m)
+            want = lm_bits_f32((uint32_t)s << 31 | 0x7fc00000u | (uint32_t)m << 13);
+        else if (e == 31)
+            want = s ? -INFINITY : INFINITY;
+        else
+            want = (s ? -1.0f : 1.0f) * ldexpf((float)(e ? 1024 + m : m), (e ? e : 1) - 25);
+        float got = lm_f16_to_f32((uint16_t)h), bf = lm_bf16_to_f32((uint16_t)h);
+        uint32_t bb;
+        memcpy(&bb, &bf, 4);
+        CHECK(memcmp(&got, &want, 4) == 0, "lm_f16_to_f32(%#x) = %a, want %a", h, got, want);
+        CHECK(bb == h << 16, "lm_bf16_to_f32(%#x) has bits %#x", h, bb);
+    }
+}
+
+/* A row's bits do not depend on the call (16-bit weights): rows split at
+ * multiples of 16 equal one range; one T = 37 call equals 37 of T = 1. */
+static void check_invariance_16(const lm_kernels *k, int bf16) {
+    static const int shapes[][2] = {{64, 37}, {288, 70}, {172, 50}, {300, 290}, {96, 100}};
+    enum { T = 37 };
+    void (*mm)(float *, const float *, const lm_packed *, int, int, int) =
+        bf16 ? k->matmul_bf16 : k->matmul_f16;
+    for (int s = 0; s < 5; s++) {
+        int n = shapes[s][0], d = shapes[s][1];
+        uint16_t *w = malloc((size_t)d * n * sizeof *w);
+        for (size_t i = 0; i < (size_t)d * n; i++) w[i] = random_16(bf16, 1);
+        float *x = falloc((size_t)T * n), *whole = falloc((size_t)T * d);
+        float *parts = falloc((size_t)T * d), *one = falloc((size_t)T * d);
+        fill(x, (size_t)T * n, 1.0f);
+        lm_packed pk;
+        void *mem = pack_16(&pk, w, d, n, bf16);
+        mm(whole, x, &pk, T, 0, d);
+        for (int cut = LM_ROW_BLOCK; cut < d; cut += LM_ROW_BLOCK) {
+            mm(parts, x, &pk, T, 0, cut);
+            mm(parts, x, &pk, T, cut, d);
+            CHECK(memcmp(whole, parts, (size_t)T * d * sizeof(float)) == 0,
+                  "%s n %d d %d: rows split at %d differ from one range",
+                  bf16 ? "matmul_bf16" : "matmul_f16", n, d, cut);
+        }
+        for (int t = 0; t < T; t++) mm(one + (size_t)t * d, x + (size_t)t * n, &pk, 1, 0, d);
+        CHECK(memcmp(whole, one, (size_t)T * d * sizeof(float)) == 0,
+              "%s n %d d %d: a T = %d call differs from %d calls of T = 1",
+              bf16 ? "matmul_bf16" : "matmul_f16", n, d, T, T);
+        free(w), free(mem), ffree(x), ffree(whole), ffree(parts), ffree(one);
+    }
+}
+
 /* The non-matmul ops are compared over these sizes: every n from 1 to 70
  * (every tail of every vector width, T = 1..70 of per-token work), then the
  * model shapes and their odd neighbours (hidden_dim 172, w2 of stories42M). */
@@ -271,12 +462,22 @@ static void test_elementwise(const lm_kernels *k) {
         float *ref = falloc(n), *b = falloc(n);
         fill(x, n, 3.0f), fill(w, n, 1.0f), fill(b, n, 2.0f);
 
-        lm_rmsnorm_f32_scalar(ref, x, w, n);
-        k->rmsnorm(o, x, w, n);
-        check_bits(o, ref, n, "rmsnorm (n, offset)", n, off);
-        memcpy(o, x, n * sizeof(float));
-        k->rmsnorm(o, o, w, n); /* in place, as forward.c may call it */
-        check_bits(o, ref, n, "rmsnorm in place (n, offset)", n, off);
+        /* llama2.c's epsilon, then others as GGUF files carry them */
+        static const float eps[] = {1e-5f, 1e-6f, 1e-2f};
+        for (int e = 0; e < 3; e++) {
+            lm_rmsnorm_f32_scalar(ref, x, w, n, eps[e]);
+            k->rmsnorm(o, x, w, n, eps[e]);
+            check_bits(o, ref, n, "rmsnorm (n, eps index)", n, e);
+            memcpy(o, x, n * sizeof(float));
+            k->rmsnorm(o, o, w, n, eps[e]); /* in place, as forward.c may call it */
+            check_bits(o, ref, n, "rmsnorm in place (n, eps index)", n, e);
+        }
+        if (n == 64) { /* the epsilon is used: a large one changes the result */
+            float o2[64];
+            k->rmsnorm(o2, x, w, n, 1.0f);
+            lm_rmsnorm_f32_scalar(ref, x, w, n, 1e-5f);
+            CHECK(memcmp(o2, ref, sizeof o2) != 0, "rmsnorm ignores its epsilon");
+        }
 
         /* softmax over a wide range, including large logits, then with ties
          * for the max and attention-like scores */
@@ -389,6 +590,12 @@ int main(int argc, char **argv) {
     check_invariance(k, 0);
     check_invariance(k, 4);
     check_invariance(k, 32);
+    test_widen_16();
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        test_matmul_16(k, bf16);
+        test_all_values_16(k, bf16);
+        check_invariance_16(k, bf16);
+    }
     test_elementwise(k);
     test_swiglu_sweep(k);
     test_rope(k);

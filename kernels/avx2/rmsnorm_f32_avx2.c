@@ -9,11 +9,11 @@
 #include "avx2.h"
 #include "math_avx2.h"
 
-void lm_rmsnorm_f32_avx2(float *o, const float *x, const float *w, int n) {
+void lm_rmsnorm_f32_avx2(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
 
     /* x is read before o is written at each index, so o may alias x. */

@@ -9,11 +9,11 @@
 #include "avx512.h"
 #include "math_avx512.h"
 
-void lm_rmsnorm_f32_avx512(float *o, const float *x, const float *w, int n) {
+void lm_rmsnorm_f32_avx512(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     const __m512 sv = _mm512_set1_ps(1.0f / sqrtf(ss));
     /* Each chunk of x is read before the same chunk of o is written, so o may
      * alias x. */

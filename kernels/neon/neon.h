@@ -10,7 +10,7 @@ void lm_matmul_f32_neon(float *y, const float *x, const lm_packed *w, int T, int
 void lm_matmul_q8_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_neon(int8_t *q, float *s, const float *x, int n, int gs);
-void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n);
+void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n, float eps);
 void lm_softmax_f32_neon(float *x, int n);
 void lm_rope_f32_neon(float *v, int n, int head_size, const float *cs);
 void lm_attention_f32_neon(float *out, const float *q, const float *k, const float *v, float *att,

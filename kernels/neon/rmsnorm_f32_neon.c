@@ -10,7 +10,7 @@
 
 #include "neon.h"
 
-void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n) {
+void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     int i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -23,7 +23,7 @@ void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n) {
     }
     for (; i < n; i++) ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
 
     /* o may alias x: each element is read before it is written, index by index. */

@@ -7,15 +7,6 @@
 
 #include "scalar.h"
 
-/* fmaf is one instruction where the CPU has FMA and a libm call elsewhere;
- * both round once, so a clone built for FMA gives the same bits, faster (the
- * golden and order tests run the oracle table on whole models). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define LM_FMA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define LM_FMA_CLONES
-#endif
-
 LM_FMA_CLONES void lm_matmul_f32_ref(float *y, const float *x, const float *w, int T, int n, int d,
                                      int r0, int r1) {
     for (int t = 0; t < T; t++) {

@@ -3,11 +3,11 @@
 
 #include "scalar.h"
 
-void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n) {
+void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     ss /= (float)n;
-    ss += 1e-5f;
+    ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
 }

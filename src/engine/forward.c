@@ -79,7 +79,7 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
 
     /* attention: xb = rmsnorm(x); q, k, v; k and v land in the caches */
     for (int t = t0; t < t1; t++)
-        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim);
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim, 1e-5f);
     quantize_rows(ws, ws->xb, dim, t0, t1);
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->q, ws->xb, &L->wq, T);
@@ -98,7 +98,7 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     /* feed-forward: x += wo(att); xb = rmsnorm(x); x += w2(silu(w1 xb) * w3 xb) */
     for (int t = t0; t < t1; t++) {
         add(ws->x + (size_t)t * dim, ws->xb2 + (size_t)t * dim, dim);
-        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim);
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim, 1e-5f);
     }
     quantize_rows(ws, ws->xb, dim, t0, t1);
     lm_barrier_wait(ws->barrier);
@@ -123,7 +123,8 @@ static void classify(lm_workspace *ws, const int *out, int n_out, int first) {
     lm_barrier_wait(ws->barrier);
     lm_share(n_out, 1, &j0, &j1);
     for (int j = j0; j < j1; j++)
-        ws->k->rmsnorm(ws->xb + (size_t)j * dim, ws->x + (size_t)out[j] * dim, m->rms_final, dim);
+        ws->k->rmsnorm(ws->xb + (size_t)j * dim, ws->x + (size_t)out[j] * dim, m->rms_final, dim,
+                       1e-5f);
     quantize_rows(ws, ws->xb, dim, j0, j1);
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->logits + (size_t)first * m->c->vocab_size, ws->xb, &m->classifier, n_out);
