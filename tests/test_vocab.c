@@ -240,10 +240,90 @@ static int test_bad(void) {
     return check_exit("vocab.bad");
 }
 
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *d = malloc(cap + 1);
+    size_t got;
+    while (d && (got = fread(d + n, 1, cap - n, f)) > 0)
+        if ((n += got) == cap) d = realloc(d, (cap *= 2) + 1);
+    fclose(f);
+    if (d) d[n] = '\0';
+    return d;
+}
+
+/* The ids of `text` (no BOS) as " 1 2 3", llama.cpp's .out lines. */
+static void ids_line(const lm_tokenizer *tok, const char *text, char *line, size_t cap) {
+    lm_error err = {{0}};
+    int n = 0, *ids = lm_tokenize(tok, text, 0, 0, &n, &err);
+    size_t m = 0;
+    line[0] = '\0';
+    if (!ids) snprintf(line, cap, "error: %s", err.msg);
+    for (int i = 0; ids && i < n && m + 16 < cap; i++)
+        m += (size_t)snprintf(line + m, cap - m, " %d", ids[i]);
+    free(ids);
+}
+
+/* Decoding after BOS gives back the text. */
+static int round_trips(const lm_tokenizer *tok, const char *text) {
+    int n = 0, *ids = lm_tokenize(tok, text, 1, 0, &n, NULL);
+    if (!ids) return 0;
+    size_t cap = strlen(text) + 64, m = 0;
+    char *got = calloc(1, cap);
+    int ok = got != NULL;
+    for (int i = 1; ok && i < n; i++) {
+        const char *p = lm_token_piece(tok, ids[i - 1], ids[i]);
+        size_t k = strlen(p);
+        ok = m + k < cap;
+        if (ok) memcpy(got + m, p, k), m += k;
+    }
+    ok = ok && m == strlen(text) && memcmp(got, text, m) == 0;
+    free(got);
+    free(ids);
+    return ok;
+}
+
+/* llama.cpp's tokenizer cases (models/ggml-vocab-NAME.gguf.inp / .out: texts
+ * separated by a marker line, and the ids llama.cpp gives each without BOS):
+ * every case's ids exactly, and each text back from its ids. */
+static int test_cases(const char *gguf, const char *inp, const char *out) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    char *in = slurp(inp), *want = slurp(out);
+    CHECK(tok && in && want,
+          "cannot read %s / %s / %s (%s); the llama.cpp tree is made by "
+          "tests/llamacpp/source.sh",
+          gguf, inp, out, err.msg);
+    if (!tok || !in || !want) return check_exit("vocab.cases");
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *text = in, *line = want, got[1 << 14];
+    int cases = 0;
+    while (*text && *line) {
+        char *end = strstr(text, sep), *eol = strchr(line, '\n');
+        if (end) *end = '\0';
+        if (eol) *eol = '\0';
+        ids_line(tok, text, got, sizeof got);
+        CHECK(strcmp(got, line) == 0, "case %d '%s': want%s, got%s", cases, text, line, got);
+        CHECK(round_trips(tok, text), "case %d '%s' does not decode back", cases, text);
+        cases++;
+        if (!end || !eol) break;
+        text = end + sizeof sep - 1;
+        line = eol + 1;
+    }
+    CHECK(cases >= 10, "only %d cases in %s", cases, inp);
+    printf("%s: %d cases\n", gguf, cases);
+    free(in);
+    free(want);
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.cases");
+}
+
 int main(int argc, char **argv) {
     const char *section = argc > 1 ? argv[1] : "";
+    if (!strcmp(section, "cases") && argc == 5) return test_cases(argv[2], argv[3], argv[4]);
     if (!strcmp(section, "encode")) return test_encode();
     if (!strcmp(section, "bad")) return test_bad();
-    fprintf(stderr, "usage: test_vocab encode|bad\n");
+    fprintf(stderr, "usage: test_vocab encode|bad|cases VOCAB.gguf INP OUT\n");
     return 2;
 }

@@ -24,3 +24,15 @@ target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
 add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
 add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
 set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad PROPERTIES LABELS tokenizer)
+
+# llama.cpp's own tokenizer cases: ggml-vocab-llama-spm (copied into
+# tests/data/vocab) and ggml-vocab-phi-3 (SentencePiece with control and
+# user-defined tokens, read from llama.cpp's tree: tests/llamacpp/source.sh).
+set(LAMINA_VOCAB_SPM ${LAMINA_TEST_DATA}/vocab/ggml-vocab-llama-spm.gguf)
+add_test(NAME tokenizer.gguf_llama_spm
+         COMMAND test_vocab cases ${LAMINA_VOCAB_SPM} ${LAMINA_VOCAB_SPM}.inp
+                 ${LAMINA_VOCAB_SPM}.out)
+set(vocab_phi3 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-phi-3.gguf)
+add_test(NAME tokenizer.gguf_phi3 COMMAND test_vocab cases ${vocab_phi3} ${vocab_phi3}.inp
+                                          ${vocab_phi3}.out)
+set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 PROPERTIES LABELS tokenizer)

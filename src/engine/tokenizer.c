@@ -279,8 +279,13 @@ static int check_args(const char *name, int vocab_size, lm_error *err) {
     return 0;
 }
 
+static int is_gguf(const void *data, size_t size) {
+    return size >= 4 && memcmp(data, "GGUF", 4) == 0;
+}
+
 lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err) {
     if (check_args(path, vocab_size, err)) return NULL;
+    if (lm_file_is_gguf(path)) return lm_tokenizer_gguf_file(path, vocab_size, err);
     size_t size;
     unsigned char *buf = lm_read_regular(path, "tokenizer", check_size, &vocab_size, &size, err);
     if (!buf) return NULL;
@@ -292,6 +297,8 @@ lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err)
 lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char *name,
                                        int vocab_size, lm_error *err) {
     if (check_args(name, vocab_size, err)) return NULL;
+    if (data && is_gguf(data, size))
+        return lm_tokenizer_gguf_memory(data, size, name, vocab_size, err);
     return parse(name, size ? data : "", size, vocab_size, err);
 }
 

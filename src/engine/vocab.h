@@ -54,5 +54,10 @@ struct lm_gguf;
 /* The vocabulary in a parsed GGUF's metadata; vocab_size > 0 must equal its
  * token count. A vocabulary kind other than "llama" is a one-line error. */
 lm_tokenizer *lm_tokenizer_from_gguf(const struct lm_gguf *g, int vocab_size, lm_error *err);
+/* The same from a GGUF image in memory (not kept) and from a file (mapped
+ * while it is read: only the metadata's pages are touched). */
+lm_tokenizer *lm_tokenizer_gguf_memory(const void *data, size_t size, const char *name,
+                                       int vocab_size, lm_error *err);
+lm_tokenizer *lm_tokenizer_gguf_file(const char *path, int vocab_size, lm_error *err);
 
 #endif

@@ -21,7 +21,8 @@ static const char usage[] =
     "An OpenAI-compatible HTTP server with continuous batching: POST /v1/completions,\n"
     "POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, GET / (chat page).\n"
     "\n"
-    "  -z, --tokenizer PATH  tokenizer.bin (default: beside MODEL)\n"
+    "  -z, --tokenizer PATH  tokenizer.bin or a GGUF file's vocabulary (default: a GGUF\n"
+    "                        MODEL's own, else tokenizer.bin beside MODEL)\n"
     "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N              TCP port; 0 = any free one, logged (default 8080)\n"
     "  --parallel N          requests generating at once (default 8)\n"
@@ -183,6 +184,8 @@ static int open_model(server *s) {
     s->model = lm_model_load(c->model_path, &e);
     if (!s->model) return fail(e.msg);
     lm_model_info info = lm_model_get_info(s->model);
+    if (!c->tokenizer_path && lm_file_is_gguf(c->model_path)) /* it carries its vocabulary */
+        c->tokenizer_path = c->model_path;
     if (!c->tokenizer_path) {
         char copy[PATH_MAX];
         snprintf(copy, sizeof copy, "%s", c->model_path);
