@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gguf.h"
 #include "vocab.h"
 
 #define SP "\xe2\x96\x81" /* U+2581, sentencepiece's space */
@@ -216,28 +217,185 @@ static int test_bad(void) {
     refused(&d, "0 tokens");
     v.type[T_A] = 7;
     d = def_of(&v);
-    refused(&d, "token 260 has type 7");
+    refused(&d, "token_type[260] is 7");
     make(&v);
     v.type[T_A] = LM_TT_BYTE;
     d = def_of(&v);
-    refused(&d, "token 260 is a byte token but is not spelled <0xHH>");
+    refused(&d, "tokens[260] has token_type byte but is not spelled <0xHH>");
     make(&v);
     v.score[T_B] = NAN;
     d = def_of(&v);
-    refused(&d, "token 261 has a non-finite score");
+    refused(&d, "scores[261] is not finite");
     make(&v);
     v.score[T_B] = -INFINITY;
     d = def_of(&v);
-    refused(&d, "token 261 has a non-finite score");
+    refused(&d, "scores[261] is not finite");
     make(&v);
     v.piece[T_B] = "a";
     d = def_of(&v);
-    refused(&d, "token 261 repeats the piece of token 260");
+    refused(&d, "tokens[261] repeats tokens[260]");
     make(&v);
     v.len[T_B] = -1;
     d = def_of(&v);
-    refused(&d, "token 261 has length -1");
+    refused(&d, "tokens[261] has length -1");
     return check_exit("vocab.bad");
+}
+
+/* ---- GGUF metadata: crafted files --------------------------------------- */
+
+typedef struct gbuf {
+    unsigned char *p;
+    size_t n, cap;
+    int n_kv;
+} gbuf;
+
+static void gput(gbuf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        if (!(b->p = realloc(b->p, b->cap))) abort();
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+static void g32(gbuf *b, uint32_t v) { gput(b, &v, 4); } /* little-endian hosts only */
+static void g64(gbuf *b, uint64_t v) { gput(b, &v, 8); }
+static void gstr(gbuf *b, const char *s) {
+    g64(b, strlen(s));
+    gput(b, s, strlen(s));
+}
+static void gkey(gbuf *b, const char *key, uint32_t type) {
+    gstr(b, key);
+    g32(b, type);
+    b->n_kv++;
+}
+
+/* What the crafted vocabulary gets wrong (all zero: a valid one). */
+typedef struct gspec {
+    const char *model;     /* tokenizer.ggml.model; NULL = "llama"; "" = absent */
+    int n_scores, n_types; /* entries (0 = one per token) */
+    uint32_t score_type;   /* element type of scores (0 = F32) */
+    uint32_t token_elem;   /* element type of tokens (0 = STRING) */
+    int tokens_scalar;     /* tokens as a plain string */
+    int no_tokens;         /* no tokenizer.ggml.tokens */
+    int bos;               /* bos_token_id (0 = 1) */
+    int bos_as_string;     /* bos_token_id as a string */
+    int add_bos_u32;       /* add_bos_token as a u32 */
+    int type2;             /* token 2's type (0 = normal) */
+    int dup;               /* token 3 spelled as token 2 */
+} gspec;
+
+enum { G_TOKENS = 5 };
+
+static gbuf gguf_vocab(gspec s) {
+    static const char *const piece[G_TOKENS] = {"<unk>", "<s>", SP, "a", SP "a"};
+    static const int type[G_TOKENS] = {LM_TT_UNKNOWN, LM_TT_CONTROL, LM_TT_NORMAL, LM_TT_NORMAL,
+                                       LM_TT_NORMAL};
+    gbuf b = {0};
+    gkey(&b, "general.architecture", LM_GGUF_STRING);
+    gstr(&b, "llama");
+    if (!s.model || *s.model) {
+        gkey(&b, "tokenizer.ggml.model", LM_GGUF_STRING);
+        gstr(&b, s.model ? s.model : "llama");
+    }
+    if (s.tokens_scalar) {
+        gkey(&b, "tokenizer.ggml.tokens", LM_GGUF_STRING);
+        gstr(&b, "a");
+    } else if (!s.no_tokens) {
+        gkey(&b, "tokenizer.ggml.tokens", LM_GGUF_ARRAY);
+        g32(&b, s.token_elem ? s.token_elem : LM_GGUF_STRING);
+        g64(&b, G_TOKENS);
+        for (int i = 0; i < G_TOKENS; i++)
+            if (s.token_elem)
+                g32(&b, (uint32_t)i);
+            else
+                gstr(&b, s.dup && i == 3 ? piece[2] : piece[i]);
+    }
+    int n_scores = s.n_scores ? s.n_scores : G_TOKENS, n_types = s.n_types ? s.n_types : G_TOKENS;
+    gkey(&b, "tokenizer.ggml.scores", LM_GGUF_ARRAY);
+    g32(&b, s.score_type ? s.score_type : LM_GGUF_F32);
+    g64(&b, (uint64_t)n_scores);
+    for (int i = 0; i < n_scores; i++) {
+        float f = -(float)i;
+        gput(&b, &f, 4);
+    }
+    gkey(&b, "tokenizer.ggml.token_type", LM_GGUF_ARRAY);
+    g32(&b, LM_GGUF_I32);
+    g64(&b, (uint64_t)n_types);
+    for (int i = 0; i < n_types; i++)
+        g32(&b, (uint32_t)(i == 2 && s.type2 ? s.type2 : type[i % G_TOKENS]));
+    if (s.bos_as_string) {
+        gkey(&b, "tokenizer.ggml.bos_token_id", LM_GGUF_STRING);
+        gstr(&b, "1");
+    } else {
+        gkey(&b, "tokenizer.ggml.bos_token_id", LM_GGUF_U32);
+        g32(&b, (uint32_t)(s.bos ? s.bos : 1));
+    }
+    gkey(&b, "tokenizer.ggml.eos_token_id", LM_GGUF_U32);
+    g32(&b, 1);
+    if (s.add_bos_u32) {
+        gkey(&b, "tokenizer.ggml.add_bos_token", LM_GGUF_U32);
+        g32(&b, 1);
+    } else {
+        gkey(&b, "tokenizer.ggml.add_bos_token", LM_GGUF_BOOL);
+        gput(&b, "\1", 1);
+    }
+    /* the header, in front */
+    gbuf h = {0};
+    gput(&h, "GGUF", 4);
+    g32(&h, 3);
+    g64(&h, 0); /* tensors */
+    g64(&h, (uint64_t)b.n_kv);
+    gput(&h, b.p, b.n);
+    while (h.n % 32) gput(&h, "", 1);
+    free(b.p);
+    return h;
+}
+
+/* Loading the crafted file fails with one line containing `what`. */
+static void gguf_refused(gspec s, int vocab_size, const char *what) {
+    gbuf b = gguf_vocab(s);
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load_memory(b.p, b.n, "v.gguf", vocab_size, &err);
+    if (getenv("TEST_VOCAB_VERBOSE")) printf("%s\n", err.msg);
+    CHECK(tok == NULL, "accepted: %s", what);
+    CHECK(strstr(err.msg, what) && !strchr(err.msg, '\n') && !strncmp(err.msg, "v.gguf", 6),
+          "'%s' does not say '%s'", err.msg, what);
+    lm_tokenizer_free(tok);
+    free(b.p);
+}
+
+static int test_gguf(void) {
+    gbuf b = gguf_vocab((gspec){0});
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load_memory(b.p, b.n, "v.gguf", G_TOKENS, &err);
+    CHECK(tok != NULL, "the valid file: %s", err.msg);
+    if (tok) {
+        expect(tok, "a a", 1, (const int[]){1, 4, 4, -1});
+        CHECK(lm_tokenizer_eos(tok) == 1 && lm_tokenizer_stop_token(tok, 0) == 1, "eos 1");
+    }
+    lm_tokenizer_free(tok);
+    free(b.p);
+    gguf_refused((gspec){.model = "gpt2"}, 0, "tokenizer.ggml.model \"gpt2\" is not supported");
+    gguf_refused((gspec){.model = "bert"}, 0, "tokenizer.ggml.model \"bert\" is not supported");
+    gguf_refused((gspec){.model = "no_vocab"}, 0, "the file has no vocabulary");
+    gguf_refused((gspec){.model = ""}, 0, "tokenizer.ggml.model: missing");
+    gguf_refused((gspec){.no_tokens = 1}, 0, "tokenizer.ggml.tokens: missing");
+    gguf_refused((gspec){.tokens_scalar = 1}, 0, "tokenizer.ggml.tokens");
+    gguf_refused((gspec){.token_elem = LM_GGUF_U32}, 0,
+                 "tokenizer.ggml.tokens: elements are u32, expected string");
+    gguf_refused((gspec){.n_scores = 3}, 0, "tokenizer.ggml.scores: 3 entries for 5 tokens");
+    gguf_refused((gspec){.n_scores = 6}, 0, "tokenizer.ggml.scores: 6 entries for 5 tokens");
+    gguf_refused((gspec){.n_types = 7}, 0, "tokenizer.ggml.token_type: 7 entries for 5 tokens");
+    gguf_refused((gspec){.score_type = LM_GGUF_U32}, 0,
+                 "tokenizer.ggml.scores: elements are u32, expected f32");
+    gguf_refused((gspec){.bos = 5}, 0, "tokenizer.ggml.bos_token_id 5 is out of range (5 tokens)");
+    gguf_refused((gspec){.bos = 1 << 30}, 0, "tokenizer.ggml.bos_token_id");
+    gguf_refused((gspec){.bos_as_string = 1}, 0, "tokenizer.ggml.bos_token_id");
+    gguf_refused((gspec){.add_bos_u32 = 1}, 0, "tokenizer.ggml.add_bos_token");
+    gguf_refused((gspec){.type2 = 9}, 0, "token_type[2] is 9 (0..6)");
+    gguf_refused((gspec){.dup = 1}, 0, "tokens[3] repeats tokens[2]");
+    gguf_refused((gspec){0}, 6, "holds 5 tokens, but the model's vocab_size is 6");
+    return check_exit("vocab.gguf");
 }
 
 static char *slurp(const char *path) {
@@ -324,6 +482,7 @@ int main(int argc, char **argv) {
     if (!strcmp(section, "cases") && argc == 5) return test_cases(argv[2], argv[3], argv[4]);
     if (!strcmp(section, "encode")) return test_encode();
     if (!strcmp(section, "bad")) return test_bad();
-    fprintf(stderr, "usage: test_vocab encode|bad|cases VOCAB.gguf INP OUT\n");
+    if (!strcmp(section, "gguf")) return test_gguf();
+    fprintf(stderr, "usage: test_vocab encode|bad|gguf|cases VOCAB.gguf INP OUT\n");
     return 2;
 }

@@ -23,7 +23,9 @@ add_executable(test_vocab ${CMAKE_CURRENT_LIST_DIR}/test_vocab.c)
 target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
 add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
 add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
-set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad PROPERTIES LABELS tokenizer)
+add_test(NAME tokenizer.vocab_gguf COMMAND test_vocab gguf)
+set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad tokenizer.vocab_gguf
+                     PROPERTIES LABELS tokenizer)
 
 # llama.cpp's own tokenizer cases: ggml-vocab-llama-spm (copied into
 # tests/data/vocab) and ggml-vocab-phi-3 (SentencePiece with control and
@@ -36,3 +38,10 @@ set(vocab_phi3 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-phi-3.gguf)
 add_test(NAME tokenizer.gguf_phi3 COMMAND test_vocab cases ${vocab_phi3} ${vocab_phi3}.inp
                                           ${vocab_phi3}.out)
 set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 PROPERTIES LABELS tokenizer)
+
+# Against llama.cpp's llama-tokenize (tests/llamacpp/build.sh) on a varied text
+# set, for both vocabularies above.
+add_test(NAME tokenizer.compat_llama_tokenize
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh ${lamina_cmd}
+                 ${LAMINA_LLAMACPP_BIN} ${LAMINA_VOCAB_SPM} ${vocab_phi3})
+set_tests_properties(tokenizer.compat_llama_tokenize PROPERTIES LABELS "tokenizer;compat")

@@ -343,16 +343,16 @@ static int check_id(const lm_vocab_def *v, const char *what, int id, lm_error *e
 
 static int check_token(const lm_vocab_def *v, int i, lm_error *err) {
     if (v->len[i] < 0 || v->len[i] > MAX_TOKEN_LENGTH)
-        return lm_fail(err, "%s: token %d has length %d (0..%d)", v->name, i, v->len[i],
+        return lm_fail(err, "%s: tokens[%d] has length %d (0..%d)", v->name, i, v->len[i],
                        MAX_TOKEN_LENGTH);
     if (v->score && !isfinite(v->score[i]))
-        return lm_fail(err, "%s: token %d has a non-finite score (%g)", v->name, i,
-                       (double)v->score[i]);
+        return lm_fail(err, "%s: scores[%d] is not finite (%g)", v->name, i, (double)v->score[i]);
     int type = v->type ? v->type[i] : LM_TT_NORMAL;
     if (type < LM_TT_UNDEFINED || type > LM_TT_BYTE)
-        return lm_fail(err, "%s: token %d has type %d (0..6)", v->name, i, type);
+        return lm_fail(err, "%s: token_type[%d] is %d (0..6)", v->name, i, type);
     if (type == LM_TT_BYTE && piece_byte(v->piece[i], v->len[i]) < 0)
-        return lm_fail(err, "%s: token %d is a byte token but is not spelled <0xHH>", v->name, i);
+        return lm_fail(err, "%s: tokens[%d] has token_type byte but is not spelled <0xHH>", v->name,
+                       i);
     return 0;
 }
 
@@ -495,7 +495,7 @@ static int build_def(lm_tokenizer *tok, const lm_vocab_def *v, lm_error *err) {
     if (fill_def(tok, v) || build_table(tok, &dup) || build_user(tok))
         return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     if (dup >= 0) /* llama.cpp refuses these too */
-        return lm_fail(err, "%s: token %d repeats the piece of token %d", v->name, dup,
+        return lm_fail(err, "%s: tokens[%d] repeats tokens[%d]", v->name, dup,
                        lookup(tok, tok->piece[dup], tok->len[dup]));
     build_text(tok);
     build_spm_bytes(tok);
