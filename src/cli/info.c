@@ -16,18 +16,22 @@ int cmd_info(const cli_args *a) {
     if (!m) return cli_error("%s", e.msg);
     lm_model_info i = lm_model_get_info(m);
     const lm_config *c = &i.config;
-    int head_size = c->dim / c->n_heads;
+    int head_size = c->head_size;
     printf("file:        %s (%llu bytes)\n", a->checkpoint ? a->checkpoint : DEMO_NAME,
            (unsigned long long)i.file_size);
-    printf("format:      v%d (%s)\n", (int)i.format, format_name(i.format));
+    if (i.format == LM_FORMAT_GGUF)
+        printf("format:      GGUF v%d (llama; tensors %s)\n", i.gguf_version, i.tensor_types);
+    else
+        printf("format:      v%d (%s)\n", (int)i.format, format_name(i.format));
     printf("config:      dim %d, hidden_dim %d, n_layers %d, n_heads %d, n_kv_heads %d, "
            "vocab_size %d, seq_len %d (head_size %d)\n",
            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
            head_size);
+    printf("rope/norm:   theta %g, rmsnorm eps %g\n", (double)c->rope_theta, (double)c->norm_eps);
     printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
     printf("classifier:  %s\n",
            i.shared_classifier ? "shared with the token embedding" : "separate");
-    if (i.format == LM_FORMAT_V2)
+    if (i.group_size)
         printf("group size:  %d\n", i.group_size);
     else
         printf("group size:  - (not quantized)\n");

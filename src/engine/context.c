@@ -26,8 +26,11 @@ typedef struct ws_sizes {
 
 static ws_sizes sizes_of(const lm_config *c, int group_size, int n_threads, int max_rows,
                          int max_out, int max_ctx) {
-    uint64_t R = (uint64_t)max_rows, dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
-    uint64_t hs = (uint64_t)(c->dim / c->n_heads), widest = hidden > dim ? hidden : dim;
+    /* x, xb, xb2 and q hold (rows, dim) or (rows, q_dim): the wider */
+    uint64_t R = (uint64_t)max_rows, q_dim = (uint64_t)lm_q_dim(c),
+             hidden = (uint64_t)c->hidden_dim;
+    uint64_t dim = (uint64_t)c->dim > q_dim ? (uint64_t)c->dim : q_dim;
+    uint64_t hs = (uint64_t)lm_head_size(c), widest = hidden > dim ? hidden : dim;
     int gs = group_size ? group_size : 1;
     return (ws_sizes){
         .rows_dim = R * dim,

@@ -19,17 +19,18 @@
 /* Q8_0 models multiply quantized activations: quantize each of this thread's
  * rows once, and every product reading them reuses the result. */
 static void quantize_rows(const lm_workspace *ws, const float *x, int n, int t0, int t1) {
-    if (ws->model->info.format != LM_FORMAT_V2) return;
+    if (!ws->model->info.group_size) return; /* no Q8_0 weights */
     int groups = lm_q8_groups(n, ws->xq.gs);
     for (int t = t0; t < t1; t++)
         ws->k->quantize_q8(ws->xq.q + (size_t)t * n, ws->xq.s + (size_t)t * groups,
                            x + (size_t)t * n, n, ws->xq.gs);
 }
 
-/* cos/sin of each pair's angle at position pos, as run.c computes them. */
-static void rope_angles(float *cs, int head_size, int pos) {
+/* cos/sin of each pair's angle at position pos, as run.c computes them (its
+ * 10000.0f is the model's theta: llama2.c's files have 10000). */
+static void rope_angles(float *cs, int head_size, int pos, float theta) {
     for (int i = 0; i < head_size; i += 2) {
-        float freq = 1.0f / powf(10000.0f, (float)i / (float)head_size);
+        float freq = 1.0f / powf(theta, (float)i / (float)head_size);
         float angle = (float)pos * freq;
         cs[i] = cosf(angle);
         cs[i + 1] = sinf(angle);
@@ -44,11 +45,11 @@ static void add(float *x, const float *y, int n) {
  * cache at the row's position. */
 static void rope_and_store(const lm_workspace *ws, const lm_row *rows, int l, int t0, int t1) {
     const lm_config *c = ws->model->c;
-    int dim = c->dim, hs = dim / c->n_heads, kv_dim = c->n_kv_heads * hs;
+    int q_dim = lm_q_dim(c), hs = lm_head_size(c), kv_dim = c->n_kv_heads * hs;
     for (int t = t0; t < t1; t++) {
         const float *cs = ws->rope + (size_t)t * hs;
         float *k = ws->kb + (size_t)t * kv_dim, *v = ws->vb + (size_t)t * kv_dim;
-        ws->k->rope(ws->q + (size_t)t * dim, dim, hs, cs);
+        ws->k->rope(ws->q + (size_t)t * q_dim, q_dim, hs, cs);
         ws->k->rope(k, kv_dim, hs, cs);
         size_t slot = ((size_t)l * rows[t].kv->n_ctx + (size_t)rows[t].pos) * kv_dim;
         memcpy(rows[t].kv->key + slot, k, (size_t)kv_dim * sizeof(float));
@@ -59,14 +60,15 @@ static void rope_and_store(const lm_workspace *ws, const lm_row *rows, int l, in
 /* Each (row, head) pair attends over its own sequence's positions 0..pos. */
 static void attention(lm_workspace *ws, const lm_row *rows, int l, int T) {
     const lm_config *c = ws->model->c;
-    int hs = c->dim / c->n_heads, kv_dim = c->n_kv_heads * hs, kv_mul = c->n_heads / c->n_kv_heads;
+    int hs = lm_head_size(c), q_dim = lm_q_dim(c), kv_dim = c->n_kv_heads * hs,
+        kv_mul = c->n_heads / c->n_kv_heads;
     float *att = ws->att + (size_t)omp_get_thread_num() * ws->max_ctx;
     uint64_t call = lm_claims_next_call();
     for (int i; (i = lm_claim(ws, call, T * c->n_heads)) >= 0;) {
         int t = i / c->n_heads, h = i % c->n_heads;
         const lm_kv *kv = rows[t].kv;
         size_t at = (size_t)l * kv->n_ctx * kv_dim + (size_t)(h / kv_mul) * hs;
-        ws->k->attention(ws->xb + (size_t)t * c->dim + h * hs, ws->q + (size_t)t * c->dim + h * hs,
+        ws->k->attention(ws->xb + (size_t)t * q_dim + h * hs, ws->q + (size_t)t * q_dim + h * hs,
                          kv->key + at, kv->value + at, att, rows[t].pos + 1, hs, kv_dim);
     }
 }
@@ -75,11 +77,11 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     const lm_config *c = ws->model->c;
     const lm_layer *L = &ws->model->layers[l];
     const lm_kernels *k = ws->k;
-    int dim = c->dim, hidden = c->hidden_dim;
+    int dim = c->dim, hidden = c->hidden_dim, q_dim = lm_q_dim(c);
 
     /* attention: xb = rmsnorm(x); q, k, v; k and v land in the caches */
     for (int t = t0; t < t1; t++)
-        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim, 1e-5f);
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim, c->norm_eps);
     quantize_rows(ws, ws->xb, dim, t0, t1);
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->q, ws->xb, &L->wq, T);
@@ -90,7 +92,7 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     lm_barrier_wait(ws->barrier);
     attention(ws, rows, l, T);
     lm_barrier_wait(ws->barrier);
-    quantize_rows(ws, ws->xb, dim, t0, t1);
+    quantize_rows(ws, ws->xb, q_dim, t0, t1); /* the heads' outputs, (rows, q_dim) */
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->xb2, ws->xb, &L->wo, T);
     lm_barrier_wait(ws->barrier);
@@ -98,7 +100,7 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     /* feed-forward: x += wo(att); xb = rmsnorm(x); x += w2(silu(w1 xb) * w3 xb) */
     for (int t = t0; t < t1; t++) {
         add(ws->x + (size_t)t * dim, ws->xb2 + (size_t)t * dim, dim);
-        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim, 1e-5f);
+        k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim, c->norm_eps);
     }
     quantize_rows(ws, ws->xb, dim, t0, t1);
     lm_barrier_wait(ws->barrier);
@@ -124,7 +126,7 @@ static void classify(lm_workspace *ws, const int *out, int n_out, int first) {
     lm_share(n_out, 1, &j0, &j1);
     for (int j = j0; j < j1; j++)
         ws->k->rmsnorm(ws->xb + (size_t)j * dim, ws->x + (size_t)out[j] * dim, m->rms_final, dim,
-                       1e-5f);
+                       m->c->norm_eps);
     quantize_rows(ws, ws->xb, dim, j0, j1);
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->logits + (size_t)first * m->c->vocab_size, ws->xb, &m->classifier, n_out);
@@ -134,11 +136,11 @@ static void classify(lm_workspace *ws, const int *out, int n_out, int first) {
 static void forward_block(lm_workspace *ws, const lm_row *rows, int T, const int *out, int n_out,
                           int first_out) {
     const lm_model *m = ws->model;
-    int dim = m->c->dim, hs = dim / m->c->n_heads, t0, t1;
+    int dim = m->c->dim, hs = lm_head_size(m->c), t0, t1;
     lm_share(T, 1, &t0, &t1);
     for (int t = t0; t < t1; t++) {
         lm_embed(m, rows[t].token, ws->x + (size_t)t * dim);
-        rope_angles(ws->rope + (size_t)t * hs, hs, rows[t].pos);
+        rope_angles(ws->rope + (size_t)t * hs, hs, rows[t].pos, m->c->rope_theta);
     }
     for (int l = 0; l < m->c->n_layers; l++) layer_forward(ws, rows, l, T, t0, t1);
     if (n_out > 0) classify(ws, out, n_out, first_out);

@@ -19,13 +19,16 @@ int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 uint64_t lm_mul(uint64_t a, uint64_t b);
 uint64_t lm_add(uint64_t a, uint64_t b);
 
-/* A weight matrix [rows, cols], fp32 or Q8_0. f32 / q8 point into the file
- * image while it is laid out; the load then packs every matrix into panels
- * (p, kernels/pack.h), drops the image and sets f32 and q8.q to NULL. */
+/* A weight matrix [rows, cols], fp32 or Q8_0. f32 / q8 / blocks point into
+ * the file image while it is laid out; the load then packs every matrix into
+ * panels (p, kernels/pack.h), drops the image and sets them to NULL. */
 typedef struct lm_matrix {
-    const float *f32; /* fp32 formats */
-    lm_q8 q8;         /* v2 */
-    lm_packed p;      /* what the products and the embedding read */
+    const float *f32;      /* fp32 formats */
+    lm_q8 q8;              /* v2; for GGUF Q8_0 only q8.gs (32) is set */
+    const uint8_t *blocks; /* GGUF Q8_0: 34-byte blocks (fp16 scale, 32 int8), row-major */
+    const void *half;      /* GGUF F16 / BF16 (half_type): row-major 16-bit values */
+    lm_wtype half_type;
+    lm_packed p; /* what the products and the embedding read */
     int rows, cols;
 } lm_matrix;
 
@@ -45,6 +48,8 @@ struct lm_model {
     void *map;              /* the whole file, read-only */
     size_t map_size;
     float *aligned_scales;       /* copies of v2 scales that were not 4-byte aligned */
+    float *norm_store;           /* GGUF: the norms widened to f32 (until packed) */
+    struct lm_gguf *gguf;        /* GGUF: the parsed file (gguf.h), NULL otherwise */
     void *packed;                /* the panels of every matrix, then the norms (model.c) */
     uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
                                     lm_quantize_file never writes over it */
@@ -55,6 +60,23 @@ struct lm_model {
  * lm_quantize_file reads, so that a file larger than memory can be converted.
  * lm_model_load is this plus the packing. */
 lm_model *lm_model_map(const char *path, lm_error *err);
+
+/* The head size of a loaded (or resolved) config, and the width of all query
+ * heads together (dim for llama2.c's formats). */
+static inline int lm_head_size(const lm_config *c) {
+    return c->head_size ? c->head_size : c->dim / c->n_heads;
+}
+static inline int lm_q_dim(const lm_config *c) { return c->n_heads * lm_head_size(c); }
+/* Fill a config's defaults (head_size, rope_theta, norm_eps). */
+void lm_config_resolve(lm_config *c);
+/* 0 if the config is one the engine runs, else -1 with err ("NAME: invalid
+ * header: ..."). */
+int lm_check_config(const lm_config *c, const char *name, lm_error *err);
+/* gguf_model.c: a GGUF image of `size` bytes at p laid out into m (the
+ * hyperparameters, every matrix and norm pointed at, info filled), as
+ * parse_image does for llama2.c's formats. */
+int lm_gguf_model_parse(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
+                        lm_error *err);
 
 /* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */
 typedef struct lm_kv {

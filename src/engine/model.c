@@ -14,6 +14,7 @@
 
 #include "checkpoint.h"
 #include "file.h"
+#include "gguf.h"
 #include "internal.h"
 #include "pack.h"
 
@@ -90,11 +91,11 @@ static void take_norms(layout *l, lm_model *m, int ffn) {
 
 static void take_attention(layout *l, lm_model *m) {
     const lm_config *c = m->c;
-    int kv_dim = c->n_kv_heads * (c->dim / c->n_heads);
-    TAKE_LAYERS(l, m, wq, c->dim, c->dim);
+    int kv_dim = c->n_kv_heads * lm_head_size(c);
+    TAKE_LAYERS(l, m, wq, lm_q_dim(c), c->dim);
     TAKE_LAYERS(l, m, wk, kv_dim, c->dim);
     TAKE_LAYERS(l, m, wv, kv_dim, c->dim);
-    TAKE_LAYERS(l, m, wo, c->dim, c->dim);
+    TAKE_LAYERS(l, m, wo, c->dim, lm_q_dim(c));
 }
 
 static void take_ffn(layout *l, lm_model *m) {
@@ -140,7 +141,14 @@ static uint64_t lay_out(lm_model *m, layout *l) {
     return l->off;
 }
 
-static int check_config(const lm_config *c, const char *name, lm_error *err) {
+void lm_config_resolve(lm_config *c) {
+    if (!c->head_size && c->n_heads > 0) c->head_size = c->dim / c->n_heads;
+    if (c->rope_theta == 0.0f) c->rope_theta = 10000.0f;
+    if (c->norm_eps == 0.0f) c->norm_eps = 1e-5f;
+}
+
+/* A head size other than dim / n_heads comes only from GGUF metadata. */
+int lm_check_config(const lm_config *c, const char *name, lm_error *err) {
     const struct {
         const char *field;
         int value;
@@ -152,16 +160,26 @@ static int check_config(const lm_config *c, const char *name, lm_error *err) {
         if (fields[i].value <= 0)
             return lm_fail(err, "%s: invalid header: %s = %d, must be positive", name,
                            fields[i].field, fields[i].value);
-    if (c->dim % c->n_heads)
+    if (!c->head_size && c->dim % c->n_heads)
         return lm_fail(err, "%s: invalid header: dim %d is not a multiple of n_heads %d", name,
                        c->dim, c->n_heads);
     if (c->n_heads % c->n_kv_heads)
         return lm_fail(err, "%s: invalid header: n_heads %d is not a multiple of n_kv_heads %d",
                        name, c->n_heads, c->n_kv_heads);
-    if ((c->dim / c->n_heads) % 2)
+    int hs = lm_head_size(c);
+    if (hs <= 0 || hs % 2)
+        return lm_fail(
+            err,
+            (int64_t)hs * c->n_heads == c->dim
+                ? "%s: invalid header: head size %d (dim / n_heads) must be even for RoPE"
+                : "%s: invalid header: head size %d must be positive and even for RoPE",
+            name, hs);
+    if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta) || !(c->norm_eps > 0.0f) ||
+        !isfinite(c->norm_eps))
         return lm_fail(err,
-                       "%s: invalid header: head size %d (dim / n_heads) must be even for RoPE",
-                       name, c->dim / c->n_heads);
+                       "%s: invalid header: RoPE theta %g and RMSNorm epsilon %g must be "
+                       "positive and finite",
+                       name, (double)c->rope_theta, (double)c->norm_eps);
     return 0;
 }
 
@@ -208,7 +226,9 @@ static int parse_header(lm_model *m, const uint8_t *p, uint64_t size, const char
                            name, shared);
         info->shared_classifier = shared;
     }
-    if (check_config(c, name, err)) return -1;
+    c->head_size = 0, c->rope_theta = 0.0f, c->norm_eps = 0.0f;
+    if (c->n_heads > 0 && c->dim % c->n_heads == 0) lm_config_resolve(c); /* llama2.c's values */
+    if (lm_check_config(c, name, err)) return -1;
     if (info->format == LM_FORMAT_V2) {
         info->group_size = read_i32(p + 37);
         if (info->group_size <= 0 || c->dim % info->group_size)
@@ -304,7 +324,22 @@ static lm_matrix *matrix_at(lm_model *m, int j) {
     return ws[(j - 1) / m->c->n_layers];
 }
 
+/* GGUF Q8_0 rows [r0, r1) of w as lamina's flat Q8_0 (int8 values, then one
+ * f32 scale per 32: the fp16 scale widened exactly) into q and s, which hold
+ * the whole matrix. */
+static void unblock_q8(const lm_matrix *w, int8_t *q, float *s, size_t r0, size_t r1) {
+    size_t per_row = (size_t)w->cols / LM_GGUF_Q8_0_BLOCK;
+    for (size_t b = r0 * per_row; b < r1 * per_row; b++) {
+        const uint8_t *blk = w->blocks + b * LM_GGUF_Q8_0_BYTES;
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        s[b] = lm_f16_to_f32(d);
+        memcpy(q + b * LM_GGUF_Q8_0_BLOCK, blk + 2, LM_GGUF_Q8_0_BLOCK);
+    }
+}
+
 static size_t matrix_pack_bytes(const lm_matrix *w) {
+    if (w->half) return lm_pack_bytes_type(w->half_type, w->rows, w->cols, 0);
     return (lm_pack_bytes(w->rows, w->cols, w->f32 ? 0 : w->q8.gs) + 63) / 64 * 64;
 }
 
@@ -322,8 +357,19 @@ static void release(const lm_model *m, const void *p, size_t bytes) {
  * each slice of the file image once packed: the process holds about one copy
  * of the weights throughout (a whole 7B embedding held until packed was
  * 55 MB over the file's size). */
-static void pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
-    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : 1);
+static int pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
+    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
+    /* GGUF Q8_0 goes through a staging copy in lamina's flat layout, of which
+     * only the slice being packed is ever touched (reserved, not committed) */
+    size_t n_all = (size_t)w->rows * (size_t)w->cols, stage_bytes = 0;
+    void *stage = NULL;
+    if (w->blocks) {
+        stage_bytes = n_all + n_all / LM_GGUF_Q8_0_BLOCK * sizeof(float);
+        stage = mmap(NULL, stage_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (stage == MAP_FAILED) return -1;
+        w->q8 = (lm_q8){stage, (const float *)((char *)stage + n_all), LM_GGUF_Q8_0_BLOCK};
+    }
     const int panels = (w->rows + LM_PANEL - 1) / LM_PANEL;
     int step = (int)(((size_t)4 << 20) / (row_bytes * LM_PANEL));
     if (step < 1) step = 1;
@@ -332,15 +378,30 @@ static void pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
         size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
         if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
         size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
-        if (w->f32) {
+        if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
+        if (w->half) {
+            if (w->half_type == LM_WT_F16)
+                lm_pack_f16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
+            else
+                lm_pack_bf16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
+            release(m, (const uint8_t *)w->half + a * 2, n * 2);
+        } else if (w->f32) {
             lm_pack_f32_part(&w->p, mem, w->f32, w->rows, w->cols, p0, p1);
             release(m, w->f32 + a, n * sizeof(float));
         } else {
             lm_pack_q8_part(&w->p, mem, &w->q8, w->rows, w->cols, p0, p1);
+            if (w->blocks) {
+                madvise((char *)w->q8.q + a, n, MADV_DONTNEED); /* the staging slice */
+                release(m, w->blocks + a / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES,
+                        n / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES);
+                continue;
+            }
             release(m, w->q8.q + a, n);
             release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
         }
     }
+    if (stage) munmap(stage, stage_bytes);
+    return 0;
 }
 
 /* Repack every matrix into panels (kernels/pack.h) in memory the model owns,
@@ -369,17 +430,29 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     for (int j = 0; j < n_mats; j++) {
         lm_matrix *w = matrix_at(m, j);
         if (!w) continue;
-        pack_matrix(m, w, at);
+        if (pack_matrix(m, w, at))
+            return lm_fail(err, "%s: out of memory staging a Q8_0 matrix", name);
         at += matrix_pack_bytes(w);
-        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL;
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
     }
     if (m->info.shared_classifier) m->classifier = m->tok_emb;
     if (m->map) munmap(m->map, m->map_size);
     m->map = NULL, m->map_size = 0;
     free(m->aligned_scales);
     m->aligned_scales = NULL;
+    free(m->norm_store);
+    m->norm_store = NULL;
     m->info.pack_seconds = lm_seconds() - t0;
     return 0;
+}
+
+/* A GGUF file or one of llama2.c's, by its magic. */
+static int parse_any(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
+                     lm_error *err) {
+    if (lm_gguf_is(p, size)) return lm_gguf_model_parse(m, p, size, name, err);
+    if (!parse_image(m, p, size, name, err)) return 0;
+    lm_file_explain(name, p, size, LM_WANT_CHECKPOINT, err);
+    return -1;
 }
 
 lm_model *lm_model_map(const char *path, lm_error *err) {
@@ -401,9 +474,8 @@ lm_model *lm_model_map(const char *path, lm_error *err) {
         m->map_size = (size_t)st.st_size;
     }
     m->file_dev = (uint64_t)st.st_dev, m->file_ino = (uint64_t)st.st_ino;
-    if (parse_image(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
-                    err)) {
-        lm_file_explain(path, m->map, m->map_size, LM_WANT_CHECKPOINT, err);
+    if (parse_any(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
+                  err)) {
         lm_model_free(m);
         return NULL;
     }
@@ -438,8 +510,7 @@ lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, 
         m->map = size ? copy : NULL, m->map_size = size;
         data = m->map;
     }
-    if (parse_image(m, size ? data : (const uint8_t *)"", size, name, err)) {
-        lm_file_explain(name, data, size, LM_WANT_CHECKPOINT, err);
+    if (parse_any(m, size ? data : (const uint8_t *)"", size, name, err)) {
         lm_model_free(m);
         return NULL;
     }
@@ -454,6 +525,8 @@ void lm_model_free(lm_model *m) {
     if (!m) return;
     if (m->map) munmap(m->map, m->map_size);
     free(m->aligned_scales);
+    free(m->norm_store);
+    lm_gguf_free(m->gguf);
     free(m->packed);
     free(m->layers);
     free(m);
@@ -462,7 +535,7 @@ void lm_model_free(lm_model *m) {
 lm_model_info lm_model_get_info(const lm_model *m) { return m->info; }
 
 uint64_t lm_kv_cache_bytes(const lm_config *c, int n_ctx) {
-    uint64_t kv_dim = (uint64_t)c->n_kv_heads * (uint64_t)(c->dim / c->n_heads);
+    uint64_t kv_dim = (uint64_t)c->n_kv_heads * (uint64_t)lm_head_size(c);
     return lm_mul(lm_mul(lm_mul((uint64_t)c->n_layers, (uint64_t)n_ctx), kv_dim),
                   2 * sizeof(float));
 }
@@ -519,7 +592,14 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
         lm_fail(err, "%s: random models are built as v1 or v2", name);
         return NULL;
     }
-    if (check_config(config, name, err)) return NULL;
+    lm_config want = *config;
+    lm_config_resolve(&want);
+    if (lm_check_config(&want, name, err)) return NULL;
+    if (want.head_size != want.dim / want.n_heads) {
+        lm_fail(err, "%s: head size %d must be dim / n_heads (%d) in llama2.c's layout", name,
+                want.head_size, want.dim / want.n_heads);
+        return NULL;
+    }
     int gs = format != LM_FORMAT_V2 ? 0
              : group_size           ? group_size
                                     : lm_q8_group_size(config->dim, config->hidden_dim);
@@ -547,6 +627,7 @@ lm_model *lm_model_random(const lm_config *config, lm_format format, int group_s
         lm_model_free(m);
         return NULL;
     }
+    m->info.config = want; /* the header holds no theta nor epsilon */
     fill_const(m->layers[0].rms_att, (uint64_t)config->dim * (2 * (uint64_t)config->n_layers),
                1.0f); /* rms_att and rms_ffn are adjacent in v1/v2 */
     fill_const(m->rms_final, (uint64_t)config->dim, 1.0f);

@@ -81,6 +81,8 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
 
 static int quantize_model(const lm_model *m, const char *path, int group_size, lm_error *err) {
     if (m->info.format == LM_FORMAT_V2) return lm_fail(err, "the checkpoint is already Q8_0 (v2)");
+    if (m->info.format == LM_FORMAT_GGUF)
+        return lm_fail(err, "lamina quantize writes llama2.c's v2 from v0 or v1, not from GGUF");
     int gs = pick_group_size(m->c, group_size, err);
     if (gs < 0) return -1;
     uint64_t widest = (uint64_t)m->c->vocab_size * (uint64_t)m->c->dim;

@@ -30,14 +30,27 @@ typedef struct lm_config {
     int n_kv_heads; /* key/value heads (grouped-query attention when < n_heads) */
     int vocab_size;
     int seq_len; /* longest context the model was trained for */
+    /* From GGUF metadata; llama2.c's formats have the defaults. 0 in a config
+     * given to lm_model_random means the default; a loaded model's info has
+     * the values it runs with. */
+    int head_size;    /* per attention head; default dim / n_heads */
+    float rope_theta; /* RoPE base; default 10000 */
+    float norm_eps;   /* RMSNorm epsilon; default 1e-5 */
 } lm_config;
 
-typedef enum lm_format { LM_FORMAT_V0 = 0, LM_FORMAT_V1 = 1, LM_FORMAT_V2 = 2 } lm_format;
+/* LM_FORMAT_GGUF: llama.cpp's GGUF (v2 or v3, architecture llama). */
+typedef enum lm_format {
+    LM_FORMAT_V0 = 0,
+    LM_FORMAT_V1 = 1,
+    LM_FORMAT_V2 = 2,
+    LM_FORMAT_GGUF = 3
+} lm_format;
 
 typedef struct lm_model lm_model;
 
 /* Map a checkpoint read-only and validate its header and size before any
- * weight is touched. The format is detected from the file itself. */
+ * weight is touched. The format is detected from the file itself: llama2.c's
+ * v0, v1, v2, or GGUF (src/FORMATS.md). */
 lm_model *lm_model_load(const char *path, lm_error *err);
 /* The same from a file image in memory (e.g. linked into the program); `name`
  * is used in messages. The image must stay valid until lm_model_free (it is
@@ -49,7 +62,9 @@ typedef struct lm_model_info {
     lm_config config;
     lm_format format;
     int shared_classifier; /* 1 if the classifier is the token embedding */
-    int group_size;        /* Q8_0 group size (v2), 0 otherwise */
+    int group_size;        /* Q8_0 group size (v2; 32 for GGUF with Q8_0), 0 otherwise */
+    int gguf_version;      /* 2 or 3 for GGUF, else 0 */
+    char tensor_types[48]; /* GGUF: the weights' types, e.g. "F16, F32" */
     uint64_t file_size;    /* bytes */
     uint64_t n_params;     /* weights, counting a shared classifier once */
     uint64_t weight_bytes; /* bytes of weights read per token (the decode roofline) */

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""GGUF fixtures for lamina's tests, written by llama.cpp's own gguf-py (an
+independent writer), from a llama2.c checkpoint (v0 or v1) or from random
+weights.
+
+usage: make_gguf.py GGUF_PY_DIR OUT.gguf [options]
+  --from CKPT         weights of a llama2.c v0/v1 checkpoint (else --random)
+  --random SEED       a random model: --dim --hidden --layers --heads --kv-heads
+                      --head-size --vocab --seq
+  --type T            f32 | f16 | bf16 | q8_0 for the matrices (norms stay f32)
+  --norm-type T       f32 | f16 for the norms
+  --untied            write output.weight (a copy of the embedding when the
+                      checkpoint shares it)
+  --alignment N       general.alignment (default: gguf-py's 32)
+  --theta X, --eps X  llama.rope.freq_base, llama.attention.layer_norm_rms_epsilon
+  --arch NAME         general.architecture (default llama)
+  --dequant OUT.gguf  also write the weights as gguf-py dequantizes them (all F32)
+
+llama2.c's checkpoints hold Q and K in the interleaved RoPE layout that GGUF
+uses too, so the matrices are copied as they are (no permutation).
+"""
+import argparse
+import struct
+import sys
+
+import numpy as np
+
+
+def read_checkpoint(path):
+    raw = open(path, "rb").read()
+    magic = struct.unpack_from("<I", raw, 0)[0]
+    if magic == 0x616B3432:
+        version = struct.unpack_from("<i", raw, 4)[0]
+        if version != 1:
+            sys.exit(f"{path}: only v0 and v1 (fp32) checkpoints")
+        cfg = struct.unpack_from("<7i", raw, 8)
+        shared = raw[36] == 1
+        off = 256
+    else:
+        cfg = struct.unpack_from("<7i", raw, 0)
+        shared = cfg[5] > 0
+        cfg = cfg[:5] + (abs(cfg[5]),) + cfg[6:]
+        off = 28
+        version = 0
+    dim, hidden, layers, heads, kv_heads, vocab, seq = cfg
+    hs = dim // heads
+    kv_dim = kv_heads * hs
+    f = np.frombuffer(raw, dtype="<f4", offset=off)
+    pos = 0
+
+    def take(*shape):
+        nonlocal pos
+        n = int(np.prod(shape))
+        a = f[pos : pos + n].reshape(shape)
+        pos += n
+        return a
+
+    w = {}
+    if version == 0:
+        w["emb"] = take(vocab, dim)
+        w["att_norm"] = take(layers, dim)
+        w["wq"], w["wk"] = take(layers, dim, dim), take(layers, kv_dim, dim)
+        w["wv"], w["wo"] = take(layers, kv_dim, dim), take(layers, dim, dim)
+        w["ffn_norm"] = take(layers, dim)
+        w["w1"], w["w2"] = take(layers, hidden, dim), take(layers, dim, hidden)
+        w["w3"] = take(layers, hidden, dim)
+        w["final_norm"] = take(dim)
+        take(seq * hs)  # the two RoPE tables
+    else:
+        w["att_norm"], w["ffn_norm"] = take(layers, dim), take(layers, dim)
+        w["final_norm"] = take(dim)
+        w["emb"] = take(vocab, dim)
+        w["wq"], w["wk"] = take(layers, dim, dim), take(layers, kv_dim, dim)
+        w["wv"], w["wo"] = take(layers, kv_dim, dim), take(layers, dim, dim)
+        w["w1"], w["w2"] = take(layers, hidden, dim), take(layers, dim, hidden)
+        w["w3"] = take(layers, hidden, dim)
+    w["out"] = None if shared else take(vocab, dim)
+    c = dict(dim=dim, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads, vocab=vocab,
+             seq=seq, head_size=hs)
+    return c, w
+
+
+def random_model(a):
+    rng = np.random.default_rng(a.random)
+    hs = a.head_size or a.dim // a.heads
+    c = dict(dim=a.dim, hidden=a.hidden, layers=a.layers, heads=a.heads, kv_heads=a.kv_heads,
+             vocab=a.vocab, seq=a.seq, head_size=hs)
+    q_dim, kv_dim, L = a.heads * hs, a.kv_heads * hs, a.layers
+
+    def r(*shape):
+        return (rng.standard_normal(shape) / np.sqrt(shape[-1])).astype(np.float32)
+
+    w = dict(emb=r(a.vocab, a.dim), wq=r(L, q_dim, a.dim), wk=r(L, kv_dim, a.dim),
+             wv=r(L, kv_dim, a.dim), wo=r(L, a.dim, q_dim), w1=r(L, a.hidden, a.dim),
+             w2=r(L, a.dim, a.hidden), w3=r(L, a.hidden, a.dim),
+             att_norm=(1 + 0.1 * rng.standard_normal((L, a.dim))).astype(np.float32),
+             ffn_norm=(1 + 0.1 * rng.standard_normal((L, a.dim))).astype(np.float32),
+             final_norm=(1 + 0.1 * rng.standard_normal(a.dim)).astype(np.float32),
+             out=None)
+    return c, w
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("gguf_py")
+    p.add_argument("out")
+    p.add_argument("--from", dest="src")
+    p.add_argument("--random", type=int)
+    for k, v in dict(dim=64, hidden=96, layers=2, heads=4, kv_heads=2, head_size=0, vocab=1024,
+                     seq=64).items():
+        p.add_argument("--" + k.replace("_", "-"), type=int, default=v)
+    p.add_argument("--type", default="f32", choices=["f32", "f16", "bf16", "q8_0"])
+    p.add_argument("--norm-type", default="f32", choices=["f32", "f16"])
+    p.add_argument("--untied", action="store_true")
+    p.add_argument("--alignment", type=int)
+    p.add_argument("--theta", type=float)
+    p.add_argument("--eps", type=float)
+    p.add_argument("--arch", default="llama")
+    p.add_argument("--dequant")
+    a = p.parse_args()
+    sys.path.insert(0, a.gguf_py)
+    import gguf  # llama.cpp's gguf-py, from the llama.cpp source tree
+
+    c, w = read_checkpoint(a.src) if a.src else random_model(a)
+    if a.untied and w["out"] is None:
+        w["out"] = w["emb"].copy()
+    qtypes = dict(f32=gguf.GGMLQuantizationType.F32, f16=gguf.GGMLQuantizationType.F16,
+                  bf16=gguf.GGMLQuantizationType.BF16, q8_0=gguf.GGMLQuantizationType.Q8_0)
+
+    def write(path, mtype, ntype):
+        g = gguf.GGUFWriter(path, a.arch)
+        if a.alignment:
+            g.add_custom_alignment(a.alignment)
+        arch = a.arch
+        g.add_name("lamina test fixture")
+        g.add_uint32(f"{arch}.context_length", c["seq"])
+        g.add_uint32(f"{arch}.embedding_length", c["dim"])
+        g.add_uint32(f"{arch}.block_count", c["layers"])
+        g.add_uint32(f"{arch}.feed_forward_length", c["hidden"])
+        g.add_uint32(f"{arch}.rope.dimension_count", c["head_size"])
+        g.add_uint32(f"{arch}.attention.head_count", c["heads"])
+        g.add_uint32(f"{arch}.attention.head_count_kv", c["kv_heads"])
+        if c["head_size"] != c["dim"] // c["heads"]:
+            g.add_uint32(f"{arch}.attention.key_length", c["head_size"])
+            g.add_uint32(f"{arch}.attention.value_length", c["head_size"])
+        if a.theta is not None:
+            g.add_float32(f"{arch}.rope.freq_base", a.theta)
+        if a.eps is not None:
+            g.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", a.eps)
+
+        def matrix(name, x):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            t = qtypes[mtype]
+            if mtype == "f32":
+                g.add_tensor(name, x)
+            elif mtype == "f16":
+                g.add_tensor(name, x.astype(np.float16))
+            else:  # bf16 and q8_0 through gguf-py's own quantizers
+                g.add_tensor(name, gguf.quants.quantize(x, t), raw_dtype=t)
+
+        def norm(name, x):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            g.add_tensor(name, x.astype(np.float16) if ntype == "f16" else x)
+
+        matrix("token_embd.weight", w["emb"])
+        for l in range(c["layers"]):
+            b = f"blk.{l}."
+            norm(b + "attn_norm.weight", w["att_norm"][l])
+            matrix(b + "attn_q.weight", w["wq"][l])
+            matrix(b + "attn_k.weight", w["wk"][l])
+            matrix(b + "attn_v.weight", w["wv"][l])
+            matrix(b + "attn_output.weight", w["wo"][l])
+            norm(b + "ffn_norm.weight", w["ffn_norm"][l])
+            matrix(b + "ffn_gate.weight", w["w1"][l])
+            matrix(b + "ffn_down.weight", w["w2"][l])
+            matrix(b + "ffn_up.weight", w["w3"][l])
+        norm("output_norm.weight", w["final_norm"])
+        if w["out"] is not None:
+            matrix("output.weight", w["out"])
+        g.write_header_to_file()
+        g.write_kv_data_to_file()
+        g.write_tensors_to_file()
+        g.close()
+
+    write(a.out, a.type, a.norm_type)
+    if a.dequant:
+        t = qtypes[a.type]
+        for k in ("emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "out"):
+            if w[k] is not None and a.type != "f32":
+                x = np.ascontiguousarray(w[k], dtype=np.float32)
+                if a.type == "f16":
+                    w[k] = x.astype(np.float16).astype(np.float32)
+                else:  # gguf-py's dequantizer
+                    w[k] = gguf.quants.dequantize(gguf.quants.quantize(x, t), t)
+        if a.norm_type == "f16":
+            for k in ("att_norm", "ffn_norm", "final_norm"):
+                w[k] = w[k].astype(np.float16).astype(np.float32)
+        write(a.dequant, "f32", "f32")
+
+
+if __name__ == "__main__":
+    main()
