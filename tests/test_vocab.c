@@ -398,6 +398,169 @@ static int test_gguf(void) {
     return check_exit("vocab.gguf");
 }
 
+/* ---- the stop rule: a GGUF vocabulary ends generation at its end tokens -- */
+
+/* tokenizer.bin's entries as a GGUF vocabulary (spaces as U+2581, ids 0..2
+ * unknown/control, <0xHH> byte tokens) with the given eos and eot ids. */
+static gbuf gguf_from_bin(const char *path, int eos, int eot, int *n_tokens) {
+    gbuf b = {0}, out = {0};
+    char *bin = NULL;
+    FILE *f = fopen(path, "rb");
+    long size = f && !fseek(f, 0, SEEK_END) ? ftell(f) : -1;
+    if (size > 4 && !fseek(f, 0, SEEK_SET) && (bin = malloc((size_t)size)) &&
+        fread(bin, 1, (size_t)size, f) != (size_t)size)
+        size = -1;
+    if (f) fclose(f);
+    CHECK(bin && size > 4, "cannot read %s", path);
+    if (!bin || size <= 4) return out;
+    int n = 0;
+    for (long off = 4; off + 8 <= size; n++) {
+        int32_t len;
+        memcpy(&len, bin + off + 4, 4);
+        off += 8 + len;
+    }
+    gkey(&b, "tokenizer.ggml.model", LM_GGUF_STRING);
+    gstr(&b, "llama");
+    gkey(&b, "tokenizer.ggml.tokens", LM_GGUF_ARRAY);
+    g32(&b, LM_GGUF_STRING);
+    g64(&b, (uint64_t)n);
+    gbuf scores = {0}, types = {0};
+    long off = 4;
+    for (int i = 0; i < n; i++) {
+        int32_t len;
+        memcpy(&len, bin + off + 4, 4);
+        gbuf piece = {0};
+        for (int k = 0; k < len; k++)
+            if (bin[off + 8 + k] == ' ')
+                gput(&piece, SP, 3);
+            else
+                gput(&piece, bin + off + 8 + k, 1);
+        g64(&b, piece.n);
+        gput(&b, piece.p, piece.n);
+        free(piece.p);
+        gput(&scores, bin + off, 4);
+        int byte = len == 6 && !memcmp(bin + off + 8, "<0x", 3);
+        g32(&types, (uint32_t)(i == 0  ? LM_TT_UNKNOWN
+                               : i < 3 ? LM_TT_CONTROL
+                               : byte  ? LM_TT_BYTE
+                                       : LM_TT_NORMAL));
+        off += 8 + len;
+    }
+    gkey(&b, "tokenizer.ggml.scores", LM_GGUF_ARRAY);
+    g32(&b, LM_GGUF_F32);
+    g64(&b, (uint64_t)n);
+    gput(&b, scores.p, scores.n);
+    gkey(&b, "tokenizer.ggml.token_type", LM_GGUF_ARRAY);
+    g32(&b, LM_GGUF_I32);
+    g64(&b, (uint64_t)n);
+    gput(&b, types.p, types.n);
+    gkey(&b, "tokenizer.ggml.eos_token_id", LM_GGUF_U32);
+    g32(&b, (uint32_t)eos);
+    if (eot >= 0) {
+        gkey(&b, "tokenizer.ggml.eot_token_id", LM_GGUF_U32);
+        g32(&b, (uint32_t)eot);
+    }
+    gput(&out, "GGUF", 4);
+    g32(&out, 3);
+    g64(&out, 0);
+    g64(&out, (uint64_t)b.n_kv);
+    gput(&out, b.p, b.n);
+    free(b.p);
+    free(scores.p);
+    free(types.p);
+    free(bin);
+    *n_tokens = n;
+    return out;
+}
+
+/* Greedy tokens of one sequence through the batch API until it finishes;
+ * returns how many, *finish how it ended. */
+static int run_seq(lm_batch *b, const lm_tokenizer *tok, const int *prompt, int n_prompt, int *out,
+                   int cap, int *finish) {
+    lm_error err = {{0}};
+    lm_seq_params p = {.n_ctx = cap,
+                       .temperature = 0,
+                       .topp = 0,
+                       .seed = 1,
+                       .stop_token = lm_tokenizer_stop_token(tok, 0),
+                       .end_tokens = tok};
+    int seq = lm_batch_add(b, prompt, n_prompt, p, &err), n = 0;
+    CHECK(seq >= 0, "lm_batch_add: %s", err.msg);
+    *finish = LM_RUNNING;
+    lm_batch_event ev;
+    while (seq >= 0 && *finish == LM_RUNNING && lm_batch_step(b, &ev, &err) >= 0)
+        if (ev.seq == seq) out[n++] = ev.token, *finish = ev.finish;
+    return n;
+}
+
+/* A tokenizer.bin runs until the context is full (the model never samples
+ * BOS here); the same vocabulary as GGUF with EOS (or EOT) set to the k-th
+ * token sampled stops right there, in the batch API and in lm_generate, whose
+ * text is the first k - 1 tokens' (the end token prints nothing). */
+static int test_stop(const char *model_path, const char *bin_path) {
+    enum { CTX = 48 };
+    lm_error err = {{0}};
+    lm_model *m = lm_model_load(model_path, &err);
+    lm_tokenizer *bin = m ? lm_tokenizer_load(bin_path, 0, &err) : NULL;
+    CHECK(m && bin, "%s", err.msg);
+    if (!m || !bin) return check_exit("vocab.stop");
+    lm_batch *b = lm_batch_new(m, (lm_batch_params){1, CTX, 1, NULL}, &err);
+    int n_prompt = 0, *prompt = lm_tokenize(bin, "And it came to pass", 1, 0, &n_prompt, &err);
+    CHECK(b && prompt, "%s", err.msg);
+    int all[CTX], fin, n_all = b && prompt ? run_seq(b, bin, prompt, n_prompt, all, CTX, &fin) : 0;
+    CHECK(n_all == CTX - n_prompt + 1 && fin == LM_FINISH_LENGTH, "%d tokens, finish %d", n_all,
+          fin);
+    /* the first token from the 6th on that did not occur before it */
+    int k = 5;
+    for (int seen = 1; k < n_all && seen; k += seen)
+        for (int j = seen = 0; j < k; j++) seen |= all[j] == all[k];
+    CHECK(k < n_all && all[k] > 2, "no fresh token among %d", n_all);
+    for (int variant = 0; variant < 2 && k < n_all; variant++) {
+        int n_tok = 0, got[CTX];
+        gbuf g = gguf_from_bin(bin_path, variant ? 5 : all[k], variant ? all[k] : -1, &n_tok);
+        lm_tokenizer *gg = lm_tokenizer_load_memory(g.p, g.n, "kjv.gguf", n_tok, &err);
+        free(g.p);
+        CHECK(gg != NULL, "%s", err.msg);
+        if (!gg) continue;
+        int n_gg = 0, *p2 = lm_tokenize(gg, "And it came to pass", 1, 0, &n_gg, &err);
+        CHECK(p2 && n_gg == n_prompt && !memcmp(p2, prompt, (size_t)n_gg * sizeof *p2),
+              "the GGUF copy encodes the prompt alike");
+        int n = run_seq(b, gg, prompt, n_prompt, got, CTX, &fin);
+        CHECK(n == k + 1 && fin == LM_FINISH_STOP && got[k] == all[k],
+              "%s: stopped after %d tokens (finish %d), want %d", variant ? "eot" : "eos", n, fin,
+              k + 1);
+        /* lm_generate prints the same text up to the end token */
+        char want[4096] = "";
+        for (int i = 1; i < n_prompt; i++)
+            strcat(want, lm_token_piece(bin, prompt[i - 1], prompt[i]));
+        for (int i = 0; i < k; i++)
+            strcat(want, lm_piece_text(
+                             lm_token_piece(bin, i ? all[i - 1] : prompt[n_prompt - 1], all[i])));
+        strcat(want, "\n");
+        char text[4096] = "";
+        FILE *out = fmemopen(text, sizeof text - 1, "w");
+        lm_context *ctx = lm_context_new(m, (lm_context_params){CTX, 1, NULL}, &err);
+        lm_sampler *s = lm_sampler_new(lm_model_get_info(m).config.vocab_size, 0, 0, 1, &err);
+        lm_stats st;
+        CHECK(ctx && s && out &&
+                  !lm_generate(ctx, gg, s, "And it came to pass", CTX, out, &st, &err),
+              "lm_generate: %s", err.msg);
+        if (out) fclose(out);
+        CHECK(!strcmp(text, want) && st.generated_tokens == k + 1,
+              "lm_generate (%s) printed '%s' in %d tokens; want '%s' in %d",
+              variant ? "eot" : "eos", text, st.generated_tokens, want, k + 1);
+        lm_sampler_free(s);
+        lm_context_free(ctx);
+        free(p2);
+        lm_tokenizer_free(gg);
+    }
+    free(prompt);
+    lm_batch_free(b);
+    lm_tokenizer_free(bin);
+    lm_model_free(m);
+    return check_exit("vocab.stop");
+}
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -483,6 +646,8 @@ int main(int argc, char **argv) {
     if (!strcmp(section, "encode")) return test_encode();
     if (!strcmp(section, "bad")) return test_bad();
     if (!strcmp(section, "gguf")) return test_gguf();
-    fprintf(stderr, "usage: test_vocab encode|bad|gguf|cases VOCAB.gguf INP OUT\n");
+    if (!strcmp(section, "stop") && argc == 4) return test_stop(argv[2], argv[3]);
+    fprintf(stderr,
+            "usage: test_vocab encode|bad|gguf|stop MODEL TOKENIZER|cases VOCAB.gguf INP OUT\n");
     return 2;
 }

@@ -24,8 +24,10 @@ target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
 add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
 add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
 add_test(NAME tokenizer.vocab_gguf COMMAND test_vocab gguf)
+add_test(NAME tokenizer.vocab_stop COMMAND test_vocab stop ${LAMINA_TEST_DATA}/models/kjv1m.bin
+                                           ${LAMINA_TEST_DATA}/models/tok1024-kjv.bin)
 set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad tokenizer.vocab_gguf
-                     PROPERTIES LABELS tokenizer)
+                     tokenizer.vocab_stop PROPERTIES LABELS tokenizer)
 
 # llama.cpp's own tokenizer cases: ggml-vocab-llama-spm (copied into
 # tests/data/vocab) and ggml-vocab-phi-3 (SentencePiece with control and
