@@ -47,3 +47,12 @@ add_test(NAME tokenizer.compat_llama_tokenize
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh ${lamina_cmd}
                  ${LAMINA_LLAMACPP_BIN} ${LAMINA_VOCAB_SPM} ${vocab_phi3})
 set_tests_properties(tokenizer.compat_llama_tokenize PROPERTIES LABELS "tokenizer;compat")
+
+# A GGUF model that carries its vocabulary (written at test time with gguf-py:
+# tests/llamacpp/source.sh's tree and a python3 with numpy): used without -z,
+# overridden by -z tokenizer.bin, refused at another vocabulary size.
+add_test(NAME tokenizer.gguf_model_vocab
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab/gguf_model_vocab.sh ${lamina_cmd}
+                 ${LAMINA_PYTHON3} ${LAMINA_LLAMACPP_SRC} ${LAMINA_TEST_DATA}
+                 ${CMAKE_CURRENT_BINARY_DIR}/vocab)
+set_tests_properties(tokenizer.gguf_model_vocab PROPERTIES LABELS tokenizer TIMEOUT 300)

@@ -23,12 +23,16 @@ static int check_model(const lm_gguf *g, lm_error *err) {
     int rc = lm_gguf_get_str(g, "tokenizer.ggml.model", &kind, err);
     if (rc < 0) return -1;
     if (rc == 1)
-        return lm_fail(err, "%s: tokenizer.ggml.model: missing (the file has no vocabulary)", name);
+        return lm_fail(
+            err, "%s: tokenizer.ggml.model: missing (the file has no vocabulary; give one with -z)",
+            name);
     if (kind.n == 5 && memcmp(kind.p, "llama", 5) == 0) return 0;
     if ((kind.n == 8 && memcmp(kind.p, "no_vocab", 8) == 0) ||
         (kind.n == 4 && memcmp(kind.p, "none", 4) == 0))
-        return lm_fail(err, "%s: tokenizer.ggml.model is \"%s\": the file has no vocabulary", name,
-                       lm_gguf_show(kind, shown));
+        return lm_fail(
+            err,
+            "%s: tokenizer.ggml.model is \"%s\": the file has no vocabulary (give one with -z)",
+            name, lm_gguf_show(kind, shown));
     return lm_fail(err,
                    "%s: tokenizer.ggml.model \"%s\" is not supported (lamina reads SentencePiece "
                    "vocabularies, \"llama\")",
