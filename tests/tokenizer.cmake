@@ -42,10 +42,11 @@ add_test(NAME tokenizer.gguf_phi3 COMMAND test_vocab cases ${vocab_phi3} ${vocab
 set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 PROPERTIES LABELS tokenizer)
 
 # Against llama.cpp's llama-tokenize (tests/llamacpp/build.sh) on a varied text
-# set, for both vocabularies above.
+# set, for both vocabularies above and baichuan's (64000 pieces).
 add_test(NAME tokenizer.compat_llama_tokenize
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh ${lamina_cmd}
-                 ${LAMINA_LLAMACPP_BIN} ${LAMINA_VOCAB_SPM} ${vocab_phi3})
+                 ${LAMINA_LLAMACPP_BIN} ${LAMINA_VOCAB_SPM} ${vocab_phi3}
+                 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-baichuan.gguf)
 set_tests_properties(tokenizer.compat_llama_tokenize PROPERTIES LABELS "tokenizer;compat")
 
 # A GGUF model that carries its vocabulary (written at test time with gguf-py:

@@ -3,7 +3,7 @@
 # make_gguf.py) with tok1024-kjv.bin's vocabulary in its metadata
 # (add_vocab.py), both with llama.cpp's gguf-py. Without -z lamina uses that
 # vocabulary and prints kjv1m.bin's text; -z tokenizer.bin still overrides; a
-# vocabulary of another size is a one-line error.
+# vocabulary of another size is a one-line error. `lamina batch` alike.
 # usage: gguf_model_vocab.sh LAMINA PYTHON3 LLAMACPP_SRC DATA_DIR WORK_DIR
 set -u
 lamina=$1 py=$2 src=$3 data=$4 work=$5
@@ -32,6 +32,9 @@ p="And it came to pass"
 want=$("$lamina" "$data/models/kjv1m.bin" -z "$tok" -t 0 -n 60 -i "$p" 2>/dev/null)
 same "$want" "$lamina" "$m" -t 0 -n 60 -i "$p"
 same "$want" "$lamina" "$m" -z "$tok" -t 0 -n 60 -i "$p"
+req='{"id":"a","prompt":"And it came to pass","max_tokens":20,"temperature":0}'
+same "$(echo "$req" | "$lamina" batch "$data/models/kjv1m.bin" -z "$tok" 2>/dev/null)" \
+    "$lamina" batch "$m" <(echo "$req")
 t="And it came to pass, that Jesus said: 'Ææ' 12345"
 same "$("$lamina" tokenize -z "$tok" -- "$t")" "$lamina" tokenize -z "$m" -- "$t"
 "$lamina" "$m" -z "$data/vocab/ggml-vocab-llama-spm.gguf" -n 8 >/dev/null 2>"$work/err"
