@@ -20,7 +20,8 @@
 // (attention: a share of the heads). Elementwise kernels run on one thread.
 //
 // Default run: --benchmark_min_time=0.1 (unless given); T=64 products run at
-// the stories shapes; LAMINA_BENCH_FULL=1 adds T=64 at 7B. The classifier runs
+// the stories shapes; LAMINA_BENCH_FULL=1 adds T=64 at 7B. F16 products
+// (matmul_f16, 2 bytes a weight) run at 110M and 7B, BF16 at 110M. The classifier runs
 // at T=1 only, as in the engine (it sees the last prompt token only).
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -88,6 +89,22 @@ void *aligned(size_t bytes) {
     return p;
 }
 
+// x with its low 16 bits replaced by sign | exponent 14 or 15 | random
+// mantissa: still a float in [-1, 1), and (little-endian) its low half is a
+// normal half in [0.5, 2) and a normal bfloat16 in [2^-15, 1), so that pool
+// windows are also sane F16 / BF16 panels (no subnormals to slow them down).
+float with_low_half(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    uint32_t h = (uint32_t)(rng_state >> 40);
+    u = (u & 0xffff0000u) | (h & 0x8000u) | (14u + (h >> 16 & 1u)) << 10 | (h & 0x3ffu);
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 // The weight pool: floats in [-1, 1) (so any window is valid fp32 data, valid
 // int8 data and valid Q8 scales), read through rotating windows.
 struct Pool {
@@ -103,7 +120,7 @@ struct Pool {
             if (std::atol(env) > 0) bytes = std::max((size_t)std::atol(env) << 20, largest + 4096);
         base = (char *)aligned(bytes);
         float *f = (float *)base;
-        for (size_t i = 0; i < bytes / sizeof(float); i++) f[i] = rand_unit();
+        for (size_t i = 0; i < bytes / sizeof(float); i++) f[i] = with_low_half(rand_unit());
     }
 };
 Pool pool;
@@ -154,6 +171,32 @@ lm_packed packed_window(char *p, int d, int n, int gs) {
         w.flat = {(const int8_t *)p, (const float *)(p + (cells + 63) / 64 * 64), gs};
     }
     return w;
+}
+
+// y (T, d) = x (T, n) w^T with w (d, n) of F16 or BF16 values (2 bytes each).
+void bm_matmul_16(benchmark::State &state, const lm_kernels *k, int d, int n, int T, bool bf16,
+                  int threads) {
+    const lm_wtype type = bf16 ? LM_WT_BF16 : LM_WT_F16;
+    const auto mm = bf16 ? k->matmul_bf16 : k->matmul_f16;
+    Rotor rot(lm_pack_bytes_type(type, d, n, 0));
+    std::vector<float> x((size_t)T * n), y((size_t)T * d);
+    for (auto &v : x) v = rand_unit();
+    for (auto _ : state) {
+        lm_packed w{};
+        w.rows = d, w.cols = n, w.type = type, w.h = (const uint16_t *)rot.next();
+        if (threads == 1) {
+            mm(y.data(), x.data(), &w, T, 0, d);
+        } else {
+#pragma omp parallel num_threads(threads)
+            {
+                int r0, r1;
+                share(d, LM_ROW_BLOCK, &r0, &r1);
+                if (r0 < r1) mm(y.data(), x.data(), &w, T, r0, r1);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 2.0 * T * d * n, 2.0 * d * n + 4.0 * T * n);
 }
 
 // y (T, d) = x (T, n) w^T with w (d, n).
@@ -340,6 +383,12 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
                         [=](benchmark::State &st) { bm_matmul_f32(st, k, d, n, T, th); });
                     add("matmul_q8" + m + tail,
                         [=](benchmark::State &st) { bm_matmul_q8(st, k, d, n, T, gs, th); });
+                    if (s.name == "110M" || big)
+                        add("matmul_f16" + m + tail,
+                            [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, false, th); });
+                    if (s.name == "110M")
+                        add("matmul_bf16" + m + tail,
+                            [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, true, th); });
                 }
             }
         const int hs = s.dim / s.n_heads;

@@ -47,7 +47,8 @@ set(_hardening_replay_inputs_checkpoint
 set(_hardening_replay_inputs_tokenizer
     ${_hardening_data}/models/tok1024-kjv.bin ${_hardening_data}/tokenizers/llama2-32k.bin
     ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
-foreach(target checkpoint tokenizer prompt args chat numbers)
+set(_hardening_replay_inputs_gguf ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
+foreach(target checkpoint tokenizer prompt args chat numbers gguf)
   add_executable(replay_${target} ${_hardening_dir}/fuzz_${target}.c
                                   ${_hardening_dir}/replay_main.c)
   target_compile_definitions(replay_${target} PRIVATE _GNU_SOURCE
@@ -59,9 +60,16 @@ foreach(target checkpoint tokenizer prompt args chat numbers)
   else()
     target_link_libraries(replay_${target} PRIVATE liblamina)
   endif()
+  if(target STREQUAL "gguf")
+    target_link_libraries(replay_${target} PRIVATE lamina_engine_internal)
+  endif()
+  set(_seeds ${_hardening_seeds}/${target})
+  if(target STREQUAL "gguf") # its seeds are regressions/gguf (tiny models gguf-py wrote)
+    set(_seeds "")
+  endif()
   add_test(NAME hardening.replay.${target}
            COMMAND replay_${target} ${_hardening_dir}/regressions/${target}
-                   ${_hardening_seeds}/${target} ${_hardening_replay_inputs_${target}})
+                   ${_seeds} ${_hardening_replay_inputs_${target}})
   # TIMEOUT: some regressions were slow inputs (a header walked for minutes).
   set_tests_properties(hardening.replay.${target} PROPERTIES FIXTURES_REQUIRED hardening_seeds
                                                              LABELS hardening TIMEOUT 120)

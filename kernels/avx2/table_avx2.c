@@ -3,14 +3,13 @@
  * Q8_0 models re-quantize every activation and reordered sums changed greedy
  * text against runq.c's golden output. */
 #include "avx2.h"
-#include "scalar/scalar.h"
 
 const lm_kernels lm_kernels_avx2 = {
     .isa = "avx2",
     .matmul_f32 = lm_matmul_f32_avx2,
     .matmul_q8 = lm_matmul_q8_avx2,
-    .matmul_f16 = lm_matmul_f16_scalar,
-    .matmul_bf16 = lm_matmul_bf16_scalar,
+    .matmul_f16 = lm_matmul_f16_avx2,
+    .matmul_bf16 = lm_matmul_bf16_avx2,
     .quantize_q8 = lm_quantize_q8_avx2,
     .rmsnorm = lm_rmsnorm_f32_avx2,
     .softmax = lm_softmax_f32_avx2,

@@ -7,6 +7,8 @@
 #include "kernels.h"
 
 void lm_matmul_f32_avx512(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_f16_avx512(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_bf16_avx512(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_avx512(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_avx512vnni(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
                              int r1);

@@ -1,13 +1,12 @@
 /* As lm_kernels_avx512, but matmul_q8 uses vpdpbusd. */
 #include "avx512.h"
-#include "scalar/scalar.h"
 
 const lm_kernels lm_kernels_avx512vnni = {
     .isa = "avx512vnni",
     .matmul_f32 = lm_matmul_f32_avx512,
     .matmul_q8 = lm_matmul_q8_avx512vnni,
-    .matmul_f16 = lm_matmul_f16_scalar,
-    .matmul_bf16 = lm_matmul_bf16_scalar,
+    .matmul_f16 = lm_matmul_f16_avx512,
+    .matmul_bf16 = lm_matmul_bf16_avx512,
     .quantize_q8 = lm_quantize_q8_avx512,
     .rmsnorm = lm_rmsnorm_f32_avx512,
     .softmax = lm_softmax_f32_avx512,

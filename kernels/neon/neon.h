@@ -7,6 +7,8 @@
 #include "kernels.h"
 
 void lm_matmul_f32_neon(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_f16_neon(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_bf16_neon(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_neon(int8_t *q, float *s, const float *x, int n, int gs);

@@ -1,13 +1,12 @@
 /* Plain ASIMD (every AArch64 CPU). */
 #include "neon.h"
-#include "scalar/scalar.h"
 
 const lm_kernels lm_kernels_neon = {
     .isa = "neon",
     .matmul_f32 = lm_matmul_f32_neon,
     .matmul_q8 = lm_matmul_q8_neon,
-    .matmul_f16 = lm_matmul_f16_scalar,
-    .matmul_bf16 = lm_matmul_bf16_scalar,
+    .matmul_f16 = lm_matmul_f16_neon,
+    .matmul_bf16 = lm_matmul_bf16_neon,
     .quantize_q8 = lm_quantize_q8_neon,
     .rmsnorm = lm_rmsnorm_f32_neon,
     .softmax = lm_softmax_f32_neon,

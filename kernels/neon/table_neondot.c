@@ -1,14 +1,13 @@
 /* ASIMD plus the dot-product extension: the neon table with sdot for matmul_q8,
  * the only operation it speeds up. */
 #include "neon.h"
-#include "scalar/scalar.h"
 
 const lm_kernels lm_kernels_neondot = {
     .isa = "neondot",
     .matmul_f32 = lm_matmul_f32_neon,
     .matmul_q8 = lm_matmul_q8_neondot,
-    .matmul_f16 = lm_matmul_f16_scalar,
-    .matmul_bf16 = lm_matmul_bf16_scalar,
+    .matmul_f16 = lm_matmul_f16_neon,
+    .matmul_bf16 = lm_matmul_bf16_neon,
     .quantize_q8 = lm_quantize_q8_neon,
     .rmsnorm = lm_rmsnorm_f32_neon,
     .softmax = lm_softmax_f32_neon,

@@ -262,6 +262,16 @@ static const char *base_name(const char *path) {
 }
 
 /* A random model of a shape, or the --model checkpoint; shape and dtype named. */
+/* The weights' type for the report; a GGUF file's by the types it holds. */
+static const char *model_dtype(const lm_model *m) {
+    if (!m) return "f32";
+    lm_model_info i = lm_model_get_info(m);
+    if (i.format == LM_FORMAT_V2 || strstr(i.tensor_types, "Q8_0")) return "q8";
+    if (strstr(i.tensor_types, "BF16")) return "bf16";
+    if (strstr(i.tensor_types, "F16")) return "f16";
+    return "f32";
+}
+
 static lm_model *open_model(const bench_opts *o, plan_entry p, char *shape, size_t len,
                             const char **dtype, lm_error *e) {
     if (p.shape < 0) {
@@ -272,7 +282,7 @@ static lm_model *open_model(const bench_opts *o, plan_entry p, char *shape, size
         if (dot && dot != shape) *dot = '\0';
         for (char *q = shape; *q; q++)
             if (*q == '/' || *q == ' ' || *q == '"') *q = '_';
-        *dtype = m && lm_model_get_info(m).format == LM_FORMAT_V2 ? "q8" : "f32";
+        *dtype = model_dtype(m);
         return m;
     }
     lm_config c;

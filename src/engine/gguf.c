@@ -337,8 +337,13 @@ static int read_shape(parse *ps, lm_gguf_tensor *t) {
         return tensor_fail(ps, t, msg);
     }
     t->bytes = lm_mul(elems / ti->blk, ti->bytes);
-    if (elems == UINT64_MAX || t->bytes == UINT64_MAX || t->bytes > ps->c.size)
-        return tensor_fail(ps, t, "its size exceeds the file");
+    if (elems == UINT64_MAX || t->bytes == UINT64_MAX)
+        return tensor_fail(ps, t, "its size overflows 64 bits");
+    if (t->bytes > ps->c.size) {
+        snprintf(msg, sizeof msg, "its %llu bytes exceed the file (%llu bytes)",
+                 (unsigned long long)t->bytes, (unsigned long long)ps->c.size);
+        return tensor_fail(ps, t, msg);
+    }
     return 0;
 }
 

@@ -142,11 +142,11 @@ static const lm_gguf_tensor *find(loader *ld, const char *name, int rows, int co
     int want_dims = rows ? 2 : 1;
     uint64_t d1 = rows ? (uint64_t)rows : 1;
     if (t->n_dims != want_dims || t->dims[0] != (uint64_t)cols || t->dims[1] != d1) {
-        char shape[80];
-        int o = 0;
-        for (int d = 0; d < t->n_dims; d++)
-            o += snprintf(shape + o, sizeof shape - (size_t)o, "%s%llu", d ? ", " : "",
-                          (unsigned long long)t->dims[d]);
+        char shape[128]; /* 4 dims of up to 20 digits */
+        size_t o = 0;
+        for (int d = 0; d < t->n_dims && o < sizeof shape; d++)
+            o += (size_t)snprintf(shape + o, sizeof shape - o, "%s%llu", d ? ", " : "",
+                                  (unsigned long long)t->dims[d]);
         if (rows)
             lm_fail(ld->err,
                     "%s: GGUF tensor '%s' has shape [%s] (innermost first), expected [%d, %d] "

@@ -15,6 +15,10 @@ usage: make_gguf.py GGUF_PY_DIR OUT.gguf [options]
   --theta X, --eps X  llama.rope.freq_base, llama.attention.layer_norm_rms_epsilon
   --arch NAME         general.architecture (default llama)
   --dequant OUT.gguf  also write the weights as gguf-py dequantizes them (all F32)
+bad files, for the error messages:
+  --raw-type NAME:T   write tensor NAME as zero bytes of ggml type T (Q4_K, ...)
+  --claim KEY=N       write the u32 key ARCH.KEY as N (a shape that disagrees)
+  --drop NAME         leave tensor NAME out
 
 llama2.c's checkpoints hold Q and K in the interleaved RoPE layout that GGUF
 uses too, so the matrices are copied as they are (no permutation).
@@ -117,9 +121,15 @@ def main():
     p.add_argument("--eps", type=float)
     p.add_argument("--arch", default="llama")
     p.add_argument("--dequant")
+    p.add_argument("--raw-type", action="append", default=[])
+    p.add_argument("--claim", action="append", default=[])
+    p.add_argument("--drop", action="append", default=[])
     a = p.parse_args()
     sys.path.insert(0, a.gguf_py)
     import gguf  # llama.cpp's gguf-py, from the llama.cpp source tree
+    import logging
+
+    logging.disable(logging.WARNING)  # --claim overwrites keys on purpose
 
     c, w = read_checkpoint(a.src) if a.src else random_model(a)
     if a.untied and w["out"] is None:
@@ -143,13 +153,26 @@ def main():
         if c["head_size"] != c["dim"] // c["heads"]:
             g.add_uint32(f"{arch}.attention.key_length", c["head_size"])
             g.add_uint32(f"{arch}.attention.value_length", c["head_size"])
+        for kv in a.claim:
+            k, v = kv.split("=")
+            g.add_uint32(f"{arch}.{k}", int(v))
         if a.theta is not None:
             g.add_float32(f"{arch}.rope.freq_base", a.theta)
         if a.eps is not None:
             g.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", a.eps)
 
+        raw = dict(r.split(":") for r in a.raw_type)
+
         def matrix(name, x):
             x = np.ascontiguousarray(x, dtype=np.float32)
+            if name in a.drop:
+                return
+            if name in raw:
+                t = gguf.GGMLQuantizationType[raw[name]]
+                blk, size = gguf.GGML_QUANT_SIZES[t]
+                g.add_tensor(name, np.zeros((x.shape[0], x.shape[1] // blk * size), np.uint8),
+                             raw_dtype=t)
+                return
             t = qtypes[mtype]
             if mtype == "f32":
                 g.add_tensor(name, x)
@@ -160,6 +183,8 @@ def main():
 
         def norm(name, x):
             x = np.ascontiguousarray(x, dtype=np.float32)
+            if name in a.drop:
+                return
             g.add_tensor(name, x.astype(np.float16) if ntype == "f16" else x)
 
         matrix("token_embd.weight", w["emb"])

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# GGUF files that lamina must refuse, written by llama.cpp's gguf-py
+# (make_gguf.py) and cut or patched here: each gives exit status 1 and one
+# line on stderr naming the key or tensor at fault. Then good ones through the
+# CLI: kjv1m as GGUF F32 writes the .bin's text; `lamina info` describes GGUF.
+# usage: bad_models.sh LAMINA PYTHON3 LLAMACPP_SRC DATA_DIR FIXTURE_DIR
+set -u
+lamina=$1 py=$2 src=$3 data=$4 fixtures=$5
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+# expect FILE REGEX: `lamina info FILE` fails with one stderr line matching REGEX.
+expect() {
+    local file=$1 want=$2 err rc
+    err=$("$lamina" info "$file" 2>&1 >/dev/null)
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] &&
+        printf '%s\n' "$err" | grep -Eq -- "$want"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: lamina info $file -> rc $rc, stderr: $err (wanted /$want/)"
+    fi
+}
+
+mk() { "$py" "$here/make_gguf.py" "$src/gguf-py" "$tmp/$1" "${@:2}" || echo "FAIL: make_gguf $1"; }
+kjv=(--from "$data/models/kjv1m.bin")
+wide=(--random 3 --dim 256 --hidden 256 --layers 1 --heads 4 --kv-heads 4 --vocab 512 --seq 32)
+
+mk arch.gguf "${kjv[@]}" --arch gpt2
+expect "$tmp/arch.gguf" "arch.gguf: GGUF general.architecture is 'gpt2'; lamina runs 'llama' models only"
+mk q4k.gguf "${wide[@]}" --raw-type blk.0.ffn_up.weight:Q4_K
+expect "$tmp/q4k.gguf" "GGUF tensor 'blk.0.ffn_up.weight' has type Q4_K, which lamina does not run"
+mk iq2.gguf "${wide[@]}" --raw-type blk.0.attn_v.weight:IQ2_XS
+expect "$tmp/iq2.gguf" "GGUF tensor 'blk.0.attn_v.weight' has type IQ2_XS, which lamina does not run"
+mk q4_0.gguf "${kjv[@]}" --raw-type token_embd.weight:Q4_0
+expect "$tmp/q4_0.gguf" "GGUF tensor 'token_embd.weight' has type Q4_0, which lamina does not run"
+mk ffn.gguf "${kjv[@]}" --claim feed_forward_length=384
+expect "$tmp/ffn.gguf" "GGUF tensor 'blk.0.ffn_gate.weight' has shape \[128, 352\] \(innermost first\), expected \[128, 384\]"
+mk dim.gguf "${kjv[@]}" --claim embedding_length=96 --claim rope.dimension_count=24
+expect "$tmp/dim.gguf" "GGUF tensor 'token_embd.weight' has shape \[128, 1024\] \(innermost first\), expected \[96, 1024\]"
+mk kvh.gguf "${kjv[@]}" --claim attention.head_count_kv=3
+expect "$tmp/kvh.gguf" "n_heads 4 is not a multiple of n_kv_heads 3"
+mk heads.gguf "${kjv[@]}" --claim attention.head_count=8 --claim rope.dimension_count=16
+expect "$tmp/heads.gguf" "GGUF tensor 'blk.0.attn_k.weight' has shape \[128, 64\] \(innermost first\), expected \[128, 32\]"
+mk layers.gguf "${kjv[@]}" --claim block_count=6
+expect "$tmp/layers.gguf" "GGUF llama.block_count is 6 but the file has only 47 tensors"
+mk manylayers.gguf "${kjv[@]}" --claim block_count=1000000
+expect "$tmp/manylayers.gguf" "GGUF llama.block_count is 1000000 but the file has only 47 tensors"
+mk ctx.gguf "${kjv[@]}" --claim context_length=0
+expect "$tmp/ctx.gguf" "GGUF key 'llama.context_length' is 0, expected 1 to"
+mk rot.gguf "${kjv[@]}" --claim rope.dimension_count=16
+expect "$tmp/rot.gguf" "llama.rope.dimension_count 16 differs from the head size 32: partial RoPE"
+mk moe.gguf "${kjv[@]}" --claim expert_count=8
+expect "$tmp/moe.gguf" "llama.expert_count is 8: mixture-of-experts models are not supported"
+mk norm.gguf "${kjv[@]}" --drop output_norm.weight
+expect "$tmp/norm.gguf" "GGUF tensor 'output_norm.weight' is missing"
+mk wq.gguf "${kjv[@]}" --drop blk.3.attn_q.weight
+expect "$tmp/wq.gguf" "GGUF tensor 'blk.3.attn_q.weight' is missing"
+mk kl.gguf "${kjv[@]}" --claim attention.key_length=16 --claim attention.value_length=32
+expect "$tmp/kl.gguf" "key_length 16 differs from value_length 32"
+
+# cut short: every tensor must lie inside the file
+f32=$fixtures/kjv.f32.gguf q8=$fixtures/kjv.q8.gguf
+head -c $(($(wc -c <"$f32") - 1)) "$f32" >"$tmp/cut1.gguf"
+expect "$tmp/cut1.gguf" "GGUF tensor 'output_norm.weight': 512 bytes at offset [0-9]+ run past the end of the data section"
+head -c 100000 "$q8" >"$tmp/cut2.gguf"
+expect "$tmp/cut2.gguf" "GGUF tensor 'token_embd.weight': its 139264 bytes exceed the file \\(100000 bytes\\)"
+head -c 400000 "$q8" >"$tmp/cut2b.gguf"
+expect "$tmp/cut2b.gguf" "GGUF tensor '[a-z0-9_.]+': [0-9]+ bytes at offset [0-9]+ run past the end of the data section"
+head -c 700 "$f32" >"$tmp/cut3.gguf"
+expect "$tmp/cut3.gguf" "cut3.gguf: GGUF header claims 47 tensors, more than the 303 bytes left can hold"
+head -c 2500 "$f32" >"$tmp/cut3b.gguf"
+expect "$tmp/cut3b.gguf" "cut3b.gguf: GGUF tensor 'token_embd.weight': its 524288 bytes exceed the file \\(2500 bytes\\)"
+head -c 20 "$f32" >"$tmp/cut4.gguf"
+expect "$tmp/cut4.gguf" "cut4.gguf: truncated GGUF header \(20 bytes\)"
+# patched: the tensor count, a key's string length, a value type, the version
+patch() { # FILE OFFSET FORMAT VALUE -> a copy with a little-endian integer replaced
+    "$py" - "$1" "$2" "$3" "$4" "$5" <<'PY'
+import struct, sys
+src, dst, off, fmt, val = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+b = bytearray(open(src, "rb").read())
+struct.pack_into(fmt, b, off, val)
+open(dst, "wb").write(b)
+PY
+}
+patch "$f32" "$tmp/count.gguf" 8 '<Q' $((1 << 60))
+expect "$tmp/count.gguf" "GGUF header claims 1152921504606846976 tensors, more than the [0-9]+ bytes left can hold"
+patch "$f32" "$tmp/kvcount.gguf" 16 '<Q' $((1 << 62))
+expect "$tmp/kvcount.gguf" "GGUF header claims 4611686018427387904 metadata entries"
+patch "$f32" "$tmp/keylen.gguf" 24 '<Q' $((1 << 62))
+expect "$tmp/keylen.gguf" "GGUF metadata entry 0 of [0-9]+: key runs past the end of the file"
+# the first key is general.architecture (20 bytes): its value type follows
+patch "$f32" "$tmp/vtype.gguf" $((24 + 8 + 20)) '<I' 13
+expect "$tmp/vtype.gguf" "GGUF key 'general.architecture': unknown value type 13"
+patch "$f32" "$tmp/strlen.gguf" $((24 + 8 + 20 + 4)) '<Q' $((1 << 40))
+expect "$tmp/strlen.gguf" "GGUF key 'general.architecture': string runs past the end of the file"
+patch "$f32" "$tmp/version.gguf" 4 '<I' 4
+expect "$tmp/version.gguf" "unsupported GGUF version 4 \(lamina reads versions 2 and 3\)"
+patch "$f32" "$tmp/v2.gguf" 4 '<I' 2
+"$lamina" info "$tmp/v2.gguf" >/dev/null 2>&1 && pass=$((pass + 1)) ||
+    { fail=$((fail + 1)); echo "FAIL: a v2 header (same layout as v3) does not load"; }
+
+# and the good ones through the CLI: the .bin's text, and what info says
+same() {
+    local a b
+    a=$("$lamina" "$data/models/kjv1m.bin" -z "$data/models/tok1024-kjv.bin" -s 7 -n 80 -i "And it came to pass" 2>/dev/null)
+    b=$("$lamina" "$1" -z "$data/models/tok1024-kjv.bin" -s 7 -n 80 -i "And it came to pass" 2>/dev/null)
+    if [ -n "$a" ] && [ "$a" = "$b" ]; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "FAIL: $1 does not give kjv1m.bin's text"; fi
+}
+same "$f32"
+same "$fixtures/kjv.f32.untied.gguf"
+info_has() {
+    if "$lamina" info "$1" 2>&1 | grep -Eq -- "$2"; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); echo "FAIL: lamina info $1 lacks /$2/"; fi
+}
+info_has "$fixtures/kjv.q8.gguf" "^format: +GGUF v3 \\(llama; tensors F32, Q8_0\\)"
+info_has "$fixtures/kjv.theta.gguf" "^rope/norm: +theta 500000, rmsnorm eps 1e-05"
+info_has "$fixtures/gqa.f32.gguf" "n_heads 4, n_kv_heads 2, .*\\(head_size 24\\)"
+info_has "$fixtures/gqa.f32.gguf" "theta 20000, rmsnorm eps 1e-06"
+info_has "$fixtures/kjv.bf16.gguf" "tensors F32, BF16"
+
+echo "bad_models: $pass passed, $fail failed"
+[ $fail -eq 0 ]
