@@ -130,6 +130,7 @@ static int test_encode(void) {
     expect(tok, "a<|u|>ab", 0, (const int[]){T_SP_A, T_USER, T_SP_AB, -1});
     expect(tok, "<|u|><|u|>", 0, (const int[]){T_USER, T_USER, -1});
     expect(tok, "<|u|>", 1, (const int[]){1, T_USER, -1});
+    expect(tok, "a<|u|>  ab", 0, (const int[]){T_SP_A, T_USER, T_SP, T_SP, T_SP_AB, -1});
     decoded(tok, "a b<|u|>ab c\xc3\xa9", "a b<|u|> ab c\xc3\xa9");
     decoded(tok, " ab", " ab");
     CHECK(strcmp(lm_token_piece(tok, 1, 1), "") == 0, "<s> decodes to nothing");
@@ -145,6 +146,15 @@ static int test_encode(void) {
           "EOS and <|im_end|> end generation");
     CHECK(!lm_token_ends(tok, 1, 0) && !lm_token_ends(tok, T_A, 1) && !lm_token_ends(tok, -1, 0),
           "BOS, a piece and -1 do not end it");
+    /* Phi-3's rule: the white space after a user-defined token goes */
+    lm_tokenizer_free(tok);
+    d.rstrip_user = 1;
+    tok = lm_tokenizer_from_vocab(&d, &err);
+    CHECK(tok != NULL, "%s", err.msg);
+    if (tok)
+        expect(tok, "a<|u|> \t\n ab <|u|>", 0,
+               (const int[]){T_SP_A, T_USER, T_SP_AB, T_SP, T_USER, -1});
+    d.rstrip_user = 0;
     /* add_eos_token: BOS and EOS both come with bos = 1 */
     lm_tokenizer_free(tok);
     d.add_eos = 1;

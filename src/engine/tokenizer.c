@@ -46,6 +46,7 @@ struct lm_tokenizer {
     char *text_block;
     int *user; /* (n_user) user-defined tokens, longest first: cut out of the text first */
     int n_user;
+    int rstrip_user;            /* lm_vocab_def.rstrip_user */
     int end[LM_MAX_END_TOKENS]; /* end-of-generation tokens */
     int n_end;
 };
@@ -518,6 +519,7 @@ lm_tokenizer *lm_tokenizer_from_vocab(const lm_vocab_def *v, lm_error *err) {
     tok->add_bos = v->add_bos;
     tok->add_eos = v->add_eos;
     tok->add_space_prefix = v->add_space_prefix;
+    tok->rstrip_user = v->rstrip_user;
     if (build_def(tok, v, err)) {
         lm_tokenizer_free(tok);
         return NULL;
@@ -746,11 +748,17 @@ typedef struct segment {
     int start, len, id;
 } segment;
 
+/* Whether user-defined token u swallows the white space after it. */
+static int rstrips(const lm_tokenizer *tok, int u) {
+    const char *p = tok->piece[u];
+    return tok->rstrip_user && strcmp(p, "<unk>") && strcmp(p, "<s>") && strcmp(p, "<|endoftext|>");
+}
+
 /* Cuts every occurrence of user-defined token u out of the raw segments of
  * a[0..na) into b; returns the new count. Leftmost first, as llama.cpp. */
 static int cut(const lm_tokenizer *tok, const char *text, int u, const segment *a, int na,
                segment *b) {
-    int nb = 0, ulen = tok->len[u];
+    int nb = 0, ulen = tok->len[u], strip = rstrips(tok, u);
     for (int i = 0; i < na; i++) {
         if (a[i].id >= 0 || a[i].len < ulen) {
             b[nb++] = a[i];
@@ -763,6 +771,7 @@ static int cut(const lm_tokenizer *tok, const char *text, int u, const segment *
             if (at > pos) b[nb++] = (segment){pos, at - pos, -1};
             b[nb++] = (segment){at, ulen, u};
             pos = at + ulen;
+            while (strip && pos < end && isspace((unsigned char)text[pos])) pos++;
         }
         if (pos < end) b[nb++] = (segment){pos, end - pos, -1};
     }

@@ -40,6 +40,10 @@ typedef struct lm_vocab_def {
     int bos, eos, unk, pad;   /* token ids, -1 = none */
     int eot, eom;             /* end of turn / of message, -1 = none */
     int add_bos, add_eos, add_space_prefix;
+    /* User-defined tokens (but <unk>, <s>, <|endoftext|>) swallow the white
+     * space after them: llama.cpp's rule for files whose general.name says
+     * Phi-3, where </s> is user-defined. */
+    int rstrip_user;
 } lm_vocab_def;
 
 /* Validates the definition (ids in range, finite scores, known types, byte

@@ -1,6 +1,7 @@
 /* The vocabulary in a GGUF file's metadata (src/FORMATS.md, "GGUF
  * vocabulary"): tokenizer.ggml.* read with llama.cpp's defaults, checked
  * key by key, and handed to lm_tokenizer_from_vocab as plain arrays. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,21 @@ static int get_flag(const lm_gguf *g, const char *key, int *flag, lm_error *err)
     return lm_gguf_get_bool(g, key, flag, err) < 0 ? -1 : 0;
 }
 
+/* llama.cpp's rule by name: general.name containing "phi-3" or "phi3" (any
+ * case) makes user-defined tokens swallow the white space after them. */
+static int is_phi3(const lm_gguf *g) {
+    lm_gguf_str name;
+    lm_error ignored;
+    if (lm_gguf_get_str(g, "general.name", &name, &ignored) != 0) return 0;
+    for (uint64_t i = 0; i + 4 <= name.n; i++) {
+        char c[5];
+        for (int k = 0; k < 5; k++)
+            c[k] = i + (uint64_t)k < name.n ? (char)tolower((unsigned char)name.p[i + k]) : 0;
+        if (!memcmp(c, "phi3", 4) || !memcmp(c, "phi-3", 5)) return 1;
+    }
+    return 0;
+}
+
 /* llama.cpp's defaults for "llama": BOS 1, EOS 2, UNK 0 (where in range), a
  * BOS added, no EOS, the dummy prefix on. */
 static int get_specials(const lm_gguf *g, lm_vocab_def *v, lm_error *err) {
@@ -64,6 +80,7 @@ static int get_specials(const lm_gguf *g, lm_vocab_def *v, lm_error *err) {
     v->add_bos = 1;
     v->add_eos = 0;
     v->add_space_prefix = 1;
+    v->rstrip_user = is_phi3(g);
     if (get_id(g, "tokenizer.ggml.bos_token_id", v->n, &v->bos, err) ||
         get_id(g, "tokenizer.ggml.eos_token_id", v->n, &v->eos, err) ||
         get_id(g, "tokenizer.ggml.unknown_token_id", v->n, &v->unk, err) ||
