@@ -33,7 +33,21 @@ static int add(vocab *v, const char *piece, float score, int type) {
 }
 
 /* Ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 <0x00>..<0xFF>, then the pieces below. */
-enum { T_SP = 259, T_A, T_B, T_SP_A, T_AB, T_SP_AB, T_USER, T_IM_END, T_LT, T_S, T_GT, T_LT_S };
+enum {
+    T_SP = 259,
+    T_A,
+    T_B,
+    T_SP_A,
+    T_AB,
+    T_SP_AB,
+    T_USER,
+    T_IM_END,
+    T_LT,
+    T_S,
+    T_GT,
+    T_LT_S,
+    T_END
+};
 
 static void make(vocab *v) {
     memset(v, 0, sizeof *v);
@@ -56,6 +70,7 @@ static void make(vocab *v) {
     add(v, "s", -5, LM_TT_NORMAL);
     add(v, ">", -5, LM_TT_NORMAL);
     add(v, "<s", -4, LM_TT_NORMAL);
+    add(v, "<|end|>", 0, LM_TT_USER_DEFINED); /* named like an end: llama.cpp makes it control */
 }
 
 static lm_vocab_def def_of(const vocab *v) {
@@ -144,6 +159,10 @@ static int test_encode(void) {
     CHECK(lm_token_ends(tok, 2, 0) && lm_token_ends(tok, T_IM_END, 0) &&
               lm_token_ends(tok, T_IM_END, 1),
           "EOS and <|im_end|> end generation");
+    CHECK(lm_token_ends(tok, T_END, 0) && strcmp(lm_token_piece(tok, 5, T_END), "") == 0,
+          "a user-defined <|end|> ends generation and decodes to nothing, as a control token");
+    expect(tok, "<|end|>", 0,
+           (const int[]){T_SP, T_LT, 3 + '|', 3 + 'e', 3 + 'n', 3 + 'd', 3 + '|', T_GT, -1});
     CHECK(!lm_token_ends(tok, 1, 0) && !lm_token_ends(tok, T_A, 1) && !lm_token_ends(tok, -1, 0),
           "BOS, a piece and -1 do not end it");
     /* Phi-3's rule: the white space after a user-defined token goes */
@@ -212,7 +231,7 @@ static int test_bad(void) {
     make(&v);
     lm_vocab_def d = def_of(&v);
     d.bos = v.n;
-    refused(&d, "bos_token_id 271 is out of range");
+    refused(&d, "bos_token_id 272 is out of range (272 tokens)");
     d = def_of(&v), d.eos = -2;
     refused(&d, "eos_token_id -2 is out of range");
     d = def_of(&v), d.unk = 1000;

@@ -476,31 +476,106 @@ static void add_end(lm_tokenizer *tok, int id) {
     tok->end[tok->n_end++] = id;
 }
 
-/* eos, eot and eom, then the tokens llama.cpp also ends generation at by
- * their names (the Llama-family ones: chat fine-tunes end turns with these). */
+#define SP_ "\xe2\x96\x81"    /* U+2581, a space in a piece */
+#define FW_BAR "\xef\xbd\x9c" /* U+FF5C, DeepSeek's bar */
+
+/* Tokens llama.cpp ends generation at by their names (llama-vocab.cpp's
+ * end-of-generation list). */
+static const char *const end_names[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<|return|>",
+                                        "<|call|>",
+                                        "<|flush|>",
+                                        "<|calls|>",
+                                        "<end_of_turn>",
+                                        "<|endoftext|>",
+                                        "</s>",
+                                        "<|eom_id|>",
+                                        "<EOT>",
+                                        "_<EOT>",
+                                        "[EOT]",
+                                        "[EOS]",
+                                        "<|end_of_text|>",
+                                        "<end_of_utterance>",
+                                        "<eos>",
+                                        "<turn|>",
+                                        "<|tool_response>",
+                                        "<" FW_BAR "end" SP_ "of" SP_ "sentence" FW_BAR ">",
+                                        "[e~["};
+
+/* The other tokens llama.cpp finds by name (end of turn, fill-in-the-middle)
+ * and makes control tokens, whatever their type says. */
+static const char *const control_names[] = {"<PRE>",
+                                            SP_ "<PRE>",
+                                            "<SUF>",
+                                            SP_ "<SUF>",
+                                            "<MID>",
+                                            SP_ "<MID>",
+                                            "<PAD>",
+                                            "<REPO>",
+                                            "<reponame>",
+                                            "<fim-prefix>",
+                                            "<fim-suffix>",
+                                            "<fim-middle>",
+                                            "<fim-pad>",
+                                            "<fim-repo>",
+                                            "<fim_prefix>",
+                                            "<fim_suffix>",
+                                            "<fim_middle>",
+                                            "<fim_pad>",
+                                            "<|fim_prefix|>",
+                                            "<|fim_suffix|>",
+                                            "<|fim_middle|>",
+                                            "<|fim_pad|>",
+                                            "<|fim_repo|>",
+                                            "<|file_sep|>",
+                                            "<|repo_name|>",
+                                            "<|code_prefix|>",
+                                            "<|code_suffix|>",
+                                            "<|code_middle|>",
+                                            "<|prefix|>",
+                                            "<|suffix|>",
+                                            "<|middle|>",
+                                            "[PAD]",
+                                            "<" FW_BAR "fim" SP_ "begin" FW_BAR ">",
+                                            "<" FW_BAR "fim" SP_ "hole" FW_BAR ">",
+                                            "<" FW_BAR "fim" SP_ "end" FW_BAR ">"};
+
+static int named(const lm_tokenizer *tok, int id, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((size_t)tok->len[id] == strlen(names[i]) && !strcmp(tok->piece[id], names[i])) return 1;
+    return 0;
+}
+
+#define N_OF(a) (sizeof(a) / sizeof *(a))
+
+/* As llama.cpp: a token named like an end of generation or a FIM marker is
+ * a control token (so its name in a text stays text, and it decodes to
+ * nothing); the ends and eos, eot and eom end generation. */
 static void build_end(lm_tokenizer *tok, const lm_vocab_def *v) {
-    static const char *const names[] = {"<|eot_id|>",      "<|eom_id|>",    "<|im_end|>",
-                                        "<|end|>",         "<end_of_turn>", "<|endoftext|>",
-                                        "<|end_of_text|>", "<EOT>"};
     add_end(tok, v->eos);
     add_end(tok, v->eot);
     add_end(tok, v->eom);
-    for (int id = 0; id < tok->n; id++)
-        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if ((size_t)tok->len[id] == strlen(names[i]) && !strcmp(tok->piece[id], names[i]))
-                add_end(tok, id);
+    for (int id = 0; id < tok->n; id++) {
+        int end = named(tok, id, end_names, N_OF(end_names));
+        if (end) add_end(tok, id);
+        if (end || named(tok, id, control_names, N_OF(control_names)))
+            tok->type[id] = LM_TT_CONTROL;
+    }
 }
 
 static int build_def(lm_tokenizer *tok, const lm_vocab_def *v, lm_error *err) {
     int dup = -1;
-    if (fill_def(tok, v) || build_table(tok, &dup) || build_user(tok))
+    if (fill_def(tok, v)) return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
+    build_end(tok, v); /* first: it makes some tokens control tokens */
+    if (build_table(tok, &dup) || build_user(tok))
         return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     if (dup >= 0) /* llama.cpp refuses these too */
         return lm_fail(err, "%s: tokens[%d] repeats tokens[%d]", v->name, dup,
                        lookup(tok, tok->piece[dup], tok->len[dup]));
     build_text(tok);
     build_spm_bytes(tok);
-    build_end(tok, v);
     return 0;
 }
 
