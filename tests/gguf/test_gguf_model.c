@@ -104,6 +104,32 @@ static void f32_equals_bin(void) {
     lm_model_free(b);
 }
 
+/* lm_model_load_memory takes a GGUF image too, aligned or not. */
+static void from_memory(void) {
+    const char *path = path_in(fixtures, "kjv.q8.align64.untied.gguf");
+    FILE *f = fopen(path, "rb");
+    CHECK(f, "cannot open %s", path);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n + 1);
+    CHECK(buf && fread(buf + 1, 1, (size_t)n, f) == (size_t)n, "read %s", path);
+    fclose(f);
+    lm_model *file = load(path);
+    for (int shift = 0; shift < 2 && file; shift++) {
+        if (!shift) memmove(buf, buf + 1, (size_t)n);
+        lm_error e;
+        lm_model *m = lm_model_load_memory(buf + shift, (size_t)n, "image.gguf", &e);
+        CHECK(m, "from memory (shift %d): %s", shift, e.msg);
+        if (m) CHECK(same_logits(file, m, "from memory"), "from memory (shift %d) differs", shift);
+        lm_model_free(m);
+        if (!shift) memmove(buf + 1, buf, (size_t)n);
+    }
+    lm_model_free(file);
+    free(buf);
+}
+
 /* Every packed matrix of the Q8_0 model, row by row, equals the dequantized
  * F32 model's. */
 static void q8_equals_dequantized(void) {
@@ -269,6 +295,7 @@ int main(int argc, char **argv) {
     snprintf(data_dir, sizeof data_dir, "%s", argv[2]);
     f32_equals_bin();
     q8_equals_dequantized();
+    from_memory();
     theta_and_eps_matter();
     halves_equal_widened();
     for (int i = 3; i < argc; i++) one_order(argv[i]);
