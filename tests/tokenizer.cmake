@@ -39,7 +39,14 @@ add_test(NAME tokenizer.gguf_llama_spm
 set(vocab_phi3 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-phi-3.gguf)
 add_test(NAME tokenizer.gguf_phi3 COMMAND test_vocab cases ${vocab_phi3} ${vocab_phi3}.inp
                                           ${vocab_phi3}.out)
-set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 PROPERTIES LABELS tokenizer)
+# sentencepiece's own ids for the Llama 2 vocabulary (the golden file above),
+# now from its GGUF copy.
+add_test(NAME tokenizer.golden_gguf
+         COMMAND test_tokenizer golden ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+add_test(NAME tokenizer.round_trip_gguf
+         COMMAND test_tokenizer round_trip ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 tokenizer.golden_gguf
+                     tokenizer.round_trip_gguf PROPERTIES LABELS tokenizer)
 
 # Against llama.cpp's llama-tokenize (tests/llamacpp/build.sh) on a varied text
 # set, for both vocabularies above and baichuan's (64000 pieces).
