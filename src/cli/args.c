@@ -18,6 +18,8 @@ const char cli_usage[] =
     "\n"
     "Without a checkpoint lamina runs its embedded demo model (King James Bible,\n"
     "1M parameters, linked into this binary) with the prompt \"And it came to pass\".\n"
+    "A checkpoint is a llama2.c file (v0, v1 fp32, v2 Q8_0) or a GGUF file of the\n"
+    "llama architecture (F32, F16, BF16 or Q8_0 weights), recognised by its contents.\n"
     "\n"
     "options (the same as llama2.c's run, plus long forms; numbers are decimal:\n"
     "integers are digits with an optional sign, reals may have a fraction and an\n"

@@ -122,6 +122,13 @@ static int read_config(loader *ld) {
                        "[embedding_length, vocabulary]",
                        ld->name, emb->n_dims);
     c->vocab_size = (int)emb->dims[1];
+    uint32_t claimed;
+    int r = lm_gguf_get_u32(ld->g, "llama.vocab_size", &claimed, ld->err);
+    if (r < 0) return -1;
+    if (r == 0 && claimed != (uint32_t)c->vocab_size)
+        return lm_fail(ld->err,
+                       "%s: GGUF llama.vocab_size %u disagrees with token_embd.weight's %d rows",
+                       ld->name, claimed, c->vocab_size);
     /* nine tensors a layer: no allocation for layers the file cannot hold */
     if ((uint64_t)c->n_layers * 9 > lm_gguf_n_tensors(ld->g))
         return lm_fail(ld->err,

@@ -49,6 +49,8 @@ mk layers.gguf "${kjv[@]}" --claim block_count=6
 expect "$tmp/layers.gguf" "GGUF llama.block_count is 6 but the file has only 47 tensors"
 mk manylayers.gguf "${kjv[@]}" --claim block_count=1000000
 expect "$tmp/manylayers.gguf" "GGUF llama.block_count is 1000000 but the file has only 47 tensors"
+mk vocab.gguf "${kjv[@]}" --claim vocab_size=1000
+expect "$tmp/vocab.gguf" "GGUF llama.vocab_size 1000 disagrees with token_embd.weight's 1024 rows"
 mk ctx.gguf "${kjv[@]}" --claim context_length=0
 expect "$tmp/ctx.gguf" "GGUF key 'llama.context_length' is 0, expected 1 to"
 mk rot.gguf "${kjv[@]}" --claim rope.dimension_count=16
