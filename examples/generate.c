@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     fputs(prompt, stdout);
     for (int pos = n; logits && generated < N_NEW; pos++) {
         int next = lm_sample(sampler, logits);
-        if (next == LM_TOKEN_BOS) break; /* the model ended the text */
+        if (lm_token_ends(tok, next, 0)) break; /* the model ended the text (BOS: run.c) */
         lm_print_piece(stdout, lm_token_piece(tok, prev, next));
         prev = next;
         if (++generated < N_NEW) logits = lm_forward(ctx, &next, 1, pos);

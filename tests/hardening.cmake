@@ -45,7 +45,9 @@ set(_hardening_replay_inputs_checkpoint
     ${_hardening_data}/models/kjv1m.bin ${_hardening_data}/models/kjv1m.v1.bin
     ${_hardening_data}/models/kjv1m.q80.bin ${_hardening_data}/models/stories260K.bin)
 set(_hardening_replay_inputs_tokenizer
-    ${_hardening_data}/models/tok1024-kjv.bin ${_hardening_data}/tokenizers/llama2-32k.bin)
+    ${_hardening_data}/models/tok1024-kjv.bin ${_hardening_data}/tokenizers/llama2-32k.bin
+    ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
+set(_hardening_replay_inputs_gguf ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
 foreach(target checkpoint tokenizer prompt args chat numbers gguf)
   add_executable(replay_${target} ${_hardening_dir}/fuzz_${target}.c
                                   ${_hardening_dir}/replay_main.c)

@@ -17,3 +17,50 @@ add_test(NAME tokenizer.kjv
          COMMAND test_tokenizer kjv ${LAMINA_TEST_DATA}/models/tok1024-kjv.bin)
 set_tests_properties(tokenizer.golden tokenizer.round_trip tokenizer.bad_files tokenizer.bytes
                      tokenizer.long_prompt tokenizer.kjv PROPERTIES LABELS tokenizer)
+
+# SentencePiece vocabularies from arrays (GGUF's kind; test_vocab.c, white-box).
+add_executable(test_vocab ${CMAKE_CURRENT_LIST_DIR}/test_vocab.c)
+target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
+add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
+add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
+add_test(NAME tokenizer.vocab_gguf COMMAND test_vocab gguf)
+add_test(NAME tokenizer.vocab_stop COMMAND test_vocab stop ${LAMINA_TEST_DATA}/models/kjv1m.bin
+                                           ${LAMINA_TEST_DATA}/models/tok1024-kjv.bin)
+set_tests_properties(tokenizer.vocab_encode tokenizer.vocab_bad tokenizer.vocab_gguf
+                     tokenizer.vocab_stop PROPERTIES LABELS tokenizer)
+
+# llama.cpp's own tokenizer cases: ggml-vocab-llama-spm (copied into
+# tests/data/vocab) and ggml-vocab-phi-3 (SentencePiece with control and
+# user-defined tokens, read from llama.cpp's tree: tests/llamacpp/source.sh).
+set(LAMINA_VOCAB_SPM ${LAMINA_TEST_DATA}/vocab/ggml-vocab-llama-spm.gguf)
+add_test(NAME tokenizer.gguf_llama_spm
+         COMMAND test_vocab cases ${LAMINA_VOCAB_SPM} ${LAMINA_VOCAB_SPM}.inp
+                 ${LAMINA_VOCAB_SPM}.out)
+set(vocab_phi3 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-phi-3.gguf)
+add_test(NAME tokenizer.gguf_phi3 COMMAND test_vocab cases ${vocab_phi3} ${vocab_phi3}.inp
+                                          ${vocab_phi3}.out)
+# sentencepiece's own ids for the Llama 2 vocabulary (the golden file above),
+# now from its GGUF copy.
+add_test(NAME tokenizer.golden_gguf
+         COMMAND test_tokenizer golden ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+add_test(NAME tokenizer.round_trip_gguf
+         COMMAND test_tokenizer round_trip ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 tokenizer.golden_gguf
+                     tokenizer.round_trip_gguf PROPERTIES LABELS tokenizer)
+
+# Against llama.cpp's llama-tokenize (tests/llamacpp/build.sh) on a varied text
+# set, for both vocabularies above and baichuan's (64000 pieces).
+add_test(NAME tokenizer.compat_llama_tokenize
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh ${lamina_cmd}
+                 ${LAMINA_LLAMACPP_BIN} ${LAMINA_VOCAB_SPM} ${vocab_phi3}
+                 ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-baichuan.gguf)
+set_tests_properties(tokenizer.compat_llama_tokenize PROPERTIES LABELS "tokenizer;compat")
+
+# A GGUF model that carries its vocabulary (written at test time with gguf-py:
+# tests/llamacpp/source.sh's tree and a python3 with numpy): used without -z,
+# overridden by -z tokenizer.bin, refused at another vocabulary size.
+add_test(NAME tokenizer.gguf_model_vocab
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab/gguf_model_vocab.sh ${lamina_cmd}
+                 ${LAMINA_PYTHON3} ${LAMINA_LLAMACPP_SRC} ${LAMINA_TEST_DATA}
+                 ${CMAKE_CURRENT_BINARY_DIR}/vocab)
+set_tests_properties(tokenizer.gguf_model_vocab PROPERTIES LABELS tokenizer TIMEOUT 300)

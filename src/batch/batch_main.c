@@ -262,7 +262,10 @@ static long count_requests(const batch_state *st, const char *path) {
 }
 
 /* tokenizer.bin in the checkpoint's folder, as the CLI looks for it. */
+/* A GGUF model carries its vocabulary; a llama2.c checkpoint has its
+ * tokenizer.bin in its folder. */
 static const char *tokenizer_beside(const char *checkpoint, char *buf, size_t size) {
+    if (lm_file_is_gguf(checkpoint)) return checkpoint;
     char copy[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", checkpoint);
     snprintf(buf, size, "%s/tokenizer.bin", dirname(copy));

@@ -10,7 +10,8 @@
 
 const char cli_usage[] =
     "usage: lamina [checkpoint.bin] [options]      generate text (or chat with -m chat)\n"
-    "       lamina tokenize [-z tokenizer.bin] [--] TEXT   print the token ids of TEXT (with BOS)\n"
+    "       lamina tokenize [-z tokenizer.bin|vocab.gguf] [--] TEXT\n"
+    "                                               print the token ids of TEXT (with BOS)\n"
     "       lamina info [checkpoint.bin] [--parallel N [-n N]]   describe a checkpoint and\n"
     "                                               what it needs (N sequences' KV caches)\n"
     "       lamina quantize in.bin out.bin [--group-size N]   write a v2 (Q8_0) copy\n"
@@ -32,7 +33,9 @@ const char cli_usage[] =
     "                        more than seq_len = seq_len (default 256; the KV cache\n"
     "                        holds this many)\n"
     "  -i, --prompt TEXT     the prompt (default: empty, or the demo prompt)\n"
-    "  -z, --tokenizer PATH  tokenizer.bin (default: tokenizer.bin beside the checkpoint)\n"
+    "  -z, --tokenizer PATH  tokenizer.bin, or a GGUF file (a model or vocabulary only)\n"
+    "                        whose vocabulary to use (default: a GGUF model's own,\n"
+    "                        else tokenizer.bin beside the checkpoint)\n"
     "  -m, --mode MODE       generate (default) or chat (Llama 2 chat template; user\n"
     "                        turns are read line by line from standard input)\n"
     "  -y, --system TEXT     system prompt for chat\n"

@@ -90,7 +90,8 @@ lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int v
         const void *data = demo_tokenizer(&size);
         return lm_tokenizer_load_memory(data, size, DEMO_TOKENIZER_NAME, vocab_size, err);
     }
-    /* tokenizer.bin in the checkpoint's folder */
+    /* a GGUF model's own vocabulary, else tokenizer.bin in the checkpoint's folder */
+    if (lm_file_is_gguf(checkpoint)) return lm_tokenizer_load(checkpoint, vocab_size, err);
     const char *slash = strrchr(checkpoint, '/');
     size_t dir = slash ? (size_t)(slash - checkpoint) + 1 : 0;
     char *beside = malloc(dir + sizeof "tokenizer.bin");

@@ -1,4 +1,5 @@
-/* lamina tokenize [-z TOKENIZER] TEXT: the ids of TEXT, BOS first. */
+/* lamina tokenize [-z TOKENIZER] TEXT: the ids of TEXT, BOS first (where the vocabulary
+ * adds one: always for tokenizer.bin; a GGUF file says so in add_bos_token). */
 #include <stdio.h>
 #include <stdlib.h>
 

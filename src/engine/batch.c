@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vocab.h"
 
 /* Prompt rows a step may add beyond one row per slot: enough for a prompt
  * block of the size lm_context uses, so joining sequences start quickly. */
@@ -24,6 +25,7 @@ typedef struct lm_seq {
     int last;          /* the token sampled last: the next decode row */
     lm_sampler *sampler;
     int stop_token;
+    const lm_tokenizer *end_tokens; /* NULL, or a vocabulary whose end tokens end it too */
 } lm_seq;
 
 struct lm_batch {
@@ -125,6 +127,7 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     memcpy(s->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_prompt = n_prompt;
     s->stop_token = p.stop_token;
+    s->end_tokens = p.end_tokens;
     s->order = b->joined++;
     s->active = 1;
     return slot;
@@ -220,9 +223,8 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
             return -1;
         }
         int token = lm_sample(s->sampler, logits);
-        int finish = token == s->stop_token  ? LM_FINISH_STOP
-                     : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH
-                                             : LM_RUNNING;
+        int stop = token == s->stop_token || lm_token_is_end(s->end_tokens, token);
+        int finish = stop ? LM_FINISH_STOP : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH : LM_RUNNING;
         events[j] = (lm_batch_event){b->out_seq[j], token, finish};
         s->last = token;
         if (finish != LM_RUNNING) seq_end(s);

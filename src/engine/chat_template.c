@@ -8,6 +8,17 @@
 
 #include "internal.h"
 
+/* The vocabulary's BOS and EOS (a tokenizer.bin's are 1 and 2; a GGUF
+ * vocabulary names its own), llama2.c's ids where it names none. */
+static int bos_of(const lm_tokenizer *tok) {
+    int id = lm_tokenizer_bos(tok);
+    return id >= 0 ? id : LM_TOKEN_BOS;
+}
+static int eos_of(const lm_tokenizer *tok) {
+    int id = lm_tokenizer_eos(tok);
+    return id >= 0 ? id : LM_TOKEN_EOS;
+}
+
 /* "[INST] <<SYS>>\nSYS\n<</SYS>>\n\nUSER [/INST]", or "[INST] USER [/INST]". */
 static char *render_turn(const char *system, const char *user) {
     int sys = system && *system;
@@ -91,7 +102,7 @@ int *lm_chat_tokens(const lm_tokenizer *tok, const lm_chat_message *msgs, int n,
             free(text);
         } else { /* the answer as the model would have sampled it, then EOS */
             rc = append_text(&a, tok, msgs[i].content, 0, err);
-            if (!rc && append(&a, (const int[]){LM_TOKEN_EOS}, 1))
+            if (!rc && append(&a, (const int[]){eos_of(tok)}, 1))
                 rc = lm_fail(err, "out of memory");
         }
         if (rc) {
@@ -189,7 +200,7 @@ lm_chat_template lm_chat_template_detect(const char *text) {
 static int find_piece(const lm_tokenizer *tok, const char *piece) {
     int n = lm_tokenizer_vocab_size(tok);
     for (int id = 0; id < n; id++)
-        if (id != LM_TOKEN_BOS && id != LM_TOKEN_EOS &&
+        if (id != bos_of(tok) && id != eos_of(tok) &&
             strcmp(lm_token_piece(tok, -1, id), piece) == 0)
             return id;
     return -1;
@@ -200,7 +211,7 @@ int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t) {
                       : t == LM_CHAT_ZEPHYR ? "<|endoftext|>"
                                             : 0;
     int id = end ? find_piece(tok, end) : -1;
-    return id >= 0 ? id : LM_TOKEN_EOS;
+    return id >= 0 ? id : eos_of(tok);
 }
 
 /* A rendering in progress: text waits in `text` until a marker found in the
@@ -312,7 +323,7 @@ static void render_mistral_v7(render *r, const lm_chat_message *m, int n, int te
         } else {
             put(r, sp);
             put(r, m[i].content);
-            put_id(r, LM_TOKEN_EOS);
+            put_id(r, eos_of(r->tok));
         }
     }
 }
@@ -343,7 +354,7 @@ static void render_mistral(render *r, const lm_chat_message *m, int n, lm_chat_t
                 put_trimmed(r, m[i].content);
             else
                 put(r, m[i].content);
-            put_id(r, LM_TOKEN_EOS);
+            put_id(r, eos_of(r->tok));
             inside = 0;
         }
     }
@@ -351,7 +362,7 @@ static void render_mistral(render *r, const lm_chat_message *m, int n, lm_chat_t
 
 static int *render_messages(render *r, lm_chat_template t, const lm_chat_message *msgs, int n,
                             int *n_out) {
-    if (!r->cont) put_id(r, LM_TOKEN_BOS);
+    if (!r->cont) put_id(r, bos_of(r->tok));
     if (t == LM_CHAT_CHATML)
         render_chatml(r, msgs, n);
     else if (t == LM_CHAT_ZEPHYR)

@@ -1,6 +1,7 @@
 /* Text generation and chat on top of the forward pass, with llama2.c's
  * semantics: the prompt (BOS first) is fed, then tokens are sampled until the
- * step budget is used or BOS (generation) / EOS (a chat turn) comes out. */
+ * step budget is used or BOS (generation) / EOS (a chat turn) comes out; a
+ * GGUF vocabulary ends both at its end-of-generation tokens (lm_token_ends). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,10 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     int n = 0;
     int *ids = lm_tokenize(tok, prompt ? prompt : "", 1, 0, &n, err);
     if (!ids) return -1;
+    if (n == 0) {
+        free(ids);
+        return lm_fail(err, "the prompt is empty and the vocabulary adds no BOS: give a prompt");
+    }
     if (n > steps) {
         free(ids);
         return lm_fail(err,
@@ -81,7 +86,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
     for (;;) {
         int next = lm_sample(sampler, logits);
         stats->generated_tokens++;
-        if (next == LM_TOKEN_BOS) break;
+        if (lm_token_ends(tok, next, 0)) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
         if (flush_out(out, err)) return -1;
         if (pos >= steps) break;
@@ -153,7 +158,7 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
     for (;;) {
         int next = lm_sample(sampler, logits);
         stats->generated_tokens++;
-        if (next == end) break;
+        if (next == end || lm_token_ends(tok, next, 1)) break;
         lm_print_piece(out, lm_token_piece(tok, token, next));
         if (flush_out(out, err)) return -2;
         if (pos >= lm_context_n_ctx(ctx)) {

@@ -179,12 +179,17 @@ int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *lo
 
 typedef struct lm_tokenizer lm_tokenizer;
 
+/* The special ids of llama2.c's tokenizer.bin (a GGUF vocabulary names its
+ * own: lm_tokenizer_bos / lm_tokenizer_eos). */
 enum { LM_TOKEN_UNK = 0, LM_TOKEN_BOS = 1, LM_TOKEN_EOS = 2 };
 
-/* Load a llama2.c tokenizer.bin. vocab_size > 0: it must hold exactly that
- * many entries (the model's vocabulary); 0: read entries to the end of file. */
+/* Load a vocabulary: llama2.c's tokenizer.bin, or the SentencePiece vocabulary
+ * (tokenizer.ggml.model "llama") in a GGUF file's metadata, a whole model or a
+ * vocabulary-only file; the kind is detected from the file's first bytes.
+ * vocab_size > 0: it must hold exactly that many entries (the model's
+ * vocabulary); 0: any number (tokenizer.bin: read entries to the end). */
 lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err);
-/* The same from a tokenizer.bin image in memory (copied); `name` for messages. */
+/* The same from a file image in memory (copied); `name` for messages. */
 lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char *name,
                                        int vocab_size, lm_error *err);
 void lm_tokenizer_free(lm_tokenizer *tok);
@@ -195,13 +200,35 @@ int lm_tokenizer_vocab_size(const lm_tokenizer *tok);
  * that cannot fit a context. */
 int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 
+/* 1 if the file at path starts with GGUF's magic (then it carries its own
+ * vocabulary, which clients use when no tokenizer is given). */
+int lm_file_is_gguf(const char *path);
+
+/* BOS and EOS ids: LM_TOKEN_BOS / LM_TOKEN_EOS for a tokenizer.bin, a GGUF
+ * vocabulary's bos_token_id / eos_token_id (-1 where it has none). */
+int lm_tokenizer_bos(const lm_tokenizer *tok);
+int lm_tokenizer_eos(const lm_tokenizer *tok);
+
+/* Where sampling ends: chat 0 for a continuation (lm_generate, completions),
+ * 1 for an assistant's answer. A tokenizer.bin keeps run.c's rules: BOS ends
+ * a continuation, EOS an answer (lm_tokenizer_stop_token). A GGUF vocabulary
+ * ends both at its end-of-generation tokens: eos_token_id (the stop token),
+ * eot/eom_token_id and the end-of-turn tokens llama.cpp knows by name
+ * (<|eot_id|>, <|im_end|>, ...); lm_token_ends says whether a token is one. */
+int lm_tokenizer_stop_token(const lm_tokenizer *tok, int chat);
+int lm_token_ends(const lm_tokenizer *tok, int token, int chat);
+
 /* BPE-encode text (any bytes; invalid UTF-8 falls back to byte tokens).
- * Returns a malloc'd array of *n_out ids, or NULL with err set. */
+ * Special-token names in the text stay text. bos: add the special tokens the
+ * vocabulary asks for (BOS first, always for a tokenizer.bin; GGUF:
+ * add_bos_token and add_eos_token); eos: append EOS. Returns a malloc'd array
+ * of *n_out ids, or NULL with err set. */
 int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, int *n_out,
                  lm_error *err);
 
 /* The text of `token` following `prev` (after BOS a leading space is dropped;
- * <0xHH> pieces are the raw byte). Valid while the tokenizer lives. */
+ * <0xHH> pieces are the raw byte; a GGUF vocabulary's U+2581 is a space, its
+ * control and unknown tokens are ""). Valid while the tokenizer lives. */
 const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token);
 
 /* Print a piece, skipping single bytes that are neither printable nor space. */
@@ -321,8 +348,11 @@ typedef struct lm_seq_params {
     float temperature; /* as lm_sampler_new */
     float topp;
     uint64_t seed;
-    int stop_token; /* the sampled token that ends it: LM_TOKEN_BOS (generation), LM_TOKEN_EOS
-                       (chat) */
+    int stop_token; /* the sampled token that ends it: lm_tokenizer_stop_token (LM_TOKEN_BOS
+                       for generation, LM_TOKEN_EOS for chat with a tokenizer.bin) */
+    /* If not NULL, the end-of-generation tokens of this vocabulary end it too
+     * (lm_token_ends; none for a tokenizer.bin). It must outlive the sequence. */
+    const lm_tokenizer *end_tokens;
 } lm_seq_params;
 
 /* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize
@@ -338,7 +368,7 @@ int lm_batch_free_slots(const lm_batch *b);
 
 typedef enum lm_finish {
     LM_RUNNING = 0,   /* more tokens will come */
-    LM_FINISH_STOP,   /* it sampled its stop_token (token holds it; not text) */
+    LM_FINISH_STOP,   /* it sampled its stop_token or an end token (token holds it; not text) */
     LM_FINISH_LENGTH, /* token was sampled at the last position of its n_ctx */
 } lm_finish;
 
@@ -367,7 +397,8 @@ typedef struct lm_stats {
 } lm_stats;
 
 /* llama2.c's generate(): feed the prompt (with BOS), then sample until `steps`
- * positions are used or BOS is sampled; print the text to `out` as it comes.
+ * positions are used or the stop token is sampled (lm_token_ends: BOS for a
+ * tokenizer.bin, as run.c); print the text to `out` as it comes.
  * steps must be <= the context's n_ctx. Returns 0, or non-zero with err set. */
 int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
                 int steps, FILE *out, lm_stats *stats, lm_error *err);

@@ -144,6 +144,10 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
     r->seq = -1;
     r->ids = encode(tok, req, &r->n_ids, err);
     if (!r->ids) return lm_request_run_free(r), NULL;
+    if (r->n_ids == 0) { /* a GGUF vocabulary without add_bos_token, and no text */
+        request_set_error(err, "the prompt is empty and the vocabulary adds no BOS");
+        return lm_request_run_free(r), NULL;
+    }
     int n_ctx = context_size(req, r->n_ids, max_ctx);
     if (r->n_ids > n_ctx) {
         request_set_error(err,
@@ -156,7 +160,9 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .temperature = req->temperature,
         .topp = req->topp,
         .seed = req->seed ? req->seed : (uint64_t)time(NULL), /* as the CLI's -s 0 */
-        .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template) : LM_TOKEN_BOS,
+        .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template)
+                                    : lm_tokenizer_stop_token(tok, 0),
+        .end_tokens = tok,
     };
     r->max_tokens = req->max_tokens;
     r->prev = r->ids[r->n_ids - 1];

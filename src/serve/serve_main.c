@@ -23,7 +23,8 @@ static const char usage[] =
     "An OpenAI-compatible HTTP server with continuous batching: POST /v1/completions,\n"
     "POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, GET / (chat page).\n"
     "\n"
-    "  -z, --tokenizer PATH  tokenizer.bin (default: beside MODEL)\n"
+    "  -z, --tokenizer PATH  tokenizer.bin, or a GGUF file whose vocabulary to use\n"
+    "                        (default: a GGUF MODEL's own, else tokenizer.bin beside MODEL)\n"
     "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
     "  --allow-host NAME     also answer requests whose Host is NAME (a proxy's name;\n"
     "                        repeatable). Bound to loopback, only localhost, 127.0.0.1,\n"
@@ -247,6 +248,8 @@ static int open_model(server *s) {
     s->model = lm_model_load(c->model_path, &e);
     if (!s->model) return fail(e.msg);
     lm_model_info info = lm_model_get_info(s->model);
+    if (!c->tokenizer_path && lm_file_is_gguf(c->model_path)) /* it carries its vocabulary */
+        c->tokenizer_path = c->model_path;
     if (!c->tokenizer_path) {
         char copy[PATH_MAX];
         snprintf(copy, sizeof copy, "%s", c->model_path);

@@ -8,10 +8,14 @@
  * bytes as a file (memfd) through lm_model_load: a model that loads has a
  * consistent info block and, when small, runs two decode steps so that ASan
  * sees every weight the loader pointed at. Any refusal must be a one-line
- * message. Seeds: tests/fuzz/regressions/gguf (tiny models gguf-py wrote). */
+ * message. The same bytes as a vocabulary (lm_tokenizer_load_memory): one
+ * that loads encodes a text from the input's tail to ids inside it and
+ * decodes every id it gave. Seeds: tests/fuzz/regressions/gguf (tiny models
+ * gguf-py wrote) and the replay inputs (a vocabulary-only GGUF). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
@@ -111,8 +115,33 @@ static void run(const lm_model *m, const lm_model_info *info) {
     lm_context_free(ctx);
 }
 
+/* tokenizer.ggml.* through the tokenizer. */
+static void vocab(const uint8_t *data, size_t size) {
+    lm_error e;
+    e.msg[0] = '\0';
+    lm_tokenizer *tok = lm_tokenizer_load_memory(data, size, "input.gguf", 0, &e);
+    if (!tok) {
+        fuzz_check_message(e.msg, "lm_tokenizer_load_memory");
+        return;
+    }
+    char text[33];
+    size_t len = size < 32 ? size : 32;
+    memcpy(text, data + size - len, len);
+    text[len] = '\0';
+    int n = 0, n_vocab = lm_tokenizer_vocab_size(tok);
+    int *ids = lm_tokenize(tok, text, 1, 1, &n, &e);
+    if (!ids) fuzz_check_message(e.msg, "lm_tokenize");
+    for (int i = 0; ids && i < n; i++) {
+        FUZZ_CHECK(ids[i] >= 0 && ids[i] < n_vocab, "id %d of %d", ids[i], n_vocab);
+        FUZZ_CHECK(lm_token_piece(tok, i ? ids[i - 1] : -1, ids[i]) != NULL, "NULL piece");
+    }
+    free(ids);
+    lm_tokenizer_free(tok);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     parse_only(data, size);
+    vocab(data, size);
     fuzz_file_write(&file, data, size);
     lm_error err;
     err.msg[0] = '\0';

@@ -1,4 +1,5 @@
-/* Fuzz target: tokenizer.bin loading, then use of what loaded.
+/* Fuzz target: tokenizer.bin loading, then use of what loaded; an input
+ * with GGUF's magic is a GGUF vocabulary (tokenizer.ggml.*) instead.
  *
  * The input is a whole tokenizer file, written to a memfd and loaded by path
  * with vocab_size 0 (read to the end) and with a fixed size (259: the
@@ -30,6 +31,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+static int is_gguf(const uint8_t *data, size_t size) {
+    return size >= 4 && memcmp(data, "GGUF", 4) == 0;
+}
+
+/* A GGUF vocabulary names its own BOS and EOS (or none), may add no BOS,
+ * escapes each space to 3 bytes and may cut out user-defined tokens. */
+static void check_gguf_ids(const lm_tokenizer *tok, const int *ids, int n_ids, size_t text_len) {
+    int n = lm_tokenizer_vocab_size(tok), eos = lm_tokenizer_eos(tok);
+    FUZZ_CHECK(n_ids >= 0 && (size_t)n_ids <= 6 * text_len + 5, "%d ids for %zu bytes", n_ids,
+               text_len);
+    FUZZ_CHECK(eos < 0 || (n_ids > 0 && ids[n_ids - 1] == eos), "EOS missing");
+    for (int i = 0; i < n_ids; i++)
+        FUZZ_CHECK(ids[i] >= 0 && ids[i] < n, "id %d out of range (vocab %d)", ids[i], n);
+}
+
 static void use(const lm_tokenizer *tok, const uint8_t *data, size_t size) {
     int n = lm_tokenizer_vocab_size(tok);
     /* decode pieces after each special (and after themselves): the first
@@ -56,6 +72,11 @@ static void use(const lm_tokenizer *tok, const uint8_t *data, size_t size) {
         return;
     }
     size_t text_len = strlen(text);
+    if (is_gguf(data, size)) {
+        check_gguf_ids(tok, ids, n_ids, text_len);
+        free(ids);
+        return;
+    }
     FUZZ_CHECK(n_ids >= 2 && (size_t)n_ids <= text_len + 3, "%d ids for %zu bytes", n_ids,
                text_len);
     FUZZ_CHECK(ids[0] == LM_TOKEN_BOS && ids[n_ids - 1] == LM_TOKEN_EOS, "BOS/EOS missing");

@@ -1,0 +1,67 @@
+/* Vocabularies other than llama2.c's tokenizer.bin: SentencePiece (GGUF's
+ * tokenizer.ggml.model "llama"), built from plain arrays by
+ * lm_tokenizer_from_vocab and read from GGUF metadata by
+ * lm_tokenizer_from_gguf (vocab_gguf.c). Internal to liblamina.
+ *
+ * Such a vocabulary keeps U+2581 for spaces in its pieces, as llama.cpp and
+ * sentencepiece do: the encoder escapes the text's spaces instead. Its rules
+ * are llama.cpp's with special tokens not parsed (--no-parse-special):
+ * user-defined tokens are cut out of the text first, control and unknown
+ * tokens are never produced from text, and each piece of text between them
+ * is merged by score (the dummy-prefix space only at the start and after a
+ * user-defined token). */
+#ifndef LAMINA_VOCAB_H
+#define LAMINA_VOCAB_H
+
+#include "lamina.h"
+
+/* tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
+enum {
+    LM_TT_UNDEFINED = 0,
+    LM_TT_NORMAL = 1,
+    LM_TT_UNKNOWN = 2,
+    LM_TT_CONTROL = 3,
+    LM_TT_USER_DEFINED = 4,
+    LM_TT_UNUSED = 5,
+    LM_TT_BYTE = 6,
+};
+
+/* The most end-of-generation tokens kept (eos, eot, eom and the tokens named
+ * like them); real vocabularies have one to three. */
+#define LM_MAX_END_TOKENS 16
+
+typedef struct lm_vocab_def {
+    const char *name;         /* for messages */
+    int n;                    /* tokens */
+    const char *const *piece; /* (n) as the vocabulary spells them, U+2581 for a space */
+    const int *len;           /* (n) their byte lengths (pieces need not end in NUL) */
+    const float *score;       /* (n) merge scores, or NULL: all 0 */
+    const int *type;          /* (n) LM_TT_*, or NULL: all normal */
+    int bos, eos, unk, pad;   /* token ids, -1 = none */
+    int eot, eom;             /* end of turn / of message, -1 = none */
+    int add_bos, add_eos, add_space_prefix;
+    /* User-defined tokens (but <unk>, <s>, <|endoftext|>) swallow the white
+     * space after them: llama.cpp's rule for files whose general.name says
+     * Phi-3, where </s> is user-defined. */
+    int rstrip_user;
+} lm_vocab_def;
+
+/* Validates the definition (ids in range, finite scores, known types, byte
+ * tokens spelled <0xHH>, no duplicate piece) and copies it. */
+lm_tokenizer *lm_tokenizer_from_vocab(const lm_vocab_def *v, lm_error *err);
+
+/* Whether token is one of a vocabulary's end-of-generation tokens (never, for
+ * a tokenizer.bin: run.c's stop rules stay with stop_token). */
+int lm_token_is_end(const lm_tokenizer *tok, int token);
+
+struct lm_gguf;
+/* The vocabulary in a parsed GGUF's metadata; vocab_size > 0 must equal its
+ * token count. A vocabulary kind other than "llama" is a one-line error. */
+lm_tokenizer *lm_tokenizer_from_gguf(const struct lm_gguf *g, int vocab_size, lm_error *err);
+/* The same from a GGUF image in memory (not kept) and from a file (mapped
+ * while it is read: only the metadata's pages are touched). */
+lm_tokenizer *lm_tokenizer_gguf_memory(const void *data, size_t size, const char *name,
+                                       int vocab_size, lm_error *err);
+lm_tokenizer *lm_tokenizer_gguf_file(const char *path, int vocab_size, lm_error *err);
+
+#endif
