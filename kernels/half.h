@@ -16,16 +16,23 @@ static inline float lm_bits_f32(uint32_t u) {
     return f;
 }
 
+/* Written without branches (every case computed, one chosen) so that a
+ * compiler can vectorise a loop of them: the scalar product kernel is the
+ * oracle of whole-model tests. */
 static inline float lm_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-    if (e == 0x1f) /* inf, or NaN made quiet (fp32's quiet bit is bit 22) */
-        return lm_bits_f32(sign | 0x7f800000u | m << 13 | (m ? 0x400000u : 0));
-    if (e) /* normal: rebias the exponent from 15 to 127 */
-        return lm_bits_f32(sign | (e + 112) << 23 | m << 13);
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, em = h & 0x7fffu, e = em >> 10;
+    /* normal: rebias the exponent from 15 to 127 */
+    uint32_t normal = (em << 13) + (112u << 23);
+    /* inf, or NaN made quiet (fp32's quiet bit is bit 22) */
+    uint32_t special = 0x7f800000u | em << 13 | (uint32_t)((em & 0x3ffu) != 0) << 22;
     /* zero or subnormal: m * 2^-24, exact (m < 2^10; the result is a normal
      * float or zero, so no flush-to-zero mode can touch it) */
-    float v = (float)m * 0x1p-24f;
-    return sign ? -v : v;
+    float tiny = (float)(int32_t)em * 0x1p-24f;
+    uint32_t tb;
+    memcpy(&tb, &tiny, sizeof tb);
+    uint32_t is_tiny = 0u - (uint32_t)(e == 0), is_special = 0u - (uint32_t)(e == 31);
+    return lm_bits_f32(sign | (tb & is_tiny) | (special & is_special) |
+                       (normal & ~(is_tiny | is_special)));
 }
 
 static inline float lm_bf16_to_f32(uint16_t b) { return lm_bits_f32((uint32_t)b << 16); }

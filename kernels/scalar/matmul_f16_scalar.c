@@ -15,12 +15,13 @@ matmul_16(float *y, const float *x, const lm_packed *w, int T, int r0, int r1, c
         for (int t = 0; t < T; t++) {
             const float *xt = x + (size_t)t * n;
             float acc[LM_PANEL] = {0};
-            for (int k = 0; k < n; k++)
-                for (int l = 0; l < LM_PANEL; l++) {
-                    uint16_t v = panel[(size_t)k * LM_PANEL + l];
-                    float wv = bf16 ? lm_bf16_to_f32(v) : lm_f16_to_f32(v);
-                    acc[l] = fmaf(wv, xt[k], acc[l]);
-                }
+            for (int k = 0; k < n; k++) {
+                const uint16_t *v = panel + (size_t)k * LM_PANEL;
+                float wk[LM_PANEL]; /* two plain loops, each one the compiler vectorises */
+                for (int l = 0; l < LM_PANEL; l++)
+                    wk[l] = bf16 ? lm_bf16_to_f32(v[l]) : lm_f16_to_f32(v[l]);
+                for (int l = 0; l < LM_PANEL; l++) acc[l] = fmaf(wk[l], xt[k], acc[l]);
+            }
             for (int l = 0; l < LM_PANEL; l++) {
                 int i = p * LM_PANEL + l;
                 if (i >= r0 && i < r1) y[(size_t)t * d + i] = acc[l];
