@@ -299,9 +299,10 @@ static int open_engine(batch_state *st, const char *tok) {
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
     st->max_ctx = info.config.seq_len;
-    /* A model whose template is unknown still runs prompts (the model's
-     * template text: NULL for llama2.c checkpoints, whose template is llama2). */
-    if (lm_chat_template_choose(a->chat_template, NULL, &st->chat, &e))
+    /* A model whose template is unknown still runs prompts (a tokenizer.bin
+     * has no template text: llama2). */
+    if (lm_chat_template_choose(a->chat_template, lm_tokenizer_chat_template(st->tok), &st->chat,
+                                &e))
         snprintf(st->chat_error, sizeof st->chat_error, "%s", e.msg);
     lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa};
     st->b = lm_batch_new(st->model, p, &e);

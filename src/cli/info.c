@@ -31,13 +31,22 @@ int cmd_info(const cli_args *a) {
     printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
     printf("classifier:  %s\n",
            i.shared_classifier ? "shared with the token embedding" : "separate");
-    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
+    /* A GGUF file names its chat template (tokenizer.chat_template); a
+     * llama2.c checkpoint's is Llama 2's. */
     lm_chat_template t;
     lm_error te;
-    if (lm_chat_template_choose(NULL, NULL, &t, &te) == 0)
-        printf("chat:        %s template (llama2.c checkpoint)\n", lm_chat_template_name(t));
+    lm_tokenizer *vocab =
+        i.format == LM_FORMAT_GGUF ? lm_tokenizer_load(a->checkpoint, 0, &te) : NULL;
+    const char *text = lm_tokenizer_chat_template(vocab);
+    if (lm_chat_template_choose(NULL, text, &t, &te) == 0)
+        printf("chat:        %s template (%s)\n", lm_chat_template_name(t),
+               text                         ? "the file's tokenizer.chat_template"
+               : i.format == LM_FORMAT_GGUF ? "the file names none: Llama 2's"
+                                            : "llama2.c checkpoint");
     else
-        printf("chat:        unknown template (chat needs --chat-template NAME)\n");
+        printf("chat:        the file's template is none lamina knows (chat needs "
+               "--chat-template NAME)\n");
+    lm_tokenizer_free(vocab);
     if (i.group_size)
         printf("group size:  %d\n", i.group_size);
     else

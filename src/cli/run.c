@@ -67,8 +67,8 @@ static int session_open(session *s, const cli_args *a, lm_error *e) {
 
 static int chat(session *s, const cli_args *a, lm_stats *stats, lm_error *e) {
     lm_chat_template t;
-    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
-    if (lm_chat_template_choose(a->chat_template, NULL, &t, e)) return -1;
+    if (lm_chat_template_choose(a->chat_template, lm_tokenizer_chat_template(s->tok), &t, e))
+        return -1;
     char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
     int rc = lm_chat_as(s->ctx, s->tok, t, s->sampler, a->system ? a->system : asked, a->prompt,
                         isatty(0), stdin, stdout, stats, e);

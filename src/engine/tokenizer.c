@@ -48,6 +48,7 @@ struct lm_tokenizer {
     int n_user;
     int rstrip_user;            /* lm_vocab_def.rstrip_user */
     int end[LM_MAX_END_TOKENS]; /* end-of-generation tokens */
+    char *chat_template;        /* tokenizer.chat_template, or NULL */
     int n_end;
 };
 
@@ -330,7 +331,12 @@ void lm_tokenizer_free(lm_tokenizer *tok) {
     free(tok->text);
     free(tok->text_block);
     free(tok->user);
+    free(tok->chat_template);
     free(tok);
+}
+
+const char *lm_tokenizer_chat_template(const lm_tokenizer *tok) {
+    return tok ? tok->chat_template : NULL;
 }
 
 int lm_tokenizer_vocab_size(const lm_tokenizer *tok) { return tok ? tok->n : 0; }
@@ -595,6 +601,12 @@ lm_tokenizer *lm_tokenizer_from_vocab(const lm_vocab_def *v, lm_error *err) {
     tok->add_eos = v->add_eos;
     tok->add_space_prefix = v->add_space_prefix;
     tok->rstrip_user = v->rstrip_user;
+    if (v->chat_template &&
+        !(tok->chat_template = strndup(v->chat_template, v->chat_template_len))) {
+        lm_tokenizer_free(tok);
+        lm_fail(err, "%s: out of memory for the chat template", v->name);
+        return NULL;
+    }
     if (build_def(tok, v, err)) {
         lm_tokenizer_free(tok);
         return NULL;

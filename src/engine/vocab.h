@@ -44,6 +44,10 @@ typedef struct lm_vocab_def {
      * space after them: llama.cpp's rule for files whose general.name says
      * Phi-3, where </s> is user-defined. */
     int rstrip_user;
+    /* tokenizer.chat_template: the template's text (chat_template_len bytes,
+     * no NUL inside), or NULL. */
+    const char *chat_template;
+    size_t chat_template_len;
 } lm_vocab_def;
 
 /* Validates the definition (ids in range, finite scores, known types, byte

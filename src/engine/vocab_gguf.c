@@ -81,6 +81,15 @@ static int get_specials(const lm_gguf *g, lm_vocab_def *v, lm_error *err) {
     v->add_eos = 0;
     v->add_space_prefix = 1;
     v->rstrip_user = is_phi3(g);
+    lm_gguf_str tmpl;
+    int rc = lm_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (memchr(tmpl.p, 0, tmpl.n))
+            return lm_fail(err, "%s: tokenizer.chat_template holds a NUL byte", lm_gguf_name(g));
+        v->chat_template = tmpl.p;
+        v->chat_template_len = tmpl.n;
+    }
     if (get_id(g, "tokenizer.ggml.bos_token_id", v->n, &v->bos, err) ||
         get_id(g, "tokenizer.ggml.eos_token_id", v->n, &v->eos, err) ||
         get_id(g, "tokenizer.ggml.unknown_token_id", v->n, &v->unk, err) ||

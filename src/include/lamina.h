@@ -207,6 +207,9 @@ int lm_file_is_gguf(const char *path);
 /* BOS and EOS ids: LM_TOKEN_BOS / LM_TOKEN_EOS for a tokenizer.bin, a GGUF
  * vocabulary's bos_token_id / eos_token_id (-1 where it has none). */
 int lm_tokenizer_bos(const lm_tokenizer *tok);
+/* The vocabulary's chat template text (GGUF tokenizer.chat_template, for
+ * lm_chat_template_choose), or NULL: a tokenizer.bin has none. */
+const char *lm_tokenizer_chat_template(const lm_tokenizer *tok);
 int lm_tokenizer_eos(const lm_tokenizer *tok);
 
 /* Where sampling ends: chat 0 for a continuation (lm_generate, completions),

@@ -265,8 +265,8 @@ static int open_model(server *s) {
         return 2;
     }
     if (c->steps == 0 || c->steps > c->ctx) c->steps = c->ctx;
-    /* the model's template text: NULL for llama2.c checkpoints (llama2) */
-    if (lm_chat_template_choose(c->chat_template_name, NULL, &c->chat_template, &e))
+    if (lm_chat_template_choose(c->chat_template_name, lm_tokenizer_chat_template(s->tok),
+                                &c->chat_template, &e))
         snprintf(c->chat_error, sizeof c->chat_error, "%s", e.msg);
     if (resolve(s, &e)) return fail(e.msg);
     const char *file_id = model_id(c->model_path, s->id, sizeof s->id);

@@ -1,7 +1,8 @@
 """Copy a GGUF model and add a llama2.c tokenizer.bin's vocabulary to its
 metadata (tokenizer.ggml.*, SentencePiece kind "llama"), with llama.cpp's
 gguf-py, so a test can run a GGUF model that carries its own vocabulary.
-usage: add_vocab.py GGUF_PY IN.gguf TOKENIZER.bin OUT.gguf"""
+usage: add_vocab.py GGUF_PY IN.gguf TOKENIZER.bin OUT.gguf [CHAT_TEMPLATE_FILE]
+(the last: its text as tokenizer.chat_template)"""
 import struct
 import sys
 
@@ -39,6 +40,9 @@ w.add_bos_token_id(1)
 w.add_eos_token_id(2)
 w.add_unk_token_id(0)
 w.add_add_bos_token(True)
+if len(sys.argv) > 5:
+    with open(sys.argv[5], encoding="utf-8") as f:
+        w.add_chat_template(f.read())
 
 for t in r.tensors:
     shape = [int(d) for d in reversed(t.shape.tolist())]

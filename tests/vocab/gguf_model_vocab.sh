@@ -43,5 +43,34 @@ if [ $? -ne 1 ] || [ "$(wc -l <"$work/err")" -ne 1 ] ||
     echo "FAIL: a 32000-token vocabulary for a 1024-token model: $(cat "$work/err")" >&2
     status=1
 fi
+
+# The file's chat template (tokenizer.chat_template) is the one chat, batch
+# and info use: a ChatML model's messages give what --chat-template chatml
+# gives; a file without one is Llama 2's; an unknown one fails chat only.
+"$py" "$here/add_vocab.py" "$src/gguf-py" "$work/kjv.f32.gguf" "$tok" "$work/chatml.gguf" \
+    "$data/templates/HuggingFaceTB-SmolLM3-3B.jinja" || exit 1
+"$py" "$here/add_vocab.py" "$src/gguf-py" "$work/kjv.f32.gguf" "$tok" "$work/odd.gguf" \
+    "$data/templates/$(awk '$2 == "other" { print $1; exit }' "$data/templates/EXPECTED")" || exit 1
+info_chat() { "$lamina" info "$1" 2>&1 | sed -n 's/^chat: *//p'; }
+same "chatml template (the file's tokenizer.chat_template)" info_chat "$work/chatml.gguf"
+same "llama2 template (the file names none: Llama 2's)" info_chat "$m"
+same "the file's template is none lamina knows (chat needs --chat-template NAME)" \
+    info_chat "$work/odd.gguf"
+msg='{"id":"c","messages":[{"role":"user","content":"Who art thou?"}],"max_tokens":4,"temperature":0}'
+tokens() { "$lamina" batch "$@" <(echo "$msg") 2>/dev/null | sed -n 's/.*"prompt_tokens":\([0-9]*\).*/\1/p'; }
+chatml=$(tokens "$data/models/kjv1m.bin" -z "$tok" --chat-template chatml)
+llama2=$(tokens "$data/models/kjv1m.bin" -z "$tok")
+same "$chatml" tokens "$work/chatml.gguf"
+same "$llama2" tokens "$m"
+[ -n "$chatml" ] && [ "$chatml" != "$llama2" ] || {
+    echo "FAIL: chatml and llama2 prompts of the same message: $chatml and $llama2 tokens" >&2
+    status=1
+}
+same "$chatml" tokens "$work/odd.gguf" --chat-template chatml
+"$lamina" batch "$work/odd.gguf" <(echo "$msg") >"$work/odd.jsonl" 2>/dev/null
+grep -q "none lamina recognises" "$work/odd.jsonl" || {
+    echo "FAIL: messages with an unknown template: $(cat "$work/odd.jsonl")" >&2
+    status=1
+}
 echo "gguf_model_vocab: status $status"
 exit $status
