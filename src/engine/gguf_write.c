@@ -278,7 +278,8 @@ static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const u
     if (*n == 0 || *n == UINT64_MAX) return fail(w, "tensor %s: bad shape", name), -1;
     if (ne[0] % (uint64_t)lm_gguf_block_values(type))
         return fail(w, "tensor %s: rows of %llu values are not whole %s blocks of %d", name,
-                    (unsigned long long)ne[0], lm_gguf_writable_name(type), lm_gguf_block_values(type)),
+                    (unsigned long long)ne[0], lm_gguf_writable_name(type),
+                    lm_gguf_block_values(type)),
                -1;
     for (uint64_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0) return fail(w, "GGUF tensor %s added twice", name), -1;
