@@ -41,10 +41,19 @@ static int check_model(const lm_gguf *g, lm_error *err) {
 }
 
 /* A special token id: *id keeps its default when the key is absent. */
+/* A special token's id. 0xFFFFFFFF (or a signed -1) means "none": llama.cpp
+ * writes it so (llama-convert-llama2c-to-ggml's padding_token_id). */
 static int get_id(const lm_gguf *g, const char *key, int n, int *id, lm_error *err) {
     uint32_t v;
-    int rc = lm_gguf_get_u32(g, key, &v, err);
-    if (rc < 0) return -1;
+    int32_t s;
+    lm_error ignored;
+    int rc = lm_gguf_get_u32(g, key, &v, &ignored);
+    if (rc < 0 && lm_gguf_get_i32(g, key, &s, &ignored) == 0 && s == -1) rc = 0, v = UINT32_MAX;
+    if (rc < 0) return lm_gguf_get_u32(g, key, &v, err); /* the getter's own message */
+    if (rc == 0 && v == UINT32_MAX) {
+        *id = -1;
+        return 0;
+    }
     if (rc == 0 && v >= (uint32_t)n)
         return lm_fail(err, "%s: %s %u is out of range (%d tokens)", lm_gguf_name(g), key, v, n);
     if (rc == 0) *id = (int)v;

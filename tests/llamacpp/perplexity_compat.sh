@@ -5,7 +5,11 @@
 # the model's 1024-piece tokenizer.bin as the vocabulary) and quantized to Q8_0
 # by its llama-quantize; llama-perplexity measures the GGUF files, lamina
 # kjv1m.bin and kjv1m.q80.bin (llama2.c's exporter: Q8_0 in groups of 32 too),
-# all with chunks of CTX tokens. Two engines, two arithmetic orders: the
+# all with chunks of CTX tokens; then both engines measure the same GGUF files
+# with their own vocabulary: kjv1m.bin as `lamina convert` writes it (F32;
+# llama.cpp's converter records a context of 128) and the F16 and Q8_0 files
+# llama-quantize makes of it. Two
+# engines, two arithmetic orders: the
 # figures must agree within 0.1% (F32) and 0.5% (Q8_0), the error estimates
 # within 1% and 5%, and the chunk counts (which show that the two tokenizers
 # cut the text alike) exactly.
@@ -28,11 +32,17 @@ fail() {
 }
 
 f32=$work/kjv1m.f32.gguf q8=$work/kjv1m.q8_0.gguf
+l32=$work/lamina.f32.gguf l16=$work/lamina.f16.gguf l8=$work/lamina.q8_0.gguf
 "$bin/llama-convert-llama2c-to-ggml" --copy-vocab-from-model "$tok" \
     --llama2c-model "$models/kjv1m.bin" --llama2c-output-model "$f32" >"$work/convert.log" 2>&1 ||
     { echo "FAILED: conversion (see $work/convert.log)" >&2; exit 1; }
-"$bin/llama-quantize" "$f32" "$q8" Q8_0 >"$work/quantize.log" 2>&1 ||
-    { echo "FAILED: llama-quantize (see $work/quantize.log)" >&2; exit 1; }
+"$lamina" convert "$models/kjv1m.bin" "$l32" -z "$tok" >"$work/lamina-convert.log" 2>&1 ||
+    { echo "FAILED: lamina convert (see $work/lamina-convert.log)" >&2; exit 1; }
+for t in Q8_0:$f32:$q8 Q8_0:$l32:$l8 F16:$l32:$l16; do
+    IFS=: read -r type in out <<<"$t"
+    "$bin/llama-quantize" "$in" "$out" "$type" >"$work/quantize.log" 2>&1 ||
+        { echo "FAILED: llama-quantize $type (see $work/quantize.log)" >&2; exit 1; }
+done
 
 # llama.cpp: one sequence per pass (-b = -c), two threads, no GPU. Its logger
 # writes from a thread of its own and may lose the last lines at exit (as
@@ -54,7 +64,9 @@ llamacpp() {
 compare() {
     local theirs ours
     theirs=$(llamacpp "$1")
-    ours=$("$lamina" perplexity "$2" "$text" -z "$tok" --ctx "$ctx" --json |
+    local z=(-z "$tok")
+    [[ $2 == *.gguf ]] && z=() # its own vocabulary
+    ours=$("$lamina" perplexity "$2" "$text" "${z[@]}" --ctx "$ctx" --json |
         sed -n 's/.*"perplexity":\([^,]*\),"error":\([^,]*\),"tokens":[0-9]*,"chunks":\([0-9]*\),.*/\1 \2 \3/p')
     echo "$(basename "$2") against $(basename "$1"), chunks of $ctx: lamina $ours," \
         "llama.cpp $theirs (PPL, error, chunks)"
@@ -72,8 +84,16 @@ compare() {
         exit d <= lim && de <= elim ? 0 : 1 }' || fail "$(basename "$1"): beyond the limits"
 }
 
+# llama.cpp's converter writes padding_token_id 0xFFFFFFFF ("none"): the
+# vocabulary must load all the same, with the ids of tokenizer.bin.
+want=$("$lamina" tokenize -z "$tok" -- "And it came to pass" 2>&1)
+got=$("$lamina" tokenize -z "$f32" -- "And it came to pass" 2>&1)
+[ "$got" = "$want" ] || fail "the vocabulary of llama.cpp's conversion: '$got', want '$want'"
 compare "$f32" "$models/kjv1m.bin" 0.001 0.01
 compare "$q8" "$models/kjv1m.q80.bin" 0.005 0.05
+compare "$l32" "$l32" 0.001 0.01
+compare "$l16" "$l16" 0.001 0.01
+compare "$l8" "$l8" 0.005 0.05
 if [ "$failures" -gt 0 ]; then
     echo "perplexity.llamacpp: $failures failed" >&2
     exit 1
