@@ -135,8 +135,16 @@ static int scan_string(scan *c, int key, const char **s0, const char **s1) {
 static size_t path_push(scan *c, const char *s, size_t n) {
     size_t old = c->plen, room = sizeof c->path - 1 - c->plen;
     if (n > room) n = room;
-    memcpy(c->path + c->plen, s, n);
-    c->plen = lm_utf8_trim_end(c->path, c->plen + n);
+    /* A name's bytes that are not UTF-8 (behind a bad escape, say) become
+     * '?': the path is quoted in a message, which must stay UTF-8. */
+    for (size_t i = 0; i < n;) {
+        size_t v = lm_utf8_valid_len(s + i, n - i);
+        memcpy(c->path + c->plen, s + i, v);
+        c->plen += v;
+        i += v;
+        if (i < n) c->path[c->plen++] = '?', i++;
+    }
+    c->plen = lm_utf8_trim_end(c->path, c->plen);
     c->path[c->plen] = '\0';
     return old;
 }

@@ -35,7 +35,10 @@ static void check_id(const char *line, size_t len) {
     FUZZ_CHECK(!usable || found, "cJSON has an id the scanner missed: %.80s", line);
     if (found) {
         cJSON *alone = cJSON_ParseWithLength(val, vlen);
-        FUZZ_CHECK(!usable || cJSON_Compare(alone, id, 1), "the id's text is another value");
+        /* cJSON_Compare calls two infinities (an id like 5E100000) unequal */
+        int same = cJSON_Compare(alone, id, 1) || (cJSON_IsNumber(alone) && cJSON_IsNumber(id) &&
+                                                   alone->valuedouble == id->valuedouble);
+        FUZZ_CHECK(!usable || same, "the id's text is another value");
         char *key = NULL;
         lm_error e = {{0}};
         if (batch_id_key(val, vlen, &key, &e) == 0) {
