@@ -26,6 +26,8 @@ typedef struct lm_seq {
     lm_sampler *sampler;
     int stop_token;
     const lm_tokenizer *end_tokens; /* NULL, or a vocabulary whose end tokens end it too */
+    lm_logits_fn *logits_fn;        /* NULL, or the caller's look at the logits first */
+    void *logits_arg;
 } lm_seq;
 
 struct lm_batch {
@@ -128,6 +130,8 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     s->n_prompt = n_prompt;
     s->stop_token = p.stop_token;
     s->end_tokens = p.end_tokens;
+    s->logits_fn = p.logits_fn;
+    s->logits_arg = p.logits_arg;
     s->order = b->joined++;
     s->active = 1;
     return slot;
@@ -222,6 +226,7 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
             for (int i = 0; i < b->max_seqs; i++) seq_end(&b->seqs[i]);
             return -1;
         }
+        if (s->logits_fn) s->logits_fn(s->logits_arg, s->fed, logits, vocab);
         int token = lm_sample(s->sampler, logits);
         int stop = token == s->stop_token || lm_token_is_end(s->end_tokens, token);
         int finish = stop ? LM_FINISH_STOP : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH : LM_RUNNING;

@@ -346,6 +346,8 @@ typedef struct lm_batch_params {
 lm_batch *lm_batch_new(const lm_model *model, lm_batch_params params, lm_error *err);
 void lm_batch_free(lm_batch *b);
 
+typedef void lm_logits_fn(void *arg, int pos, float *logits, int vocab_size);
+
 typedef struct lm_seq_params {
     int n_ctx;         /* positions: prompt + generated (lm_generate's steps); 0 = max_ctx */
     float temperature; /* as lm_sampler_new */
@@ -356,6 +358,13 @@ typedef struct lm_seq_params {
     /* If not NULL, the end-of-generation tokens of this vocabulary end it too
      * (lm_token_ends; none for a tokenizer.bin). It must outlive the sequence. */
     const lm_tokenizer *end_tokens;
+    /* If not NULL, called in lm_batch_step for each token this sequence is
+     * about to sample, with the model's logits for it (vocab_size floats, all
+     * finite; pos = the position the token will take = tokens fed so far). It
+     * may read them (logprobs) or change them before the sampler runs (a bias,
+     * penalties, -INFINITY to forbid a token), leaving at least one finite. */
+    lm_logits_fn *logits_fn;
+    void *logits_arg;
 } lm_seq_params;
 
 /* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize
