@@ -298,6 +298,7 @@ static int open_engine(batch_state *st, const char *tok) {
     lm_model_info info = lm_model_get_info(st->model);
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
+    st->rules.vocab_size = lm_tokenizer_vocab_size(st->tok); /* token ids in requests */
     st->max_ctx = info.config.seq_len;
     /* A model whose template is unknown still runs prompts (a tokenizer.bin
      * has no template text: llama2). */

@@ -28,6 +28,7 @@ typedef struct lm_seq {
     const lm_tokenizer *end_tokens; /* NULL, or a vocabulary whose end tokens end it too */
     lm_logits_fn *logits_fn;        /* NULL, or the caller's look at the logits first */
     void *logits_arg;
+    int prompt_logits; /* call logits_fn at every prompt row (lm_seq_params) */
 } lm_seq;
 
 struct lm_batch {
@@ -39,6 +40,7 @@ struct lm_batch {
     lm_row *rows; /* (ws->max_rows) this step's rows */
     int *out;     /* (max_seqs) rows whose logits are wanted, ascending */
     int *out_seq; /* (max_seqs) the sequence of each */
+    int *out_pos; /* (max_seqs) the position of each row */
 };
 
 static void seq_end(lm_seq *s) {
@@ -79,7 +81,8 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     b->rows = malloc((size_t)rows * sizeof *b->rows);
     b->out = malloc((size_t)p.max_seqs * sizeof *b->out);
     b->out_seq = malloc((size_t)p.max_seqs * sizeof *b->out_seq);
-    if (!b->ws || !b->seqs || !b->rows || !b->out || !b->out_seq) {
+    b->out_pos = malloc((size_t)p.max_seqs * sizeof *b->out_pos);
+    if (!b->ws || !b->seqs || !b->rows || !b->out || !b->out_seq || !b->out_pos) {
         if (b->ws) lm_fail(err, "out of memory");
         lm_batch_free(b);
         return NULL;
@@ -95,6 +98,7 @@ void lm_batch_free(lm_batch *b) {
     free(b->rows);
     free(b->out);
     free(b->out_seq);
+    free(b->out_pos);
     free(b);
 }
 
@@ -132,6 +136,7 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     s->end_tokens = p.end_tokens;
     s->logits_fn = p.logits_fn;
     s->logits_arg = p.logits_arg;
+    s->prompt_logits = p.prompt_logits && p.logits_fn;
     s->order = b->joined++;
     s->active = 1;
     return slot;
@@ -180,11 +185,25 @@ static void add_rows(lm_batch *b, int i, int n, int *n_rows, int *n_out) {
         int token = s->fed < s->n_prompt ? s->prompt[s->fed] : s->last;
         b->rows[(*n_rows)++] = (lm_row){token, pos, &s->kv};
         s->fed++;
+        /* its last row is the last prompt token or a decode token */
+        if (s->fed >= s->n_prompt || s->prompt_logits) {
+            b->out[*n_out] = *n_rows - 1;
+            b->out_pos[*n_out] = pos;
+            b->out_seq[(*n_out)++] = i;
+        }
     }
-    if (s->fed >= s->n_prompt) { /* its last row is the last prompt token or a decode token */
-        b->out[*n_out] = *n_rows - 1;
-        b->out_seq[(*n_out)++] = i;
-    }
+}
+
+/* Prompt rows seq i may add now, out of room: out[] holds max_seqs rows, a
+ * prompt_logits sequence takes one per row and the others one for their
+ * last prompt row. (Progress: the oldest prompt comes first, and decode rows
+ * take at most max_seqs - 1, as it has none.) */
+static int prompt_room(const lm_batch *b, int i, int room, int n_out) {
+    const lm_seq *s = &b->seqs[i];
+    int outs = b->max_seqs - n_out, left = s->n_prompt - s->fed;
+    if (s->prompt_logits) return outs < room ? outs : room;
+    if (left <= room && outs < 1) return left - 1; /* its last row waits */
+    return room;
 }
 
 /* This step's rows: one decode row per running sequence, in slot order, then
@@ -197,7 +216,8 @@ static void gather(lm_batch *b, int *n_rows, int *n_out) {
     uint64_t after = 0;
     for (int i; *n_rows < b->ws->max_rows && (i = oldest_prompt(b, after)) >= 0;) {
         lm_seq *s = &b->seqs[i];
-        int room = b->ws->max_rows - *n_rows, left = s->n_prompt - s->fed;
+        int room = prompt_room(b, i, b->ws->max_rows - *n_rows, *n_out),
+            left = s->n_prompt - s->fed;
         add_rows(b, i, left < room ? left : room, n_rows, n_out);
         after = s->order + 1;
     }
@@ -216,23 +236,28 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
     /* out[] is ascending by construction: decode rows come first in slot
      * order, and each prompt's final row is its sequence's last. */
     lm_forward_rows(b->ws, b->rows, n_rows, b->out, n_out);
+    int n_events = 0;
     for (int j = 0; j < n_out; j++) {
         lm_seq *s = &b->seqs[b->out_seq[j]];
         float *logits = b->ws->logits + (size_t)j * vocab;
         if (!all_finite(logits, vocab)) {
             lm_fail(err,
                     "non-finite logits at position %d: the checkpoint holds NaN or Inf weights",
-                    s->fed - 1);
+                    b->out_pos[j]);
             for (int i = 0; i < b->max_seqs; i++) seq_end(&b->seqs[i]);
             return -1;
+        }
+        if (b->out_pos[j] + 1 < s->n_prompt) { /* a prompt row of a prompt_logits sequence */
+            s->logits_fn(s->logits_arg, b->out_pos[j] + 1, logits, vocab);
+            continue;
         }
         if (s->logits_fn) s->logits_fn(s->logits_arg, s->fed, logits, vocab);
         int token = lm_sample(s->sampler, logits);
         int stop = token == s->stop_token || lm_token_is_end(s->end_tokens, token);
         int finish = stop ? LM_FINISH_STOP : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH : LM_RUNNING;
-        events[j] = (lm_batch_event){b->out_seq[j], token, finish};
+        events[n_events++] = (lm_batch_event){b->out_seq[j], token, finish};
         s->last = token;
         if (finish != LM_RUNNING) seq_end(s);
     }
-    return n_out;
+    return n_events;
 }

@@ -365,6 +365,13 @@ typedef struct lm_seq_params {
      * penalties, -INFINITY to forbid a token), leaving at least one finite. */
     lm_logits_fn *logits_fn;
     void *logits_arg;
+    /* Nonzero: also call logits_fn for every prompt row but the last, with
+     * pos = the position of the prompt token those logits predict (1 ..
+     * n_prompt - 1), in order, before the first sampling call (pos = n_prompt).
+     * Nothing is sampled at those rows; what the hook does to them is lost.
+     * For the logprobs of an echoed prompt; the sequence's tokens are the
+     * same with it or without. */
+    int prompt_logits;
 } lm_seq_params;
 
 /* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize

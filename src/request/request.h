@@ -82,6 +82,10 @@ typedef struct lm_request_rules {
     float topp;
     uint64_t seed;
     int steps;
+    /* The vocabulary's size, for token ids in requests ("prompt" as ids,
+     * "logit_bias"): ids outside [0, vocab_size) are refused. 0 = unchecked
+     * here (lm_request_prepare checks them). */
+    int vocab_size;
 } lm_request_rules;
 
 /* The rules of `lamina batch`: prompt or messages, echo, no extra fields, and
@@ -102,6 +106,22 @@ typedef struct lm_request {
     int n_stop;
     int echo;
     lm_chat_template chat_template; /* not a field: the caller's (default 0, llama2) */
+    /* Sampling controls and logprobs (request_controls.c; README, "Sampling
+     * controls and logprobs"). Absent = the defaults below, with which the
+     * sampler is run.c's exactly. */
+    int *prompt_ids; /* "prompt" as an array of token ids (used as given: no BOS added) */
+    int n_prompt_ids;
+    float presence_penalty;  /* OpenAI's, over generated tokens; 0 = off */
+    float frequency_penalty; /* OpenAI's, over generated tokens; 0 = off */
+    float repeat_penalty;    /* llama.cpp's; 1 = off */
+    int repeat_last_n;       /* its window (prompt and generated tokens); default 64, -1 = all */
+    int top_k;               /* 0 = off */
+    float min_p;             /* 0 = off */
+    int *bias_ids;           /* "logit_bias": ids and the values added to their logits */
+    float *bias_values;
+    int n_bias;
+    int logprobs;     /* 1: logprobs wanted (completions: "logprobs": k; chat: true) */
+    int top_logprobs; /* alternatives per token, 0..20 */
 } lm_request;
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and
@@ -173,6 +193,31 @@ const char *lm_request_text(const lm_request_run *run, size_t *len);
 size_t lm_request_stable_len(const lm_request_run *run);
 /* Where the completion starts in the text (after the echoed prompt). */
 size_t lm_request_completion_offset(const lm_request_run *run);
+
+/* Logprobs (requests with "logprobs"): one entry per token of the text, in
+ * order: with echo every prompt token first (the first with no logprob),
+ * then each sampled token whose text was kept (not the stop token, nor
+ * tokens a stop string cut off whole). logprob is the log-softmax of the
+ * model's logits at the position (request_logprobs.c says how it is
+ * computed), before any sampling control; top[] holds the top_logprobs
+ * likeliest tokens of that position, likeliest first (ties: lower id). */
+#define LM_REQUEST_MAX_TOP_LOGPROBS 20
+typedef struct lm_request_logprob {
+    int token;
+    int has_logprob; /* 0 for the first prompt token */
+    double logprob;
+    size_t offset, len; /* the token's text: text[offset..offset + len) */
+    int prev;           /* the token before it (its piece depends on it) */
+    int n_top;
+    int top[LM_REQUEST_MAX_TOP_LOGPROBS];
+    double top_logprob[LM_REQUEST_MAX_TOP_LOGPROBS];
+} lm_request_logprob;
+
+/* The entries so far (NULL and 0 without logprobs). */
+const lm_request_logprob *lm_request_logprobs(const lm_request_run *run, int *n);
+/* A token's text as the request's text shows it (lm_piece_text of its
+ * piece after prev): for logprobs' token strings. */
+const char *lm_request_token_text(const lm_request_run *run, int prev, int token);
 
 int lm_request_prompt_tokens(const lm_request_run *run);
 int lm_request_completion_tokens(const lm_request_run *run);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "request.h"
+#include "request_controls.h"
 #include "request_error.h"
 
 /* "a string", "a number", ...: what the field held instead. */
@@ -203,7 +204,12 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
     const char *name = f->string;
     double d = 0;
     if (rules->allow_prompt && strcmp(name, "prompt") == 0) {
-        if (!cJSON_IsString(f)) return wrong(err, name, "a string", f);
+        if (cJSON_IsArray(f)) return request_parse_prompt_ids(f, rules, req, err);
+        if (!cJSON_IsString(f))
+            return request_set_error(err,
+                                     "field 'prompt': expected a string, got %s (or an array of "
+                                     "token ids)",
+                                     kind(f));
         return (req->prompt = dup_string(f->valuestring, name, err)) ? 0 : -1;
     }
     if (rules->allow_messages && strcmp(name, "messages") == 0) return parse_messages(f, req, err);
@@ -233,6 +239,8 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         req->echo = cJSON_IsTrue(f);
         return 0;
     }
+    int rc = request_parse_control(f, rules, req, err);
+    if (rc <= 0) return rc;
     if (is_extra(rules, name)) return 0;
     return request_set_error(err, "field '%.*s': unknown field", lm_utf8_clip(name, 60), name);
 }
@@ -259,7 +267,7 @@ static int parse_fields(const cJSON *obj, const lm_request_rules *rules, lm_requ
             continue; /* an optional field sent as null */
         if (parse_field(f, rules, req, err)) return -1;
     }
-    int prompt = req->prompt != NULL, messages = req->messages != NULL;
+    int prompt = req->prompt != NULL || req->prompt_ids != NULL, messages = req->messages != NULL;
     if (prompt && messages) return request_set_error(err, "both 'prompt' and 'messages': give one");
     if (!prompt && !messages) {
         if (rules->allow_prompt && rules->allow_messages)
@@ -268,7 +276,7 @@ static int parse_fields(const cJSON *obj, const lm_request_rules *rules, lm_requ
     }
     if (req->echo && messages)
         return request_set_error(err, "field 'echo': works with 'prompt' only");
-    return 0;
+    return request_check_controls(obj, req, err);
 }
 
 int lm_request_parse(const cJSON *obj, const lm_request_rules *rules, lm_request *req,
@@ -276,7 +284,9 @@ int lm_request_parse(const cJSON *obj, const lm_request_rules *rules, lm_request
     *req = (lm_request){.temperature = rules->temperature,
                         .topp = rules->topp,
                         .seed = rules->seed,
-                        .steps = rules->steps};
+                        .steps = rules->steps,
+                        .repeat_penalty = 1.0f,
+                        .repeat_last_n = 64};
     if (parse_fields(obj, rules, req, err)) {
         lm_request_free(req);
         return -1;
@@ -312,5 +322,6 @@ void lm_request_free(lm_request *req) {
     free(req->messages);
     for (int i = 0; i < req->n_stop; i++) free(req->stop[i]);
     free(req->stop);
+    request_free_controls(req);
     *req = (lm_request){0};
 }

@@ -9,6 +9,7 @@
 
 #include "request.h"
 #include "request_error.h"
+#include "request_hook.h"
 
 /* A stop string and its matcher (Knuth-Morris-Pratt): `state` is the length
  * of the longest prefix of the string that the completion ends with, so each
@@ -39,6 +40,7 @@ struct lm_request_run {
     int completion_tokens;
     lm_request_finish finish;
     lm_error error;
+    request_hook hook; /* logprobs, sampling controls, the constraint */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -76,6 +78,21 @@ static int context_size(const lm_request *req, int n_prompt, int max_ctx) {
 }
 
 static int *encode(const lm_tokenizer *tok, const lm_request *req, int *n, lm_error *err) {
+    if (req->prompt_ids) { /* token ids: used as given, checked against the vocabulary */
+        int vocab = lm_tokenizer_vocab_size(tok);
+        for (int i = 0; i < req->n_prompt_ids; i++)
+            if (req->prompt_ids[i] < 0 || req->prompt_ids[i] >= vocab)
+                return request_set_error(err,
+                                         "field 'prompt[%d]': token id %d is outside the "
+                                         "vocabulary (0 to %d)",
+                                         i, req->prompt_ids[i], vocab - 1),
+                       NULL;
+        int *ids = malloc((size_t)req->n_prompt_ids * sizeof *ids);
+        if (!ids) return request_set_error(err, "out of memory"), NULL;
+        memcpy(ids, req->prompt_ids, (size_t)req->n_prompt_ids * sizeof *ids);
+        *n = req->n_prompt_ids;
+        return ids;
+    }
     if (req->messages)
         return lm_chat_format(tok, req->chat_template, req->messages, req->n_messages, n, err);
     return lm_tokenize(tok, req->prompt ? req->prompt : "", 1, 0, n, err);
@@ -106,10 +123,32 @@ static int copy_stops(lm_request_run *r, const lm_request *req) {
     return 0;
 }
 
-/* The echoed prompt: the pieces the CLI prints for it (all but BOS). */
+/* The echoed prompt: the pieces the CLI prints for it (all but BOS; for a
+ * prompt of ids, all but the first, whatever it is). With logprobs, an entry
+ * for each token, the first's empty. */
 static int echo_prompt(lm_request_run *r) {
-    for (int i = 1; i < r->n_ids; i++)
+    if (r->hook.logprobs && request_hook_prompt_entry(&r->hook, 0, -1, 0, 0)) return -1;
+    for (int i = 1; i < r->n_ids; i++) {
+        size_t at = r->len;
         if (append(r, lm_piece_text(lm_token_piece(r->tok, r->ids[i - 1], r->ids[i])))) return -1;
+        if (r->hook.logprobs &&
+            request_hook_prompt_entry(&r->hook, i, r->ids[i - 1], at, r->len - at))
+            return -1;
+    }
+    return 0;
+}
+
+/* The request's hook (request_hook.h), installed when it needs one. */
+static int setup_hook(lm_request_run *r, const lm_request *req, lm_error *err) {
+    err->msg[0] = '\0';
+    request_constraint *c = request_constraint_new(req, r->tok, err);
+    if (!c && err->msg[0]) return -1;
+    if (request_hook_init(&r->hook, req, r->ids, r->n_ids, lm_tokenizer_vocab_size(r->tok), c))
+        return request_set_error(err, "out of memory");
+    if (!request_hook_wanted(&r->hook)) return 0;
+    r->params.logits_fn = request_hook_logits;
+    r->params.logits_arg = &r->hook;
+    r->params.prompt_logits = req->logprobs && req->echo;
     return 0;
 }
 
@@ -166,6 +205,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
     };
     r->max_tokens = req->max_tokens;
     r->prev = r->ids[r->n_ids - 1];
+    if (setup_hook(r, req, err)) return lm_request_run_free(r), NULL;
     if (copy_stops(r, req) || append(r, "") || (req->echo && echo_prompt(r))) {
         request_set_error(err, "out of memory");
         return lm_request_run_free(r), NULL;
@@ -183,6 +223,7 @@ void lm_request_run_free(lm_request_run *r) {
     }
     free(r->stop);
     free(r->text);
+    request_hook_free(&r->hook);
     free(r);
 }
 
@@ -249,12 +290,16 @@ int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
     r->completion_tokens++;
     if (ev->finish == LM_FINISH_STOP) return finish(r, LM_REQUEST_STOP), 1;
     size_t old = r->len;
-    if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token)))) {
+    if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token))) ||
+        request_hook_sampled(&r->hook, ev->token, r->prev, old, r->len - old, 1)) {
         snprintf(r->error.msg, sizeof r->error.msg, "out of memory");
         return end_early(r, b, ev, LM_REQUEST_ERROR);
     }
     r->prev = ev->token;
-    if (r->n_stop && cut_at_stop(r, old)) return end_early(r, b, ev, LM_REQUEST_STOP);
+    if (r->n_stop && cut_at_stop(r, old)) {
+        request_hook_cut(&r->hook, r->len);
+        return end_early(r, b, ev, LM_REQUEST_STOP);
+    }
     if (ev->finish != LM_RUNNING) return finish(r, LM_REQUEST_LENGTH), 1;
     if (r->max_tokens && r->completion_tokens >= r->max_tokens)
         return end_early(r, b, ev, LM_REQUEST_LENGTH);
@@ -290,3 +335,13 @@ size_t lm_request_completion_offset(const lm_request_run *r) { return r->complet
 int lm_request_seq(const lm_request_run *r) { return r->seq; }
 int lm_request_prompt_tokens(const lm_request_run *r) { return r->n_ids; }
 int lm_request_completion_tokens(const lm_request_run *r) { return r->completion_tokens; }
+
+const lm_request_logprob *lm_request_logprobs(const lm_request_run *r, int *n) {
+    *n = r->hook.logprobs ? r->hook.n_entries : 0;
+    return *n ? r->hook.entries : NULL;
+}
+
+const char *lm_request_token_text(const lm_request_run *r, int prev, int token) {
+    if (prev < 0) return ""; /* the first prompt token: no text of its own */
+    return lm_piece_text(lm_token_piece(r->tok, prev, token));
+}

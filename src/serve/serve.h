@@ -92,6 +92,11 @@ int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t 
 
 char *serve_models_json(const serve_model *m); /* GET /v1/models, malloc'd */
 
+/* POST /tokenize (detok 0) and /detokenize (1), serve_tokens.c: the answer's
+ * JSON (malloc'd), or NULL with e set (400, or 500 without memory). */
+char *serve_tokens_json(const serve_model *m, int detok, const char *body, size_t len,
+                        serve_error *e);
+
 /* ---- jobs and the engine thread (serve_engine.c) ------------------------- */
 
 typedef struct serve_engine serve_engine;

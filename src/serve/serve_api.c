@@ -11,6 +11,7 @@
  * (the extra fields feed the chat page's footer and controls). */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,7 @@ static lm_request_rules rules_for(const serve_model *m, serve_kind kind) {
     /* Without a seed each request gets its own (the CLI's -s 0 would give
      * every request of the same second the same one). */
     r.seed = cfg->seed ? cfg->seed : (random_u64() | 1);
+    r.vocab_size = lm_tokenizer_vocab_size(m->tok);
     return r;
 }
 
@@ -377,8 +379,8 @@ static cJSON *usage_object(const struct serve_job *job) {
 
 /* A choice: {"index":0, text or message or delta, "logprobs":null,
  * "finish_reason":...}. finish NULL = null (a chunk before the last). */
-static cJSON *choice(const struct serve_job *job, const char *text, size_t len, const char *finish,
-                     int chunk) {
+static cJSON *choice(struct serve_job *job, const char *text, size_t len, const char *finish,
+                     int chunk, size_t lp_upto) {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
     char *t = strndup(text ? text : "", text ? len : 0);
@@ -390,7 +392,7 @@ static cJSON *choice(const struct serve_job *job, const char *text, size_t len, 
         if (!chunk || len) cJSON_AddStringToObject(msg, "content", t ? t : "");
     }
     free(t);
-    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddItemToObject(c, "logprobs", serve_logprobs_json(job, lp_upto));
     cJSON_AddItemToObject(c, "finish_reason", string_or_null(finish));
     return c;
 }
@@ -402,7 +404,9 @@ static const char *chunk_object(const struct serve_job *job) {
 int serve_api_delta(struct serve_job *job, const char *text, size_t len) {
     cJSON *o = object_head(job, chunk_object(job));
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON_AddItemToArray(choices, choice(job, text, len, NULL, 1));
+    /* logprobs for the tokens whose text begins before this chunk's end */
+    size_t upto = (size_t)(text - lm_request_text(job->run, NULL)) + len;
+    cJSON_AddItemToArray(choices, choice(job, text, len, NULL, 1, upto));
     job->role_sent = 1;
     return append_event(job, o);
 }
@@ -429,7 +433,7 @@ int serve_api_final(struct serve_job *job) {
         cJSON *o =
             object_head(job, job->kind == SERVE_CHAT ? "chat.completion" : "text_completion");
         cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-        cJSON_AddItemToArray(choices, choice(job, text, len, finish_name(job), 0));
+        cJSON_AddItemToArray(choices, choice(job, text, len, finish_name(job), 0, SIZE_MAX));
         cJSON_AddItemToObject(o, "usage", usage_object(job));
         char *body = print_free(o);
         int rc = body ? append(job, body, strlen(body)) : -1;
@@ -442,7 +446,7 @@ int serve_api_final(struct serve_job *job) {
     job->text_sent = len;
     cJSON *o = object_head(job, chunk_object(job));
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON_AddItemToArray(choices, choice(job, "", 0, finish_name(job), 1));
+    cJSON_AddItemToArray(choices, choice(job, "", 0, finish_name(job), 1, SIZE_MAX));
     job->role_sent = 1;
     if (append_event(job, o)) return -1;
     if (job->include_usage) {

@@ -45,6 +45,8 @@ typedef enum route {
     R_MODELS,
     R_COMPLETIONS,
     R_CHAT,
+    R_TOKENIZE,
+    R_DETOKENIZE,
 } route;
 
 /* One HTTP request (MHD's per-request pointer). */
@@ -77,13 +79,17 @@ static route route_of(const char *path) {
         {"/v1/models", R_MODELS},
         {"/v1/completions", R_COMPLETIONS},
         {"/v1/chat/completions", R_CHAT},
+        {"/tokenize", R_TOKENIZE},
+        {"/detokenize", R_DETOKENIZE},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(path, table[i].path) == 0) return table[i].r;
     return R_NONE;
 }
 
-static int wants_post(route r) { return r == R_COMPLETIONS || r == R_CHAT; }
+static int wants_post(route r) {
+    return r == R_COMPLETIONS || r == R_CHAT || r == R_TOKENIZE || r == R_DETOKENIZE;
+}
 
 static const char *methods_of(route r) {
     return wants_post(r) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
@@ -261,6 +267,20 @@ static enum MHD_Result generate(struct serve_http *h, struct MHD_Connection *con
     return job->stream ? reply_job(h, conn, c) : MHD_YES;
 }
 
+/* POST /tokenize and /detokenize: answered here, without the engine. */
+static enum MHD_Result tokens(struct serve_http *h, struct MHD_Connection *conn, conn_ctx *c) {
+    serve_error e;
+    if (c->too_big) {
+        serve_error_set(&e, 413, "invalid_request_error", NULL, "request_too_large",
+                        "request body over the limit of %zu bytes", h->cfg->max_body);
+        return reply_error(conn, c, &e);
+    }
+    char *json =
+        serve_tokens_json(h->m, c->route == R_DETOKENIZE, c->body ? c->body : "", c->len, &e);
+    if (!json) return reply_error(conn, c, &e);
+    return reply_json(conn, c, 200, json);
+}
+
 static enum MHD_Result get_page(struct MHD_Connection *conn, conn_ctx *c) {
 #ifdef LAMINA_HAVE_PAGE
     return reply(conn, c, 200, "text/html; charset=utf-8", lm_page_html, lm_page_html_len);
@@ -291,6 +311,8 @@ static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *con
         return ok;
     }
     case R_MODELS: return reply_json(conn, c, 200, serve_models_json(h->m));
+    case R_TOKENIZE:
+    case R_DETOKENIZE: return tokens(h, conn, c);
     default: return generate(h, conn, c);
     }
 }

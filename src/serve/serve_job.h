@@ -41,6 +41,7 @@ struct serve_job {
     size_t out_len, out_cap, out_pos;
     size_t text_sent;       /* bytes of the text already sent as events */
     int role_sent;          /* chat streams: the first delta carries the role */
+    int lp_sent;            /* logprobs entries already sent (serve_logprobs.c) */
     struct serve_job *next; /* the engine's queue */
 };
 
@@ -50,6 +51,9 @@ int serve_api_delta(struct serve_job *job, const char *text, size_t len); /* a s
 int serve_api_final(struct serve_job *job); /* the end: last chunk(s) and [DONE], or the body */
 int serve_api_stream_error(struct serve_job *job); /* an error event and [DONE] */
 int serve_api_comment(struct serve_job *job);      /* ": \n\n", which stream readers skip */
+/* serve_logprobs.c: a choice's "logprobs" (null without them), with the
+ * entries not sent yet whose text begins before byte upto of the run's text. */
+cJSON *serve_logprobs_json(struct serve_job *job, size_t upto);
 /* The whole HTTP response for a job's answer (job->out, or its error), as
  * MHD would send it (malloc'd, *len bytes), for the engine to write itself;
  * *status is its status. NULL without memory. */
