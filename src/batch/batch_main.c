@@ -165,6 +165,12 @@ static int complete(batch_state *st, int i) {
     int rc =
         batch_record_finish(s.rec, lm_request_finish_name(f), text, lm_request_prompt_tokens(s.run),
                             lm_request_completion_tokens(s.run), err);
+    if (!rc && !err && lm_request_has_logprobs(s.run)) { /* after error: logprobs, as serve's */
+        cJSON *lp = lm_request_logprobs_json(s.run, lm_request_is_chat(s.run), 0, INT_MAX);
+        s.rec->logprobs = lp ? cJSON_PrintUnformatted(lp) : NULL;
+        cJSON_Delete(lp);
+        rc = s.rec->logprobs ? 0 : -1;
+    }
     st->tokens += lm_request_completion_tokens(s.run);
     st->done++;
     lm_request_run_free(s.run);

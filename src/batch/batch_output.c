@@ -15,6 +15,7 @@ static void record_free(batch_record *r) {
     free(r->id);
     free(r->text);
     free(r->error);
+    free(r->logprobs);
     free(r);
 }
 
@@ -70,7 +71,9 @@ static char *render(const batch_record *r) {
         cJSON_AddStringToObject(o, "error", r->error);
     else
         cJSON_AddNullToObject(o, "error");
-    char *s = id && cJSON_GetArraySize(o) == 6 ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON *lp = r->logprobs ? cJSON_CreateRaw(r->logprobs) : NULL;
+    if (lp) cJSON_AddItemToObject(o, "logprobs", lp);
+    char *s = id && cJSON_GetArraySize(o) == 6 + !!r->logprobs ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;
 }

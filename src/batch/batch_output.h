@@ -14,6 +14,7 @@ typedef struct batch_record {
     int prompt_tokens, completion_tokens;
     const char *finish; /* "stop", "length", "error", "cancelled"; NULL while running */
     char *error;        /* NULL unless finish is "error" */
+    char *logprobs;     /* the record's "logprobs" as JSON text, or NULL (not asked for) */
 } batch_record;
 
 typedef struct batch_output {

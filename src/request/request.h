@@ -219,6 +219,13 @@ const lm_request_logprob *lm_request_logprobs(const lm_request_run *run, int *n)
  * piece after prev): for logprobs' token strings. */
 const char *lm_request_token_text(const lm_request_run *run, int prev, int token);
 
+/* Whether the request asked for logprobs; whether it is a chat (messages). */
+int lm_request_has_logprobs(const lm_request_run *run);
+int lm_request_is_chat(const lm_request_run *run);
+/* Entries [from, to) as a choice's "logprobs" (request_logprobs.c): OpenAI's
+ * chat shape ({"content": [...]}) or the legacy completions shape. */
+cJSON *lm_request_logprobs_json(const lm_request_run *run, int chat, int from, int to);
+
 int lm_request_prompt_tokens(const lm_request_run *run);
 int lm_request_completion_tokens(const lm_request_run *run);
 

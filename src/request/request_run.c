@@ -41,6 +41,7 @@ struct lm_request_run {
     lm_request_finish finish;
     lm_error error;
     request_hook hook; /* logprobs, sampling controls, the constraint */
+    int chat;          /* the request had messages */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -204,6 +205,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .end_tokens = tok,
     };
     r->max_tokens = req->max_tokens;
+    r->chat = req->messages != NULL;
     r->prev = r->ids[r->n_ids - 1];
     if (setup_hook(r, req, err)) return lm_request_run_free(r), NULL;
     if (copy_stops(r, req) || append(r, "") || (req->echo && echo_prompt(r))) {
@@ -345,3 +347,6 @@ const char *lm_request_token_text(const lm_request_run *r, int prev, int token) 
     if (prev < 0) return ""; /* the first prompt token: no text of its own */
     return lm_piece_text(lm_token_piece(r->tok, prev, token));
 }
+
+int lm_request_has_logprobs(const lm_request_run *r) { return r->hook.logprobs; }
+int lm_request_is_chat(const lm_request_run *r) { return r->chat; }

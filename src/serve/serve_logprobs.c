@@ -1,104 +1,17 @@
-/* The "logprobs" of a choice (README, "Sampling controls and logprobs"), from
- * the request run's entries (request.h, lm_request_logprob):
- *   completions (OpenAI's legacy shape): {"tokens": [...], "token_logprobs":
- *     [...], "top_logprobs": [{TOKEN: LOGPROB, ...}, ...], "text_offset": [...]}
- *     with echo the prompt's tokens first, the first with null; text_offset
- *     counts bytes of the choice's text;
- *   chat: {"content": [{"token", "logprob", "bytes", "top_logprobs":
- *     [{"token", "logprob", "bytes"}]}]}.
- * Token strings are the token's text in the choice's text, bytes that are
- * not whole UTF-8 as U+FFFD (chat's "bytes" has the raw ones). A stream's
- * chunk carries the entries of the tokens whose text begins in it. */
+/* A choice's "logprobs" in serve's answers (lm_request_logprobs_json): the
+ * whole answer has every entry; a stream's chunk those of the tokens whose
+ * text begins before the chunk's end, not sent before. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "serve_job.h"
-
-/* s with its bytes that are not whole UTF-8 as U+FFFD, as a JSON string. */
-static cJSON *token_string(const char *s) {
-    size_t n = strlen(s), len = 0;
-    char *out = malloc(3 * n + 1);
-    if (!out) return NULL;
-    while (n) {
-        size_t ok = lm_utf8_valid_len(s, n);
-        memcpy(out + len, s, ok);
-        len += ok, s += ok, n -= ok;
-        if (n) {
-            memcpy(out + len, "\xEF\xBF\xBD", 3);
-            len += 3, s++, n--;
-        }
-    }
-    out[len] = '\0';
-    cJSON *v = cJSON_CreateString(out);
-    free(out);
-    return v;
-}
-
-static cJSON *bytes_of(const char *s) {
-    cJSON *a = cJSON_CreateArray();
-    for (const unsigned char *b = (const unsigned char *)s; a && *b; b++)
-        cJSON_AddItemToArray(a, cJSON_CreateNumber(*b));
-    return a;
-}
-
-static cJSON *chat_token(const char *text, double logprob) {
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddItemToObject(t, "token", token_string(text));
-    cJSON_AddNumberToObject(t, "logprob", logprob);
-    cJSON_AddItemToObject(t, "bytes", bytes_of(text));
-    return t;
-}
-
-static cJSON *chat_entry(const lm_request_run *run, const lm_request_logprob *e) {
-    cJSON *t = chat_token(lm_request_token_text(run, e->prev, e->token), e->logprob);
-    cJSON *top = cJSON_AddArrayToObject(t, "top_logprobs");
-    for (int j = 0; j < e->n_top; j++)
-        cJSON_AddItemToArray(
-            top, chat_token(lm_request_token_text(run, e->prev, e->top[j]), e->top_logprob[j]));
-    return t;
-}
-
-static void completion_entry(const lm_request_run *run, const lm_request_logprob *e, size_t base,
-                             cJSON *tokens, cJSON *lps, cJSON *tops, cJSON *offsets) {
-    cJSON_AddItemToArray(tokens, token_string(lm_request_token_text(run, e->prev, e->token)));
-    if (!e->has_logprob) {
-        cJSON_AddItemToArray(lps, cJSON_CreateNull());
-        cJSON_AddItemToArray(tops, cJSON_CreateNull());
-    } else {
-        cJSON_AddItemToArray(lps, cJSON_CreateNumber(e->logprob));
-        cJSON *top = cJSON_CreateObject();
-        for (int j = 0; j < e->n_top; j++) {
-            cJSON *key = token_string(lm_request_token_text(run, e->prev, e->top[j]));
-            /* tokens of the same text: the likeliest stands for them */
-            if (key && !cJSON_GetObjectItemCaseSensitive(top, key->valuestring))
-                cJSON_AddNumberToObject(top, key->valuestring, e->top_logprob[j]);
-            cJSON_Delete(key);
-        }
-        cJSON_AddItemToArray(tops, top);
-    }
-    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)(e->offset - base)));
-}
 
 cJSON *serve_logprobs_json(struct serve_job *job, size_t upto) {
     if (!job->req.logprobs) return cJSON_CreateNull();
     int n = 0;
     const lm_request_logprob *e = lm_request_logprobs(job->run, &n);
-    size_t base = job->req.echo ? 0 : lm_request_completion_offset(job->run);
     int end = job->lp_sent;
     while (end < n && e[end].offset < upto) end++;
-    cJSON *o = cJSON_CreateObject();
-    if (job->kind == SERVE_CHAT) {
-        cJSON *content = cJSON_AddArrayToObject(o, "content");
-        for (int i = job->lp_sent; i < end; i++)
-            cJSON_AddItemToArray(content, chat_entry(job->run, &e[i]));
-    } else {
-        cJSON *tokens = cJSON_AddArrayToObject(o, "tokens");
-        cJSON *lps = cJSON_AddArrayToObject(o, "token_logprobs");
-        cJSON *tops = cJSON_AddArrayToObject(o, "top_logprobs");
-        cJSON *offsets = cJSON_AddArrayToObject(o, "text_offset");
-        for (int i = job->lp_sent; i < end; i++)
-            completion_entry(job->run, &e[i], base, tokens, lps, tops, offsets);
-    }
+    cJSON *o = lm_request_logprobs_json(job->run, job->kind == SERVE_CHAT, job->lp_sent, end);
     job->lp_sent = end;
     return o;
 }

@@ -5,7 +5,8 @@
 // as token ids, POST /tokenize and /detokenize, and the 400s. The values
 // themselves are checked to the bit against the library's logits by
 // tests/batch/test_logprobs.c.
-import { check, done, equal, loadOpenAI, startServer } from "./lib.mjs";
+import { spawnSync } from "node:child_process";
+import { check, done, equal, lamina, loadOpenAI, model, startServer, tokenizer } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
 const server = await startServer(["--parallel", "2"]);
@@ -96,6 +97,17 @@ check(chatPlain.choices[0].logprobs === null, "chat without logprobs: logprobs n
         if (c?.logprobs?.content) got.push(...c.logprobs.content);
     }
     equal(JSON.stringify(got), JSON.stringify(C), "chat stream: the chunks' logprobs equal the whole answer's");
+}
+
+// `lamina batch` gives the same records' logprobs (the shared request driver)
+{
+    const lines = [{ ...base, logprobs: 3, echo: true }, { ...chatBase, logprobs: true, top_logprobs: 2 }]
+        .map(({ model: _, ...r }) => JSON.stringify(r)).join("\n") + "\n";
+    const r = spawnSync(lamina, ["batch", model, "-z", tokenizer], { input: lines, encoding: "utf8" });
+    const recs = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    check(r.status === 0 && recs.length === 2, "lamina batch runs the same requests", r.stderr);
+    equal(JSON.stringify(recs[0]?.logprobs), JSON.stringify(E), "lamina batch: the completion's logprobs, as serve's");
+    equal(JSON.stringify(recs[1]?.logprobs?.content), JSON.stringify(C), "lamina batch: the chat's logprobs, as serve's");
 }
 
 // ---- sampling controls ---------------------------------------------------
