@@ -178,5 +178,15 @@ await expect400("a prompt id out of the vocabulary", client.completions.create({
 await expect400("an array of prompts", client.completions.create({ ...base, prompt: [[1, 2]] }), "prompt[0]");
 await expect400("an empty id prompt", client.completions.create({ ...base, prompt: [] }), "prompt");
 
+// the API key guards the token endpoints as the /v1 ones
+{
+    const keyed = await startServer(["--api-key", "k3y-for-the-token-tests"]);
+    const ask = (key) => fetch(`${keyed.url}/tokenize`, { method: "POST", body: JSON.stringify({ content: "a" }),
+        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) } });
+    equal((await ask(null)).status, 401, "/tokenize without the key: 401");
+    equal((await ask("k3y-for-the-token-tests")).status, 200, "/tokenize with the key: 200");
+    await keyed.stop();
+}
+
 await server.stop();
 done();
