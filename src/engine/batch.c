@@ -234,7 +234,8 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
     gather(b, &n_rows, &n_out);
     if (n_rows == 0) return 0;
     /* out[] is ascending by construction: decode rows come first in slot
-     * order, and each prompt's final row is its sequence's last. */
+     * order, and each prompt's final row is its sequence's last (a
+     * prompt_logits sequence's rows are all there, in order). */
     lm_forward_rows(b->ws, b->rows, n_rows, b->out, n_out);
     int n_events = 0;
     for (int j = 0; j < n_out; j++) {

@@ -370,7 +370,8 @@ typedef struct lm_seq_params {
      * n_prompt - 1), in order, before the first sampling call (pos = n_prompt).
      * Nothing is sampled at those rows; what the hook does to them is lost.
      * For the logprobs of an echoed prompt; the sequence's tokens are the
-     * same with it or without. */
+     * same with it or without. Its prompt then goes through at most max_seqs
+     * rows per step (the batch keeps max_seqs rows of logits). */
     int prompt_logits;
 } lm_seq_params;
 
