@@ -10,7 +10,8 @@
  * most 256 bytes), every string is valid UTF-8, messages are in the
  * template's order, and preparing the request on the Llama 2 vocabulary
  * either succeeds with a context that holds the prompt or fails with a
- * one-line message about the prompt's length. lm_json_check_text is checked
+ * one-line message about the prompt's length (or, for a prompt of token ids,
+ * an id outside the vocabulary). lm_json_check_text is checked
  * against the parsed tree: when it passes text, every field name and string
  * in the tree is valid UTF-8. */
 #ifndef _GNU_SOURCE
@@ -32,15 +33,34 @@ static lm_tokenizer *vocab(void) {
     return tok;
 }
 
+/* The sampling controls, logprobs and token prompts (request_controls.c). */
+static void check_controls(const lm_request *r) {
+    FUZZ_CHECK(!r->prompt_ids || r->n_prompt_ids >= 1, "prompt ids");
+    for (int i = 0; i < r->n_prompt_ids; i++)
+        FUZZ_CHECK(r->prompt_ids[i] >= 0, "prompt id %d", r->prompt_ids[i]);
+    FUZZ_CHECK(fabsf(r->presence_penalty) <= 2 && fabsf(r->frequency_penalty) <= 2, "penalties");
+    FUZZ_CHECK(r->repeat_penalty > 0 && r->repeat_penalty <= 10 && r->repeat_last_n >= -1,
+               "repeat_penalty %g, repeat_last_n %d", (double)r->repeat_penalty, r->repeat_last_n);
+    FUZZ_CHECK(r->top_k >= 0 && r->min_p >= 0 && r->min_p <= 1, "top_k, min_p");
+    FUZZ_CHECK(r->n_bias >= 0 && r->n_bias <= 1024, "logit_bias entries %d", r->n_bias);
+    for (int i = 0; i < r->n_bias; i++)
+        FUZZ_CHECK(r->bias_ids[i] >= 0 && fabsf(r->bias_values[i]) <= 100, "logit_bias %d", i);
+    FUZZ_CHECK(r->top_logprobs >= 0 && r->top_logprobs <= LM_REQUEST_MAX_TOP_LOGPROBS &&
+                   (r->logprobs || !r->top_logprobs),
+               "logprobs %d, top_logprobs %d", r->logprobs, r->top_logprobs);
+}
+
 static void check_request(const lm_request *r, const lm_request_rules *rules) {
-    FUZZ_CHECK((r->prompt != NULL) != (r->messages != NULL), "prompt xor messages");
+    int prompt = r->prompt != NULL || r->prompt_ids != NULL; /* text or token ids */
+    FUZZ_CHECK(prompt != (r->messages != NULL), "prompt xor messages");
+    FUZZ_CHECK(!r->prompt || !r->prompt_ids, "prompt: text or ids");
     FUZZ_CHECK(!r->messages || (rules->allow_messages && r->n_messages > 0), "messages");
-    FUZZ_CHECK(!r->prompt || rules->allow_prompt, "prompt allowed");
+    FUZZ_CHECK(!prompt || rules->allow_prompt, "prompt allowed");
     FUZZ_CHECK(r->max_tokens >= 0, "max_tokens %d", r->max_tokens);
     FUZZ_CHECK(isfinite(r->temperature) && r->temperature >= 0, "temperature %g",
                (double)r->temperature);
     FUZZ_CHECK(r->topp >= 0 && r->topp <= 1, "top_p %g", (double)r->topp);
-    FUZZ_CHECK(!r->echo || (rules->allow_echo && r->prompt), "echo");
+    FUZZ_CHECK(!r->echo || (rules->allow_echo && prompt), "echo");
     FUZZ_CHECK(!r->id || cJSON_IsString(r->id) || cJSON_IsNumber(r->id), "id type");
     FUZZ_CHECK(!r->id || !cJSON_IsString(r->id) || lm_utf8_valid(r->id->valuestring), "id UTF-8");
     FUZZ_CHECK(!r->prompt || lm_utf8_valid(r->prompt), "prompt UTF-8");
@@ -49,6 +69,7 @@ static void check_request(const lm_request *r, const lm_request_rules *rules) {
         FUZZ_CHECK(r->stop[i] && r->stop[i][0] && strlen(r->stop[i]) <= LM_REQUEST_MAX_STOP_BYTES &&
                        lm_utf8_valid(r->stop[i]),
                    "stop %d", i);
+    check_controls(r);
     int first = r->n_messages && r->messages[0].role == LM_ROLE_SYSTEM;
     for (int i = 0; i < r->n_messages; i++) {
         FUZZ_CHECK(r->messages[i].content && (unsigned)r->messages[i].role <= LM_ROLE_ASSISTANT &&
@@ -95,7 +116,8 @@ static void check_prepare(const lm_request *r) {
     if (!run) { /* the order is the parser's: what is left is the prompt's length */
         check_message(e.msg, "lm_request_prepare");
         FUZZ_CHECK(strstr(e.msg, "the prompt is") || strstr(e.msg, "out of memory") ||
-                       strstr(e.msg, "too long"),
+                       strstr(e.msg, "too long") ||
+                       strstr(e.msg, "outside the vocabulary"), /* ids: checked here */
                    "lm_request_prepare: %s", e.msg);
         return;
     }
