@@ -9,11 +9,13 @@
  *   - each sampling control gives the tokens of a reference loop that applies
  *     its definition (written again here) to the logits before run.c's
  *     sampler with the same seed; neutral values change nothing;
- *   - bad values are refused naming the field.
+ *   - bad values are refused naming the field;
+ * on every kernel set this CPU runs.
  *
  * usage: test_logprobs MODEL TOKENIZER */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,7 @@
 static const lm_model *model;
 static const lm_tokenizer *tok;
 static int vocab;
+static const char *isa; /* the kernel set of every batch, context and sampler */
 
 typedef struct result {
     lm_request_run *run;
@@ -35,7 +38,8 @@ typedef struct result {
 /* Run requests together on a batch of max_seqs slots until all finish. */
 static void run_all(const char *const *json, int n, int max_seqs, result *out) {
     lm_error e = {{0}};
-    lm_batch *b = lm_batch_new(model, (lm_batch_params){.max_seqs = max_seqs, .n_threads = 1}, &e);
+    lm_batch *b = lm_batch_new(
+        model, (lm_batch_params){.max_seqs = max_seqs, .n_threads = 1, .isa = isa}, &e);
     CHECK(b, "%s", e.msg);
     lm_request_rules rules = lm_request_rules_default();
     rules.vocab_size = vocab;
@@ -98,7 +102,7 @@ static int *ranked(const float *x) { /* every id, likeliest first */
 /* The logits after each of ids[0..n), one forward call per token. */
 static float *all_logits(const int *ids, int n) {
     lm_error e;
-    lm_context *ctx = lm_context_new(model, (lm_context_params){256, 1, NULL}, &e);
+    lm_context *ctx = lm_context_new(model, (lm_context_params){256, 1, isa}, &e);
     CHECK(ctx, "%s", e.msg);
     float *rows = malloc((size_t)n * (size_t)vocab * sizeof *rows);
     for (int p = 0; p < n; p++)
@@ -231,8 +235,9 @@ static int ref_tokens(const char *prompt, const controls *c, float temp, float t
     lm_error e;
     int n_ids = 0;
     int *ids = lm_tokenize(tok, prompt, 1, 0, &n_ids, &e);
-    lm_context *ctx = lm_context_new(model, (lm_context_params){256, 1, NULL}, &e);
+    lm_context *ctx = lm_context_new(model, (lm_context_params){256, 1, isa}, &e);
     lm_sampler *s = lm_sampler_new(vocab, temp, topp, seed, &e);
+    CHECK(s && !lm_sampler_set_isa(s, isa, &e), "%s", e.msg);
     float *x = malloc((size_t)vocab * sizeof *x);
     memcpy(x, lm_forward(ctx, ids, n_ids, 0), (size_t)vocab * sizeof *x);
     int n = 0;
@@ -394,8 +399,23 @@ int main(int argc, char **argv) {
     if (!t) return check_exit("test_logprobs");
     model = m;
     tok = t;
-    test_logprobs();
-    test_controls();
+    /* every kernel set this CPU runs: logprobs and controls hold on each */
+    char list[256];
+    snprintf(list, sizeof list, "%s", lm_isa_list());
+    int sets = 0;
+    for (char *save = NULL, *name = strtok_r(list, " ", &save); name;
+         name = strtok_r(NULL, " ", &save)) {
+        if (lm_isa_check(name, &e)) {
+            printf("skip kernel set %s: %s\n", name, e.msg);
+            continue;
+        }
+        isa = name;
+        test_logprobs();
+        test_controls();
+        sets++;
+    }
+    CHECK(sets >= 1, "no kernel set ran");
+    isa = NULL;
     test_errors();
     test_token_prompt();
     lm_tokenizer_free(t);
