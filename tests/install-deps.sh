@@ -3,10 +3,9 @@
 # .ci/run): Debian packages (numpy for gguf-py, gdb, GNU parallel, chromium,
 # the KJV text, HAProxy for the balancer test, Node.js where none is
 # installed), the Node packages of the serve and browser tests (tests/serve,
-# tests/browser: OpenAI's client and
-# playwright-core, which downloads no browser: the tests use Debian's
-# chromium), and llama.cpp's source tree (tests/llamacpp/source.sh). Run as
-# root, or with sudo on the PATH.
+# tests/browser: OpenAI's client and playwright-core, which downloads no
+# browser: the tests use Debian's chromium), and llama.cpp's source tree
+# (tests/llamacpp/source.sh). Run as root, or with sudo on the PATH.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
