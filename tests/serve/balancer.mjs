@@ -7,8 +7,10 @@
 //      that (L7STS 503, not a refused connection), new requests all go to
 //      B, and A exits 0 once its last stream is done;
 //   2. A is restarted and comes back up; B is killed (SIGKILL) while streams
-//      run on both: exactly the streams running on B fail (each cut after a
-//      prefix of its text), the ones on A finish, new requests go to A.
+//      run on both and a whole (non-streamed) answer runs on B: exactly the
+//      streams running on B fail (each cut after a prefix of its text), the
+//      ones on A finish, the whole answer is run again on A (HAProxy's
+//      retry-on empty-response), new requests go to A.
 // Every text that completed equals the solo run of its prompt and seed (one
 // request at a time against a single server). Each wait is on a state
 // (first chunk, health status, exit), bounded; the replicas' engines are
@@ -22,7 +24,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { check, done, equal, loadOpenAI, sleep, startServer } from "./lib.mjs";
+import { check, done, equal, loadOpenAI, metrics, sleep, startServer } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
 if (spawnSync("haproxy", ["-v"]).error) {
@@ -41,10 +43,11 @@ process.on("exit", () => {
     rmSync(dir, { recursive: true, force: true });
 });
 
-// Seeded requests: 200 tokens at 20 ms a step run for 4 s or more.
+// Seeded requests: 200 tokens at 20 ms a step run for 4 s or more. 0-19 are
+// streamed, 20 is a whole answer.
 const PROMPTS = ["And it came to pass", "In the beginning", "And the LORD said unto Moses",
                  "Blessed are they", "Now these are the generations"];
-const specs = Array.from({ length: 20 }, (_, i) => ({
+const specs = Array.from({ length: 21 }, (_, i) => ({
     model: MODEL, prompt: PROMPTS[i % PROMPTS.length], seed: 1000 + i, temperature: 0.9, top_p: 0.9,
     max_tokens: 200,
 }));
@@ -170,6 +173,7 @@ function stream(client, i) {
             error = e;
         }
         started(replica);
+        if (process.env.SERVE_TEST_VERBOSE) console.error(`[stream ${i}] ${Date.now() % 100000} on ${replica}: ${text.length} bytes, ${finish}, ${error?.message ?? ""} ${error?.cause?.message ?? ""} ${JSON.stringify(error?.cause?.socket ?? error?.cause?.cause?.socket ?? null)}`);
         return { i, replica, text, finish, error };
     })();
     return { i, first, result };
@@ -271,6 +275,15 @@ try {
     const wave3 = await openStreams(client, [10, 11, 12, 13, 14, 15]);
     check(wave3.every((s) => s.replica) && on(wave3, "a").length > 0 && on(wave3, "b").length > 0,
           "wave 3: streams running on both replicas", wave3.map((s) => s.replica).join(" "));
+    // And a whole (non-streamed) answer on B: A set to HAProxy's drain state
+    // for the moment it takes to route it there.
+    const streamsOnB = on(wave3, "b").length;
+    await admin(lb.sock, "set server lamina/a state drain");
+    const whole = client.completions.create(specs[20]).withResponse().catch((e) => ({ error: e }));
+    const onBnow = await waitFor("the whole answer runs on B", async () =>
+        (await metrics(b)).lamina_active_sequences === streamsOnB + 1);
+    await admin(lb.sock, "set server lamina/a state ready");
+    if (process.env.SERVE_TEST_VERBOSE) console.error(`[kill] ${Date.now() % 100000}`);
     b.proc.kill("SIGKILL");
     const wave4 = await openStreams(client, [16, 17, 18, 19]);
     const r3 = await settle(wave3);
@@ -280,6 +293,13 @@ try {
     equal(JSON.stringify(failed), JSON.stringify(onB), "SIGKILL B: exactly the streams running on B fail");
     check(on(r3, "b").every((r) => r.text.length < solo[r.i].text.length && solo[r.i].text.startsWith(r.text)),
           "SIGKILL B: each cut stream got a proper prefix of its text");
+    const w = await Promise.race([whole, sleep(WAIT).then(() => ({ error: new Error("no answer within 30 s") }))]);
+    const wr = { i: 20, replica: w.response?.headers.get("x-lamina-replica"), text: w.data?.choices?.[0]?.text ?? "",
+                 finish: w.data?.choices?.[0]?.finish_reason ?? null, error: w.error ?? null };
+    results.push(wr);
+    check(onBnow && completed(wr) && wr.replica === "a",
+          "SIGKILL B: the whole answer B was making is run again on A (nothing of it had been sent)",
+          `${wr.replica} ${wr.error}`);
     check(wave4.every((s) => s.replica === "a"), "after the kill: every new request goes to A",
           wave4.map((s) => s.replica).join(" "));
     const r4 = await settle(wave4);
@@ -287,11 +307,12 @@ try {
     check(r4.every(completed), "after the kill: the new requests finish on A",
           r4.filter((r) => !completed(r)).map((r) => `${r.i}: ${r.error}`).join("; "));
     const downB = await waitServer(lb.sock, "b", "DOWN");
+    if (process.env.SERVE_TEST_VERBOSE) console.error(await admin(lb.sock, "show stat"), await admin(lb.sock, "show info"));
     check(downB && downB.check_status !== "L7OK", "HAProxy takes B out", downB && downB.check_status);
 
     // ---- every text that completed equals its solo run ------------------------------
     const wrong = results.filter((r) => completed(r) && (r.text !== solo[r.i].text || r.finish !== solo[r.i].finish));
-    check(results.filter(completed).length === 20 - onB.length && wrong.length === 0,
+    check(results.filter(completed).length === specs.length - onB.length && wrong.length === 0,
           `all ${results.filter(completed).length} completed texts equal their solo runs`,
           wrong.map((r) => `spec ${r.i} on ${r.replica}: ${JSON.stringify(r.text.slice(0, 60))}`).join("\n    "));
     equal(await a.stop(), 0, "A: exit 0 on SIGTERM at the end");
