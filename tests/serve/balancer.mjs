@@ -27,7 +27,9 @@ import { fileURLToPath } from "node:url";
 import { check, done, equal, loadOpenAI, metrics, sleep, startServer } from "./lib.mjs";
 
 const OpenAI = await loadOpenAI();
-if (spawnSync("haproxy", ["-v"]).error) {
+// Debian puts it in /usr/sbin, which a user's PATH may lack.
+const HAPROXY = ["haproxy", "/usr/sbin/haproxy", "/usr/local/sbin/haproxy"].find((p) => !spawnSync(p, ["-v"]).error);
+if (!HAPROXY) {
     console.log("SKIPPED: haproxy is not installed (tests/install-deps.sh installs it)");
     process.exit(77);
 }
@@ -132,7 +134,7 @@ async function startHAProxy(a, b) {
         const port = await freePort();
         const file = join(dir, "haproxy.cfg");
         writeFileSync(file, configure(port, a.port, b.port, sock));
-        const proc = spawn("haproxy", ["-f", file, "-db"], { stdio: ["ignore", "pipe", "pipe"] });
+        const proc = spawn(HAPROXY, ["-f", file, "-db"], { stdio: ["ignore", "pipe", "pipe"] });
         children.push(proc);
         const log = [];
         for (const s of [proc.stdout, proc.stderr])
@@ -173,7 +175,11 @@ function stream(client, i) {
             error = e;
         }
         started(replica);
-        if (process.env.SERVE_TEST_VERBOSE) console.error(`[stream ${i}] ${Date.now() % 100000} on ${replica}: ${text.length} bytes, ${finish}, ${error?.message ?? ""} ${error?.cause?.message ?? ""} ${JSON.stringify(error?.cause?.socket ?? error?.cause?.cause?.socket ?? null)}`);
+        if (process.env.SERVE_TEST_VERBOSE) { // undici's errors name the socket (its local port is in HAProxy's log)
+            const sock = JSON.stringify(error?.cause?.socket ?? error?.cause?.cause?.socket ?? "");
+            console.error(`[stream ${i}] ${Date.now() % 100000} on ${replica}: ${text.length} bytes, ${finish}, ` +
+                          `${error?.message ?? ""} ${error?.cause?.message ?? ""} ${sock}`);
+        }
         return { i, replica, text, finish, error };
     })();
     return { i, first, result };
