@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # What the test suite needs beyond the build (the README's second command and
 # .ci/run): Debian packages (numpy for gguf-py, gdb, GNU parallel, chromium,
-# the KJV text, Node.js where none is installed), the Node packages of the
-# serve and browser tests (tests/serve, tests/browser: OpenAI's client and
-# playwright-core, which downloads no browser: the tests use Debian's
-# chromium), and llama.cpp's source tree (tests/llamacpp/source.sh). Run as
-# root, or with sudo on the PATH.
+# the KJV text, HAProxy for the balancer test, Node.js where none is
+# installed), the Node packages of the serve and browser tests (tests/serve,
+# tests/browser: OpenAI's client and playwright-core, which downloads no
+# browser: the tests use Debian's chromium), and llama.cpp's source tree
+# (tests/llamacpp/source.sh). Run as root, or with sudo on the PATH.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -14,7 +14,7 @@ sudo=""
 $sudo apt-get update -q > /dev/null
 $sudo apt-get install -y -q --no-install-recommends cmake make gcc g++ pkg-config python3 \
     python3-numpy git gdb parallel chromium fonts-dejavu-core bible-kjv libcpu-features-dev \
-    libbenchmark-dev libcjson-dev libmicrohttpd-dev > /dev/null
+    libbenchmark-dev libcjson-dev libmicrohttpd-dev haproxy > /dev/null
 # Debian's nodejs and npm where no npm is installed (machines that carry
 # NodeSource's nodejs have npm inside it, and Debian's npm conflicts with it).
 if ! command -v npm > /dev/null; then

@@ -158,7 +158,8 @@ const char *serve_target_path(const char *url, char *authority, size_t cap);
 struct serve_http;
 struct serve_http *serve_http_start(serve_engine *eng, const serve_model *m, lm_error *err);
 int serve_http_port(const struct serve_http *h);
-void serve_http_quiesce(struct serve_http *h); /* stop accepting; new requests get 503 */
+/* Drain: the listener stays open; /health and new generation requests get 503. */
+void serve_http_quiesce(struct serve_http *h);
 void serve_http_stop(struct serve_http *h, double wait_s);
 
 #endif

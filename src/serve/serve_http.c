@@ -59,6 +59,7 @@ typedef struct conn_ctx {
     char *body;
     size_t len;
     int too_big;
+    int closing;           /* answered while draining: Connection: close, so a proxy reconnects */
     serve_error refused;   /* refused.status: the answer, once the body is read (and dropped) */
     int answered;          /* answered before the body (501) */
     struct serve_job *job; /* submitted to the engine */
@@ -111,6 +112,7 @@ static void add_headers(struct MHD_Response *r, const conn_ctx *c, int status) {
     }
     if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (c->closing) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (status == 405 || status == 204)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, methods_of(c->route));
 }
@@ -248,7 +250,10 @@ static enum MHD_Result generate(struct serve_http *h, struct MHD_Connection *con
         return reply_error(conn, c, &e);
     if (atomic_load(&h->draining)) {
         serve_job_free(job);
-        serve_error_set(&e, 503, "server_error", NULL, "shutting_down", "the server is stopping");
+        c->closing = 1;
+        serve_error_set(&e, 503, "server_error", NULL, "shutting_down",
+                        "the server is stopping: it finishes its running requests and takes no "
+                        "new ones (send this one to another server)");
         return reply_error(conn, c, &e);
     }
     const union MHD_ConnectionInfo *fd =
@@ -295,8 +300,9 @@ static enum MHD_Result dispatch(struct serve_http *h, struct MHD_Connection *con
     switch (c->route) {
     case R_ROOT: return get_page(conn, c);
     case R_HEALTH:
-        if (atomic_load(&h->draining)) {
-            static const char body[] = "{\"status\":\"stopping\"}";
+        if (atomic_load(&h->draining)) { /* a balancer's check: route no more requests here */
+            static const char body[] = "{\"status\":\"draining\"}";
+            c->closing = 1;
             return reply(conn, c, 503, "application/json", body, sizeof body - 1);
         } else {
             static const char body[] = "{\"status\":\"ok\"}";
@@ -569,12 +575,11 @@ struct serve_http *serve_http_start(serve_engine *eng, const serve_model *m, lm_
 
 int serve_http_port(const struct serve_http *h) { return h->port; }
 
-/* Stop accepting connections; requests on open ones get 503. */
-void serve_http_quiesce(struct serve_http *h) {
-    atomic_store(&h->draining, 1);
-    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
-}
+/* Drain: the listener stays open, so that a load balancer's health check
+ * reads 503 on /health (and takes this server out of its pool) rather than a
+ * refused connection it could take for a crash, and a request it still sends
+ * here gets a 503 it may retry elsewhere. Running requests go on. */
+void serve_http_quiesce(struct serve_http *h) { atomic_store(&h->draining, 1); }
 
 /* Give answered requests up to wait_s to finish sending, then close. */
 void serve_http_stop(struct serve_http *h, double wait_s) {

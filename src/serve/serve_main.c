@@ -51,7 +51,9 @@ static const char usage[] =
     "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
     "  --timeout S           close connections idle this long (default 30)\n"
     "  --grace S             on SIGTERM, running requests get this long (default 30);\n"
-    "                        a second signal stops at once\n"
+    "                        meanwhile the port stays open, /health and new requests\n"
+    "                        answer 503 (a balancer routes elsewhere); exit 0 when the\n"
+    "                        last one is done; a second signal stops at once\n"
     "  -t, -p, -s, -n        request defaults, as the CLI: temperature (1.0), top-p (0.9),\n"
     "                        seed (0 = a fresh one per request), steps (256)\n";
 
@@ -362,8 +364,8 @@ static void *second_signal(void *arg) {
 
 static void stop(server *s, int sig, sigset_t *sigs) {
     fprintf(stderr,
-            "lamina serve: %s: no new requests; running ones get up to %d s (signal again to "
-            "stop now)\n",
+            "lamina serve: %s: draining: /health and new requests answer 503; running ones get "
+            "up to %d s (signal again to stop now)\n",
             strsignal(sig), s->cfg.grace_s);
     pthread_t t;
     if (pthread_create(&t, NULL, second_signal, sigs) == 0) pthread_detach(t);

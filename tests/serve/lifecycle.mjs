@@ -1,8 +1,9 @@
 // A client that leaves frees its slot (streaming, waiting for a whole answer,
-// or still queued), and SIGTERM drains: no new connections, running requests
-// finish (or are cut after --grace with an error event), exit 0. The engine is
-// slowed down (LAMINA_SERVE_TEST_STEP_MS) so a request surely still runs when
-// the client leaves or the signal comes; nothing here asserts a duration.
+// or still queued), and SIGTERM drains: the listener stays open, /health and
+// new requests answer 503, running requests finish (or are cut after --grace
+// with an error event), exit 0. The engine is slowed down
+// (LAMINA_SERVE_TEST_STEP_MS) so a request surely still runs when the client
+// leaves or the signal comes; nothing here asserts a duration.
 import { connect } from "node:net";
 import { check, cli, done, equal, loadOpenAI, sleep, startServer, waitMetrics } from "./lib.mjs";
 
@@ -105,15 +106,22 @@ async function firstChunk(stream) {
     const m = await waitMetrics(srv, (x) => x.lamina_active_sequences === 2);
     check(m.lamina_active_sequences === 2, "both requests run before the signal");
     srv.proc.kill("SIGTERM");
-    await sleep(200);
-    let refused = false;
-    try {
-        const r = await fetch(`${srv.url}/health`);
-        refused = r.status === 503;
-    } catch {
-        refused = true; // the listening socket is closed
+    // The listener stays open while draining (issue 25: a balancer's health
+    // check must read 503, not a refused connection): /health and new
+    // generation requests answer 503 on fresh connections.
+    let h = null;
+    for (let t0 = Date.now(); Date.now() - t0 < 10000; await sleep(20)) {
+        h = await fetch(`${srv.url}/health`).catch((e) => e);
+        if (h instanceof Error || h.status !== 200) break;
     }
-    check(refused, "after SIGTERM: no new requests");
+    check(!(h instanceof Error) && h.status === 503, "after SIGTERM: the listener stays open and /health answers 503",
+          String(h?.status ?? h));
+    equal(JSON.stringify(await h.json?.().catch(() => null)), '{"status":"draining"}', "after SIGTERM: /health says draining");
+    check(h.headers?.get("connection") === "close", "after SIGTERM: /health closes its connection");
+    const late = await client.completions.create({ model: MODEL, prompt: "And", max_tokens: 5, seed: 1 }).catch((e) => e);
+    check(late instanceof OpenAI.APIError && late.status === 503 && late.code === "shutting_down",
+          "after SIGTERM: a new request gets 503 (shutting_down)", String(late));
+    check(late?.headers?.get?.("retry-after") === "1", "after SIGTERM: the 503 carries Retry-After");
     let finish = null;
     for (let x = await it.next(); !x.done; x = await it.next()) {
         const ch = x.value.choices[0];
