@@ -102,6 +102,10 @@ typedef struct lm_request {
     int n_stop;
     int echo;
     lm_chat_template chat_template; /* not a field: the caller's (default 0, llama2) */
+    /* "response_format": a compiled JSON schema (json_constraint.h), NULL for
+     * none or {"type":"text"}. Not with "stop" (a stop string could cut the
+     * JSON and still end with finish_reason "stop"). */
+    struct lm_json_schema *response_format;
 } lm_request;
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_constraint.h"
 #include "request.h"
 #include "request_error.h"
 
@@ -233,6 +234,8 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         req->echo = cJSON_IsTrue(f);
         return 0;
     }
+    if (strcmp(name, "response_format") == 0)
+        return lm_response_format_parse(f, &req->response_format, err);
     if (is_extra(rules, name)) return 0;
     return request_set_error(err, "field '%.*s': unknown field", lm_utf8_clip(name, 60), name);
 }
@@ -268,6 +271,9 @@ static int parse_fields(const cJSON *obj, const lm_request_rules *rules, lm_requ
     }
     if (req->echo && messages)
         return request_set_error(err, "field 'echo': works with 'prompt' only");
+    if (req->response_format && req->n_stop)
+        return request_set_error(err, "field 'stop': not with a JSON 'response_format' (a stop "
+                                      "string could cut the JSON)");
     return 0;
 }
 
@@ -312,5 +318,6 @@ void lm_request_free(lm_request *req) {
     free(req->messages);
     for (int i = 0; i < req->n_stop; i++) free(req->stop[i]);
     free(req->stop);
+    lm_json_schema_free(req->response_format);
     *req = (lm_request){0};
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_run.h"
 #include "request.h"
 #include "request_error.h"
 
@@ -39,6 +40,7 @@ struct lm_request_run {
     int completion_tokens;
     lm_request_finish finish;
     lm_error error;
+    lm_json_run *json; /* response_format's constraint, or NULL */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -135,6 +137,16 @@ static int cannot_fit(const lm_tokenizer *tok, const lm_request *req, int max_ct
                              limit < max_ctx ? " (raise max_tokens or -n)" : "");
 }
 
+/* response_format: the mask goes in through the logits hook. */
+static int json_constrain(lm_request_run *r, const lm_request *req, lm_error *err) {
+    r->json = lm_json_run_new(r->tok, req->response_format, r->params.stop_token,
+                              req->messages != NULL, r->prev, err);
+    if (!r->json) return -1;
+    r->params.logits_fn = lm_json_run_logits;
+    r->params.logits_arg = r->json;
+    return 0;
+}
+
 lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const lm_request *req,
                                    lm_error *err) {
     if (cannot_fit(tok, req, max_ctx, err)) return NULL;
@@ -171,6 +183,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         return lm_request_run_free(r), NULL;
     }
     r->completion = r->stable = r->len;
+    if (req->response_format && json_constrain(r, req, err)) return lm_request_run_free(r), NULL;
     return r;
 }
 
@@ -183,6 +196,7 @@ void lm_request_run_free(lm_request_run *r) {
     }
     free(r->stop);
     free(r->text);
+    lm_json_run_free(r->json);
     free(r);
 }
 
@@ -244,13 +258,29 @@ static int end_early(lm_request_run *r, lm_batch *b, const lm_batch_event *ev,
     return 1;
 }
 
+/* No token of the vocabulary could continue the JSON (one that cannot
+ * spell an enum value or a property name): an error, not a "stop". */
+static void json_dead(lm_request_run *r) {
+    snprintf(r->error.msg, sizeof r->error.msg,
+             "no token of the vocabulary can continue the JSON (the schema needs text it cannot "
+             "write)");
+    finish(r, LM_REQUEST_ERROR);
+}
+
 int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
     if (r->finish) return 1;
     r->completion_tokens++;
-    if (ev->finish == LM_FINISH_STOP) return finish(r, LM_REQUEST_STOP), 1;
+    if (ev->finish == LM_FINISH_STOP) {
+        if (r->json && lm_json_run_dead(r->json)) return json_dead(r), 1;
+        return finish(r, LM_REQUEST_STOP), 1;
+    }
     size_t old = r->len;
     if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token)))) {
         snprintf(r->error.msg, sizeof r->error.msg, "out of memory");
+        return end_early(r, b, ev, LM_REQUEST_ERROR);
+    }
+    if (r->json && lm_json_run_feed(r->json, ev->token, r->text + old, r->len - old)) {
+        snprintf(r->error.msg, sizeof r->error.msg, "a token the JSON mask allowed broke the JSON");
         return end_early(r, b, ev, LM_REQUEST_ERROR);
     }
     r->prev = ev->token;
