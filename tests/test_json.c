@@ -55,6 +55,9 @@ static const text_case cases[] = {
     {"{}", "[1]    ", -1},  /* nothing after the value */
     {"{}", "[     1]", -1}, /* more white space than LM_JSON_MAX_WS */
     {"{}", "[    1]", 1},
+    {"{}", "[\n 1\n]", 1},
+    {"{}", "[\t1]", -1}, /* only spaces and newlines */
+    {"{}", "[1\r]", -1},
     {"{}", "12345678901234567", -1}, /* 17 digits */
     {"{}", "1234567890123456", 1},
     {"{}", "1e123", -1},

@@ -22,7 +22,10 @@ static const json_node *node_of(const lm_json_state *st, const lm_json_frame *f)
     return &st->schema->node[f->node];
 }
 
-static int is_ws(unsigned char b) { return b == ' ' || b == '\t' || b == '\n' || b == '\r'; }
+/* White space between tokens: spaces and newlines (JSON also allows tabs and
+ * carriage returns; a small model strews them around, pretty-printing needs
+ * neither). */
+static int is_ws(unsigned char b) { return b == ' ' || b == '\n'; }
 static int is_digit(unsigned char b) { return b >= '0' && b <= '9'; }
 
 static int structural(const lm_json_frame *f) {

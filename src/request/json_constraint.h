@@ -15,9 +15,9 @@
  *
  * Limits (documented in the README): nesting of 32 schema levels, 64
  * properties per object, containers of free JSON up to 48 deep, at most
- * LM_JSON_MAX_WS white-space bytes in a row outside strings (none after the
- * value), numbers with at most 16 digits before and after the point and 2 in
- * the exponent. Not thread-safe per state; the vocabulary cache is. */
+ * LM_JSON_MAX_WS white-space bytes (spaces and newlines only) in a row outside
+ * strings (none after the value), numbers with at most 16 digits before and after the point and 2
+ * in the exponent. Not thread-safe per state; the vocabulary cache is. */
 #ifndef LAMINA_JSON_CONSTRAINT_H
 #define LAMINA_JSON_CONSTRAINT_H
 
