@@ -49,6 +49,10 @@ int main(int argc, char **argv) {
     int n = lm_tokenizer_vocab_size(tok), end = lm_tokenizer_stop_token(tok, 0);
     printf("vocabulary %s: %d tokens, trie built in %.1f ms (once per vocabulary)\n", argv[1], n,
            (now() - t0) * 1e3);
+    lm_json_vocab_get(tok, &err); /* fills the cache */
+    t0 = now();
+    lm_json_vocab_get(tok, &err);
+    printf("a request's look-up of the cached trie: %.2f ms\n", (now() - t0) * 1e3);
     uint8_t *allowed = malloc((size_t)n);
     float *logits = malloc((size_t)n * sizeof *logits);
     uint64_t rng = 1;
