@@ -22,7 +22,12 @@ typedef struct path_buf {
     char p[200];
 } path_buf;
 
+/* A name or value from the request, for a message: it must be UTF-8 (the
+ * text parsers check that first; a cJSON tree built otherwise may not). */
+static const char *safe(const char *s) { return lm_utf8_valid(s) ? s : "(not UTF-8)"; }
+
 static path_buf sub_path(const char *base, const char *sep, const char *name) {
+    name = safe(name);
     path_buf b;
     /* cut to fit (the return value is the untruncated length) */
     if (snprintf(b.p, sizeof b.p, "%s%s%.*s", base, sep, lm_utf8_clip(name, 60), name) >=
@@ -145,7 +150,7 @@ static int parse_type(compiler *c, const cJSON *t, const char *path, int *types)
     if (cJSON_IsString(t)) {
         if (!(*types = type_bit(t->valuestring)))
             return request_set_error(c->err, "field '%s': unknown type '%.*s'", p.p,
-                                     lm_utf8_clip(t->valuestring, 40), t->valuestring);
+                                     lm_utf8_clip(safe(t->valuestring), 40), safe(t->valuestring));
         return 0;
     }
     if (!cJSON_IsArray(t) || !cJSON_GetArraySize(t))
@@ -189,7 +194,7 @@ static int check_keywords(compiler *c, const cJSON *sch, const char *path) {
             return request_set_error(c->err,
                                      "field '%s': unsupported keyword '%.*s' (see the "
                                      "README's JSON mode for the supported subset)",
-                                     p.p, lm_utf8_clip(f->string, 40), f->string);
+                                     p.p, lm_utf8_clip(safe(f->string), 40), safe(f->string));
         }
         for (const cJSON *g = sch->child; g != f; g = g->next)
             if (strcmp(g->string, f->string) == 0) {
@@ -211,9 +216,11 @@ static int value_types(const cJSON *v) {
     return isfinite(d) && d == floor(d) && fabs(d) < 1e15 ? T_NUMBER | T_INTEGER : T_NUMBER;
 }
 
-static int add_literal(compiler *c, int node, const cJSON *v) {
+static int add_literal(compiler *c, int node, const cJSON *v, const char *path) {
     char *text = cJSON_PrintUnformatted(v);
     if (!text) return oom(c);
+    if (!lm_utf8_valid(text)) /* the output must be UTF-8 */
+        return free(text), request_set_error(c->err, "field '%s': a value is not UTF-8", path);
     json_node *nd = &c->s->node[node];
     for (int i = 0; i < nd->n; i++)
         if (strcmp(nd->s[i], text) == 0) return free(text), 0; /* a repeated value */
@@ -236,11 +243,11 @@ static int compile_literals(compiler *c, const cJSON *sch, const char *path, int
     const cJSON *v;
     if (k) {
         if (!types || (value_types(k) & types))
-            if (add_literal(c, node, k)) return -1;
+            if (add_literal(c, node, k, path)) return -1;
     } else
         cJSON_ArrayForEach(v, e) {
             if (!types || (value_types(v) & types))
-                if (add_literal(c, node, v)) return -1;
+                if (add_literal(c, node, v, path)) return -1;
         }
     if (!c->s->node[node].n)
         return request_set_error(c->err, "field '%s': no value of '%s' has the schema's type", path,
@@ -296,6 +303,8 @@ static int check_additional(compiler *c, const cJSON *sch, const char *path, int
 
 static int add_property(compiler *c, int node, const cJSON *f, const char *path, int depth) {
     path_buf p = sub_path(path, ".", f->string);
+    if (!lm_utf8_valid(f->string))
+        return request_set_error(c->err, "field '%s': a property name is not UTF-8", path);
     int child = compile_node(c, f, p.p, depth + 1);
     if (child < 0) return -1;
     cJSON *name = cJSON_CreateString(f->string);
@@ -328,7 +337,8 @@ static int mark_required(compiler *c, int node, const cJSON *req, const char *pa
             return request_set_error(c->err,
                                      "field '%s': '%.*s' is not in 'properties' (only declared "
                                      "properties are generated)",
-                                     p.p, lm_utf8_clip(r->valuestring, 40), r->valuestring);
+                                     p.p, lm_utf8_clip(safe(r->valuestring), 40),
+                                     safe(r->valuestring));
         nd->required |= 1ull << found;
     }
     return 0;
@@ -353,7 +363,7 @@ static int compile_object(compiler *c, const cJSON *sch, const char *path, int d
         for (const cJSON *g = props->child; g != f; g = g->next)
             if (strcmp(g->string, f->string) == 0)
                 return request_set_error(c->err, "field '%s.%.*s': given twice", pp.p,
-                                         lm_utf8_clip(f->string, 40), f->string);
+                                         lm_utf8_clip(safe(f->string), 40), safe(f->string));
         if (add_property(c, node, f, pp.p, depth)) return -1;
     }
     if (mark_required(c, node, req, path)) return -1;
@@ -441,7 +451,7 @@ static int only_fields(const cJSON *v, const char *path, const char *const *name
         for (const char *const *n = names; *n && !ok; n++) ok = strcmp(*n, f->string) == 0;
         if (!ok)
             return request_set_error(err, "field '%s.%.*s': unknown field", path,
-                                     lm_utf8_clip(f->string, 40), f->string);
+                                     lm_utf8_clip(safe(f->string), 40), safe(f->string));
     }
     return 0;
 }
@@ -482,7 +492,7 @@ int lm_response_format_parse(const cJSON *v, lm_json_schema **out, lm_error *err
         return request_set_error(err,
                                  "field 'response_format.type': '%.*s' is not text, "
                                  "json_object or json_schema",
-                                 lm_utf8_clip(t->valuestring, 40), t->valuestring);
+                                 lm_utf8_clip(safe(t->valuestring), 40), safe(t->valuestring));
     if ((js && !sch) || (schema && !obj))
         return request_set_error(err, "field 'response_format.%s': not with type '%s'",
                                  js ? "json_schema" : "schema", t->valuestring);
