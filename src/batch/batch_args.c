@@ -25,6 +25,8 @@ const char batch_usage[] =
     "length as the CLI's -n), \"stop\" (string or array of strings), \"echo\" (the text\n"
     "starts with the prompt as the CLI prints it). Unknown fields are errors; blank\n"
     "lines are skipped.\n"
+    "JSON mode: \"response_format\" {\"type\": \"json_object\"} or {\"type\": \"json_schema\",\n"
+    "\"json_schema\": {\"schema\": ...}} constrains the text (a subset of JSON Schema: README).\n"
     "\n"
     "Output fields: \"id\", \"text\", \"prompt_tokens\", \"completion_tokens\",\n"
     "\"finish_reason\" (stop, length, error, cancelled), \"error\" (null, or the line\n"
