@@ -121,6 +121,9 @@ static const char *const bad_schemas[][2] = {
     {"{\"additionalProperties\":{}}", "only true or false"},
     {"{\"type\":\"string\",\"maxLength\":-1}", "field 'schema.maxLength': expected an integer"},
     {"[]", "expected a schema object"},
+    {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{\"b\":"
+     "{\"enum\":[]}}}}}",
+     "field 'schema.properties.a.properties.b.enum': expected a non-empty array"},
 };
 
 static void test_texts(void) {

@@ -19,6 +19,7 @@ struct lm_json_run {
     int *end; /* the tokens that end the sequence */
     int n_end;
     uint8_t *allowed;
+    int n_vocab;
     int dead; /* no token could continue (a vocabulary that cannot spell it) */
 };
 
@@ -32,6 +33,7 @@ lm_json_run *lm_json_run_new(const lm_tokenizer *tok, lm_json_schema *schema, in
         return request_set_error(err, "out of memory"), NULL;
     }
     if (!(j->vocab = lm_json_vocab_get(tok, err))) return lm_json_run_free(j), NULL;
+    j->n_vocab = n;
     j->schema = lm_json_schema_ref(schema);
     lm_json_state_init(&j->state, schema);
     j->prev = prev;
@@ -53,12 +55,12 @@ void lm_json_run_logits(void *arg, int pos, float *logits, int vocab_size) {
     (void)pos;
     lm_json_run *j = arg;
     int count = lm_json_allowed(j->vocab, &j->state, j->prev, j->end, j->n_end, j->allowed);
-    if (count == 0) { /* leave the stop token: the run then ends with an error */
+    if (count == 0) { /* leave one token (the stop token): the run ends with an error */
         j->dead = 1;
-        j->allowed[j->end[0]] = 1;
+        j->allowed[j->end[0] >= 0 && j->end[0] < j->n_vocab ? j->end[0] : 0] = 1;
     }
     for (int t = 0; t < vocab_size; t++)
-        if (!j->allowed[t]) logits[t] = -INFINITY;
+        if (t >= j->n_vocab || !j->allowed[t]) logits[t] = -INFINITY;
 }
 
 int lm_json_run_feed(lm_json_run *j, int token, const char *text, size_t n) {

@@ -238,6 +238,10 @@ static int compile_literals(compiler *c, const cJSON *sch, const char *path, int
         path_buf p = sub_path(path, ".", "enum");
         return request_set_error(c->err, "field '%s': expected a non-empty array", p.p);
     }
+    if (e && cJSON_GetArraySize(e) > LM_JSON_MAX_ENUM) { /* each byte scans them */
+        path_buf p = sub_path(path, ".", "enum");
+        return request_set_error(c->err, "field '%s': more than %d values", p.p, LM_JSON_MAX_ENUM);
+    }
     int node = new_node(c->s, JK_LIT);
     if (node < 0) return oom(c);
     const cJSON *v;
@@ -407,6 +411,9 @@ static int implied_types(const cJSON *sch) {
 }
 
 static int compile_node(compiler *c, const cJSON *sch, const char *path, int depth) {
+    if (c->s->n > LM_JSON_MAX_NODES) /* frames hold a node in 16 bits */
+        return request_set_error(c->err, "field '%s': the schema has more than %d parts", path,
+                                 LM_JSON_MAX_NODES);
     if (depth > LM_JSON_MAX_SCHEMA_DEPTH)
         return request_set_error(c->err, "field '%s': the schema nests more than %d levels", path,
                                  LM_JSON_MAX_SCHEMA_DEPTH);

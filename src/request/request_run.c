@@ -260,20 +260,21 @@ static int end_early(lm_request_run *r, lm_batch *b, const lm_batch_event *ev,
 
 /* No token of the vocabulary could continue the JSON (one that cannot
  * spell an enum value or a property name): an error, not a "stop". */
-static void json_dead(lm_request_run *r) {
+static lm_request_finish json_dead(lm_request_run *r) {
     snprintf(r->error.msg, sizeof r->error.msg,
              "no token of the vocabulary can continue the JSON (the schema needs text it cannot "
              "write)");
-    finish(r, LM_REQUEST_ERROR);
+    return LM_REQUEST_ERROR;
 }
 
 int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
     if (r->finish) return 1;
     r->completion_tokens++;
     if (ev->finish == LM_FINISH_STOP) {
-        if (r->json && lm_json_run_dead(r->json)) return json_dead(r), 1;
+        if (r->json && lm_json_run_dead(r->json)) return finish(r, json_dead(r)), 1;
         return finish(r, LM_REQUEST_STOP), 1;
     }
+    if (r->json && lm_json_run_dead(r->json)) return end_early(r, b, ev, json_dead(r));
     size_t old = r->len;
     if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token)))) {
         snprintf(r->error.msg, sizeof r->error.msg, "out of memory");
