@@ -137,6 +137,17 @@ async function checkModel(label, modelPath, tokPath) {
         const body = { model: MODEL, seed: 5, max_tokens: 200, response_format: { type: "json_schema", json_schema: { name: "p", schema: person } } };
         const a = await run(client, label, false, body), b = await run(client, label, false, body);
         check(a.text === b.text && a.finish === b.finish, `${label}: seeded JSON output is deterministic`);
+        // streamed chat: the same bytes as the whole answer
+        const chatBody = { model: MODEL, seed: 9, max_tokens: 200, messages: [{ role: "user", content: "Give JSON." }],
+                           response_format: { type: "json_schema", json_schema: { name: "p", schema: person } } };
+        const whole = await client.chat.completions.create(chatBody);
+        let streamed = "", finish = null;
+        for await (const chunk of await client.chat.completions.create({ ...chatBody, stream: true })) {
+            streamed += chunk.choices[0]?.delta?.content ?? "";
+            finish = chunk.choices[0]?.finish_reason ?? finish;
+        }
+        check(streamed === whole.choices[0].message.content && finish === whole.choices[0].finish_reason,
+              `${label}: a streamed JSON answer equals the whole one`, `${JSON.stringify(streamed)} vs ${JSON.stringify(whole.choices[0].message.content)}`);
         // {"type":"text"} is no constraint
         const t = await run(client, label, false, { model: MODEL, seed: 3, max_tokens: 20, response_format: { type: "text" } });
         const u = await run(client, label, false, { model: MODEL, seed: 3, max_tokens: 20 });
