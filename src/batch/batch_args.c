@@ -29,6 +29,8 @@ const char batch_usage[] =
     "\"logit_bias\", \"top_k\", \"min_p\", \"repeat_penalty\", \"repeat_last_n\", and\n"
     "\"logprobs\" (k for a prompt; true with \"top_logprobs\": k for messages), which\n"
     "adds a \"logprobs\" field to the record (README, \"Sampling controls and logprobs\").\n"
+    "JSON mode: \"response_format\" {\"type\": \"json_object\"} or {\"type\": \"json_schema\",\n"
+    "\"json_schema\": {\"schema\": ...}} constrains the text (a subset of JSON Schema: README).\n"
     "\n"
     "Output fields: \"id\", \"text\", \"prompt_tokens\", \"completion_tokens\",\n"
     "\"finish_reason\" (stop, length, error, cancelled), \"error\" (null, or the line\n"

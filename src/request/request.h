@@ -122,6 +122,10 @@ typedef struct lm_request {
     int n_bias;
     int logprobs;     /* 1: logprobs wanted (completions: "logprobs": k; chat: true) */
     int top_logprobs; /* alternatives per token, 0..20 */
+    /* "response_format": a compiled JSON schema (json_constraint.h), NULL for
+     * none or {"type":"text"}. Not with "stop" (a stop string could cut the
+     * JSON and still end with finish_reason "stop"). */
+    struct lm_json_schema *response_format;
 } lm_request;
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and

@@ -2,7 +2,7 @@
  * samples, in this order (README, "Sampling controls and logprobs"):
  *   a. logprobs: the log-softmax of the untouched logits is captured;
  *   b. logit_bias, then repeat_penalty, then presence and frequency penalties;
- *   c. the constraint (JSON mode, request_constraint.h) masks tokens;
+ *   c. the constraint (JSON mode, json_run.h) masks tokens;
  *   d. top_k, then min_p, which so choose among the tokens c allows;
  * then the batch's sampler runs as always (temperature, top-p: run.c's).
  *
@@ -17,7 +17,7 @@
 #include "request_hook.h"
 
 int request_hook_init(request_hook *h, const lm_request *req, const int *prompt, int n_prompt,
-                      int vocab, request_constraint *constraint) {
+                      int vocab, lm_json_run *constraint) {
     *h = (request_hook){.vocab = vocab,
                         .logprobs = req->logprobs,
                         .n_top = req->top_logprobs,
@@ -58,7 +58,6 @@ void request_hook_free(request_hook *h) {
     free(h->work);
     free(h->raw);
     free(h->entries);
-    request_constraint_free(h->constraint);
     *h = (request_hook){0};
 }
 
@@ -235,15 +234,14 @@ void request_hook_logits(void *arg, int pos, float *x, int n) {
     for (int i = 0; i < h->n_bias; i++) x[h->bias_id_copy[i]] += h->bias_value_copy[i]; /* b */
     if (h->repeat != 1.0f && h->repeat_last_n != 0) repeat_penalty(h, x);
     if (h->presence != 0 || h->frequency != 0) count_penalties(h, x);
-    if (h->constraint) request_constraint_mask(h->constraint, pos, x, n); /* c */
-    if (h->top_k > 0) top_k(h, x, n);                                     /* d */
+    if (h->constraint) lm_json_run_logits(h->constraint, pos, x, n); /* c */
+    if (h->top_k > 0) top_k(h, x, n);                                /* d */
     if (h->min_p > 0) min_p(h, x, n);
 }
 
 int request_hook_sampled(request_hook *h, int token, int prev, size_t offset, size_t len,
                          int with_entry) {
     if (!request_hook_wanted(h)) return 0;
-    if (h->constraint) request_constraint_accept(h->constraint, token);
     if (h->n_gen == h->cap_gen) {
         int cap = h->cap_gen ? h->cap_gen * 2 : 64;
         int *g = realloc(h->gen, (size_t)cap * sizeof *g);

@@ -5,7 +5,7 @@
 #define LAMINA_REQUEST_HOOK_H
 
 #include "request.h"
-#include "request_constraint.h"
+#include "json_run.h"
 
 typedef struct request_hook {
     int vocab;
@@ -16,8 +16,8 @@ typedef struct request_hook {
     int *bias_id_copy;
     float *bias_value_copy;
     int n_bias;
-    request_constraint *constraint;
-    const int *prompt; /* the run's ids */
+    lm_json_run *constraint; /* response_format's (not owned), or NULL */
+    const int *prompt;       /* the run's ids */
     int n_prompt;
     int *gen; /* tokens sampled so far */
     int n_gen, cap_gen;
@@ -36,7 +36,7 @@ typedef struct request_hook {
 /* Set up from the request; 0, or -1 without memory. constraint is taken
  * over (freed with the hook). */
 int request_hook_init(request_hook *h, const lm_request *req, const int *prompt, int n_prompt,
-                      int vocab, request_constraint *constraint);
+                      int vocab, lm_json_run *constraint);
 void request_hook_free(request_hook *h);
 /* Whether the sequence needs the hook at all (without it: run.c's sampler). */
 int request_hook_wanted(const request_hook *h);

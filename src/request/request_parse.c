@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_constraint.h"
 #include "request.h"
 #include "request_controls.h"
 #include "request_error.h"
@@ -239,6 +240,8 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         req->echo = cJSON_IsTrue(f);
         return 0;
     }
+    if (strcmp(name, "response_format") == 0)
+        return lm_response_format_parse(f, &req->response_format, err);
     int rc = request_parse_control(f, rules, req, err);
     if (rc <= 0) return rc;
     if (is_extra(rules, name)) return 0;
@@ -276,6 +279,9 @@ static int parse_fields(const cJSON *obj, const lm_request_rules *rules, lm_requ
     }
     if (req->echo && messages)
         return request_set_error(err, "field 'echo': works with 'prompt' only");
+    if (req->response_format && req->n_stop)
+        return request_set_error(err, "field 'stop': not with a JSON 'response_format' (a stop "
+                                      "string could cut the JSON)");
     return request_check_controls(obj, req, err);
 }
 
@@ -323,5 +329,6 @@ void lm_request_free(lm_request *req) {
     for (int i = 0; i < req->n_stop; i++) free(req->stop[i]);
     free(req->stop);
     request_free_controls(req);
+    lm_json_schema_free(req->response_format);
     *req = (lm_request){0};
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_run.h"
 #include "request.h"
 #include "request_error.h"
 #include "request_hook.h"
@@ -42,6 +43,7 @@ struct lm_request_run {
     lm_error error;
     request_hook hook; /* logprobs, sampling controls, the constraint */
     int chat;          /* the request had messages */
+    lm_json_run *json; /* response_format's constraint, or NULL */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -141,10 +143,8 @@ static int echo_prompt(lm_request_run *r) {
 
 /* The request's hook (request_hook.h), installed when it needs one. */
 static int setup_hook(lm_request_run *r, const lm_request *req, lm_error *err) {
-    err->msg[0] = '\0';
-    request_constraint *c = request_constraint_new(req, r->tok, err);
-    if (!c && err->msg[0]) return -1;
-    if (request_hook_init(&r->hook, req, r->ids, r->n_ids, lm_tokenizer_vocab_size(r->tok), c))
+    if (request_hook_init(&r->hook, req, r->ids, r->n_ids, lm_tokenizer_vocab_size(r->tok),
+                          r->json))
         return request_set_error(err, "out of memory");
     if (!request_hook_wanted(&r->hook)) return 0;
     r->params.logits_fn = request_hook_logits;
@@ -207,6 +207,11 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
     r->max_tokens = req->max_tokens;
     r->chat = req->messages != NULL;
     r->prev = r->ids[r->n_ids - 1];
+    /* response_format: the mask goes in through the request's hook */
+    if (req->response_format &&
+        !(r->json = lm_json_run_new(tok, req->response_format, r->params.stop_token,
+                                    req->messages != NULL, r->prev, err)))
+        return lm_request_run_free(r), NULL;
     if (setup_hook(r, req, err)) return lm_request_run_free(r), NULL;
     if (copy_stops(r, req) || append(r, "") || (req->echo && echo_prompt(r))) {
         request_set_error(err, "out of memory");
@@ -226,6 +231,7 @@ void lm_request_run_free(lm_request_run *r) {
     free(r->stop);
     free(r->text);
     request_hook_free(&r->hook);
+    lm_json_run_free(r->json);
     free(r);
 }
 
@@ -287,14 +293,31 @@ static int end_early(lm_request_run *r, lm_batch *b, const lm_batch_event *ev,
     return 1;
 }
 
+/* No token of the vocabulary could continue the JSON (one that cannot
+ * spell an enum value or a property name): an error, not a "stop". */
+static lm_request_finish json_dead(lm_request_run *r) {
+    snprintf(r->error.msg, sizeof r->error.msg,
+             "no token of the vocabulary can continue the JSON (the schema needs text it cannot "
+             "write)");
+    return LM_REQUEST_ERROR;
+}
+
 int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
     if (r->finish) return 1;
     r->completion_tokens++;
-    if (ev->finish == LM_FINISH_STOP) return finish(r, LM_REQUEST_STOP), 1;
+    if (ev->finish == LM_FINISH_STOP) {
+        if (r->json && lm_json_run_dead(r->json)) return finish(r, json_dead(r)), 1;
+        return finish(r, LM_REQUEST_STOP), 1;
+    }
+    if (r->json && lm_json_run_dead(r->json)) return end_early(r, b, ev, json_dead(r));
     size_t old = r->len;
     if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token))) ||
         request_hook_sampled(&r->hook, ev->token, r->prev, old, r->len - old, 1)) {
         snprintf(r->error.msg, sizeof r->error.msg, "out of memory");
+        return end_early(r, b, ev, LM_REQUEST_ERROR);
+    }
+    if (r->json && lm_json_run_feed(r->json, ev->token, r->text + old, r->len - old)) {
+        snprintf(r->error.msg, sizeof r->error.msg, "a token the JSON mask allowed broke the JSON");
         return end_early(r, b, ev, LM_REQUEST_ERROR);
     }
     r->prev = ev->token;
