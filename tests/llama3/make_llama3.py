@@ -3,7 +3,12 @@
 and a float64 numpy reference of its logits computed from the equations (not
 from lamina's code), for tests/llama3/test_llama3.c.
 
-usage: make_llama3.py GGUF_PY_DIR OUT_DIR [--vocab N] [--seq N]
+usage: make_llama3.py GGUF_PY_DIR OUT_DIR [--vocab N]
+       make_llama3.py GGUF_PY_DIR OUT.gguf --spm-vocab VOCAB.gguf
+
+The second form writes only a model (no rope_freqs.weight: add_rope_freqs.py
+adds it) whose vocabulary is the tokenizer.* keys of VOCAB.gguf, for the
+perplexity comparison with llama.cpp (perplexity_compat.sh).
 
 Writes into OUT_DIR:
   llama3.gguf          GQA 4:1 (8 heads, 2 KV heads), head size 64, theta 500000,
@@ -62,7 +67,29 @@ def weights(rng, vocab):
     return w
 
 
-def write(gguf, path, w, vocab, factors):
+def fake_vocab(g, vocab):
+    """An SPM vocabulary of fake pieces: the tokenizer is not what this checks."""
+    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    toks += [f"\u2581t{i}" for i in range(vocab - len(toks))]
+    types = [2, 3, 3] + [6] * 256 + [1] * (vocab - 259)
+    g.add_tokenizer_model("llama")
+    g.add_token_list(toks)
+    g.add_token_scores([-float(i) for i in range(vocab)])
+    g.add_token_types(types)
+    g.add_bos_token_id(1)
+    g.add_eos_token_id(2)
+    g.add_unk_token_id(0)
+
+
+def copy_vocab(gguf, g, path):
+    for f in gguf.GGUFReader(path).fields.values():
+        if f.name.startswith("tokenizer."):
+            vtype = f.types[0]
+            sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+            g.add_key_value(f.name, f.contents(), vtype, sub_type=sub)
+
+
+def write(gguf, path, w, vocab, factors, spm=None):
     g = gguf.GGUFWriter(path, "llama")
     g.add_name("lamina llama3-shaped test model")
     g.add_uint32("llama.context_length", SEQ)
@@ -77,17 +104,10 @@ def write(gguf, path, w, vocab, factors):
     g.add_float32("llama.rope.freq_base", THETA)
     g.add_float32("llama.attention.layer_norm_rms_epsilon", EPS)
     g.add_uint32("llama.vocab_size", vocab)
-    # an SPM vocabulary of fake pieces: the tokenizer is not what this checks
-    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    toks += [f"\u2581t{i}" for i in range(vocab - len(toks))]
-    types = [2, 3, 3] + [6] * 256 + [1] * (vocab - 259)
-    g.add_tokenizer_model("llama")
-    g.add_token_list(toks)
-    g.add_token_scores([-float(i) for i in range(vocab)])
-    g.add_token_types(types)
-    g.add_bos_token_id(1)
-    g.add_eos_token_id(2)
-    g.add_unk_token_id(0)
+    if spm is not None:
+        copy_vocab(gguf, g, spm)
+    else:
+        fake_vocab(g, vocab)
     g.add_tensor("token_embd.weight", w["emb"])
     if factors is not None:
         g.add_tensor("rope_freqs.weight", factors)
@@ -162,14 +182,19 @@ def main():
     ap.add_argument("gguf_py")
     ap.add_argument("out")
     ap.add_argument("--vocab", type=int, default=128256)
+    ap.add_argument("--spm-vocab")
     a = ap.parse_args()
     if not os.path.isdir(a.gguf_py):
         sys.exit(f"make_llama3.py: {a.gguf_py} is missing: run tests/llamacpp/source.sh")
     sys.path.insert(0, a.gguf_py)
     import gguf  # llama.cpp's gguf-py, from the llama.cpp source tree
 
-    os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(24)
+    if a.spm_vocab:
+        n = len(gguf.GGUFReader(a.spm_vocab).fields["tokenizer.ggml.tokens"].data)
+        write(gguf, a.out, weights(rng, n), n, None, a.spm_vocab)
+        return
+    os.makedirs(a.out, exist_ok=True)
     w = weights(rng, a.vocab)
     factors = llama3_factors()
     write(gguf, os.path.join(a.out, "llama3.gguf"), w, a.vocab, factors)
