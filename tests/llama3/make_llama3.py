@@ -3,7 +3,7 @@
 and a float64 numpy reference of its logits computed from the equations (not
 from lamina's code), for tests/llama3/test_llama3.c.
 
-usage: make_llama3.py GGUF_PY_DIR OUT_DIR [--vocab N]
+usage: make_llama3.py GGUF_PY_DIR OUT_DIR [--vocab N] [--head-size N --heads N --kv-heads N]
        make_llama3.py GGUF_PY_DIR OUT.gguf --spm-vocab VOCAB.gguf
 
 The second form writes only a model (no rope_freqs.weight: add_rope_freqs.py
@@ -178,12 +178,17 @@ def reference(w, chunks, factors):
 
 
 def main():
+    global HS, HEADS, KV_HEADS
     ap = argparse.ArgumentParser()
     ap.add_argument("gguf_py")
     ap.add_argument("out")
     ap.add_argument("--vocab", type=int, default=128256)
     ap.add_argument("--spm-vocab")
+    ap.add_argument("--head-size", type=int, default=HS)
+    ap.add_argument("--heads", type=int, default=HEADS)
+    ap.add_argument("--kv-heads", type=int, default=KV_HEADS)
     a = ap.parse_args()
+    HS, HEADS, KV_HEADS = a.head_size, a.heads, a.kv_heads
     if not os.path.isdir(a.gguf_py):
         sys.exit(f"make_llama3.py: {a.gguf_py} is missing: run tests/llamacpp/source.sh")
     sys.path.insert(0, a.gguf_py)

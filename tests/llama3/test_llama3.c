@@ -1,10 +1,12 @@
 /* A Llama-3-shaped model (make_llama3.py: GQA 4:1, head size 64, Llama 3.1's
- * rope scaling in rope_freqs.weight, tied output, 128256 tokens): lamina's
+ * rope scaling in rope_freqs.weight, tied output, 128256 tokens; and head
+ * size 128 with 4096 tokens): lamina's
  * logits against a float64 numpy reference at positions up to 12k, the same
  * file without its scaling visibly off that reference, and the same bits on
  * every kernel set this CPU runs, 1 and 2 threads, and in a batch.
  *
- * Usage: test_llama3 DIR (make_llama3.py's output) */
+ * Usage: test_llama3 DIR HEAD_SIZE VOCAB (make_llama3.py's output, and the
+ * head size and vocabulary it was asked for) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,8 +173,8 @@ static void batch_vs_alone(const lm_model *m, const char *isa) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_llama3 DIR\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_llama3 DIR HEAD_SIZE VOCAB\n");
         return 2;
     }
     char path[4096];
@@ -188,8 +190,9 @@ int main(int argc, char **argv) {
     if (!m || !noscale || check_failures) return check_exit("llama3");
     lm_model_info i = lm_model_get_info(m);
     CHECK(i.rope_scaling == LM_ROPE_LLAMA3 && i.rope_factor_max == 8.0f &&
-              i.rope_factor_min == 1.0f && i.shared_classifier && i.config.vocab_size == 128256 &&
-              i.config.head_size == 64 && i.config.n_heads == 4 * i.config.n_kv_heads,
+              i.rope_factor_min == 1.0f && i.shared_classifier &&
+              i.config.vocab_size == atoi(argv[3]) && i.config.head_size == atoi(argv[2]) &&
+              i.config.n_heads == 4 * i.config.n_kv_heads,
           "info: scaling %d (%g..%g), tied %d, vocab %d, head size %d", (int)i.rope_scaling,
           (double)i.rope_factor_min, (double)i.rope_factor_max, i.shared_classifier,
           i.config.vocab_size, i.config.head_size);
