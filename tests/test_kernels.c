@@ -523,19 +523,35 @@ static void test_swiglu_sweep(const lm_kernels *k) {
     ffree(a), ffree(ref), ffree(b);
 }
 
+/* Llama 3.1's factor for pair i / 2 (kernels/ORDER.md "RoPE": rope_freqs.weight,
+ * from factor 8, low 1, high 4, an original context of 8192), as llama.cpp's
+ * converter computes them. */
+static float llama3_factor(int i, int hs, float theta) {
+    double freq = 1.0 / pow(theta, (double)i / hs), wavelen = 6.283185307179586 / freq;
+    if (wavelen < 8192.0 / 4.0) return 1.0f;
+    if (wavelen > 8192.0) return 8.0f;
+    double smooth = (8192.0 / wavelen - 1.0) / 3.0;
+    return (float)(1.0 / ((1.0 - smooth) / 8.0 + smooth));
+}
+
 static void test_rope(const lm_kernels *k) {
     /* every even head_size to 70 (head_size 8 of the tiny models, tails of
-     * every vector width), then model sizes; 1 to 7 heads (n_kv_heads < n_heads) */
-    for (int hs = 2; hs <= 130; hs += hs < 70 ? 2 : 30)
+     * every vector width), then model sizes (64, 128 of Llama 3); 1 to 7
+     * heads (n_kv_heads < n_heads) */
+    for (int hs = 2; hs <= 130; hs += hs < 70 ? 2 : hs < 128 ? 128 - hs : 2)
         for (int nh = 1; nh <= 7; nh += 2) {
-            int n = hs * nh, off = (hs / 2 + nh) % 4;
+            int n = hs * nh, off = (hs / 2 + nh) % 4, scaled = (hs + nh) % 4 == 0;
             float *vb = falloc(n + 3), *v = vb + off, *ref = falloc(n), *cs = falloc(hs);
             fill(v, n, 2.0f);
             memcpy(ref, v, n * sizeof(float));
-            /* angles as forward.c makes them, at a random position */
-            int pos = irand(4096);
+            /* angles as forward.c makes them from the model's frequency table
+             * (with Llama 3's scaling at Llama 3's positions to 128k, or not) */
+            float theta = scaled ? 500000.0f : 10000.0f;
+            int pos = irand(scaled ? 131072 : 4096);
             for (int i = 0; i < hs; i += 2) {
-                float angle = (float)pos * (1.0f / powf(10000.0f, (float)i / (float)hs));
+                float freq = 1.0f / powf(theta, (float)i / (float)hs);
+                if (scaled) freq = freq / llama3_factor(i, hs, theta);
+                float angle = (float)pos * freq;
                 cs[i] = cosf(angle), cs[i + 1] = sinf(angle);
             }
             lm_rope_f32_scalar(ref, n, hs, cs);

@@ -10,6 +10,21 @@ static const char *format_name(lm_format f) {
     return f == LM_FORMAT_V0 ? "llama2.c legacy, fp32" : f == LM_FORMAT_V1 ? "fp32" : "Q8_0 int8";
 }
 
+/* Llama 3's scaling: the per-pair factors' range; the long-wavelength pairs
+ * get the largest (the file's scaling factor). */
+static void print_rope_scaling(const lm_model_info *i, const lm_config *c) {
+    if (i->rope_scaling != LM_ROPE_LLAMA3) {
+        printf("rope scale:  none\n");
+        return;
+    }
+    printf("rope scale:  llama3 (rope_freqs.weight): factor %g (low frequencies) to %g (high), "
+           "%d of %d pairs scaled",
+           (double)i->rope_factor_max, (double)i->rope_factor_min, i->rope_pairs_scaled,
+           c->head_size / 2);
+    if (i->rope_orig_ctx) printf(", original context %d", i->rope_orig_ctx);
+    printf("\n");
+}
+
 int cmd_info(const cli_args *a) {
     lm_error e;
     lm_model *m = cli_load_model(a->checkpoint, &e);
@@ -28,6 +43,7 @@ int cmd_info(const cli_args *a) {
            c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads, c->vocab_size, c->seq_len,
            head_size);
     printf("rope/norm:   theta %g, rmsnorm eps %g\n", (double)c->rope_theta, (double)c->norm_eps);
+    print_rope_scaling(&i, c);
     printf("parameters:  %llu (%.2fM)\n", (unsigned long long)i.n_params, (double)i.n_params / 1e6);
     printf("classifier:  %s\n",
            i.shared_classifier ? "shared with the token embedding" : "separate");

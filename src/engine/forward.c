@@ -26,17 +26,6 @@ static void quantize_rows(const lm_workspace *ws, const float *x, int n, int t0,
                            x + (size_t)t * n, n, ws->xq.gs);
 }
 
-/* cos/sin of each pair's angle at position pos, as run.c computes them (its
- * 10000.0f is the model's theta: llama2.c's files have 10000). */
-static void rope_angles(float *cs, int head_size, int pos, float theta) {
-    for (int i = 0; i < head_size; i += 2) {
-        float freq = 1.0f / powf(theta, (float)i / (float)head_size);
-        float angle = (float)pos * freq;
-        cs[i] = cosf(angle);
-        cs[i + 1] = sinf(angle);
-    }
-}
-
 static void add(float *x, const float *y, int n) {
     for (int i = 0; i < n; i++) x[i] += y[i];
 }
@@ -140,7 +129,7 @@ static void forward_block(lm_workspace *ws, const lm_row *rows, int T, const int
     lm_share(T, 1, &t0, &t1);
     for (int t = t0; t < t1; t++) {
         lm_embed(m, rows[t].token, ws->x + (size_t)t * dim);
-        rope_angles(ws->rope + (size_t)t * hs, hs, rows[t].pos, m->c->rope_theta);
+        lm_rope_angles(ws->rope + (size_t)t * hs, m->rope_freq, hs, rows[t].pos);
     }
     for (int l = 0; l < m->c->n_layers; l++) layer_forward(ws, rows, l, T, t0, t1);
     if (n_out > 0) classify(ws, out, n_out, first_out);

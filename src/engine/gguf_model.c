@@ -66,19 +66,6 @@ static int check_architecture(loader *ld) {
                        "%s: GGUF llama.expert_count is %u: mixture-of-experts models "
                        "are not supported",
                        ld->name, experts);
-    lm_gguf_str scaling;
-    r = lm_gguf_get_str(ld->g, "llama.rope.scaling.type", &scaling, ld->err);
-    if (r < 0) return -1;
-    if (r == 0 && !(scaling.n == 4 && !memcmp(scaling.p, "none", 4)))
-        return lm_fail(ld->err,
-                       "%s: GGUF llama.rope.scaling.type is '%s': RoPE scaling is not "
-                       "supported",
-                       ld->name, lm_gguf_show(scaling, b));
-    if (lm_gguf_find_tensor(ld->g, "rope_freqs.weight"))
-        return lm_fail(ld->err,
-                       "%s: GGUF tensor 'rope_freqs.weight': RoPE frequency factors "
-                       "(Llama 3.1 scaling) are not supported",
-                       ld->name);
     return 0;
 }
 
@@ -293,7 +280,8 @@ int lm_gguf_model_parse(lm_model *m, const uint8_t *p, uint64_t size, const char
     m->info.gguf_version = lm_gguf_version(m->gguf);
     m->info.file_size = size;
     loader ld = {.m = m, .g = m->gguf, .name = name, .err = err};
-    if (check_architecture(&ld) || read_config(&ld)) return -1;
+    if (check_architecture(&ld) || read_config(&ld) || lm_gguf_rope(m, m->gguf, name, err))
+        return -1;
     if (take_weights(&ld)) return -1;
     describe_types(&ld);
     m->info.n_params = ld.params;

@@ -57,6 +57,7 @@ struct lm_model {
     float *norm_store;           /* GGUF: the norms widened to f32 (until packed) */
     struct lm_gguf *gguf;        /* GGUF: the parsed file (gguf.h), NULL otherwise */
     void *packed;                /* the panels of every matrix, then the norms (model.c) */
+    float *rope_freq;            /* (head_size / 2) each pair's RoPE frequency (rope.c) */
     uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
                                     lm_quantize_file never writes over it */
 };
@@ -83,6 +84,15 @@ int lm_check_config(const lm_config *c, const char *name, lm_error *err);
  * parse_image does for llama2.c's formats. */
 int lm_gguf_model_parse(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
                         lm_error *err);
+
+/* rope.c: the model's RoPE frequency table, run.c's frequencies each divided
+ * by its factor (factors NULL: none); made once at load (kernels/ORDER.md). */
+int lm_rope_table(lm_model *m, const float *factors, const char *name, lm_error *err);
+/* cs[0..head_size): cos, sin of each pair's angle at pos. */
+void lm_rope_angles(float *cs, const float *freq, int head_size, int pos);
+/* The GGUF's rope.scaling keys and rope_freqs.weight checked, the table made. */
+struct lm_gguf;
+int lm_gguf_rope(lm_model *m, const struct lm_gguf *g, const char *name, lm_error *err);
 
 /* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */
 typedef struct lm_kv {

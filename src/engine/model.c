@@ -410,6 +410,7 @@ static int pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
 static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     double t0 = lm_seconds();
     const lm_config *c = m->c;
+    if (!m->rope_freq && lm_rope_table(m, NULL, name, err)) return -1;
     int n_mats = 2 + 7 * c->n_layers;
     size_t norms = (size_t)c->dim * (2 * (size_t)c->n_layers + 1), total = norms * sizeof(float);
     for (int j = 0; j < n_mats; j++)
@@ -529,6 +530,7 @@ void lm_model_free(lm_model *m) {
     free(m->norm_store);
     lm_gguf_free(m->gguf);
     free(m->packed);
+    free(m->rope_freq);
     free(m->layers);
     free(m);
 }

@@ -64,6 +64,8 @@ lm_model *lm_model_load(const char *path, lm_error *err);
 lm_model *lm_model_load_memory(const void *data, size_t size, const char *name, lm_error *err);
 void lm_model_free(lm_model *model);
 
+typedef enum lm_rope_scaling { LM_ROPE_NONE = 0, LM_ROPE_LLAMA3 = 1 } lm_rope_scaling;
+
 typedef struct lm_model_info {
     lm_config config;
     lm_format format;
@@ -75,6 +77,12 @@ typedef struct lm_model_info {
     uint64_t n_params;     /* weights, counting a shared classifier once */
     uint64_t weight_bytes; /* bytes of weights read per token (the decode roofline) */
     double pack_seconds;   /* time the load spent repacking the weights into panels */
+    /* RoPE frequency scaling (GGUF): LM_ROPE_LLAMA3 divides each pair's
+     * frequency by its factor from rope_freqs.weight (Llama 3.1 and later) */
+    lm_rope_scaling rope_scaling;
+    float rope_factor_min, rope_factor_max; /* the factors' range (LM_ROPE_LLAMA3) */
+    int rope_pairs_scaled;                  /* pairs whose factor is not 1 */
+    int rope_orig_ctx; /* llama.rope.scaling.original_context_length, 0 if absent */
 } lm_model_info;
 
 lm_model_info lm_model_get_info(const lm_model *model);

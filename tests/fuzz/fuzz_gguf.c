@@ -15,6 +15,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                "inconsistent config accepted");
     FUZZ_CHECK(c->rope_theta > 0 && c->norm_eps > 0, "theta %g eps %g", (double)c->rope_theta,
                (double)c->norm_eps);
+    /* Llama 3's rope scaling: factors positive and finite (rope.c) */
+    FUZZ_CHECK(info.rope_scaling == LM_ROPE_NONE ||
+                   (info.rope_scaling == LM_ROPE_LLAMA3 && info.rope_factor_min > 0 &&
+                    info.rope_factor_min <= info.rope_factor_max &&
+                    isfinite(info.rope_factor_max) && info.rope_pairs_scaled >= 0 &&
+                    info.rope_pairs_scaled <= c->head_size / 2),
+               "rope scaling %d, factors %g to %g", (int)info.rope_scaling,
+               (double)info.rope_factor_min, (double)info.rope_factor_max);
+    FUZZ_CHECK(info.rope_orig_ctx >= 0, "original context %d", info.rope_orig_ctx);
     FUZZ_CHECK(info.n_params <= (uint64_t)size, "%llu parameters in %zu bytes",
                (unsigned long long)info.n_params, size);
     if (size <= FORWARD_MAX_FILE) run(m, &info);

@@ -57,6 +57,36 @@ mk rot.gguf "${kjv[@]}" --claim rope.dimension_count=16
 expect "$tmp/rot.gguf" "llama.rope.dimension_count 16 differs from the head size 32: partial RoPE"
 mk moe.gguf "${kjv[@]}" --claim expert_count=8
 expect "$tmp/moe.gguf" "llama.expert_count is 8: mixture-of-experts models are not supported"
+# Llama 3's rope scaling (rope.c): rope_freqs.weight and the rope.scaling keys
+ff16=1,1,1,1,1,1,1,2,4,8,8,8,8,8,8,8
+mk ffshort.gguf "${kjv[@]}" --rope-freqs 1,1,1,1,8,8,8,8
+expect "$tmp/ffshort.gguf" "GGUF tensor 'rope_freqs.weight' has 8 values in 1 dimensions, expected 16 \(head size / 2\)"
+mk ffzero.gguf "${kjv[@]}" --rope-freqs ${ff16/2/0}
+expect "$tmp/ffzero.gguf" "GGUF tensor 'rope_freqs.weight' holds 0 at pair 7: RoPE frequency factors must be positive and finite"
+mk ffnan.gguf "${kjv[@]}" --rope-freqs ${ff16/4/nan}
+expect "$tmp/ffnan.gguf" "GGUF tensor 'rope_freqs.weight' holds nan at pair 8: RoPE frequency factors must be positive and finite"
+mk ffneg.gguf "${kjv[@]}" --rope-freqs=-1${ff16#1}
+expect "$tmp/ffneg.gguf" "GGUF tensor 'rope_freqs.weight' holds -1 at pair 0"
+mk ffinf.gguf "${kjv[@]}" --rope-freqs ${ff16/2/inf}
+expect "$tmp/ffinf.gguf" "GGUF tensor 'rope_freqs.weight' holds inf at pair 7"
+mk ff16.gguf "${kjv[@]}" --rope-freqs $ff16 --rope-freqs-type f16
+expect "$tmp/ff16.gguf" "GGUF tensor 'rope_freqs.weight' must be F32"
+mk factor0.gguf "${kjv[@]}" --key-str rope.scaling.type=none --key-f32 rope.scaling.factor=0
+expect "$tmp/factor0.gguf" "GGUF llama.rope.scaling.factor is 0, must be positive and finite"
+mk factornan.gguf "${kjv[@]}" --key-str rope.scaling.type=none --key-f32 rope.scaling.factor=nan
+expect "$tmp/factornan.gguf" "GGUF llama.rope.scaling.factor is nan, must be positive and finite"
+mk factorneg.gguf "${kjv[@]}" --key-f32=rope.scaling.factor=-8
+expect "$tmp/factorneg.gguf" "GGUF llama.rope.scaling.factor is -8, must be positive and finite"
+mk linear.gguf "${kjv[@]}" --key-f32 rope.scaling.factor=4
+expect "$tmp/linear.gguf" "GGUF llama.rope.scaling.factor is 4 with no scaling type: llama.cpp reads that as linear RoPE scaling"
+mk yarn.gguf "${kjv[@]}" --key-str rope.scaling.type=yarn --key-f32 rope.scaling.factor=4
+expect "$tmp/yarn.gguf" "GGUF llama.rope.scaling.type is 'yarn': lamina runs 'none' and Llama 3's per-pair factors"
+mk orig0.gguf "${kjv[@]}" --rope-freqs $ff16 --claim rope.scaling.original_context_length=0
+expect "$tmp/orig0.gguf" "GGUF llama.rope.scaling.original_context_length is 0, must be 1 to"
+mk origneg.gguf "${kjv[@]}" --rope-freqs $ff16 --claim rope.scaling.original_context_length=4294967295
+expect "$tmp/origneg.gguf" "GGUF llama.rope.scaling.original_context_length is 4294967295, must be 1 to"
+mk llama3.gguf "${kjv[@]}" --rope-freqs $ff16 --claim rope.scaling.original_context_length=64 \
+    --key-str rope.scaling.type=none --key-f32 rope.scaling.factor=1
 mk norm.gguf "${kjv[@]}" --drop output_norm.weight
 expect "$tmp/norm.gguf" "GGUF tensor 'output_norm.weight' is missing"
 mk wq.gguf "${kjv[@]}" --drop blk.3.attn_q.weight
@@ -124,6 +154,9 @@ info_has "$fixtures/kjv.theta.gguf" "^rope/norm: +theta 500000, rmsnorm eps 1e-0
 info_has "$fixtures/gqa.f32.gguf" "n_heads 4, n_kv_heads 2, .*\\(head_size 24\\)"
 info_has "$fixtures/gqa.f32.gguf" "theta 20000, rmsnorm eps 1e-06"
 info_has "$fixtures/kjv.bf16.gguf" "tensors F32, BF16"
+info_has "$tmp/llama3.gguf" "^rope scale: +llama3 \\(rope_freqs.weight\\): factor 8 \\(low frequencies\\) to 1 \\(high\\), 9 of 16 pairs scaled, original context 64$"
+info_has "$tmp/llama3.gguf" "^classifier: +shared with the token embedding"
+info_has "$fixtures/kjv.q8.gguf" "^rope scale: +none$"
 
 echo "bad_models: $pass passed, $fail failed"
 [ $fail -eq 0 ]

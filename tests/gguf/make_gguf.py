@@ -19,6 +19,11 @@ bad files, for the error messages:
   --raw-type NAME:T   write tensor NAME as zero bytes of ggml type T (Q4_K, ...)
   --claim KEY=N       write the u32 key ARCH.KEY as N (a shape that disagrees)
   --drop NAME         leave tensor NAME out
+  --rope-freqs LIST   write rope_freqs.weight (Llama 3's per-pair factors) as
+                      these comma-separated values (nan, inf allowed)
+  --rope-freqs-type T f32 (default) | f16 for it
+  --key-f32 KEY=X     write the f32 key ARCH.KEY as X (nan, inf allowed)
+  --key-str KEY=S     write the string key ARCH.KEY as S
 
 llama2.c's checkpoints hold Q and K in the interleaved RoPE layout that GGUF
 uses too, so the matrices are copied as they are (no permutation).
@@ -124,6 +129,10 @@ def main():
     p.add_argument("--raw-type", action="append", default=[])
     p.add_argument("--claim", action="append", default=[])
     p.add_argument("--drop", action="append", default=[])
+    p.add_argument("--rope-freqs")
+    p.add_argument("--rope-freqs-type", default="f32", choices=["f32", "f16"])
+    p.add_argument("--key-f32", action="append", default=[])
+    p.add_argument("--key-str", action="append", default=[])
     a = p.parse_args()
     sys.path.insert(0, a.gguf_py)
     import gguf  # llama.cpp's gguf-py, from the llama.cpp source tree
@@ -156,6 +165,12 @@ def main():
         for kv in a.claim:
             k, v = kv.split("=")
             g.add_uint32(f"{arch}.{k}", int(v))
+        for kv in a.key_f32:
+            k, v = kv.split("=")
+            g.add_float32(f"{arch}.{k}", float(v))
+        for kv in a.key_str:
+            k, v = kv.split("=")
+            g.add_string(f"{arch}.{k}", v)
         if a.theta is not None:
             g.add_float32(f"{arch}.rope.freq_base", a.theta)
         if a.eps is not None:
@@ -188,6 +203,9 @@ def main():
             g.add_tensor(name, x.astype(np.float16) if ntype == "f16" else x)
 
         matrix("token_embd.weight", w["emb"])
+        if a.rope_freqs:
+            ff = np.array([float(v) for v in a.rope_freqs.split(",")], dtype=np.float32)
+            g.add_tensor("rope_freqs.weight", ff.astype(np.float16) if a.rope_freqs_type == "f16" else ff)
         for l in range(c["layers"]):
             b = f"blk.{l}."
             norm(b + "attn_norm.weight", w["att_norm"][l])
