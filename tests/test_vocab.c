@@ -404,7 +404,7 @@ static int test_gguf(void) {
     }
     lm_tokenizer_free(tok);
     free(b.p);
-    gguf_refused((gspec){.model = "gpt2"}, 0, "tokenizer.ggml.model \"gpt2\" is not supported");
+    gguf_refused((gspec){.model = "gpt2"}, 0, "tokenizer.ggml.merges: missing");
     gguf_refused((gspec){.model = "bert"}, 0, "tokenizer.ggml.model \"bert\" is not supported");
     gguf_refused((gspec){.model = "no_vocab"}, 0, "the file has no vocabulary");
     gguf_refused((gspec){.model = ""}, 0, "tokenizer.ggml.model: missing");
@@ -622,8 +622,10 @@ static int round_trips(const lm_tokenizer *tok, const char *text) {
     size_t cap = strlen(text) + 64, m = 0;
     char *got = calloc(1, cap);
     int ok = got != NULL;
-    for (int i = 1; ok && i < n; i++) {
-        const char *p = lm_token_piece(tok, ids[i - 1], ids[i]);
+    /* a vocabulary that adds no BOS (GPT-2's) decodes from its first id */
+    int first = n > 0 && ids[0] == lm_tokenizer_bos(tok) ? 1 : 0;
+    for (int i = first; ok && i < n; i++) {
+        const char *p = lm_token_piece(tok, i ? ids[i - 1] : -1, ids[i]);
         size_t k = strlen(p);
         ok = m + k < cap;
         if (ok) memcpy(got + m, p, k), m += k;

@@ -45,6 +45,13 @@ add_test(NAME tokenizer.golden_gguf
          COMMAND test_tokenizer golden ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
 add_test(NAME tokenizer.round_trip_gguf
          COMMAND test_tokenizer round_trip ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+# Byte-level BPE (tokenizer.ggml.model "gpt2"): llama.cpp's cases for Llama 3's
+# vocabulary (pre llama-bpe) and GPT-2's (pre gpt-2), copied into tests/data.
+foreach(v llama-bpe gpt-2)
+  set(f ${LAMINA_TEST_DATA}/vocab/ggml-vocab-${v}.gguf)
+  add_test(NAME tokenizer.gguf_${v} COMMAND test_vocab cases ${f} ${f}.inp ${f}.out)
+  set_tests_properties(tokenizer.gguf_${v} PROPERTIES LABELS tokenizer)
+endforeach()
 set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 tokenizer.golden_gguf
                      tokenizer.round_trip_gguf PROPERTIES LABELS tokenizer)
 
