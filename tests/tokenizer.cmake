@@ -71,3 +71,10 @@ add_test(NAME tokenizer.gguf_model_vocab
                  ${LAMINA_PYTHON3} ${LAMINA_LLAMACPP_SRC} ${LAMINA_TEST_DATA}
                  ${CMAKE_CURRENT_BINARY_DIR}/vocab)
 set_tests_properties(tokenizer.gguf_model_vocab PROPERTIES LABELS tokenizer TIMEOUT 300)
+
+# Byte-level BPE vocabularies with one mistake each (tests/bpe/make_vocabs.py
+# wrote them into the GGUF fuzz corpus): one-line errors.
+add_test(NAME tokenizer.bpe_bad_vocab
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bpe/bad_vocab.sh ${lamina_cmd}
+                 ${CMAKE_CURRENT_LIST_DIR}/fuzz/regressions/gguf)
+set_tests_properties(tokenizer.bpe_bad_vocab PROPERTIES LABELS tokenizer)

@@ -214,10 +214,11 @@ lm_bpe *lm_bpe_new(const lm_vocab_def *v, const unsigned char *type, lm_error *e
             pre = &pre_defs[i];
     if (!pre) {
         char shown[LM_BPE_SHOW];
-        lm_bpe_show(v->pre, v->pre_len, shown);
-        lm_fail(err, "%s: tokenizer.ggml.pre %s%s%s is not a pre-tokenizer lamina knows (%s)",
-                v->name, v->pre ? "\"" : "", v->pre ? shown : "missing", v->pre ? "\"" : "",
-                PRE_NAMES);
+        if (v->pre)
+            lm_fail(err, "%s: tokenizer.ggml.pre \"%s\" is not a pre-tokenizer lamina knows (%s)",
+                    v->name, lm_bpe_show(v->pre, v->pre_len, shown), PRE_NAMES);
+        else
+            lm_fail(err, "%s: tokenizer.ggml.pre: missing (lamina knows %s)", v->name, PRE_NAMES);
         return NULL;
     }
     lm_bpe *b = calloc(1, sizeof *b);
