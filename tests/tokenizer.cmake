@@ -90,3 +90,12 @@ set_tests_properties(tokenizer.bpe_reference PROPERTIES LABELS tokenizer SKIP_RE
 add_test(NAME tokenizer.bpe_invalid COMMAND test_vocab invalid ${vocab_llama_bpe})
 add_test(NAME tokenizer.bpe_llama3_chat COMMAND test_vocab llama3 ${vocab_llama_bpe})
 set_tests_properties(tokenizer.bpe_invalid tokenizer.bpe_llama3_chat PROPERTIES LABELS tokenizer)
+
+# Byte-level BPE against llama.cpp's llama-tokenize (texts that are valid
+# UTF-8: llama.cpp replaces the other bytes with U+FFFD before encoding).
+add_test(NAME tokenizer.compat_llama_tokenize_bpe
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh --utf8 ${lamina_cmd}
+                 ${LAMINA_LLAMACPP_BIN} ${vocab_llama_bpe}
+                 ${LAMINA_TEST_DATA}/vocab/ggml-vocab-gpt-2.gguf)
+set_tests_properties(tokenizer.compat_llama_tokenize_bpe PROPERTIES LABELS "tokenizer;compat"
+                                                                    TIMEOUT 900)
