@@ -52,6 +52,13 @@ foreach(v llama-bpe gpt-2)
   add_test(NAME tokenizer.gguf_${v} COMMAND test_vocab cases ${f} ${f}.inp ${f}.out)
   set_tests_properties(tokenizer.gguf_${v} PROPERTIES LABELS tokenizer)
 endforeach()
+# StarCoder's and Refact's (SmolLM's pre-tokenizer expressions) and Qwen 2's,
+# read from llama.cpp's tree (tests/llamacpp/source.sh).
+foreach(v starcoder refact qwen2)
+  set(f ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-${v}.gguf)
+  add_test(NAME tokenizer.gguf_${v} COMMAND test_vocab cases ${f} ${f}.inp ${f}.out)
+  set_tests_properties(tokenizer.gguf_${v} PROPERTIES LABELS tokenizer)
+endforeach()
 set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 tokenizer.golden_gguf
                      tokenizer.round_trip_gguf PROPERTIES LABELS tokenizer)
 

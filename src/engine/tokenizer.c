@@ -587,7 +587,7 @@ static int build_def(lm_tokenizer *tok, const lm_vocab_def *v, lm_error *err) {
     if (fill_def(tok, v)) return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     build_end(tok, v); /* first: it makes some tokens control tokens */
     if (tok->kind == KIND_BPE) {
-        if (!(tok->bpe = lm_bpe_new(v, tok->type, err))) return -1;
+        if (!(tok->bpe = lm_bpe_new(v, err))) return -1;
         lm_bpe_keep_pieces(tok->bpe, (const char *const *)tok->piece, tok->len);
     }
     if (build_table(tok, &dup) || build_user(tok))

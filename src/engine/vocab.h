@@ -70,11 +70,11 @@ int lm_token_is_end(const lm_tokenizer *tok, int token);
 
 /* Byte-level BPE (vocab_bpe.c). lm_bpe_new checks the pre-tokenizer's name
  * and the merges (each "LEFT RIGHT", both sides and their concatenation
- * tokens that are neither control nor unknown; type is v's per token). The
- * pieces are looked up while encoding: lm_bpe_keep_pieces gives it the
- * tokenizer's own copies before the first encoding. */
+ * tokens of the vocabulary, of any type). The pieces are looked up while
+ * encoding: lm_bpe_keep_pieces gives it the tokenizer's own copies before
+ * the first encoding. */
 typedef struct lm_bpe lm_bpe;
-lm_bpe *lm_bpe_new(const lm_vocab_def *v, const unsigned char *type, lm_error *err);
+lm_bpe *lm_bpe_new(const lm_vocab_def *v, lm_error *err);
 void lm_bpe_keep_pieces(lm_bpe *b, const char *const *piece, const int *len);
 void lm_bpe_free(lm_bpe *b);
 /* llama.cpp's default add_bos_token for a pre-tokenizer (1 for Llama 3's). */

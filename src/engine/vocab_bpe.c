@@ -20,6 +20,10 @@
 #define RE_LLAMA3                                                                                  \
     "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"     \
     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* Qwen 2's: Llama 3's with each digit a word of its own */
+#define RE_QWEN2                                                                                   \
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"     \
+    "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
 typedef struct pre_def {
     const char *name;
@@ -28,13 +32,16 @@ typedef struct pre_def {
     int add_bos;       /* llama.cpp's default for add_bos_token */
 } pre_def;
 
+/* llama.cpp's names: StarCoder's and Refact's are SmolLM's expressions. */
 static const pre_def pre_defs[] = {
-    {"llama-bpe", {RE_LLAMA3, NULL}, 1, 1}, {"llama3", {RE_LLAMA3, NULL}, 1, 1},
-    {"llama-v3", {RE_LLAMA3, NULL}, 1, 1},  {"smollm", {"\\p{N}", RE_GPT2}, 0, 0},
-    {"gpt-2", {RE_GPT2, NULL}, 0, 0},       {"gpt2", {RE_GPT2, NULL}, 0, 0},
+    {"llama-bpe", {RE_LLAMA3, NULL}, 1, 1},   {"llama3", {RE_LLAMA3, NULL}, 1, 1},
+    {"llama-v3", {RE_LLAMA3, NULL}, 1, 1},    {"smollm", {"\\p{N}", RE_GPT2}, 0, 0},
+    {"starcoder", {"\\p{N}", RE_GPT2}, 0, 0}, {"refact", {"\\p{N}", RE_GPT2}, 0, 0},
+    {"qwen2", {RE_QWEN2, NULL}, 0, 0},        {"gpt-2", {RE_GPT2, NULL}, 0, 0},
+    {"gpt2", {RE_GPT2, NULL}, 0, 0},
 };
 #define N_PRE ((int)(sizeof pre_defs / sizeof pre_defs[0]))
-#define PRE_NAMES "llama-bpe, llama3, llama-v3, smollm, gpt-2"
+#define PRE_NAMES "llama-bpe, llama3, llama-v3, smollm, starcoder, refact, qwen2, gpt-2"
 
 /* A merge: the pair (left, right) of ids becomes id, at rank. */
 typedef struct merge {
@@ -100,8 +107,11 @@ static int find(const lm_bpe *b, const char *s, size_t n) {
     }
 }
 
-/* Control and unknown tokens never come from text (as in llama.cpp). */
-static int build_table(lm_bpe *b, const lm_vocab_def *v, const unsigned char *type) {
+/* Every token, control ones too: llama.cpp's BPE looks merged words up in
+ * its whole vocabulary (Qwen 2's merges make "</s>", a control token by
+ * name). Special tokens' names in a text still stay text: the regular
+ * expressions never make a word of "<|eot_id|>" or "</s>". */
+static int build_table(lm_bpe *b, const lm_vocab_def *v) {
     uint32_t size = 1;
     while (size < 2 * (uint32_t)v->n) size *= 2;
     if (!(b->table = malloc(size * sizeof *b->table))) return -1;
@@ -109,7 +119,7 @@ static int build_table(lm_bpe *b, const lm_vocab_def *v, const unsigned char *ty
     b->tmask = size - 1;
     b->piece = v->piece, b->len = v->len;
     for (int id = 0; id < v->n; id++) {
-        if (type[id] == LM_TT_CONTROL || type[id] == LM_TT_UNKNOWN || v->len[id] == 0) continue;
+        if (v->len[id] == 0) continue;
         uint32_t i = fnv(v->piece[id], (size_t)v->len[id]) & b->tmask;
         while (b->table[i] >= 0) {
             int o = b->table[i];
@@ -207,7 +217,7 @@ int lm_bpe_pre_add_bos(const char *pre, size_t n) {
     return 0;
 }
 
-lm_bpe *lm_bpe_new(const lm_vocab_def *v, const unsigned char *type, lm_error *err) {
+lm_bpe *lm_bpe_new(const lm_vocab_def *v, lm_error *err) {
     const pre_def *pre = NULL;
     for (int i = 0; i < N_PRE && v->pre; i++)
         if (strlen(pre_defs[i].name) == v->pre_len && !memcmp(pre_defs[i].name, v->pre, v->pre_len))
@@ -228,7 +238,7 @@ lm_bpe *lm_bpe_new(const lm_vocab_def *v, const unsigned char *type, lm_error *e
     }
     b->pre = pre;
     build_map(b);
-    if (build_table(b, v, type)) {
+    if (build_table(b, v)) {
         lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     } else if (!compile(b, v->name, err) && !build_merges(b, v, err)) {
         for (int x = 0; x < 256; x++)
