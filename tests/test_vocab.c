@@ -809,11 +809,37 @@ static int test_llama3(const char *gguf) {
     return check_exit("vocab.llama3");
 }
 
+/* Long runs (one word of 1 MiB letters, white space, digits, punctuation,
+ * random bytes): encoded without error (no regex stack or match limit hit)
+ * and decoded back, in well under the test's timeout (no O(n^2) merge). */
+static int test_long(const char *gguf) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    CHECK(tok, "%s: %s", gguf, err.msg);
+    if (!tok) return check_exit("vocab.long");
+    enum { N = 1 << 20 };
+    char *text = malloc(N + 1);
+    uint64_t r = 24;
+    for (int kind = 0; text && kind < 6; kind++) {
+        for (int i = 0; i < N; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            static const char cls[] = "a \n7.";
+            text[i] = kind < 5 ? cls[kind] : (char)(1 + (r >> 33) % 255);
+        }
+        text[N] = '\0';
+        CHECK(round_trips(tok, text), "a run of 1 MiB (kind %d) does not decode back", kind);
+    }
+    free(text);
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.long");
+}
+
 int main(int argc, char **argv) {
     const char *section = argc > 1 ? argv[1] : "";
     if (!strcmp(section, "cases") && argc == 5) return test_cases(argv[2], argv[3], argv[4]);
     if (!strcmp(section, "ref") && argc == 4) return test_ref(argv[2], argv[3]);
     if (!strcmp(section, "invalid") && argc == 3) return test_invalid(argv[2]);
+    if (!strcmp(section, "long") && argc == 3) return test_long(argv[2]);
     if (!strcmp(section, "llama3") && argc == 3) return test_llama3(argv[2]);
     if (!strcmp(section, "encode")) return test_encode();
     if (!strcmp(section, "bad")) return test_bad();
@@ -821,6 +847,6 @@ int main(int argc, char **argv) {
     if (!strcmp(section, "stop") && argc == 4) return test_stop(argv[2], argv[3]);
     fprintf(stderr,
             "usage: test_vocab encode|bad|gguf|stop MODEL TOKENIZER|cases VOCAB.gguf INP OUT|ref "
-            "VOCAB.gguf REF|invalid VOCAB.gguf|llama3 VOCAB.gguf\n");
+            "VOCAB.gguf REF|invalid|long|llama3 VOCAB.gguf\n");
     return 2;
 }

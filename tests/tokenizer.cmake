@@ -95,6 +95,11 @@ add_test(NAME tokenizer.bpe_reference
                  ${vocab_llama_bpe})
 set_tests_properties(tokenizer.bpe_reference PROPERTIES LABELS tokenizer SKIP_RETURN_CODE 77)
 add_test(NAME tokenizer.bpe_invalid COMMAND test_vocab invalid ${vocab_llama_bpe})
+add_test(NAME tokenizer.bpe_long_llama3 COMMAND test_vocab long ${vocab_llama_bpe})
+add_test(NAME tokenizer.bpe_long_gpt2
+         COMMAND test_vocab long ${LAMINA_TEST_DATA}/vocab/ggml-vocab-gpt-2.gguf)
+set_tests_properties(tokenizer.bpe_long_llama3 tokenizer.bpe_long_gpt2 PROPERTIES LABELS tokenizer
+                                                                          TIMEOUT 300)
 add_test(NAME tokenizer.bpe_llama3_chat COMMAND test_vocab llama3 ${vocab_llama_bpe})
 set_tests_properties(tokenizer.bpe_invalid tokenizer.bpe_llama3_chat PROPERTIES LABELS tokenizer)
 
