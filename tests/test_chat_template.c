@@ -81,9 +81,9 @@ static void check_names(void) {
         CHECK(t != LM_CHAT_UNKNOWN && strcmp(lm_chat_template_name(t), w) == 0, "name %s", w);
         CHECK(lm_chat_template_detect(w) == t, "a template text that is the name %s", w);
     }
-    CHECK(n == 8, "%d names", n);
+    CHECK(n == 9, "%d names", n);
     CHECK(lm_chat_template_from_name("llama2-sys-bos") == LM_CHAT_LLAMA2, "llama.cpp's alias");
-    CHECK(lm_chat_template_from_name("llama3") == LM_CHAT_UNKNOWN, "llama3 is not here yet");
+    CHECK(lm_chat_template_from_name("llama4") == LM_CHAT_UNKNOWN, "llama4 is not here yet");
     CHECK(lm_chat_template_from_name(NULL) == LM_CHAT_UNKNOWN, "NULL");
     CHECK(lm_chat_template_detect(NULL) == LM_CHAT_UNKNOWN, "NULL text");
     CHECK(lm_chat_template_detect("") == LM_CHAT_UNKNOWN, "empty text");

@@ -404,7 +404,7 @@ static int test_gguf(void) {
     }
     lm_tokenizer_free(tok);
     free(b.p);
-    gguf_refused((gspec){.model = "gpt2"}, 0, "tokenizer.ggml.model \"gpt2\" is not supported");
+    gguf_refused((gspec){.model = "gpt2"}, 0, "tokenizer.ggml.merges: missing");
     gguf_refused((gspec){.model = "bert"}, 0, "tokenizer.ggml.model \"bert\" is not supported");
     gguf_refused((gspec){.model = "no_vocab"}, 0, "the file has no vocabulary");
     gguf_refused((gspec){.model = ""}, 0, "tokenizer.ggml.model: missing");
@@ -622,8 +622,10 @@ static int round_trips(const lm_tokenizer *tok, const char *text) {
     size_t cap = strlen(text) + 64, m = 0;
     char *got = calloc(1, cap);
     int ok = got != NULL;
-    for (int i = 1; ok && i < n; i++) {
-        const char *p = lm_token_piece(tok, ids[i - 1], ids[i]);
+    /* a vocabulary that adds no BOS (GPT-2's) decodes from its first id */
+    int first = n > 0 && ids[0] == lm_tokenizer_bos(tok) ? 1 : 0;
+    for (int i = first; ok && i < n; i++) {
+        const char *p = lm_token_piece(tok, i ? ids[i - 1] : -1, ids[i]);
         size_t k = strlen(p);
         ok = m + k < cap;
         if (ok) memcpy(got + m, p, k), m += k;
@@ -669,14 +671,182 @@ static int test_cases(const char *gguf, const char *inp, const char *out) {
     return check_exit("vocab.cases");
 }
 
+/* ---- byte-level BPE: a reference's ids, invalid UTF-8, Llama 3's chat ---- */
+
+static int unhex(const char *h, size_t n, char *out) {
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned v;
+        if (sscanf(h + i, "%2x", &v) != 1 || v == 0) return -1;
+        *out++ = (char)v;
+    }
+    *out = '\0';
+    return 0;
+}
+
+/* Lines "HEX<TAB>IDS" (tests/bpe/reference.mjs: Llama 3's tokenizer.json
+ * through transformers.js, special tokens parsed): lamina's ids with control
+ * tokens parsed equal IDS, and the text decodes back from its ids (special
+ * names then stay text). */
+static int test_ref(const char *gguf, const char *path) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    char *all = slurp(path);
+    CHECK(tok && all, "cannot read %s / %s (%s)", gguf, path, err.msg);
+    if (!tok || !all) return check_exit("vocab.ref");
+    int cases = 0;
+    for (char *line = all, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        char *tab = strchr(line, '\t');
+        CHECK(tab, "line %d has no tab", cases);
+        if (!tab) break;
+        char *text = malloc((size_t)(tab - line) / 2 + 1), want[1 << 15], got[1 << 15];
+        CHECK(text && !unhex(line, (size_t)(tab - line), text), "line %d: bad hex", cases);
+        if (!text) break;
+        snprintf(want, sizeof want, "%s", tab + 1);
+        int n = 0, *ids = lm_tokenize_special(tok, text, 0, 0, 1, &n, &err);
+        size_t m = 0;
+        got[0] = '\0';
+        for (int i = 0; ids && i < n && m + 16 < sizeof got; i++)
+            m += (size_t)snprintf(got + m, sizeof got - m, i ? " %d" : "%d", ids[i]);
+        CHECK(ids && strcmp(got, want) == 0, "text %d '%s': reference [%s], lamina [%s] %s", cases,
+              text, want, got, ids ? "" : err.msg);
+        CHECK(round_trips(tok, text), "text %d '%s' does not decode back", cases, text);
+        free(ids);
+        free(text);
+        cases++;
+    }
+    CHECK(cases >= 300, "only %d texts in %s", cases, path);
+    printf("%s: %d texts equal the reference's ids\n", gguf, cases);
+    free(all);
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.ref");
+}
+
+/* Bytes that are not UTF-8 (no reference encodes them: JavaScript and
+ * Hugging Face take Unicode text) come back exactly, and cut the words where
+ * llama.cpp's U+FFFD would: the valid text around them encodes as it does
+ * alone. */
+static int test_invalid(const char *gguf) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    CHECK(tok, "%s: %s", gguf, err.msg);
+    if (!tok) return check_exit("vocab.invalid");
+    static const char *const texts[] = {"invalid \xff\xfe utf-8",
+                                        "cut \xe2\x96"
+                                        "a sequence",
+                                        "lone \xc3",
+                                        "\x80",
+                                        "\xc0\xaf overlong",
+                                        "\xed\xa0\x80 surrogate",
+                                        "\xf4\x90\x80\x80 past U+10FFFF",
+                                        "a\xff"
+                                        "b\xfe\xfd c",
+                                        "\xe4\xbd",
+                                        "emoji cut \xf0\x9f\xa6 and whole \xf0\x9f\xa6\x99"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        CHECK(round_trips(tok, texts[i]), "'%s' does not decode back", texts[i]);
+    /* "Hello\xff world": "Hello", the byte, " world" as in "Hello" + " world" */
+    int n1 = 0, n2 = 0, n3 = 0;
+    int *a = lm_tokenize(tok, "Hello\xff world", 0, 0, &n1, &err);
+    int *b = lm_tokenize(tok, "Hello", 0, 0, &n2, &err);
+    int *c = lm_tokenize(tok, " world", 0, 0, &n3, &err);
+    CHECK(a && b && c && n1 == n2 + 1 + n3 && !memcmp(a, b, (size_t)n2 * sizeof *a) &&
+              !memcmp(a + n2 + 1, c, (size_t)n3 * sizeof *a),
+          "an invalid byte is a word of its own");
+    free(a), free(b), free(c);
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.invalid");
+}
+
+/* llama.cpp's test-chat-template.cpp conversation through lamina's llama3
+ * template: the ids of llama.cpp's expected text (its llama3 case, BOS
+ * first, special tokens parsed); the end tokens of Llama 3's vocabulary. */
+static int test_llama3(const char *gguf) {
+    static const char expected[] =
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful "
+        "assistant<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_"
+        "header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>user<|end_"
+        "header_id|>\n\nWho are you<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nI am "
+        "an assistant<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nAnother "
+        "question<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    static const lm_chat_message conv[] = {{LM_ROLE_SYSTEM, "You are a helpful assistant"},
+                                           {LM_ROLE_USER, "Hello"},
+                                           {LM_ROLE_ASSISTANT, "Hi there"},
+                                           {LM_ROLE_USER, "Who are you"},
+                                           {LM_ROLE_ASSISTANT, "   I am an assistant   "},
+                                           {LM_ROLE_USER, "Another question"}};
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    CHECK(tok, "%s: %s", gguf, err.msg);
+    if (!tok) return check_exit("vocab.llama3");
+    int nw = 0, ng = 0;
+    int *want = lm_tokenize_special(tok, expected, 0, 0, 1, &nw, &err);
+    int *got = lm_chat_format(tok, LM_CHAT_LLAMA3, conv, 6, &ng, &err);
+    CHECK(want && got && nw == ng && !memcmp(want, got, (size_t)nw * sizeof *want),
+          "llama3 chat: %d ids, llama.cpp's text gives %d (%s)", ng, nw, err.msg);
+    CHECK(want && want[0] == 128000 && want[1] == 128006 && want[nw - 1] == 271,
+          "the expected text's ids: BOS, <|start_header_id|> ... \\n\\n");
+    /* the same text without parsing: the names stay text */
+    int np = 0, *plain = lm_tokenize(tok, expected, 0, 0, &np, &err);
+    CHECK(plain && np > nw, "special names stay text in lm_tokenize");
+    free(plain);
+    free(want);
+    free(got);
+    CHECK(lm_chat_end_token(tok, LM_CHAT_LLAMA3) == 128009, "the turn ends at <|eot_id|>");
+    /* Llama 3.0's vocabulary: 128008 is still a reserved token (3.1 names it
+     * <|eom_id|>, an end token by name as in llama.cpp) */
+    CHECK(lm_token_ends(tok, 128001, 0) && lm_token_ends(tok, 128009, 0) &&
+              lm_token_ends(tok, 128009, 1) && !lm_token_ends(tok, 128006, 1) &&
+              !lm_token_ends(tok, 128008, 1),
+          "Llama 3 ends at <|end_of_text|> (eos) and <|eot_id|> (by name)");
+    lm_chat_template t;
+    CHECK(!lm_chat_template_choose(NULL, "{{ '<|start_header_id|>' + r + '<|end_header_id|>' }}",
+                                   &t, &err) &&
+              t == LM_CHAT_LLAMA3,
+          "a template with the header ids is llama3");
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.llama3");
+}
+
+/* Long runs (one word of 1 MiB letters, white space, digits, punctuation,
+ * random bytes): encoded without error (no regex stack or match limit hit)
+ * and decoded back, in well under the test's timeout (no O(n^2) merge). */
+static int test_long(const char *gguf) {
+    lm_error err = {{0}};
+    lm_tokenizer *tok = lm_tokenizer_load(gguf, 0, &err);
+    CHECK(tok, "%s: %s", gguf, err.msg);
+    if (!tok) return check_exit("vocab.long");
+    enum { N = 1 << 20 };
+    char *text = malloc(N + 1);
+    uint64_t r = 24;
+    for (int kind = 0; text && kind < 6; kind++) {
+        for (int i = 0; i < N; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            static const char cls[] = "a \n7.";
+            text[i] = kind < 5 ? cls[kind] : (char)(1 + (r >> 33) % 255);
+        }
+        text[N] = '\0';
+        CHECK(round_trips(tok, text), "a run of 1 MiB (kind %d) does not decode back", kind);
+    }
+    free(text);
+    lm_tokenizer_free(tok);
+    return check_exit("vocab.long");
+}
+
 int main(int argc, char **argv) {
     const char *section = argc > 1 ? argv[1] : "";
     if (!strcmp(section, "cases") && argc == 5) return test_cases(argv[2], argv[3], argv[4]);
+    if (!strcmp(section, "ref") && argc == 4) return test_ref(argv[2], argv[3]);
+    if (!strcmp(section, "invalid") && argc == 3) return test_invalid(argv[2]);
+    if (!strcmp(section, "long") && argc == 3) return test_long(argv[2]);
+    if (!strcmp(section, "llama3") && argc == 3) return test_llama3(argv[2]);
     if (!strcmp(section, "encode")) return test_encode();
     if (!strcmp(section, "bad")) return test_bad();
     if (!strcmp(section, "gguf")) return test_gguf();
     if (!strcmp(section, "stop") && argc == 4) return test_stop(argv[2], argv[3]);
     fprintf(stderr,
-            "usage: test_vocab encode|bad|gguf|stop MODEL TOKENIZER|cases VOCAB.gguf INP OUT\n");
+            "usage: test_vocab encode|bad|gguf|stop MODEL TOKENIZER|cases VOCAB.gguf INP OUT|ref "
+            "VOCAB.gguf REF|invalid|long|llama3 VOCAB.gguf\n");
     return 2;
 }

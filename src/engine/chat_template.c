@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vocab.h"
 
 /* The vocabulary's BOS and EOS (a tokenizer.bin's are 1 and 2; a GGUF
  * vocabulary names its own), llama2.c's ids where it names none. */
@@ -127,12 +128,13 @@ static const char *const template_names[] = {
     [LM_CHAT_MISTRAL_V3] = "mistral-v3", [LM_CHAT_MISTRAL_V3_TEKKEN] = "mistral-v3-tekken",
     [LM_CHAT_MISTRAL_V7] = "mistral-v7", [LM_CHAT_MISTRAL_V7_TEKKEN] = "mistral-v7-tekken",
     [LM_CHAT_CHATML] = "chatml",         [LM_CHAT_ZEPHYR] = "zephyr",
+    [LM_CHAT_LLAMA3] = "llama3",
 };
 #define N_TEMPLATES ((int)(sizeof template_names / sizeof template_names[0]))
 
 const char *lm_chat_template_names(void) {
     return "llama2 mistral-v1 mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken chatml "
-           "zephyr";
+           "zephyr llama3";
 }
 
 const char *lm_chat_template_name(lm_chat_template t) {
@@ -192,6 +194,20 @@ lm_chat_template lm_chat_template_detect(const char *text) {
     if (strstr(text, "<|{{ item['role'] }}|>") && strstr(text, "<|begin_of_image|>"))
         return LM_CHAT_UNKNOWN;
     if (user && strstr(text, "<|endoftext|>")) return LM_CHAT_ZEPHYR;
+    /* what llama.cpp tests before Llama 3: Monarch, Gemma, Orion, OpenChat,
+     * Vicuna, DeepSeek, Command R */
+    static const char *const before_llama3[][2] = {{"bos_token + message['role']", ""},
+                                                   {"<start_of_turn>", ""},
+                                                   {"'\\n\\nAssistant: ' + eos_token", ""},
+                                                   {"GPT4 Correct ", ""},
+                                                   {"USER: ", "ASSISTANT: "},
+                                                   {"### Instruction:", "<|EOT|>"},
+                                                   {"<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>"}};
+    for (size_t i = 0; i < sizeof before_llama3 / sizeof before_llama3[0]; i++)
+        if (strstr(text, before_llama3[i][0]) && strstr(text, before_llama3[i][1]))
+            return LM_CHAT_UNKNOWN;
+    if (strstr(text, "<|start_header_id|>") && strstr(text, "<|end_header_id|>"))
+        return LM_CHAT_LLAMA3;
     return LM_CHAT_UNKNOWN;
 }
 
@@ -203,12 +219,16 @@ static int find_piece(const lm_tokenizer *tok, const char *piece) {
         if (id != bos_of(tok) && id != eos_of(tok) &&
             strcmp(lm_token_piece(tok, -1, id), piece) == 0)
             return id;
-    return -1;
+    /* a control token decodes to nothing: found by its spelling (Llama 3's
+     * <|start_header_id|>, <|eot_id|>) */
+    int id = lm_tokenizer_find_piece(tok, piece);
+    return id != bos_of(tok) && id != eos_of(tok) ? id : -1;
 }
 
 int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t) {
     const char *end = t == LM_CHAT_CHATML   ? "<|im_end|>"
                       : t == LM_CHAT_ZEPHYR ? "<|endoftext|>"
+                      : t == LM_CHAT_LLAMA3 ? "<|eot_id|>"
                                             : 0;
     int id = end ? find_piece(tok, end) : -1;
     return id >= 0 ? id : eos_of(tok);
@@ -306,6 +326,23 @@ static void render_zephyr(render *r, const lm_chat_message *m, int n) {
     put(r, "\n");
 }
 
+/* <|start_header_id|>ROLE<|end_header_id|>\n\ntrim(CONTENT)<|eot_id|> ... then
+ * the assistant's header; a later turn follows the answer's <|eot_id|>. */
+static void render_llama3(render *r, const lm_chat_message *m, int n) {
+    for (int i = 0; i < n; i++) {
+        put_marker(r, "<|start_header_id|>");
+        put(r, role_names[m[i].role]);
+        put_marker(r, "<|end_header_id|>");
+        put(r, "\n\n");
+        put_trimmed(r, m[i].content);
+        put_id(r, lm_chat_end_token(r->tok, LM_CHAT_LLAMA3));
+    }
+    put_marker(r, "<|start_header_id|>");
+    put(r, "assistant");
+    put_marker(r, "<|end_header_id|>");
+    put(r, "\n\n");
+}
+
 /* v7: [SYSTEM_PROMPT] S[/SYSTEM_PROMPT][INST] U[/INST] A</s>; tekken: no spaces. */
 static void render_mistral_v7(render *r, const lm_chat_message *m, int n, int tekken) {
     const char *sp = tekken ? "" : " ";
@@ -367,6 +404,8 @@ static int *render_messages(render *r, lm_chat_template t, const lm_chat_message
         render_chatml(r, msgs, n);
     else if (t == LM_CHAT_ZEPHYR)
         render_zephyr(r, msgs, n);
+    else if (t == LM_CHAT_LLAMA3)
+        render_llama3(r, msgs, n);
     else if (t == LM_CHAT_MISTRAL_V7 || t == LM_CHAT_MISTRAL_V7_TEKKEN)
         render_mistral_v7(r, msgs, n, t == LM_CHAT_MISTRAL_V7_TEKKEN);
     else

@@ -23,7 +23,10 @@
 #define MAX_TOKEN_LENGTH 65536
 #define MAX_TOKENS (1 << 24) /* Llama 2 has 32000; keeps the hash table's size in range */
 
-enum { KIND_BIN, KIND_SPM }; /* llama2.c's tokenizer.bin, or a GGUF SentencePiece vocabulary */
+/* llama2.c's tokenizer.bin, a GGUF SentencePiece vocabulary, or a GGUF
+ * byte-level BPE one (vocab_bpe.c; it shares the SentencePiece kind's
+ * tables: types, decoded texts, special tokens, end tokens). */
+enum { KIND_BIN, KIND_SPM, KIND_BPE };
 
 struct lm_tokenizer {
     char *path; /* for messages */
@@ -40,11 +43,14 @@ struct lm_tokenizer {
     char byte_str[256][2]; /* what a <0xHH> piece decodes to */
     int bos, eos;          /* ids, -1 = none */
     int add_bos, add_eos, add_space_prefix;
-    /* KIND_SPM only (NULL otherwise): */
+    lm_bpe *bpe; /* KIND_BPE only */
+    /* KIND_SPM and KIND_BPE only (NULL otherwise): */
     unsigned char *type; /* (n) LM_TT_* */
     char **text;         /* (n) what each token decodes to, in text_block */
     char *text_block;
-    int *user; /* (n_user) user-defined tokens, longest first: cut out of the text first */
+    /* (n_user) user-defined tokens, longest first: cut out of the text first;
+     * for BPE control and unknown tokens too, cut out only when parsing them */
+    int *user;
     int n_user;
     int rstrip_user;            /* lm_vocab_def.rstrip_user */
     int end[LM_MAX_END_TOKENS]; /* end-of-generation tokens */
@@ -332,6 +338,7 @@ void lm_tokenizer_free(lm_tokenizer *tok) {
     free(tok->text_block);
     free(tok->user);
     free(tok->chat_template);
+    lm_bpe_free(tok->bpe);
     free(tok);
 }
 
@@ -416,6 +423,7 @@ static int decode_piece(const lm_tokenizer *tok, int id, char *dst) {
     int len = tok->len[id], n = 0;
     switch (tok->type[id]) {
     case LM_TT_NORMAL:
+        if (tok->bpe) return lm_bpe_decode(tok->bpe, p, len, dst);
         for (int i = 0; i < len;)
             if (i + 3 <= len && memcmp(p + i, "\xe2\x96\x81", 3) == 0) {
                 dst[n++] = ' ';
@@ -470,7 +478,10 @@ static int build_user(lm_tokenizer *tok) {
     tok->user = malloc((size_t)tok->n * sizeof *tok->user);
     if (!tok->user) return -1;
     for (int id = 0; id < tok->n; id++)
-        if (tok->type[id] == LM_TT_USER_DEFINED && tok->len[id] > 0) tok->user[tok->n_user++] = id;
+        if (tok->len[id] > 0 && (tok->type[id] == LM_TT_USER_DEFINED ||
+                                 (tok->kind == KIND_BPE && (tok->type[id] == LM_TT_CONTROL ||
+                                                            tok->type[id] == LM_TT_UNKNOWN))))
+            tok->user[tok->n_user++] = id;
     qsort_r(tok->user, (size_t)tok->n_user, sizeof *tok->user, cmp_user, tok);
     return 0;
 }
@@ -575,6 +586,10 @@ static int build_def(lm_tokenizer *tok, const lm_vocab_def *v, lm_error *err) {
     int dup = -1;
     if (fill_def(tok, v)) return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     build_end(tok, v); /* first: it makes some tokens control tokens */
+    if (tok->kind == KIND_BPE) {
+        if (!(tok->bpe = lm_bpe_new(v, err))) return -1;
+        lm_bpe_keep_pieces(tok->bpe, (const char *const *)tok->piece, tok->len);
+    }
     if (build_table(tok, &dup) || build_user(tok))
         return lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
     if (dup >= 0) /* llama.cpp refuses these too */
@@ -593,7 +608,7 @@ lm_tokenizer *lm_tokenizer_from_vocab(const lm_vocab_def *v, lm_error *err) {
         lm_fail(err, "%s: out of memory for %d tokens", v->name, v->n);
         return NULL;
     }
-    tok->kind = KIND_SPM;
+    tok->kind = v->bpe ? KIND_BPE : KIND_SPM;
     tok->n = v->n;
     tok->bos = v->bos;
     tok->eos = v->eos;
@@ -736,7 +751,7 @@ static int lax_len(const unsigned char *s, size_t avail) {
 
 static int no_byte(const encoder *e, int at, int prefix, unsigned char byte, lm_error *err) {
     const lm_tokenizer *tok = e->tok;
-    if (tok->kind == KIND_SPM)
+    if (tok->kind != KIND_BIN)
         return lm_fail(err,
                        "%s: cannot encode byte 0x%02X of the text: no piece for it and no byte "
                        "token <0x%02X>",
@@ -760,7 +775,7 @@ static int split(encoder *e, int n_text, int prefix, lm_error *err) {
     for (int i = 0; i < n_text;) {
         const unsigned char *s = (const unsigned char *)e->text + i;
         size_t avail = (size_t)(n_text - i);
-        int cl = tok->kind == KIND_SPM ? lax_len(s, avail) : utf8_len(s, avail);
+        int cl = tok->kind != KIND_BIN ? lax_len(s, avail) : utf8_len(s, avail);
         int id = lookup(tok, e->text + i, cl);
         if (id >= 0) {
             add_symbol(e, &n, i, cl, id, 0);
@@ -845,7 +860,7 @@ static int rstrips(const lm_tokenizer *tok, int u) {
  * a[0..na) into b; returns the new count. Leftmost first, as llama.cpp. */
 static int cut(const lm_tokenizer *tok, const char *text, int u, const segment *a, int na,
                segment *b) {
-    int nb = 0, ulen = tok->len[u], strip = rstrips(tok, u);
+    int nb = 0, ulen = tok->len[u], strip = tok->type[u] == LM_TT_USER_DEFINED && rstrips(tok, u);
     for (int i = 0; i < na; i++) {
         if (a[i].id >= 0 || a[i].len < ulen) {
             b[nb++] = a[i];
@@ -866,7 +881,8 @@ static int cut(const lm_tokenizer *tok, const char *text, int u, const segment *
 }
 
 /* The text split at its user-defined tokens (longest first); *n segments. */
-static segment *partition(const lm_tokenizer *tok, const char *text, int n_text, int *n) {
+static segment *partition(const lm_tokenizer *tok, const char *text, int n_text, int special,
+                          int *n) {
     size_t cap = 2 * (size_t)n_text + 1; /* text and token runs alternate, none empty */
     segment *a = malloc(cap * sizeof *a), *b = tok->n_user ? malloc(cap * sizeof *b) : NULL;
     if (!a || (tok->n_user && !b)) {
@@ -877,6 +893,7 @@ static segment *partition(const lm_tokenizer *tok, const char *text, int n_text,
     int na = 0;
     if (n_text > 0) a[na++] = (segment){0, n_text, -1};
     for (int i = 0; i < tok->n_user; i++) {
+        if (!special && tok->type[tok->user[i]] != LM_TT_USER_DEFINED) continue;
         na = cut(tok, text, tok->user[i], a, na, b);
         segment *t = a;
         a = b, b = t;
@@ -911,7 +928,7 @@ static int encode_raw(const lm_tokenizer *tok, const char *s, int len, int prefi
 static int encode_spm(const lm_tokenizer *tok, const char *text, int n_text, int *out,
                       lm_error *err) {
     int n_seg = 0, n = 0, after_special = 1;
-    segment *seg = partition(tok, text, n_text, &n_seg);
+    segment *seg = partition(tok, text, n_text, 0, &n_seg);
     if (!seg) return lm_fail(err, "%s: out of memory encoding %d bytes", tok->path, n_text);
     for (int i = 0; i < n_seg && n >= 0; i++) {
         if (seg[i].id >= 0) {
@@ -928,8 +945,39 @@ static int encode_spm(const lm_tokenizer *tok, const char *text, int n_text, int
     return n;
 }
 
+/* llama.cpp's byte-level BPE: special tokens cut out first (user-defined
+ * ones always, control ones when parsed), the text between them encoded. */
+static int encode_bpe(const lm_tokenizer *tok, const char *text, int n_text, int special, int *out,
+                      lm_error *err) {
+    int n_seg = 0, n = 0;
+    segment *seg = partition(tok, text, n_text, special, &n_seg);
+    if (!seg) return lm_fail(err, "%s: out of memory encoding %d bytes", tok->path, n_text);
+    for (int i = 0; i < n_seg && n >= 0; i++) {
+        if (seg[i].id >= 0) {
+            out[n++] = seg[i].id;
+            continue;
+        }
+        int got = lm_bpe_encode(tok->bpe, tok->path, text + seg[i].start, seg[i].len, out + n, err);
+        n = got < 0 ? -1 : n + got;
+    }
+    free(seg);
+    return n;
+}
+
 int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, int *n_out,
                  lm_error *err) {
+    return lm_tokenize_special(tok, text, bos, eos, 0, n_out, err);
+}
+
+int lm_tokenizer_find_piece(const lm_tokenizer *tok, const char *piece) {
+    size_t n = strlen(piece);
+    for (int id = 0; tok && id < tok->n; id++)
+        if ((size_t)tok->len[id] == n && memcmp(tok->piece[id], piece, n) == 0) return id;
+    return -1;
+}
+
+int *lm_tokenize_special(const lm_tokenizer *tok, const char *text, int bos, int eos,
+                         int parse_special, int *n_out, lm_error *err) {
     if (!tok || !text || !n_out) {
         lm_fail(err, "lm_tokenize: %s is NULL", !tok ? "the tokenizer" : !text ? "text" : "n_out");
         return NULL;
@@ -950,8 +998,10 @@ int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, in
     }
     int n = 0;
     if (bos && tok->add_bos) out[n++] = tok->bos;
-    int got = tok->kind == KIND_SPM ? encode_spm(tok, text, (int)n_text, out + n, err)
-                                    : encode_bin(tok, text, (int)n_text, out + n, err);
+    int got = tok->kind == KIND_BPE
+                  ? encode_bpe(tok, text, (int)n_text, parse_special, out + n, err)
+              : tok->kind == KIND_SPM ? encode_spm(tok, text, (int)n_text, out + n, err)
+                                      : encode_bin(tok, text, (int)n_text, out + n, err);
     if (got < 0) {
         free(out);
         return NULL;
@@ -966,6 +1016,7 @@ int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, in
 
 const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token) {
     if (!tok || token < 0 || token >= tok->n) return "";
+    if (tok->kind == KIND_BPE) return tok->text[token]; /* the bytes, exactly */
     if (tok->kind == KIND_SPM) { /* llama.cpp drops the dummy prefix's space after BOS */
         const char *text = tok->text[token];
         return tok->add_space_prefix && prev == tok->bos && text[0] == ' ' ? text + 1 : text;

@@ -48,6 +48,16 @@ typedef struct lm_vocab_def {
      * no NUL inside), or NULL. */
     const char *chat_template;
     size_t chat_template_len;
+    /* Byte-level BPE (tokenizer.ggml.model "gpt2", vocab_bpe.c) where bpe is
+     * set: pieces spelled through GPT-2's byte-to-Unicode map, the
+     * pre-tokenizer's name (pre_len bytes; NULL = missing) and the merges,
+     * "LEFT RIGHT" each (merge_len[i] bytes), by rank. */
+    int bpe;
+    const char *pre;
+    size_t pre_len;
+    const char *const *merge;
+    const int *merge_len;
+    int n_merges;
 } lm_vocab_def;
 
 /* Validates the definition (ids in range, finite scores, known types, byte
@@ -57,6 +67,35 @@ lm_tokenizer *lm_tokenizer_from_vocab(const lm_vocab_def *v, lm_error *err);
 /* Whether token is one of a vocabulary's end-of-generation tokens (never, for
  * a tokenizer.bin: run.c's stop rules stay with stop_token). */
 int lm_token_is_end(const lm_tokenizer *tok, int token);
+
+/* Byte-level BPE (vocab_bpe.c). lm_bpe_new checks the pre-tokenizer's name
+ * and the merges (each "LEFT RIGHT", both sides and their concatenation
+ * tokens of the vocabulary, of any type). The pieces are looked up while
+ * encoding: lm_bpe_keep_pieces gives it the tokenizer's own copies before
+ * the first encoding. */
+typedef struct lm_bpe lm_bpe;
+lm_bpe *lm_bpe_new(const lm_vocab_def *v, lm_error *err);
+void lm_bpe_keep_pieces(lm_bpe *b, const char *const *piece, const int *len);
+void lm_bpe_free(lm_bpe *b);
+/* llama.cpp's default add_bos_token for a pre-tokenizer (1 for Llama 3's). */
+int lm_bpe_pre_add_bos(const char *pre, size_t n);
+/* Encodes text[0..n) (no special tokens inside) into out (room for n ids);
+ * the id count, or -1 with err set. `name` starts messages. */
+int lm_bpe_encode(const lm_bpe *b, const char *name, const char *text, int n, int *out,
+                  lm_error *err);
+/* A normal piece's bytes at dst (room for len + 1): its length. */
+int lm_bpe_decode(const lm_bpe *b, const char *piece, int len, char *dst);
+/* A name for a message: at most 64 bytes, others as \xHH. */
+#define LM_BPE_SHOW 300
+const char *lm_bpe_show(const char *s, size_t n, char *buf);
+
+/* Tokenizes like lm_tokenize; parse_special 1 also turns the names of
+ * control tokens in the text into those tokens (llama.cpp's parse_special,
+ * Hugging Face's default), for BPE vocabularies only. */
+int *lm_tokenize_special(const lm_tokenizer *tok, const char *text, int bos, int eos,
+                         int parse_special, int *n_out, lm_error *err);
+/* The id of the token spelled exactly `piece` (any type), or -1. */
+int lm_tokenizer_find_piece(const lm_tokenizer *tok, const char *piece);
 
 struct lm_gguf;
 /* The vocabulary in a parsed GGUF's metadata; vocab_size > 0 must equal its

@@ -16,8 +16,9 @@
 
 #define MAX_VOCAB (1 << 24) /* tokenizer.c's limit */
 
-/* The vocabulary kind: only SentencePiece ("llama"). */
-static int check_model(const lm_gguf *g, lm_error *err) {
+/* The vocabulary kind: SentencePiece ("llama") or byte-level BPE ("gpt2",
+ * *bpe set). */
+static int check_model(const lm_gguf *g, int *bpe, lm_error *err) {
     const char *name = lm_gguf_name(g);
     lm_gguf_str kind;
     char shown[LM_GGUF_SHOW_BYTES];
@@ -28,6 +29,7 @@ static int check_model(const lm_gguf *g, lm_error *err) {
             err, "%s: tokenizer.ggml.model: missing (the file has no vocabulary; give one with -z)",
             name);
     if (kind.n == 5 && memcmp(kind.p, "llama", 5) == 0) return 0;
+    if (kind.n == 4 && memcmp(kind.p, "gpt2", 4) == 0) return *bpe = 1, 0;
     if ((kind.n == 8 && memcmp(kind.p, "no_vocab", 8) == 0) ||
         (kind.n == 4 && memcmp(kind.p, "none", 4) == 0))
         return lm_fail(
@@ -36,7 +38,7 @@ static int check_model(const lm_gguf *g, lm_error *err) {
             name, lm_gguf_show(kind, shown));
     return lm_fail(err,
                    "%s: tokenizer.ggml.model \"%s\" is not supported (lamina reads SentencePiece "
-                   "vocabularies, \"llama\")",
+                   "vocabularies, \"llama\", and byte-level BPE ones, \"gpt2\")",
                    name, lm_gguf_show(kind, shown));
 }
 
@@ -89,6 +91,12 @@ static int get_specials(const lm_gguf *g, lm_vocab_def *v, lm_error *err) {
     v->add_bos = 1;
     v->add_eos = 0;
     v->add_space_prefix = 1;
+    if (v->bpe) { /* llama.cpp's for "gpt2": BOS and EOS 11, BOS as the pre-tokenizer says */
+        v->bos = v->eos = v->n > 11 ? 11 : -1;
+        v->unk = -1;
+        v->add_bos = v->pre && lm_bpe_pre_add_bos(v->pre, v->pre_len) && v->bos >= 0;
+        v->add_space_prefix = 0;
+    }
     v->rstrip_user = is_phi3(g);
     lm_gguf_str tmpl;
     int rc = lm_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err);
@@ -132,9 +140,13 @@ typedef struct arrays {
     const char **piece;
     int *len, *type;
     float *score;
+    const char **merge;
+    int *merge_len;
 } arrays;
 
 static void arrays_free(arrays *a) {
+    free(a->merge);
+    free(a->merge_len);
     free(a->piece);
     free(a->len);
     free(a->type);
@@ -198,12 +210,51 @@ static int get_types(const lm_gguf *g, lm_vocab_def *v, arrays *a, lm_error *err
     return 0;
 }
 
+/* Byte-level BPE: tokenizer.ggml.pre (a name vocab_bpe.c checks) and
+ * tokenizer.ggml.merges (strings, by rank). */
+static int get_bpe(const lm_gguf *g, lm_vocab_def *v, arrays *a, lm_error *err) {
+    const char *name = lm_gguf_name(g);
+    lm_gguf_str pre;
+    int rc = lm_gguf_get_str(g, "tokenizer.ggml.pre", &pre, err);
+    if (rc < 0) return -1;
+    if (rc == 0) v->pre = pre.p, v->pre_len = pre.n;
+    const lm_gguf_kv *kv;
+    rc = lm_gguf_get_arr(g, "tokenizer.ggml.merges", -1, &kv, err);
+    if (rc < 0) return -1;
+    if (rc == 1)
+        return lm_fail(err, "%s: tokenizer.ggml.merges: missing (a BPE vocabulary needs them)",
+                       name);
+    if (kv->elem_type != LM_GGUF_STRING)
+        return lm_fail(err, "%s: tokenizer.ggml.merges: elements are %s, expected string", name,
+                       lm_gguf_vtype_name(kv->elem_type));
+    if (kv->count > MAX_VOCAB * 4ULL)
+        return lm_fail(err, "%s: tokenizer.ggml.merges: %llu merges (at most %d)", name,
+                       (unsigned long long)kv->count, MAX_VOCAB * 4);
+    v->n_merges = (int)kv->count;
+    a->merge = malloc(((size_t)v->n_merges + 1) * sizeof *a->merge);
+    a->merge_len = malloc(((size_t)v->n_merges + 1) * sizeof *a->merge_len);
+    if (!a->merge || !a->merge_len)
+        return lm_fail(err, "%s: out of memory for %d merges", name, v->n_merges);
+    lm_gguf_iter it = lm_gguf_strings(kv);
+    lm_gguf_str s;
+    for (int i = 0; i < v->n_merges && lm_gguf_next_str(&it, &s); i++) {
+        if (s.n > 1 << 20)
+            return lm_fail(err, "%s: tokenizer.ggml.merges[%d] is %llu bytes long", name, i,
+                           (unsigned long long)s.n);
+        a->merge[i] = s.p;
+        a->merge_len[i] = (int)s.n;
+    }
+    v->merge = a->merge, v->merge_len = a->merge_len;
+    return 0;
+}
+
 lm_tokenizer *lm_tokenizer_from_gguf(const lm_gguf *g, int vocab_size, lm_error *err) {
     lm_vocab_def v = {.name = lm_gguf_name(g)};
     arrays a = {0};
     lm_tokenizer *tok = NULL;
-    if (!check_model(g, err) && !get_tokens(g, &v, &a, err) && !get_scores(g, &v, &a, err) &&
-        !get_types(g, &v, &a, err) && !get_specials(g, &v, err)) {
+    if (!check_model(g, &v.bpe, err) && !get_tokens(g, &v, &a, err) &&
+        !get_scores(g, &v, &a, err) && !get_types(g, &v, &a, err) &&
+        !(v.bpe && get_bpe(g, &v, &a, err)) && !get_specials(g, &v, err)) {
         v.piece = a.piece, v.len = a.len, v.score = a.score, v.type = a.type;
         if (vocab_size > 0 && v.n != vocab_size)
             lm_fail(err,

@@ -284,13 +284,14 @@ typedef enum lm_chat_template {
     LM_CHAT_MISTRAL_V7_TEKKEN,
     LM_CHAT_CHATML,
     LM_CHAT_ZEPHYR,
+    LM_CHAT_LLAMA3, /* <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|> */
 } lm_chat_template;
 
 /* The template of a chat_template text (or of a name, as llama.cpp also
  * takes); LM_CHAT_UNKNOWN for one outside the families above. */
 lm_chat_template lm_chat_template_detect(const char *text);
 /* By name ("llama2", "mistral-v1", "mistral-v3", "mistral-v3-tekken",
- * "mistral-v7", "mistral-v7-tekken", "chatml", "zephyr"; llama.cpp's
+ * "mistral-v7", "mistral-v7-tekken", "chatml", "zephyr", "llama3"; llama.cpp's
  * "llama2-sys", "llama2-sys-bos", "llama2-sys-strip" are llama2), or
  * LM_CHAT_UNKNOWN. */
 lm_chat_template lm_chat_template_from_name(const char *name);
@@ -310,7 +311,8 @@ int lm_chat_template_choose(const char *name, const char *model_template, lm_cha
 int *lm_chat_format(const lm_tokenizer *tok, lm_chat_template t, const lm_chat_message *msgs, int n,
                     int *n_out, lm_error *err);
 /* The token that ends the assistant's answer under t: <|im_end|> (chatml) or
- * <|endoftext|> (zephyr) where the vocabulary has it, else EOS. */
+ * <|endoftext|> (zephyr) or <|eot_id|> (llama3) where the vocabulary has it,
+ * else EOS. */
 int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t);
 
 /* ---- sampler ----------------------------------------------------------- */

@@ -40,8 +40,9 @@ static const char usage[] =
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
     "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
-    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml or\n"
-    "                        zephyr (default: the model's; llama2 for .bin checkpoints)\n"
+    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
+    "                        zephyr or llama3 (default: the model's; llama2 for .bin\n"
+    "                        checkpoints)\n"
     "  --api-key KEY         require Authorization: Bearer KEY on /v1. Other users see\n"
     "                        KEY in ps and /proc/PID/cmdline: prefer LAMINA_API_KEY=KEY\n"
     "                        or --api-key-file\n"
@@ -124,7 +125,7 @@ static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap
         if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
             return usage_error("--chat-template: '%s' is not one of: llama2 mistral-v1 "
                                "mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken "
-                               "chatml zephyr",
+                               "chatml zephyr llama3",
                                v);
         c->chat_template_name = v;
     } else if (strcmp(a, "--alias") == 0) {
