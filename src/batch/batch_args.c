@@ -49,6 +49,9 @@ const char batch_usage[] =
     "                        when done (also after SIGINT/SIGTERM); refused when it\n"
     "                        is an input (MODEL, the tokenizer, INPUT), or a link to\n"
     "                        one, or read-only\n"
+    "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
+    "                        requests sharing a prefix (the same records; 0 = off;\n"
+    "                        default: a quarter of the memory available, printed)\n"
     "  --max-line-bytes N    longer input lines are error records, not read whole\n"
     "                        (default: 1024 per context position, at least 1 MiB)\n"
     "  -t, --temperature T   default temperature, >= 0 (default 1.0)\n"
@@ -125,6 +128,10 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
         if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
         return a->parallel = (int)d, 0;
     }
+    if (!strcmp(opt, "--prompt-cache-mb")) {
+        if (parse_number(opt, v, 0, 1 << 30, 1, &d)) return -1;
+        return a->prompt_cache_mb = (long)d, 0;
+    }
     if (!strcmp(opt, "--max-line-bytes")) {
         if (parse_number(opt, v, 1, 1099511627776.0, 1, &d)) return -1; /* 1 TiB */
         return a->max_line = (size_t)d, 0;
@@ -160,8 +167,12 @@ size_t batch_default_max_line(int max_ctx) {
 }
 
 int batch_parse_args(int argc, char **argv, batch_args *a) {
-    *a =
-        (batch_args){.parallel = 16, .steps = 256, .temperature = 1.0f, .topp = 0.9f, .shard_n = 1};
+    *a = (batch_args){.parallel = 16,
+                      .steps = 256,
+                      .temperature = 1.0f,
+                      .topp = 0.9f,
+                      .shard_n = 1,
+                      .prompt_cache_mb = -1};
     int options = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];

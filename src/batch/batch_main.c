@@ -33,6 +33,7 @@ typedef struct batch_state {
     lm_model *model;
     lm_tokenizer *tok;
     lm_batch *b;
+    lm_prompt_cache *cache; /* NULL: --prompt-cache-mb 0 */
     int max_ctx;
     lm_chat_template chat; /* the template of "messages" */
     char chat_error[512];  /* why there is none: requests with messages fail with it */
@@ -128,6 +129,7 @@ static int admit(batch_state *st, const char *line, size_t len) {
     lm_request_run *run = lm_request_prepare(st->tok, st->max_ctx, &req, &e);
     lm_request_free(&req);
     if (!run) return finish_error(st, rec, e.msg);
+    lm_request_set_cache(run, st->cache, NULL);
     if (lm_request_submit(run, st->b, &e)) {
         lm_request_run_free(run);
         return finish_error(st, rec, e.msg);
@@ -284,6 +286,20 @@ static int check_output(const batch_state *st, const char *tok) {
     return lm_outfile_check(a->output, in, 3, &e) ? fail("", e.msg) : 0;
 }
 
+/* The prompt cache: --prompt-cache-mb, or a share of the memory available. */
+static int open_cache(batch_state *st, const lm_config *c) {
+    long mb = st->a->prompt_cache_mb;
+    uint64_t bytes = mb >= 0 ? (uint64_t)mb << 20
+                             : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(c, st->max_ctx) *
+                                                             (uint64_t)st->a->parallel);
+    if (mb < 0)
+        fprintf(stderr, "lamina: prompt cache %llu MiB (--prompt-cache-mb)\n",
+                (unsigned long long)(bytes >> 20));
+    if (bytes == 0) return 0;
+    st->cache = lm_prompt_cache_new(bytes);
+    return st->cache ? 0 : -1;
+}
+
 static int open_engine(batch_state *st, const char *tok) {
     const batch_args *a = st->a;
     lm_error e;
@@ -307,6 +323,7 @@ static int open_engine(batch_state *st, const char *tok) {
     lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa};
     st->b = lm_batch_new(st->model, p, &e);
     if (!st->b) return fail("", e.msg);
+    if (open_cache(st, &info.config)) return fail("", "out of memory");
     st->slots = calloc((size_t)a->parallel, sizeof *st->slots);
     st->events = calloc((size_t)a->parallel, sizeof *st->events);
     return st->slots && st->events ? 0 : fail("", "out of memory");
@@ -343,6 +360,7 @@ static void close_all(batch_state *st) {
     free(st->slots);
     free(st->events);
     lm_batch_free(st->b);
+    lm_prompt_cache_free(st->cache);
     lm_tokenizer_free(st->tok);
     lm_model_free(st->model);
 }

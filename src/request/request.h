@@ -177,6 +177,48 @@ size_t lm_request_completion_offset(const lm_request_run *run);
 int lm_request_prompt_tokens(const lm_request_run *run);
 int lm_request_completion_tokens(const lm_request_run *run);
 
+/* ---- prompt cache (request_cache.c) ------------------------------------
+ *
+ * Finished runs leave their KV cache (the prompt and the tokens generated)
+ * in a pool of at most cap bytes; a run submitted with the pool starts from
+ * the longest prefix its prompt shares with an entry of the same partition
+ * (serve: the API key; prefixes are never shared across partitions, so no
+ * timing tells one user what another sent). Least recently used entries go
+ * first. The text, usage and finish reason are byte-identical with and
+ * without it (a sequence from a prefix equals the whole prompt fed). Like a
+ * batch, one thread uses it. */
+typedef struct lm_prompt_cache lm_prompt_cache;
+
+typedef struct lm_prompt_cache_stats {
+    uint64_t cap_bytes, bytes, entries;
+    uint64_t hits, misses;  /* runs submitted with and without a reusable prefix */
+    uint64_t tokens_reused; /* prompt positions copied instead of computed */
+    uint64_t evictions;     /* entries dropped for room */
+} lm_prompt_cache_stats;
+
+lm_prompt_cache *lm_prompt_cache_new(uint64_t cap_bytes); /* NULL without memory */
+void lm_prompt_cache_free(lm_prompt_cache *c);
+void lm_prompt_cache_clear(lm_prompt_cache *c); /* drop every entry (memory is short) */
+/* The entry of `partition` sharing the longest prefix with ids, and in *use
+ * how many of its positions to take (< n_ids); NULL and 0 for none. Counts a
+ * hit or a miss. */
+const lm_prefix *lm_prompt_cache_find(lm_prompt_cache *c, const char *partition, const int *ids,
+                                      int n_ids, int *use);
+/* Take p (may be NULL) into the pool, evicting as needed; freed if it cannot
+ * fit or an entry already holds all of it. */
+void lm_prompt_cache_add(lm_prompt_cache *c, const char *partition, lm_prefix *p);
+lm_prompt_cache_stats lm_prompt_cache_get_stats(const lm_prompt_cache *c);
+/* The default cap: a quarter of the memory available now, less the batch's
+ * own KV caches at their fullest. */
+uint64_t lm_prompt_cache_default_bytes(uint64_t batch_kv_bytes);
+
+/* Use the pool for this run (before submit): it starts from a cached prefix
+ * and leaves its own behind when it ends. partition NULL = "". The run keeps
+ * the pointers; both must outlive it. */
+void lm_request_set_cache(lm_request_run *run, lm_prompt_cache *c, const char *partition);
+/* Prompt positions this run took from the cache (0 without). */
+int lm_request_cached_tokens(const lm_request_run *run);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,9 @@ struct lm_request_run {
     int completion_tokens;
     lm_request_finish finish;
     lm_error error;
+    lm_prompt_cache *cache; /* NULL: none */
+    const char *partition;
+    int cached; /* prompt positions taken from the cache */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -192,9 +195,47 @@ static void finish(lm_request_run *r, lm_request_finish f) {
     r->stable = r->len;
 }
 
+void lm_request_set_cache(lm_request_run *r, lm_prompt_cache *c, const char *partition) {
+    r->cache = c;
+    r->partition = partition ? partition : "";
+}
+
+int lm_request_cached_tokens(const lm_request_run *r) { return r->cached; }
+
+/* Add the sequence, from the cache's longest shared prefix when there is one.
+ * Short of memory, the cache's entries are what can go: dropped, and tried
+ * once more. */
+static int add_cached(lm_request_run *r, lm_batch *b) {
+    lm_seq_params p = r->params;
+    p.keep = 1;
+    p.prefix = lm_prompt_cache_find(r->cache, r->partition, r->ids, r->n_ids, &p.prefix_len);
+    if (!p.prefix) p.prefix_len = 0;
+    r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    if (r->seq < 0 && lm_prompt_cache_get_stats(r->cache).entries > 0 &&
+        strstr(r->error.msg, "out of memory")) {
+        lm_prompt_cache_clear(r->cache);
+        p.prefix = NULL;
+        p.prefix_len = 0;
+        r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    }
+    if (r->seq >= 0) r->cached = p.prefix_len;
+    return r->seq;
+}
+
+/* The run's sequence ends before the batch ended it: into the cache, if any. */
+static void end_seq(lm_request_run *r, lm_batch *b, int seq) {
+    if (r->cache)
+        lm_prompt_cache_add(r->cache, r->partition, lm_batch_detach(b, seq, NULL));
+    else
+        lm_batch_cancel(b, seq);
+}
+
 int lm_request_submit(lm_request_run *r, lm_batch *b, lm_error *err) {
     if (r->finish) return request_set_error(err, "the request has already finished");
-    r->seq = lm_batch_add(b, r->ids, r->n_ids, r->params, &r->error);
+    if (r->cache)
+        add_cached(r, b);
+    else
+        r->seq = lm_batch_add(b, r->ids, r->n_ids, r->params, &r->error);
     if (r->seq >= 0) return 0;
     request_set_error(err, "%s", r->error.msg);
     finish(r, LM_REQUEST_ERROR);
@@ -239,12 +280,14 @@ static size_t held_back(const lm_request_run *r) {
 /* End early (a stop string, max_tokens, no memory): out of the batch too. */
 static int end_early(lm_request_run *r, lm_batch *b, const lm_batch_event *ev,
                      lm_request_finish f) {
-    if (ev->finish == LM_RUNNING) lm_batch_cancel(b, ev->seq);
+    if (ev->finish == LM_RUNNING) end_seq(r, b, ev->seq);
     finish(r, f);
     return 1;
 }
 
 int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
+    if (ev->prefix) /* the batch ended it and hands its KV over */
+        lm_prompt_cache_add(r->cache, r->partition, ev->prefix);
     if (r->finish) return 1;
     r->completion_tokens++;
     if (ev->finish == LM_FINISH_STOP) return finish(r, LM_REQUEST_STOP), 1;
@@ -264,7 +307,7 @@ int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
 
 void lm_request_cancel(lm_request_run *r, lm_batch *b) {
     if (r->finish) return;
-    if (r->seq >= 0) lm_batch_cancel(b, r->seq);
+    if (r->seq >= 0) end_seq(r, b, r->seq);
     finish(r, LM_REQUEST_CANCELLED);
 }
 

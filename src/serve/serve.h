@@ -47,6 +47,7 @@ typedef struct serve_config {
     const char *chat_template_name;
     lm_chat_template chat_template;
     char chat_error[512];
+    long prompt_cache_mb; /* --prompt-cache-mb; -1: a quarter of the memory available */
 } serve_config;
 
 /* What /v1/models and the request parser need to know about the model. */

@@ -31,6 +31,7 @@ struct serve_engine {
     pthread_t thread;
     int started;
     lm_batch *batch;
+    lm_prompt_cache *cache; /* NULL: --prompt-cache-mb 0 */
     const serve_model *m;
     int parallel, queue_max;
     struct serve_job *head, *tail; /* the queue, oldest first */
@@ -245,11 +246,20 @@ static void admit(serve_engine *eng) {
         if (!eng->head) eng->tail = NULL;
         eng->n_queued--;
         lm_error err;
+        /* one key (--api-key) at most: every request is one partition */
+        lm_request_set_cache(job->run, eng->cache, eng->m->cfg->api_key);
         if (lm_request_submit(job->run, eng->batch, &err)) {
-            serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", err.msg);
+            /* short of memory (the cache already dropped): the server is
+             * busy, not broken */
+            int oom = strstr(err.msg, "out of memory") != NULL;
+            serve_error_set(&job->err, oom ? 503 : 500, "server_error", NULL,
+                            oom ? "out_of_memory" : NULL, "%s", err.msg);
             finish(eng, job);
             continue;
         }
+        serve_metrics_prompt(lm_request_prompt_tokens(job->run) -
+                                 lm_request_cached_tokens(job->run),
+                             lm_prompt_cache_get_stats(eng->cache));
         job->seq = lm_request_seq(job->run);
         job->state = JOB_RUNNING;
         eng->running[eng->n_running++] = job;
@@ -274,6 +284,7 @@ static void deliver(serve_engine *eng, const lm_batch_event *ev, int n) {
         if (done) {
             remove_running(eng, i);
             serve_metrics_tokens(lm_request_prompt_tokens(job->run), 0);
+            serve_metrics_prompt(0, lm_prompt_cache_get_stats(eng->cache));
             finish(eng, job);
         } else if (job->stream && !job->gone) {
             stream_text(job);
@@ -343,6 +354,23 @@ static void *engine_main(void *arg) {
     return NULL;
 }
 
+/* The prompt cache: --prompt-cache-mb, or a share of the memory available
+ * beside the batch's KV caches at their fullest (printed). */
+static int open_cache(serve_engine *eng, const lm_model *model, const serve_config *cfg,
+                      lm_error *err) {
+    lm_config c = lm_model_get_info(model).config;
+    uint64_t bytes = cfg->prompt_cache_mb >= 0
+                         ? (uint64_t)cfg->prompt_cache_mb << 20
+                         : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(&c, cfg->ctx) *
+                                                         (uint64_t)cfg->parallel);
+    fprintf(stderr, "lamina serve: prompt cache %llu MiB%s\n", (unsigned long long)(bytes >> 20),
+            cfg->prompt_cache_mb >= 0 ? "" : " (default; --prompt-cache-mb)");
+    if (bytes == 0) return 0;
+    eng->cache = lm_prompt_cache_new(bytes);
+    if (!eng->cache) return snprintf(err->msg, sizeof err->msg, "out of memory"), -1;
+    return 0;
+}
+
 serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm_error *err) {
     const serve_config *cfg = m->cfg;
     serve_engine *eng = calloc(1, sizeof *eng);
@@ -365,7 +393,7 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
     }
     eng->batch = lm_batch_new(
         model, (lm_batch_params){cfg->parallel, cfg->ctx, cfg->threads, cfg->isa}, err);
-    if (!eng->batch) {
+    if (!eng->batch || open_cache(eng, model, cfg, err)) {
         serve_engine_free(eng);
         return NULL;
     }
@@ -504,6 +532,7 @@ void serve_engine_free(serve_engine *eng) {
     if (!eng) return;
     if (eng->started) serve_engine_drain(eng, 0);
     lm_batch_free(eng->batch);
+    lm_prompt_cache_free(eng->cache);
     free(eng->running);
     free(eng->events);
     free(eng->resume);

@@ -38,6 +38,10 @@ static const char usage[] =
     "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
     "  --ctx N               longest context of a request (default: the model's seq_len)\n"
     "  --threads N           worker threads (default: automatic)\n"
+    "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
+    "                        requests sharing a prefix (chat turns); answers are the\n"
+    "                        same bytes; 0 = off (default: a quarter of the memory\n"
+    "                        available, printed at start)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
     "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
     "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml or\n"
@@ -154,14 +158,21 @@ static int parse_args(int argc, char **argv, serve_config *c) {
                         .steps = 256,
                         .max_body = 1 << 20,
                         .timeout_s = 30,
-                        .grace_s = 30};
+                        .grace_s = 30,
+                        .prompt_cache_mb = -1};
     long seed = 0, max_body = (long)c->max_body;
     int_opt ints[] = {
-        {"--port", 0, 65535, &c->port, 0},         {"--parallel", 1, 1024, &c->parallel, 0},
-        {"--queue", 0, 100000, &c->queue, 0},      {"--ctx", 0, 1 << 20, &c->ctx, 0},
-        {"--threads", 0, 1024, &c->threads, 0},    {"--timeout", 1, 86400, &c->timeout_s, 0},
-        {"--grace", 0, 86400, &c->grace_s, 0},     {"-n", 0, 1 << 20, &c->steps, 0},
-        {"--max-body", 1, 1L << 30, &max_body, 1}, {"-s", 0, LONG_MAX, &seed, 1},
+        {"--port", 0, 65535, &c->port, 0},
+        {"--parallel", 1, 1024, &c->parallel, 0},
+        {"--queue", 0, 100000, &c->queue, 0},
+        {"--ctx", 0, 1 << 20, &c->ctx, 0},
+        {"--threads", 0, 1024, &c->threads, 0},
+        {"--timeout", 1, 86400, &c->timeout_s, 0},
+        {"--grace", 0, 86400, &c->grace_s, 0},
+        {"-n", 0, 1 << 20, &c->steps, 0},
+        {"--max-body", 1, 1L << 30, &max_body, 1},
+        {"-s", 0, LONG_MAX, &seed, 1},
+        {"--prompt-cache-mb", 0, 1L << 30, &c->prompt_cache_mb, 1},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
