@@ -121,6 +121,10 @@ static int admit(batch_state *st, const char *line, size_t len) {
         lm_request_free(&req);
         return finish_error(st, rec, id_err.msg);
     }
+    if (req.n > 1) {
+        lm_request_free(&req);
+        return finish_error(st, rec, "field 'n': lamina batch runs one choice per line");
+    }
     req.chat_template = st->chat;
     if (req.messages && st->chat_error[0]) {
         lm_request_free(&req);
@@ -292,9 +296,6 @@ static int open_cache(batch_state *st, const lm_config *c) {
     uint64_t bytes = mb >= 0 ? (uint64_t)mb << 20
                              : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(c, st->max_ctx) *
                                                              (uint64_t)st->a->parallel);
-    if (mb < 0)
-        fprintf(stderr, "lamina: prompt cache %llu MiB (--prompt-cache-mb)\n",
-                (unsigned long long)(bytes >> 20));
     if (bytes == 0) return 0;
     st->cache = lm_prompt_cache_new(bytes);
     return st->cache ? 0 : -1;
@@ -378,6 +379,9 @@ static void install_signals(void) {
 static int run(batch_state *st) {
     int eof = 0, read_failed = 0;
     st->t0 = lm_seconds();
+    if (st->a->prompt_cache_mb < 0) /* the default's size: once all is open */
+        fprintf(stderr, "lamina: prompt cache %llu MiB (--prompt-cache-mb)\n",
+                (unsigned long long)(lm_prompt_cache_get_stats(st->cache).cap_bytes >> 20));
     for (;;) {
         if (!eof) eof = read_requests(st, &read_failed);
         if (got_signal)

@@ -71,21 +71,35 @@ void lm_prefix_free(lm_prefix *p) {
     free(p);
 }
 
-/* The positions s has fed, copied into a prefix of exactly that size (so a
- * pool of prefixes holds no unused context), or NULL without memory. */
-static lm_prefix *compact(const lm_model *m, const lm_seq *s) {
-    if (s->fed < 1) return NULL;
+/* The first n positions s has fed, copied into a prefix of exactly that size
+ * (so a pool of prefixes holds no unused context), or NULL without memory. */
+static lm_prefix *copy_prefix(const lm_model *m, const lm_seq *s, int n) {
+    if (n < 1 || n > s->fed) return NULL;
     lm_prefix *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->model = m;
-    p->len = s->fed;
-    p->tokens = malloc((size_t)s->fed * sizeof *p->tokens);
-    if (!p->tokens || lm_kv_alloc(&p->kv, m->c, s->fed)) {
+    p->len = n;
+    p->tokens = malloc((size_t)n * sizeof *p->tokens);
+    if (!p->tokens || lm_kv_alloc(&p->kv, m->c, n)) {
         lm_prefix_free(p);
         return NULL;
     }
-    memcpy(p->tokens, s->prompt, (size_t)s->fed * sizeof *p->tokens);
-    lm_kv_copy(&p->kv, &s->kv, m->c, s->fed);
+    memcpy(p->tokens, s->prompt, (size_t)n * sizeof *p->tokens);
+    lm_kv_copy(&p->kv, &s->kv, m->c, n);
+    return p;
+}
+
+static lm_prefix *compact(const lm_model *m, const lm_seq *s) { return copy_prefix(m, s, s->fed); }
+
+lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err) {
+    if (seq < 0 || seq >= b->max_seqs || !b->seqs[seq].active) {
+        lm_fail(err, "no sequence %d is running", seq);
+        return NULL;
+    }
+    lm_prefix *p = copy_prefix(b->model, &b->seqs[seq], n);
+    if (!p)
+        lm_fail(err, "cannot copy %d positions of a sequence that fed %d (or out of memory)", n,
+                b->seqs[seq].fed);
     return p;
 }
 

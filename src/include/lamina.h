@@ -424,6 +424,11 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err);
  * position fed yet, no memory; the sequence is ended all the same). */
 lm_prefix *lm_batch_detach(lm_batch *b, int seq, lm_error *err);
 
+/* A copy of the first n positions a running sequence has fed, as a prefix
+ * (it runs on): n choices of one prompt prefill it once. NULL with err set:
+ * no such sequence, n outside 1..positions fed, no memory. */
+lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err);
+
 /* Bytes of KV cache the batch has allocated now (each sequence's own). */
 uint64_t lm_batch_kv_bytes(const lm_batch *b);
 

@@ -102,7 +102,11 @@ typedef struct lm_request {
     int n_stop;
     int echo;
     lm_chat_template chat_template; /* not a field: the caller's (default 0, llama2) */
+    int n;                          /* "n": choices, 1..LM_REQUEST_MAX_N (default 1) */
 } lm_request;
+
+/* The most choices ("n") one request may ask for. */
+#define LM_REQUEST_MAX_N 16
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and
  * the problem ("field 'max_tokens': expected an integer >= 1, got a string");
@@ -218,6 +222,23 @@ uint64_t lm_prompt_cache_default_bytes(uint64_t batch_kv_bytes);
 void lm_request_set_cache(lm_request_run *run, lm_prompt_cache *c, const char *partition);
 /* Prompt positions this run took from the cache (0 without). */
 int lm_request_cached_tokens(const lm_request_run *run);
+
+/* ---- n choices -----------------------------------------------------------
+ *
+ * Choice i of a request is the run lm_request_prepare_choice makes with
+ * index i: the same prompt, sampled with seed + i (req->seed must be set:
+ * callers fix a seed for all choices first). Its text equals a request of
+ * its own with that seed. The prompt is prefilled once: choice 0 runs first
+ * with lm_request_keep; at its first event (its prompt is fed) the caller
+ * takes the prompt's KV but its last position (lm_batch_snapshot, or the
+ * event's prefix when choice 0 ended there) and submits the other choices
+ * from it with lm_request_submit_prefix: each feeds only the last token. */
+lm_request_run *lm_request_prepare_choice(const lm_tokenizer *tok, int max_ctx,
+                                          const lm_request *req, int index, lm_error *err);
+void lm_request_keep(lm_request_run *run); /* its sequence hands its KV over when it ends */
+/* lm_request_submit from prefix x's first `use` positions (x NULL: none). */
+int lm_request_submit_prefix(lm_request_run *run, lm_batch *b, const lm_prefix *x, int use,
+                             lm_error *err);
 
 #ifdef __cplusplus
 }

@@ -228,6 +228,11 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         return 0;
     }
     if (strcmp(name, "stop") == 0) return parse_stop(f, req, err);
+    if (strcmp(name, "n") == 0) {
+        if (get_int(f, name, 1, LM_REQUEST_MAX_N, &d, err)) return -1;
+        req->n = (int)d;
+        return 0;
+    }
     if (rules->allow_echo && strcmp(name, "echo") == 0) {
         if (!cJSON_IsBool(f)) return wrong(err, name, "true or false", f);
         req->echo = cJSON_IsTrue(f);
@@ -276,7 +281,8 @@ int lm_request_parse(const cJSON *obj, const lm_request_rules *rules, lm_request
     *req = (lm_request){.temperature = rules->temperature,
                         .topp = rules->topp,
                         .seed = rules->seed,
-                        .steps = rules->steps};
+                        .steps = rules->steps,
+                        .n = 1};
     if (parse_fields(obj, rules, req, err)) {
         lm_request_free(req);
         return -1;

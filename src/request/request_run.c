@@ -140,6 +140,11 @@ static int cannot_fit(const lm_tokenizer *tok, const lm_request *req, int max_ct
 
 lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const lm_request *req,
                                    lm_error *err) {
+    return lm_request_prepare_choice(tok, max_ctx, req, 0, err);
+}
+
+lm_request_run *lm_request_prepare_choice(const lm_tokenizer *tok, int max_ctx,
+                                          const lm_request *req, int index, lm_error *err) {
     if (cannot_fit(tok, req, max_ctx, err)) return NULL;
     lm_request_run *r = calloc(1, sizeof *r);
     if (!r) return request_set_error(err, "out of memory"), NULL;
@@ -162,7 +167,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .n_ctx = n_ctx,
         .temperature = req->temperature,
         .topp = req->topp,
-        .seed = req->seed ? req->seed : (uint64_t)time(NULL), /* as the CLI's -s 0 */
+        .seed = (req->seed ? req->seed : (uint64_t)time(NULL)) + (uint64_t)index, /* -s 0 */
         .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template)
                                     : lm_tokenizer_stop_token(tok, 0),
         .end_tokens = tok,
@@ -228,6 +233,25 @@ static void end_seq(lm_request_run *r, lm_batch *b, int seq) {
         lm_prompt_cache_add(r->cache, r->partition, lm_batch_detach(b, seq, NULL));
     else
         lm_batch_cancel(b, seq);
+}
+
+void lm_request_keep(lm_request_run *r) { r->params.keep = 1; }
+
+int lm_request_submit_prefix(lm_request_run *r, lm_batch *b, const lm_prefix *x, int use,
+                             lm_error *err) {
+    if (r->finish) return request_set_error(err, "the request has already finished");
+    lm_seq_params p = r->params;
+    p.keep = p.keep || r->cache;
+    p.prefix = x;
+    p.prefix_len = x ? use : 0;
+    r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    if (r->seq >= 0) {
+        r->cached = p.prefix_len;
+        return 0;
+    }
+    request_set_error(err, "%s", r->error.msg);
+    finish(r, LM_REQUEST_ERROR);
+    return -1;
 }
 
 int lm_request_submit(lm_request_run *r, lm_batch *b, lm_error *err) {

@@ -103,6 +103,8 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
  * grace_s seconds, then cancel the rest; join the thread and free. */
 void serve_engine_drain(serve_engine *eng, double grace_s);
 void serve_engine_free(serve_engine *eng);
+/* The prompt cache's cap in bytes (0: off), for the start-up line. */
+uint64_t serve_engine_cache_bytes(const serve_engine *eng);
 
 /* Queue a parsed job for the connection conn (socket fd) and suspend the
  * connection until the engine has something for it. 0, or -1 with e set

@@ -423,10 +423,12 @@ static int run_server(server *s, int argc, char **argv) {
     int ipv6 = strchr(s->cfg.host, ':') != NULL;
     fprintf(stderr,
             "lamina serve: listening on http://%s%s%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
-            "parallel %d, queue %d, ctx %d%s)\n",
+            "parallel %d, queue %d, ctx %d, prompt cache %llu MiB%s%s)\n",
             ipv6 ? "[" : "", s->cfg.host, ipv6 ? "]" : "", serve_http_port(s->http), s->m.id,
             s->m.format, s->kernels, s->m.threads, s->m.threads == 1 ? "" : "s", s->cfg.parallel,
-            s->cfg.queue, s->cfg.ctx, s->cfg.api_key ? ", API key required" : "");
+            s->cfg.queue, s->cfg.ctx, (unsigned long long)(serve_engine_cache_bytes(s->eng) >> 20),
+            s->cfg.prompt_cache_mb < 0 ? " (default; --prompt-cache-mb)" : "",
+            s->cfg.api_key ? ", API key required" : "");
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }
