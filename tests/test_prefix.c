@@ -133,6 +133,40 @@ static void one_setting(const lm_model *m, const char *isa, int threads) {
     }
 }
 
+/* lm_batch_snapshot (n choices): a copy of a running sequence's prompt but
+ * its last position; a sequence from it samples what the original does. */
+static void snapshot(const lm_model *m) {
+    lm_error err;
+    lm_batch *b = lm_batch_new(m, (lm_batch_params){2, 64, 1, NULL}, &err);
+    CHECK(b != NULL, "%s", err.msg);
+    if (!b) return;
+    int ids[6] = {LM_TOKEN_BOS, 10, 11, 12, 13, 14}, first[3];
+    lm_seq_params p = params(1, 30);
+    int s = lm_batch_add(b, ids, 6, p, &err);
+    lm_batch_event ev[2];
+    for (int k = 0; k < 3; k++) {
+        CHECK(lm_batch_step(b, ev, &err) == 1, "step: %s", err.msg);
+        first[k] = ev[0].token;
+    }
+    lm_prefix *snap = lm_batch_snapshot(b, s, 5, &err);
+    CHECK(snap && lm_prefix_length(snap) == 5 && lm_batch_active(b) == 1, "snapshot: %s", err.msg);
+    CHECK(lm_batch_snapshot(b, s, 9, &err) == NULL, "a snapshot beyond the positions fed");
+    CHECK(lm_batch_snapshot(b, 1, 1, &err) == NULL, "a snapshot of no sequence");
+    lm_seq_params q = p;
+    q.prefix = snap;
+    q.prefix_len = 5;
+    int s2 = lm_batch_add(b, ids, 6, q, &err), got = 0, same_tokens = 1;
+    CHECK(s2 >= 0, "add from a snapshot: %s", err.msg);
+    for (int step = 0; got < 3 && s2 >= 0 && step < 10; step++) {
+        int n = lm_batch_step(b, ev, &err);
+        for (int e = 0; e < n; e++)
+            if (ev[e].seq == s2) same_tokens &= ev[e].token == first[got++];
+    }
+    CHECK(same_tokens && got == 3, "a sequence from a snapshot differs from the original");
+    lm_prefix_free(snap);
+    lm_batch_free(b);
+}
+
 /* Refusals, and lm_batch_detach's prefix of the positions fed so far. */
 static void edges(const lm_model *m) {
     lm_error err;
@@ -188,6 +222,7 @@ int main(int argc, char **argv) {
             printf("%s %s: sequences from prefixes equal whole prompts\n", argv[a], isa);
         }
         edges(m);
+        snapshot(m);
         lm_model_free(m);
     }
     return check_exit("prefix");

@@ -107,6 +107,24 @@ const m2 = await metrics(on);
 check(m2.lamina_prompt_cache_hits_total > after.lamina_prompt_cache_hits_total,
       `the shared prefixes are reused (${m2.lamina_prompt_cache_hits_total - after.lamina_prompt_cache_hits_total} hits)`);
 
+// ---- n choices from a cached prefix ----------------------------------------------
+for (const stream of [false, true]) {
+    const req = { model: MODEL, messages: [...messages, { role: "user", content: "Again?" }], n: 3, seed: 808, temperature: 0.9, max_tokens: 10 };
+    const got = [];
+    for (const c of [cOff, cOn]) {
+        if (!stream) {
+            const r = await c.chat.completions.create(req);
+            got.push(JSON.stringify([r.choices.map((x) => [x.index, x.message.content, x.finish_reason]), r.usage]));
+        } else {
+            const by = {};
+            for await (const chunk of await c.chat.completions.create({ ...req, stream: true }))
+                for (const x of chunk.choices) by[x.index] = (by[x.index] ?? "") + (x.delta.content ?? "") + (x.finish_reason ? `|${x.finish_reason}` : "");
+            got.push(JSON.stringify(by));
+        }
+    }
+    equal(got[1], got[0], `n = 3 after the chat${stream ? ", streamed" : ""}: cache on = cache off`);
+}
+
 // ---- a cap of 1 MiB holds, and evicts -----------------------------------------
 let maxBytes = 0;
 for (let i = 0; i < 12; i++) {
