@@ -14,6 +14,7 @@ typedef struct batch_args {
     size_t max_line; /* --max-line-bytes; 0: batch_default_max_line */
     float temperature, topp;
     uint64_t seed;
+    long prompt_cache_mb; /* --prompt-cache-mb; -1: the default share of free memory */
 } batch_args;
 
 extern const char batch_usage[];

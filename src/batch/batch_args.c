@@ -23,19 +23,23 @@ const char batch_usage[] =
     "default: the line number), \"max_tokens\", \"temperature\",\n"
     "\"top_p\", \"seed\" (defaults: -t, -p, -s below; without max_tokens, -n bounds the\n"
     "length as the CLI's -n), \"stop\" (string or array of strings), \"echo\" (the text\n"
-    "starts with the prompt as the CLI prints it). Unknown fields are errors; blank\n"
-    "lines are skipped. Also: \"prompt\" as an array of token ids, the sampling\n"
-    "controls \"max_completion_tokens\", \"presence_penalty\", \"frequency_penalty\",\n"
-    "\"logit_bias\", \"top_k\", \"min_p\", \"repeat_penalty\", \"repeat_last_n\", and\n"
-    "\"logprobs\" (k for a prompt; true with \"top_logprobs\": k for messages), which\n"
-    "adds a \"logprobs\" field to the record (README, \"Sampling controls and logprobs\").\n"
+    "starts with the prompt as the CLI prints it), \"n\" (1-16 choices, at most\n"
+    "--parallel: choice i is sampled with seed + i; the prompt is computed once).\n"
+    "Unknown fields are errors; blank lines are skipped. Also: \"prompt\" as an array of\n"
+    "token ids, the sampling controls \"max_completion_tokens\", \"presence_penalty\",\n"
+    "\"frequency_penalty\", \"logit_bias\", \"top_k\", \"min_p\", \"repeat_penalty\",\n"
+    "\"repeat_last_n\", and \"logprobs\" (k for a prompt; true with \"top_logprobs\": k for\n"
+    "messages), which adds a \"logprobs\" field to the record (README, \"Sampling controls\n"
+    "and logprobs\"; with \"n\", to each choice).\n"
     "JSON mode: \"response_format\" {\"type\": \"json_object\"} or {\"type\": \"json_schema\",\n"
     "\"json_schema\": {\"schema\": ...}} constrains the text (a subset of JSON Schema: README).\n"
     "\n"
     "Output fields: \"id\", \"text\", \"prompt_tokens\", \"completion_tokens\",\n"
     "\"finish_reason\" (stop, length, error, cancelled), \"error\" (null, or the line\n"
     "number and the problem). With echo and the same -s -t -p -n, \"text\" is what\n"
-    "`lamina MODEL -i PROMPT` prints, without its final newline.\n"
+    "`lamina MODEL -i PROMPT` prints, without its final newline. A request with n > 1\n"
+    "gets \"choices\": [{\"index\", \"text\", \"finish_reason\"}...] instead of \"text\" and\n"
+    "\"finish_reason\" (completion_tokens sums them; the prompt counts once).\n"
     "\n"
     "options:\n"
     "  -z, --tokenizer PATH  tokenizer.bin, or a GGUF file whose vocabulary to use\n"
@@ -56,6 +60,9 @@ const char batch_usage[] =
     "                        when done (also after SIGINT/SIGTERM); refused when it\n"
     "                        is an input (MODEL, the tokenizer, INPUT), or a link to\n"
     "                        one, or read-only\n"
+    "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
+    "                        requests sharing a prefix (the same records; 0 = off;\n"
+    "                        default: a quarter of the memory available, printed)\n"
     "  --max-line-bytes N    longer input lines are error records, not read whole\n"
     "                        (default: 1024 per context position, at least 1 MiB)\n"
     "  -t, --temperature T   default temperature, >= 0 (default 1.0)\n"
@@ -132,6 +139,10 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
         if (parse_number(opt, v, 1, 4096, 1, &d)) return -1;
         return a->parallel = (int)d, 0;
     }
+    if (!strcmp(opt, "--prompt-cache-mb")) {
+        if (parse_number(opt, v, 0, 1 << 30, 1, &d)) return -1;
+        return a->prompt_cache_mb = (long)d, 0;
+    }
     if (!strcmp(opt, "--max-line-bytes")) {
         if (parse_number(opt, v, 1, 1099511627776.0, 1, &d)) return -1; /* 1 TiB */
         return a->max_line = (size_t)d, 0;
@@ -167,8 +178,12 @@ size_t batch_default_max_line(int max_ctx) {
 }
 
 int batch_parse_args(int argc, char **argv, batch_args *a) {
-    *a =
-        (batch_args){.parallel = 16, .steps = 256, .temperature = 1.0f, .topp = 0.9f, .shard_n = 1};
+    *a = (batch_args){.parallel = 16,
+                      .steps = 256,
+                      .temperature = 1.0f,
+                      .topp = 0.9f,
+                      .shard_n = 1,
+                      .prompt_cache_mb = -1};
     int options = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];

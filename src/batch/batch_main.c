@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -23,9 +24,15 @@ static volatile sig_atomic_t got_signal;
 
 static void on_signal(int sig) { got_signal = sig; }
 
+/* A request: its n choices (runs[0] = run), started in order as batch slots
+ * free. The others start from choice 0's prompt KV (first: a copy of it,
+ * held until they all have started) once choice 0 has fed its prompt. */
 typedef struct slot {
     lm_request_run *run;
     batch_record *rec;
+    lm_request_run *runs[LM_REQUEST_MAX_N];
+    int n, started, fed; /* fed: choice 0's prompt is through */
+    lm_prefix *first;
 } slot;
 
 typedef struct batch_state {
@@ -33,6 +40,7 @@ typedef struct batch_state {
     lm_model *model;
     lm_tokenizer *tok;
     lm_batch *b;
+    lm_prompt_cache *cache; /* NULL: --prompt-cache-mb 0 */
     int max_ctx;
     lm_chat_template chat; /* the template of "messages" */
     char chat_error[512];  /* why there is none: requests with messages fail with it */
@@ -120,19 +128,33 @@ static int admit(batch_state *st, const char *line, size_t len) {
         lm_request_free(&req);
         return finish_error(st, rec, id_err.msg);
     }
+    if (req.n > st->a->parallel) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "field 'n': %d choices, more than --parallel %d", req.n,
+                 st->a->parallel);
+        lm_request_free(&req);
+        return finish_error(st, rec, msg);
+    }
+    if (req.n > 1 && !req.seed) req.seed = (uint64_t)time(NULL); /* one seed for all: seed + i */
     req.chat_template = st->chat;
     if (req.messages && st->chat_error[0]) {
         lm_request_free(&req);
         return finish_error(st, rec, st->chat_error);
     }
-    lm_request_run *run = lm_request_prepare(st->tok, st->max_ctx, &req, &e);
-    lm_request_free(&req);
-    if (!run) return finish_error(st, rec, e.msg);
-    if (lm_request_submit(run, st->b, &e)) {
-        lm_request_run_free(run);
-        return finish_error(st, rec, e.msg);
+    slot s = {.rec = rec, .n = req.n};
+    for (int i = 0; i < req.n; i++) {
+        s.runs[i] = lm_request_prepare_choice(st->tok, st->max_ctx, &req, i, &e);
+        if (!s.runs[i]) {
+            for (int k = 0; k < i; k++) lm_request_run_free(s.runs[k]);
+            lm_request_free(&req);
+            return finish_error(st, rec, e.msg);
+        }
+        lm_request_set_cache(s.runs[i], st->cache, NULL);
     }
-    st->slots[st->n_running++] = (slot){run, rec};
+    lm_request_free(&req);
+    s.run = s.runs[0];
+    if (s.n > 1) lm_request_keep(s.run); /* its prompt's KV for the others */
+    st->slots[st->n_running++] = s;
     return 0;
 }
 
@@ -149,6 +171,14 @@ static int refuse_long(batch_state *st, const char *line, size_t len) {
     return finish_error(st, rec, msg);
 }
 
+/* A run's "logprobs" as JSON text (malloc'd), or NULL without memory. */
+static char *logprobs_text(const lm_request_run *run) {
+    cJSON *lp = lm_request_logprobs_json(run, lm_request_is_chat(run), 0, INT_MAX);
+    char *t = lp ? cJSON_PrintUnformatted(lp) : NULL;
+    cJSON_Delete(lp);
+    return t;
+}
+
 /* The run in slot i has finished: its record is complete, the slot free. */
 static int complete(batch_state *st, int i) {
     slot s = st->slots[i];
@@ -157,23 +187,41 @@ static int complete(batch_state *st, int i) {
     const char *text = lm_request_text(s.run, NULL);
     char msg[700];
     const char *err = NULL;
-    if (f == LM_REQUEST_ERROR) {
-        snprintf(msg, sizeof msg, "line %ld: %s", s.rec->line, lm_request_error(s.run));
-        note_failure(st, s.rec->line, msg);
-        err = msg;
+    int completion = 0;
+    for (int c = 0; c < s.n; c++) {
+        completion += lm_request_completion_tokens(s.runs[c]);
+        if (lm_request_finish_reason(s.runs[c]) == LM_REQUEST_ERROR && !err) {
+            snprintf(msg, sizeof msg, "line %ld: %s", s.rec->line, lm_request_error(s.runs[c]));
+            note_failure(st, s.rec->line, msg);
+            err = msg;
+            f = LM_REQUEST_ERROR;
+        }
     }
-    int rc =
-        batch_record_finish(s.rec, lm_request_finish_name(f), text, lm_request_prompt_tokens(s.run),
-                            lm_request_completion_tokens(s.run), err);
-    if (!rc && !err && lm_request_has_logprobs(s.run)) { /* after error: logprobs, as serve's */
-        cJSON *lp = lm_request_logprobs_json(s.run, lm_request_is_chat(s.run), 0, INT_MAX);
-        s.rec->logprobs = lp ? cJSON_PrintUnformatted(lp) : NULL;
-        cJSON_Delete(lp);
-        rc = s.rec->logprobs ? 0 : -1;
+    int rc;
+    if (s.n == 1 || err) {
+        rc = batch_record_finish(s.rec, lm_request_finish_name(f), err ? "" : text,
+                                 lm_request_prompt_tokens(s.run), completion, err);
+        if (!rc && !err && lm_request_has_logprobs(s.run)) /* after error: as serve's */
+            rc = !(s.rec->logprobs = logprobs_text(s.run));
+    } else {
+        const char *texts[LM_REQUEST_MAX_N], *finishes[LM_REQUEST_MAX_N];
+        for (int c = 0; c < s.n; c++) {
+            texts[c] = lm_request_text(s.runs[c], NULL); /* as "text": with echo, the prompt too */
+            finishes[c] = lm_request_finish_name(lm_request_finish_reason(s.runs[c]));
+        }
+        rc = batch_record_finish_choices(s.rec, s.n, finishes, texts,
+                                         lm_request_prompt_tokens(s.run), completion);
+        if (!rc && lm_request_has_logprobs(s.run)) {
+            s.rec->choice_logprobs = calloc((size_t)s.n, sizeof *s.rec->choice_logprobs);
+            rc = !s.rec->choice_logprobs;
+            for (int c = 0; !rc && c < s.n; c++)
+                rc = !(s.rec->choice_logprobs[c] = logprobs_text(s.runs[c]));
+        }
     }
-    st->tokens += lm_request_completion_tokens(s.run);
+    st->tokens += completion;
     st->done++;
-    lm_request_run_free(s.run);
+    for (int c = 0; c < s.n; c++) lm_request_run_free(s.runs[c]);
+    lm_prefix_free(s.first);
     return rc;
 }
 
@@ -182,10 +230,54 @@ static int in_shard(const batch_state *st, long line) {
     return (line - 1) % st->a->shard_n == st->a->shard_i;
 }
 
+/* Sequences the running requests need, started or not. */
+static int demand(const batch_state *st) {
+    int n = 0;
+    for (int i = 0; i < st->n_running; i++) n += st->slots[i].n;
+    return n;
+}
+
+static int all_finished(const slot *s) {
+    for (int c = 0; c < s->n; c++)
+        if (!lm_request_finish_reason(s->runs[c])) return 0;
+    return 1;
+}
+
+/* Start what can start, oldest request first: choice 0 when a batch slot is
+ * free, the others once choice 0 has fed its prompt. A choice that cannot
+ * start ends its request (the others are cancelled). Requests all of whose
+ * choices have ended are completed. -1 only when out of memory. */
+static int start_pending(batch_state *st) {
+    lm_error e;
+    for (int i = 0; i < st->n_running; i++) {
+        slot *s = &st->slots[i];
+        int use = lm_request_prompt_tokens(s->run) - 1;
+        while (s->started < s->n && lm_batch_free_slots(st->b) > 0 && (s->started == 0 || s->fed)) {
+            lm_request_run *r = s->runs[s->started];
+            int rc = s->started == 0
+                         ? lm_request_submit(r, st->b, &e)
+                         : lm_request_submit_prefix(r, st->b, s->first, s->first ? use : 0, &e);
+            s->started++;
+            if (rc)
+                for (int c = s->started; c < s->n; c++) lm_request_cancel(s->runs[c], st->b);
+            if (rc) s->started = s->n;
+        }
+        if (s->started == s->n) {
+            lm_prefix_free(s->first);
+            s->first = NULL;
+        }
+    }
+    for (int i = st->n_running - 1; i >= 0; i--)
+        if (st->slots[i].started == st->slots[i].n && all_finished(&st->slots[i]) &&
+            complete(st, i))
+            return -1;
+    return 0;
+}
+
 /* Read lines while slots are free; waits for input only when nothing runs.
  * Returns 1 at the end of input (or a read error, printed), else 0. */
 static int read_requests(batch_state *st, int *read_failed) {
-    while (!got_signal && st->n_running < st->a->parallel) {
+    while (!got_signal && demand(st) < st->a->parallel) {
         char *line;
         size_t len;
         batch_lines_status s = batch_lines_next(&st->in, st->n_running == 0, &line, &len);
@@ -207,22 +299,43 @@ static int read_requests(batch_state *st, int *read_failed) {
     return 0;
 }
 
+/* Choice 0 has fed its prompt (ev is its first event): keep the prompt's KV
+ * less its last position for the other choices (from the event when choice
+ * 0 ended there; else a copy; none for a prompt of one token, or without
+ * memory: they then feed the whole prompt, to the same text). */
+static void take_first(batch_state *st, slot *s, lm_batch_event *ev) {
+    s->fed = 1;
+    int use = lm_request_prompt_tokens(s->run) - 1;
+    if (use < 1) return;
+    if (ev->prefix) {
+        s->first = ev->prefix;
+        ev->prefix = NULL;
+    } else {
+        s->first = lm_batch_snapshot(st->b, ev->seq, use, NULL);
+    }
+}
+
 /* One batch step; its events fed to their runs. */
 static void step(batch_state *st) {
     lm_error e = {{0}};
     int n = lm_batch_step(st->b, st->events, &e);
     if (n < 0) { /* the batch has ended every sequence */
         st->failed_runtime = 1;
-        for (int i = 0; i < st->n_running; i++) lm_request_fail(st->slots[i].run, e.msg);
+        for (int i = 0; i < st->n_running; i++)
+            for (int c = 0; c < st->slots[i].n; c++) lm_request_fail(st->slots[i].runs[c], e.msg);
         while (st->n_running) complete(st, st->n_running - 1);
         return;
     }
     for (int k = 0; k < n; k++)
-        for (int i = 0; i < st->n_running; i++)
-            if (lm_request_seq(st->slots[i].run) == st->events[k].seq) {
-                if (lm_request_feed(st->slots[i].run, st->b, &st->events[k])) complete(st, i);
-                break;
-            }
+        for (int i = 0; i < st->n_running; i++) {
+            slot *s = &st->slots[i];
+            int c = 0;
+            while (c < s->n && lm_request_seq(s->runs[c]) != st->events[k].seq) c++;
+            if (c == s->n) continue;
+            if (c == 0 && s->n > 1 && !s->fed) take_first(st, s, &st->events[k]);
+            lm_request_feed(s->runs[c], st->b, &st->events[k]);
+            break;
+        }
 }
 
 static void progress(batch_state *st, int last) {
@@ -290,6 +403,17 @@ static int check_output(const batch_state *st, const char *tok) {
     return lm_outfile_check(a->output, in, 3, &e) ? fail("", e.msg) : 0;
 }
 
+/* The prompt cache: --prompt-cache-mb, or a share of the memory available. */
+static int open_cache(batch_state *st, const lm_config *c) {
+    long mb = st->a->prompt_cache_mb;
+    uint64_t bytes = mb >= 0 ? (uint64_t)mb << 20
+                             : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(c, st->max_ctx) *
+                                                             (uint64_t)st->a->parallel);
+    if (bytes == 0) return 0;
+    st->cache = lm_prompt_cache_new(bytes);
+    return st->cache ? 0 : -1;
+}
+
 static int open_engine(batch_state *st, const char *tok) {
     const batch_args *a = st->a;
     lm_error e;
@@ -314,6 +438,7 @@ static int open_engine(batch_state *st, const char *tok) {
     lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa};
     st->b = lm_batch_new(st->model, p, &e);
     if (!st->b) return fail("", e.msg);
+    if (open_cache(st, &info.config)) return fail("", "out of memory");
     st->slots = calloc((size_t)a->parallel, sizeof *st->slots);
     st->events = calloc((size_t)a->parallel, sizeof *st->events);
     return st->slots && st->events ? 0 : fail("", "out of memory");
@@ -341,7 +466,10 @@ static int open_files(batch_state *st) {
 }
 
 static void close_all(batch_state *st) {
-    for (int i = 0; i < st->n_running; i++) lm_request_run_free(st->slots[i].run);
+    for (int i = 0; i < st->n_running; i++) {
+        for (int c = 0; c < st->slots[i].n; c++) lm_request_run_free(st->slots[i].runs[c]);
+        lm_prefix_free(st->slots[i].first);
+    }
     if (st->in.fd > 0) close(st->in.fd);
     batch_lines_free(&st->in);
     lm_outfile_abort(&st->file); /* no temporary is left after a commit */
@@ -350,6 +478,7 @@ static void close_all(batch_state *st) {
     free(st->slots);
     free(st->events);
     lm_batch_free(st->b);
+    lm_prompt_cache_free(st->cache);
     lm_tokenizer_free(st->tok);
     lm_model_free(st->model);
 }
@@ -367,11 +496,20 @@ static void install_signals(void) {
 static int run(batch_state *st) {
     int eof = 0, read_failed = 0;
     st->t0 = lm_seconds();
+    if (st->a->prompt_cache_mb < 0) /* the default's size: once all is open */
+        fprintf(stderr, "lamina: prompt cache %llu MiB (--prompt-cache-mb)\n",
+                (unsigned long long)(lm_prompt_cache_get_stats(st->cache).cap_bytes >> 20));
     for (;;) {
         if (!eof) eof = read_requests(st, &read_failed);
+        if (start_pending(st)) {
+            fail("", "out of memory");
+            read_failed = 1;
+            break;
+        }
         if (got_signal)
             while (st->n_running) {
-                lm_request_cancel(st->slots[0].run, st->b);
+                for (int c = 0; c < st->slots[0].n; c++)
+                    lm_request_cancel(st->slots[0].runs[c], st->b);
                 complete(st, 0);
             }
         if (batch_output_flush(&st->out)) break;

@@ -16,6 +16,11 @@ static void record_free(batch_record *r) {
     free(r->text);
     free(r->error);
     free(r->logprobs);
+    for (int i = 0; r->texts && i < r->n; i++) free(r->texts[i]);
+    free(r->texts);
+    free(r->finishes);
+    for (int i = 0; r->choice_logprobs && i < r->n; i++) free(r->choice_logprobs[i]);
+    free(r->choice_logprobs);
     free(r);
 }
 
@@ -56,6 +61,46 @@ int batch_record_finish(batch_record *r, const char *finish, const char *text, i
     return r->text && (!error || r->error) ? 0 : -1;
 }
 
+int batch_record_finish_choices(batch_record *r, int n, const char *const *finishes,
+                                const char *const *texts, int prompt_tokens,
+                                int completion_tokens) {
+    r->texts = calloc((size_t)n, sizeof *r->texts);
+    r->finishes = calloc((size_t)n, sizeof *r->finishes);
+    if (!r->texts || !r->finishes) return -1;
+    r->n = n;
+    for (int i = 0; i < n; i++) {
+        r->finishes[i] = finishes[i];
+        if (!(r->texts[i] = strdup(texts[i]))) return -1;
+    }
+    r->prompt_tokens = prompt_tokens;
+    r->completion_tokens = completion_tokens;
+    r->finish = "choices";
+    return 0;
+}
+
+/* {"id", "choices", "prompt_tokens", "completion_tokens", "error"}. */
+static char *render_choices(const batch_record *r, cJSON *o, cJSON *id) {
+    cJSON *list = cJSON_AddArrayToObject(o, "choices");
+    for (int i = 0; list && i < r->n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        if (!c) break;
+        cJSON_AddNumberToObject(c, "index", i);
+        cJSON_AddStringToObject(c, "text", r->texts[i]);
+        cJSON_AddStringToObject(c, "finish_reason", r->finishes[i]);
+        if (r->choice_logprobs && r->choice_logprobs[i])
+            cJSON_AddItemToObject(c, "logprobs", cJSON_CreateRaw(r->choice_logprobs[i]));
+        cJSON_AddItemToArray(list, c);
+    }
+    cJSON_AddNumberToObject(o, "prompt_tokens", r->prompt_tokens);
+    cJSON_AddNumberToObject(o, "completion_tokens", r->completion_tokens);
+    cJSON_AddNullToObject(o, "error");
+    char *s = id && list && cJSON_GetArraySize(list) == r->n && cJSON_GetArraySize(o) == 5
+                  ? cJSON_PrintUnformatted(o)
+                  : NULL;
+    cJSON_Delete(o);
+    return s;
+}
+
 /* The record as one JSON line, malloc'd; NULL if out of memory. */
 static char *render(const batch_record *r) {
     cJSON *o = cJSON_CreateObject();
@@ -63,6 +108,7 @@ static char *render(const batch_record *r) {
     /* the id's own text, never a double's: 5000000000000001 stays itself */
     cJSON *id = r->id ? cJSON_CreateRaw(r->id) : cJSON_CreateNumber((double)r->line);
     if (id) cJSON_AddItemToObject(o, "id", id);
+    if (r->n > 1) return render_choices(r, o, id);
     cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
     cJSON_AddNumberToObject(o, "prompt_tokens", r->prompt_tokens);
     cJSON_AddNumberToObject(o, "completion_tokens", r->completion_tokens);

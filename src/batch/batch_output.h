@@ -15,6 +15,10 @@ typedef struct batch_record {
     const char *finish; /* "stop", "length", "error", "cancelled"; NULL while running */
     char *error;        /* NULL unless finish is "error" */
     char *logprobs;     /* the record's "logprobs" as JSON text, or NULL (not asked for) */
+    int n;              /* choices ("n" > 1): texts and finishes hold one each, text is NULL */
+    char **texts;
+    const char **finishes;
+    char **choice_logprobs; /* with n > 1 and logprobs: each choice's, as JSON text */
 } batch_record;
 
 typedef struct batch_output {
@@ -34,6 +38,11 @@ batch_record *batch_output_open(batch_output *o, long line);
 /* Finish a record: its text is copied, error may be NULL. */
 int batch_record_finish(batch_record *r, const char *finish, const char *text, int prompt_tokens,
                         int completion_tokens, const char *error);
+/* Finish a record of n > 1 choices: {"id", "choices": [{"index", "text",
+ * "finish_reason"}...], "prompt_tokens", "completion_tokens" (all the
+ * choices'), "error": null}; the texts are copied. */
+int batch_record_finish_choices(batch_record *r, int n, const char *const *finishes,
+                                const char *const *texts, int prompt_tokens, int completion_tokens);
 /* Write the finished records at the front of the queue, each whole, as one
  * write. Returns 0, or -1 on a write error (write_errno says which). */
 int batch_output_flush(batch_output *o);

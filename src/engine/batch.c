@@ -20,8 +20,9 @@ typedef struct lm_seq {
     int active;
     uint64_t order; /* when it joined: prompts are fed oldest first */
     lm_kv kv;
-    int *prompt;
-    int n_prompt, fed; /* prompt tokens, and how many have gone through */
+    int *prompt;       /* (n_ctx) the prompt, then each sampled token as it is fed */
+    int n_prompt, fed; /* prompt tokens, and how many positions have gone through */
+    int keep;          /* hand the KV over as a prefix when it ends */
     int last;          /* the token sampled last: the next decode row */
     lm_sampler *sampler;
     int stop_token;
@@ -30,6 +31,13 @@ typedef struct lm_seq {
     void *logits_arg;
     int prompt_logits; /* call logits_fn at every prompt row (lm_seq_params) */
 } lm_seq;
+
+struct lm_prefix {
+    const lm_model *model;
+    lm_kv kv; /* exactly len positions */
+    int *tokens;
+    int len;
+};
 
 struct lm_batch {
     const lm_model *model;
@@ -48,6 +56,53 @@ static void seq_end(lm_seq *s) {
     lm_sampler_free(s->sampler);
     free(s->prompt);
     *s = (lm_seq){0};
+}
+
+int lm_prefix_length(const lm_prefix *p) { return p->len; }
+const int *lm_prefix_tokens(const lm_prefix *p) { return p->tokens; }
+
+uint64_t lm_prefix_bytes(const lm_prefix *p) {
+    return lm_kv_cache_bytes(p->model->c, p->len) + (uint64_t)p->len * sizeof *p->tokens +
+           sizeof *p;
+}
+
+void lm_prefix_free(lm_prefix *p) {
+    if (!p) return;
+    lm_kv_free(&p->kv);
+    free(p->tokens);
+    free(p);
+}
+
+/* The first n positions s has fed, copied into a prefix of exactly that size
+ * (so a pool of prefixes holds no unused context), or NULL without memory. */
+static lm_prefix *copy_prefix(const lm_model *m, const lm_seq *s, int n) {
+    if (n < 1 || n > s->fed) return NULL;
+    lm_prefix *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->model = m;
+    p->len = n;
+    p->tokens = malloc((size_t)n * sizeof *p->tokens);
+    if (!p->tokens || lm_kv_alloc(&p->kv, m->c, n)) {
+        lm_prefix_free(p);
+        return NULL;
+    }
+    memcpy(p->tokens, s->prompt, (size_t)n * sizeof *p->tokens);
+    lm_kv_copy(&p->kv, &s->kv, m->c, n);
+    return p;
+}
+
+static lm_prefix *compact(const lm_model *m, const lm_seq *s) { return copy_prefix(m, s, s->fed); }
+
+lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err) {
+    if (seq < 0 || seq >= b->max_seqs || !b->seqs[seq].active) {
+        lm_fail(err, "no sequence %d is running", seq);
+        return NULL;
+    }
+    lm_prefix *p = copy_prefix(b->model, &b->seqs[seq], n);
+    if (!p)
+        lm_fail(err, "cannot copy %d positions of a sequence that fed %d (or out of memory)", n,
+                b->seqs[seq].fed);
+    return p;
 }
 
 lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
@@ -108,6 +163,27 @@ static int free_slot(const lm_batch *b) {
     return -1;
 }
 
+/* A prefix must be this model's, hold prefix_len positions whose tokens
+ * begin the prompt, and leave at least one prompt token to feed. */
+static int check_prefix(const lm_batch *b, const int *prompt, int n_prompt, const lm_seq_params *p,
+                        lm_error *err) {
+    if (!p->prefix) return 0;
+    const lm_prefix *x = p->prefix;
+    if (x->model != b->model) return lm_fail(err, "the prefix belongs to another model");
+    if (p->prompt_logits) /* the prefix's rows would have no logits */
+        return lm_fail(err, "a sequence with prompt_logits cannot start from a prefix");
+    if (p->prefix_len < 1 || p->prefix_len > x->len || p->prefix_len >= n_prompt)
+        return lm_fail(err,
+                       "prefix_len %d must be in 1..%d (the prefix's positions) and below the "
+                       "prompt's %d tokens",
+                       p->prefix_len, x->len, n_prompt);
+    for (int i = 0; i < p->prefix_len; i++)
+        if (prompt[i] != x->tokens[i])
+            return lm_fail(err, "prompt token %d is %d but the prefix has %d there", i, prompt[i],
+                           x->tokens[i]);
+    return 0;
+}
+
 int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, lm_error *err) {
     const lm_config *c = b->model->c;
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : b->max_ctx, slot = free_slot(b);
@@ -121,17 +197,23 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
         if (prompt[i] < 0 || prompt[i] >= c->vocab_size)
             return lm_fail(err, "prompt token %d is %d, outside the vocabulary of %d", i, prompt[i],
                            c->vocab_size);
+    if (check_prefix(b, prompt, n_prompt, &p, err)) return -1;
     lm_seq *s = &b->seqs[slot];
     s->sampler = lm_sampler_new(c->vocab_size, p.temperature, p.topp, p.seed, err);
     if (!s->sampler) return -1;
     lm_sampler_set_kernels(s->sampler, b->ws->k);
-    s->prompt = malloc((size_t)n_prompt * sizeof *s->prompt);
+    s->prompt = malloc((size_t)n_ctx * sizeof *s->prompt);
     if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx)) {
         seq_end(s);
         return lm_fail(err, "out of memory for a context of %d positions", n_ctx);
     }
     memcpy(s->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_prompt = n_prompt;
+    if (p.prefix) { /* checked above: its positions are this prompt's first */
+        lm_kv_copy(&s->kv, &p.prefix->kv, c, p.prefix_len);
+        s->fed = p.prefix_len;
+    }
+    s->keep = p.keep;
     s->stop_token = p.stop_token;
     s->end_tokens = p.end_tokens;
     s->logits_fn = p.logits_fn;
@@ -144,6 +226,17 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
 
 void lm_batch_cancel(lm_batch *b, int seq) {
     if (seq >= 0 && seq < b->max_seqs && b->seqs[seq].active) seq_end(&b->seqs[seq]);
+}
+
+lm_prefix *lm_batch_detach(lm_batch *b, int seq, lm_error *err) {
+    if (seq < 0 || seq >= b->max_seqs || !b->seqs[seq].active) {
+        lm_fail(err, "no sequence %d is running", seq);
+        return NULL;
+    }
+    lm_prefix *p = compact(b->model, &b->seqs[seq]);
+    if (!p) lm_fail(err, "no position fed yet, or out of memory");
+    seq_end(&b->seqs[seq]);
+    return p;
 }
 
 int lm_batch_active(const lm_batch *b) {
@@ -183,6 +276,7 @@ static void add_rows(lm_batch *b, int i, int n, int *n_rows, int *n_out) {
     for (int k = 0; k < n; k++) {
         int pos = next_pos(s);
         int token = s->fed < s->n_prompt ? s->prompt[s->fed] : s->last;
+        s->prompt[pos] = token; /* a decode row's token joins the history */
         b->rows[(*n_rows)++] = (lm_row){token, pos, &s->kv};
         s->fed++;
         /* its last row is the last prompt token or a decode token */
@@ -245,6 +339,7 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
             lm_fail(err,
                     "non-finite logits at position %d: the checkpoint holds NaN or Inf weights",
                     b->out_pos[j]);
+            for (int k = 0; k < n_events; k++) lm_prefix_free(events[k].prefix);
             for (int i = 0; i < b->max_seqs; i++) seq_end(&b->seqs[i]);
             return -1;
         }
@@ -256,9 +351,12 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
         int token = lm_sample(s->sampler, logits);
         int stop = token == s->stop_token || lm_token_is_end(s->end_tokens, token);
         int finish = stop ? LM_FINISH_STOP : s->fed >= s->kv.n_ctx ? LM_FINISH_LENGTH : LM_RUNNING;
-        events[n_events++] = (lm_batch_event){b->out_seq[j], token, finish};
+        events[n_events++] = (lm_batch_event){b->out_seq[j], token, finish, NULL};
         s->last = token;
-        if (finish != LM_RUNNING) seq_end(s);
+        if (finish != LM_RUNNING) {
+            if (s->keep) events[n_events - 1].prefix = compact(b->model, s);
+            seq_end(s);
+        }
     }
     return n_events;
 }

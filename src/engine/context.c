@@ -234,3 +234,16 @@ int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *lo
     ctx->ws->logits = own;
     return 0;
 }
+
+/* Positions [0, n) of src into dst, layer by layer (both are (layer, n_ctx,
+ * kv_dim), of different n_ctx). The one place that knows a cache element's
+ * size, so a cache of another element type changes only this. */
+void lm_kv_copy(lm_kv *dst, const lm_kv *src, const lm_config *c, int n) {
+    size_t kv_dim = (size_t)c->n_kv_heads * (size_t)lm_head_size(c), elem = sizeof *src->key;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t from = (size_t)l * (size_t)src->n_ctx * kv_dim,
+               to = (size_t)l * (size_t)dst->n_ctx * kv_dim;
+        memcpy(dst->key + to, src->key + from, (size_t)n * kv_dim * elem);
+        memcpy(dst->value + to, src->value + from, (size_t)n * kv_dim * elem);
+    }
+}

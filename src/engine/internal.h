@@ -145,6 +145,8 @@ uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int 
 /* A KV cache of n_ctx positions (zeroed lazily by the OS), or -1. */
 int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx);
 void lm_kv_free(lm_kv *kv);
+/* Copy positions [0, n) of src into dst (n <= both n_ctx). */
+void lm_kv_copy(lm_kv *dst, const lm_kv *src, const lm_config *c, int n);
 /* 0 if `bytes` fit in this machine's memory, else -1 and err says `what`
  * needs how much. */
 int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);

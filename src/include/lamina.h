@@ -383,7 +383,26 @@ typedef struct lm_seq_params {
      * same with it or without. Its prompt then goes through at most max_seqs
      * rows per step (the batch keeps max_seqs rows of logits). */
     int prompt_logits;
+    /* Prefixes (prompt caches, n choices). keep: when the sequence ends in
+     * lm_batch_step, its KV cache is not freed but handed over as an
+     * lm_prefix in its event (lm_batch_detach for one ended early). prefix:
+     * start from the first prefix_len positions of this prefix (copied; the
+     * prefix stays the caller's): the prompt's first prefix_len ids must be
+     * the prefix's, and at least one prompt token must remain to feed. The
+     * tokens are bit-identical to the whole prompt's fed from position 0. */
+    int keep;
+    const struct lm_prefix *prefix;
+    int prefix_len;
 } lm_seq_params;
+
+/* The KV cache of a sequence's first positions, the tokens at them, and the
+ * model it belongs to: what lm_seq_params.keep hands over. Its memory is
+ * exactly its positions' cache (lm_prefix_bytes). Owned by the caller. */
+typedef struct lm_prefix lm_prefix;
+int lm_prefix_length(const lm_prefix *p);        /* positions held */
+const int *lm_prefix_tokens(const lm_prefix *p); /* the token at each position */
+uint64_t lm_prefix_bytes(const lm_prefix *p);    /* memory it holds, all included */
+void lm_prefix_free(lm_prefix *p);
 
 /* Start a sequence on `prompt` (n_prompt >= 1 ids, BOS first as lm_tokenize
  * gives them). Returns its id (>= 0, stable until it ends), or -1 with err set:
@@ -406,6 +425,10 @@ typedef struct lm_batch_event {
     int seq;    /* the sequence's id */
     int token;  /* the token it sampled this step */
     int finish; /* lm_finish; a finished sequence's slot is already free */
+    /* A finished sequence with keep: its positions fed (the prompt and every
+     * sampled token but the last), now the caller's; NULL otherwise (also
+     * when there was no memory to compact it). */
+    lm_prefix *prefix;
 } lm_batch_event;
 
 /* One forward pass over the active sequences. Writes one event per sequence
@@ -413,6 +436,16 @@ typedef struct lm_batch_event {
  * returns how many, or -1 with err set (then every sequence is ended). events
  * has room for max_seqs entries. With no active sequence it returns 0. */
 int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err);
+
+/* End a sequence now, as lm_batch_cancel, and hand over its KV cache of the
+ * positions fed so far as a prefix (NULL with err set: no such sequence, no
+ * position fed yet, no memory; the sequence is ended all the same). */
+lm_prefix *lm_batch_detach(lm_batch *b, int seq, lm_error *err);
+
+/* A copy of the first n positions a running sequence has fed, as a prefix
+ * (it runs on): n choices of one prompt prefill it once. NULL with err set:
+ * no such sequence, n outside 1..positions fed, no memory. */
+lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err);
 
 /* Bytes of KV cache the batch has allocated now (each sequence's own). */
 uint64_t lm_batch_kv_bytes(const lm_batch *b);

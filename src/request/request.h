@@ -126,7 +126,11 @@ typedef struct lm_request {
      * none or {"type":"text"}. Not with "stop" (a stop string could cut the
      * JSON and still end with finish_reason "stop"). */
     struct lm_json_schema *response_format;
+    int n; /* "n": choices, 1..LM_REQUEST_MAX_N (default 1) */
 } lm_request;
+
+/* The most choices ("n") one request may ask for. */
+#define LM_REQUEST_MAX_N 16
 
 /* Parse one request object. Returns 0, or -1 with err naming the field and
  * the problem ("field 'max_tokens': expected an integer >= 1, got a string");
@@ -232,6 +236,65 @@ cJSON *lm_request_logprobs_json(const lm_request_run *run, int chat, int from, i
 
 int lm_request_prompt_tokens(const lm_request_run *run);
 int lm_request_completion_tokens(const lm_request_run *run);
+
+/* ---- prompt cache (request_cache.c) ------------------------------------
+ *
+ * Finished runs leave their KV cache (the prompt and the tokens generated)
+ * in a pool of at most cap bytes; a run submitted with the pool starts from
+ * the longest prefix its prompt shares with an entry of the same partition
+ * (serve: the API key; prefixes are never shared across partitions, so no
+ * timing tells one user what another sent). Least recently used entries go
+ * first. The text, usage and finish reason are byte-identical with and
+ * without it (a sequence from a prefix equals the whole prompt fed). Like a
+ * batch, one thread uses it. */
+typedef struct lm_prompt_cache lm_prompt_cache;
+
+typedef struct lm_prompt_cache_stats {
+    uint64_t cap_bytes, bytes, entries;
+    uint64_t hits, misses;  /* runs submitted with and without a reusable prefix */
+    uint64_t tokens_reused; /* prompt positions copied instead of computed */
+    uint64_t evictions;     /* entries dropped for room */
+} lm_prompt_cache_stats;
+
+lm_prompt_cache *lm_prompt_cache_new(uint64_t cap_bytes); /* NULL without memory */
+void lm_prompt_cache_free(lm_prompt_cache *c);
+void lm_prompt_cache_clear(lm_prompt_cache *c); /* drop every entry (memory is short) */
+/* The entry of `partition` sharing the longest prefix with ids, and in *use
+ * how many of its positions to take (< n_ids); NULL and 0 for none. Counts a
+ * hit or a miss. */
+const lm_prefix *lm_prompt_cache_find(lm_prompt_cache *c, const char *partition, const int *ids,
+                                      int n_ids, int *use);
+/* Take p (may be NULL) into the pool, evicting as needed; freed if it cannot
+ * fit or an entry already holds all of it. */
+void lm_prompt_cache_add(lm_prompt_cache *c, const char *partition, lm_prefix *p);
+lm_prompt_cache_stats lm_prompt_cache_get_stats(const lm_prompt_cache *c);
+/* The default cap: a quarter of the memory available now, less the batch's
+ * own KV caches at their fullest. */
+uint64_t lm_prompt_cache_default_bytes(uint64_t batch_kv_bytes);
+
+/* Use the pool for this run (before submit): it starts from a cached prefix
+ * and leaves its own behind when it ends. partition NULL = "". The run keeps
+ * the pointers; both must outlive it. */
+void lm_request_set_cache(lm_request_run *run, lm_prompt_cache *c, const char *partition);
+/* Prompt positions this run took from the cache (0 without). */
+int lm_request_cached_tokens(const lm_request_run *run);
+
+/* ---- n choices -----------------------------------------------------------
+ *
+ * Choice i of a request is the run lm_request_prepare_choice makes with
+ * index i: the same prompt, sampled with seed + i (req->seed must be set:
+ * callers fix a seed for all choices first). Its text equals a request of
+ * its own with that seed. The prompt is prefilled once: choice 0 runs first
+ * with lm_request_keep; at its first event (its prompt is fed) the caller
+ * takes the prompt's KV but its last position (lm_batch_snapshot, or the
+ * event's prefix when choice 0 ended there) and submits the other choices
+ * from it with lm_request_submit_prefix: each feeds only the last token. */
+lm_request_run *lm_request_prepare_choice(const lm_tokenizer *tok, int max_ctx,
+                                          const lm_request *req, int index, lm_error *err);
+void lm_request_keep(lm_request_run *run); /* its sequence hands its KV over when it ends */
+/* lm_request_submit from prefix x's first `use` positions (x NULL: none). */
+int lm_request_submit_prefix(lm_request_run *run, lm_batch *b, const lm_prefix *x, int use,
+                             lm_error *err);
 
 #ifdef __cplusplus
 }

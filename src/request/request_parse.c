@@ -235,6 +235,11 @@ static int parse_field(const cJSON *f, const lm_request_rules *rules, lm_request
         return 0;
     }
     if (strcmp(name, "stop") == 0) return parse_stop(f, req, err);
+    if (strcmp(name, "n") == 0) {
+        if (get_int(f, name, 1, LM_REQUEST_MAX_N, &d, err)) return -1;
+        req->n = (int)d;
+        return 0;
+    }
     if (rules->allow_echo && strcmp(name, "echo") == 0) {
         if (!cJSON_IsBool(f)) return wrong(err, name, "true or false", f);
         req->echo = cJSON_IsTrue(f);
@@ -292,7 +297,8 @@ int lm_request_parse(const cJSON *obj, const lm_request_rules *rules, lm_request
                         .seed = rules->seed,
                         .steps = rules->steps,
                         .repeat_penalty = 1.0f,
-                        .repeat_last_n = 64};
+                        .repeat_last_n = 64,
+                        .n = 1};
     if (parse_fields(obj, rules, req, err)) {
         lm_request_free(req);
         return -1;

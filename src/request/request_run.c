@@ -41,9 +41,12 @@ struct lm_request_run {
     int completion_tokens;
     lm_request_finish finish;
     lm_error error;
-    request_hook hook; /* logprobs, sampling controls, the constraint */
-    int chat;          /* the request had messages */
-    lm_json_run *json; /* response_format's constraint, or NULL */
+    request_hook hook;      /* logprobs, sampling controls, the constraint */
+    int chat;               /* the request had messages */
+    lm_json_run *json;      /* response_format's constraint, or NULL */
+    lm_prompt_cache *cache; /* NULL: none */
+    const char *partition;
+    int cached; /* prompt positions taken from the cache */
 };
 
 const char *lm_request_finish_name(lm_request_finish f) {
@@ -177,6 +180,11 @@ static int cannot_fit(const lm_tokenizer *tok, const lm_request *req, int max_ct
 
 lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const lm_request *req,
                                    lm_error *err) {
+    return lm_request_prepare_choice(tok, max_ctx, req, 0, err);
+}
+
+lm_request_run *lm_request_prepare_choice(const lm_tokenizer *tok, int max_ctx,
+                                          const lm_request *req, int index, lm_error *err) {
     if (cannot_fit(tok, req, max_ctx, err)) return NULL;
     lm_request_run *r = calloc(1, sizeof *r);
     if (!r) return request_set_error(err, "out of memory"), NULL;
@@ -199,7 +207,7 @@ lm_request_run *lm_request_prepare(const lm_tokenizer *tok, int max_ctx, const l
         .n_ctx = n_ctx,
         .temperature = req->temperature,
         .topp = req->topp,
-        .seed = req->seed ? req->seed : (uint64_t)time(NULL), /* as the CLI's -s 0 */
+        .seed = (req->seed ? req->seed : (uint64_t)time(NULL)) + (uint64_t)index, /* -s 0 */
         .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template)
                                     : lm_tokenizer_stop_token(tok, 0),
         .end_tokens = tok,
@@ -241,9 +249,70 @@ static void finish(lm_request_run *r, lm_request_finish f) {
     r->stable = r->len;
 }
 
+void lm_request_set_cache(lm_request_run *r, lm_prompt_cache *c, const char *partition) {
+    r->cache = c;
+    r->partition = partition ? partition : "";
+}
+
+int lm_request_cached_tokens(const lm_request_run *r) { return r->cached; }
+
+/* Add the sequence, from the cache's longest shared prefix when there is one.
+ * Short of memory, the cache's entries are what can go: dropped, and tried
+ * once more. */
+static int add_cached(lm_request_run *r, lm_batch *b) {
+    lm_seq_params p = r->params;
+    p.keep = 1;
+    /* an echoed prompt with logprobs needs every prompt row's logits */
+    p.prefix = p.prompt_logits
+                   ? NULL
+                   : lm_prompt_cache_find(r->cache, r->partition, r->ids, r->n_ids, &p.prefix_len);
+    if (!p.prefix) p.prefix_len = 0;
+    r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    if (r->seq < 0 && lm_prompt_cache_get_stats(r->cache).entries > 0 &&
+        strstr(r->error.msg, "out of memory")) {
+        lm_prompt_cache_clear(r->cache);
+        p.prefix = NULL;
+        p.prefix_len = 0;
+        r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    }
+    if (r->seq >= 0) r->cached = p.prefix_len;
+    return r->seq;
+}
+
+/* The run's sequence ends before the batch ended it: into the cache, if any. */
+static void end_seq(lm_request_run *r, lm_batch *b, int seq) {
+    if (r->cache)
+        lm_prompt_cache_add(r->cache, r->partition, lm_batch_detach(b, seq, NULL));
+    else
+        lm_batch_cancel(b, seq);
+}
+
+void lm_request_keep(lm_request_run *r) { r->params.keep = 1; }
+
+int lm_request_submit_prefix(lm_request_run *r, lm_batch *b, const lm_prefix *x, int use,
+                             lm_error *err) {
+    if (r->finish) return request_set_error(err, "the request has already finished");
+    lm_seq_params p = r->params;
+    p.keep = p.keep || r->cache;
+    if (p.prompt_logits) x = NULL; /* every prompt row's logits: the whole prompt */
+    p.prefix = x;
+    p.prefix_len = x ? use : 0;
+    r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
+    if (r->seq >= 0) {
+        r->cached = p.prefix_len;
+        return 0;
+    }
+    request_set_error(err, "%s", r->error.msg);
+    finish(r, LM_REQUEST_ERROR);
+    return -1;
+}
+
 int lm_request_submit(lm_request_run *r, lm_batch *b, lm_error *err) {
     if (r->finish) return request_set_error(err, "the request has already finished");
-    r->seq = lm_batch_add(b, r->ids, r->n_ids, r->params, &r->error);
+    if (r->cache)
+        add_cached(r, b);
+    else
+        r->seq = lm_batch_add(b, r->ids, r->n_ids, r->params, &r->error);
     if (r->seq >= 0) return 0;
     request_set_error(err, "%s", r->error.msg);
     finish(r, LM_REQUEST_ERROR);
@@ -288,7 +357,7 @@ static size_t held_back(const lm_request_run *r) {
 /* End early (a stop string, max_tokens, no memory): out of the batch too. */
 static int end_early(lm_request_run *r, lm_batch *b, const lm_batch_event *ev,
                      lm_request_finish f) {
-    if (ev->finish == LM_RUNNING) lm_batch_cancel(b, ev->seq);
+    if (ev->finish == LM_RUNNING) end_seq(r, b, ev->seq);
     finish(r, f);
     return 1;
 }
@@ -303,6 +372,8 @@ static lm_request_finish json_dead(lm_request_run *r) {
 }
 
 int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
+    if (ev->prefix) /* the batch ended it and hands its KV over */
+        lm_prompt_cache_add(r->cache, r->partition, ev->prefix);
     if (r->finish) return 1;
     r->completion_tokens++;
     if (ev->finish == LM_FINISH_STOP) {
@@ -334,7 +405,7 @@ int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
 
 void lm_request_cancel(lm_request_run *r, lm_batch *b) {
     if (r->finish) return;
-    if (r->seq >= 0) lm_batch_cancel(b, r->seq);
+    if (r->seq >= 0) end_seq(r, b, r->seq);
     finish(r, LM_REQUEST_CANCELLED);
 }
 

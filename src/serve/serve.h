@@ -47,6 +47,7 @@ typedef struct serve_config {
     const char *chat_template_name;
     lm_chat_template chat_template;
     char chat_error[512];
+    long prompt_cache_mb; /* --prompt-cache-mb; -1: a quarter of the memory available */
 } serve_config;
 
 /* What /v1/models and the request parser need to know about the model. */
@@ -107,6 +108,8 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
  * grace_s seconds, then cancel the rest; join the thread and free. */
 void serve_engine_drain(serve_engine *eng, double grace_s);
 void serve_engine_free(serve_engine *eng);
+/* The prompt cache's cap in bytes (0: off), for the start-up line. */
+uint64_t serve_engine_cache_bytes(const serve_engine *eng);
 
 /* Queue a parsed job for the connection conn (socket fd) and suspend the
  * connection until the engine has something for it. 0, or -1 with e set

@@ -200,6 +200,7 @@ static struct serve_job *job_new(const serve_model *m, serve_kind kind) {
 
 void serve_job_free(struct serve_job *job) {
     if (!job) return;
+    for (int i = 1; i < job->req.n; i++) lm_request_run_free(job->runs[i]);
     lm_request_run_free(job->run);
     lm_request_free(&job->req);
     free(job->out);
@@ -323,11 +324,23 @@ int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t 
         serve_job_free(job);
         return bad(e, "messages", NULL, "%s", m->cfg->chat_error);
     }
-    job->run = lm_request_prepare(m->tok, m->cfg->ctx, &job->req, &err);
-    if (!job->run) {
+    if (job->req.n > m->cfg->parallel) {
+        static __thread char msg[160];
+        snprintf(msg, sizeof msg,
+                 "field 'n': %d choices, but this server runs at most %d sequences at once "
+                 "(--parallel)",
+                 job->req.n, m->cfg->parallel);
         serve_job_free(job);
-        return bad(e, kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded", "%s",
-                   err.msg);
+        return bad(e, "n", NULL, "%s", msg);
+    }
+    for (int i = 0; i < job->req.n; i++) {
+        job->runs[i] = lm_request_prepare_choice(m->tok, m->cfg->ctx, &job->req, i, &err);
+        job->run = job->runs[0];
+        if (!job->runs[i]) {
+            serve_job_free(job);
+            return bad(e, kind == SERVE_CHAT ? "messages" : "prompt", "context_length_exceeded",
+                       "%s", err.msg);
+        }
     }
     *out = job;
     return 0;
@@ -368,8 +381,10 @@ static cJSON *object_head(const struct serve_job *job, const char *object) {
     return o;
 }
 
+/* The prompt counts once, however many choices were sampled from it. */
 static cJSON *usage_object(const struct serve_job *job) {
-    int p = lm_request_prompt_tokens(job->run), c = lm_request_completion_tokens(job->run);
+    int p = lm_request_prompt_tokens(job->run), c = 0;
+    for (int i = 0; i < job->req.n; i++) c += lm_request_completion_tokens(job->runs[i]);
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", p);
     cJSON_AddNumberToObject(u, "completion_tokens", c);
@@ -379,20 +394,20 @@ static cJSON *usage_object(const struct serve_job *job) {
 
 /* A choice: {"index":0, text or message or delta, "logprobs":null,
  * "finish_reason":...}. finish NULL = null (a chunk before the last). */
-static cJSON *choice(struct serve_job *job, const char *text, size_t len, const char *finish,
-                     int chunk, size_t lp_upto) {
+static cJSON *choice(struct serve_job *job, int index, const char *text, size_t len,
+                     const char *finish, int chunk, size_t lp_upto) {
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON_AddNumberToObject(c, "index", index);
     char *t = strndup(text ? text : "", text ? len : 0);
     if (job->kind == SERVE_COMPLETION) {
         cJSON_AddStringToObject(c, "text", t ? t : "");
     } else {
         cJSON *msg = cJSON_AddObjectToObject(c, chunk ? "delta" : "message");
-        if (!chunk || !job->role_sent) cJSON_AddStringToObject(msg, "role", "assistant");
+        if (!chunk || !job->roles[index]) cJSON_AddStringToObject(msg, "role", "assistant");
         if (!chunk || len) cJSON_AddStringToObject(msg, "content", t ? t : "");
     }
     free(t);
-    cJSON_AddItemToObject(c, "logprobs", serve_logprobs_json(job, lp_upto));
+    cJSON_AddItemToObject(c, "logprobs", serve_logprobs_json(job, index, lp_upto));
     cJSON_AddItemToObject(c, "finish_reason", string_or_null(finish));
     return c;
 }
@@ -401,54 +416,70 @@ static const char *chunk_object(const struct serve_job *job) {
     return job->kind == SERVE_CHAT ? "chat.completion.chunk" : "text_completion";
 }
 
-int serve_api_delta(struct serve_job *job, const char *text, size_t len) {
+int serve_api_delta_at(struct serve_job *job, int i, const char *text, size_t len) {
     cJSON *o = object_head(job, chunk_object(job));
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     /* logprobs for the tokens whose text begins before this chunk's end */
-    size_t upto = (size_t)(text - lm_request_text(job->run, NULL)) + len;
-    cJSON_AddItemToArray(choices, choice(job, text, len, NULL, 1, upto));
-    job->role_sent = 1;
+    size_t upto = (size_t)(text - lm_request_text(job->runs[i], NULL)) + len;
+    cJSON_AddItemToArray(choices, choice(job, i, text, len, NULL, 1, upto));
+    job->roles[i] = 1;
     return append_event(job, o);
 }
 
+int serve_api_delta(struct serve_job *job, const char *text, size_t len) {
+    return serve_api_delta_at(job, 0, text, len);
+}
+
 /* The text a client sees: with echo the prompt first, else the completion. */
-static const char *visible_text(const struct serve_job *job, size_t *len) {
+static const char *visible_text(const struct serve_job *job, int i, size_t *len) {
     size_t n = 0;
-    const char *t = lm_request_text(job->run, &n);
-    size_t from = job->req.echo ? 0 : lm_request_completion_offset(job->run);
+    const char *t = lm_request_text(job->runs[i], &n);
+    size_t from = job->req.echo ? 0 : lm_request_completion_offset(job->runs[i]);
     if (from > n) from = n;
     *len = n - from;
     return t + from;
 }
 
-static const char *finish_name(const struct serve_job *job) {
-    const char *f = lm_request_finish_name(lm_request_finish_reason(job->run));
+static const char *finish_name(const struct serve_job *job, int i) {
+    const char *f = lm_request_finish_name(lm_request_finish_reason(job->runs[i]));
     return f ? f : "stop";
 }
 
-int serve_api_final(struct serve_job *job) {
+/* A stream's end of choice i: the rest of its text, then its finish reason
+ * in a chunk of its own. */
+static int stream_end(struct serve_job *job, int i) {
     size_t len;
-    const char *text = visible_text(job, &len);
+    const char *text = visible_text(job, i, &len);
+    if (len > job->sent[i] && serve_api_delta_at(job, i, text + job->sent[i], len - job->sent[i]))
+        return -1;
+    job->sent[i] = len;
+    cJSON *o = object_head(job, chunk_object(job));
+    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
+    cJSON_AddItemToArray(choices, choice(job, i, "", 0, finish_name(job, i), 1, SIZE_MAX));
+    job->roles[i] = 1;
+    return append_event(job, o);
+}
+
+int serve_api_final(struct serve_job *job) {
     if (!job->stream) {
         cJSON *o =
             object_head(job, job->kind == SERVE_CHAT ? "chat.completion" : "text_completion");
         cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-        cJSON_AddItemToArray(choices, choice(job, text, len, finish_name(job), 0, SIZE_MAX));
+        for (int i = 0; i < job->req.n; i++) {
+            size_t len;
+            const char *text = visible_text(job, i, &len);
+            cJSON_AddItemToArray(choices,
+                                 choice(job, i, text, len, finish_name(job, i), 0, SIZE_MAX));
+        }
         cJSON_AddItemToObject(o, "usage", usage_object(job));
         char *body = print_free(o);
         int rc = body ? append(job, body, strlen(body)) : -1;
         free(body);
         return rc;
     }
-    /* The rest of the text, then the finish reason in a chunk of its own. */
-    if (len > job->text_sent && serve_api_delta(job, text + job->text_sent, len - job->text_sent))
-        return -1;
-    job->text_sent = len;
-    cJSON *o = object_head(job, chunk_object(job));
-    cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-    cJSON_AddItemToArray(choices, choice(job, "", 0, finish_name(job), 1, SIZE_MAX));
-    job->role_sent = 1;
-    if (append_event(job, o)) return -1;
+    for (int i = 0; i < job->req.n; i++)
+        if (stream_end(job, i)) return -1;
+    cJSON *o;
     if (job->include_usage) {
         o = object_head(job, chunk_object(job));
         cJSON_AddArrayToObject(o, "choices");

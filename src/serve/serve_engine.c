@@ -31,6 +31,7 @@ struct serve_engine {
     pthread_t thread;
     int started;
     lm_batch *batch;
+    lm_prompt_cache *cache; /* NULL: --prompt-cache-mb 0 */
     const serve_model *m;
     int parallel, queue_max;
     struct serve_job *head, *tail; /* the queue, oldest first */
@@ -136,11 +137,12 @@ static void finish(serve_engine *eng, struct serve_job *job) {
 
 /* Send the text that can no longer change, cut before an incomplete UTF-8
  * character so each chunk is valid JSON text on its own. */
-static void stream_text(struct serve_job *job) {
+static void stream_text(struct serve_job *job, int i) {
     size_t n = 0;
-    const char *text = lm_request_text(job->run, &n);
-    size_t from = job->req.echo ? 0 : lm_request_completion_offset(job->run);
-    size_t stable = lm_request_stable_len(job->run);
+    lm_request_run *run = job->runs[i];
+    const char *text = lm_request_text(run, &n);
+    size_t from = job->req.echo ? 0 : lm_request_completion_offset(run);
+    size_t stable = lm_request_stable_len(run);
     if (stable <= from) return;
     size_t len = stable - from;
     const unsigned char *t = (const unsigned char *)text + from;
@@ -151,9 +153,9 @@ static void stream_text(struct serve_job *job) {
         if (need > back) len -= back; /* the character is not complete yet */
         break;
     }
-    if (len <= job->text_sent) return;
-    if (serve_api_delta(job, (const char *)t + job->text_sent, len - job->text_sent) == 0)
-        job->text_sent = len;
+    if (len <= job->sent[i]) return;
+    if (serve_api_delta_at(job, i, (const char *)t + job->sent[i], len - job->sent[i]) == 0)
+        job->sent[i] = len;
 }
 
 static void remove_running(serve_engine *eng, int i) {
@@ -201,7 +203,8 @@ static const char *client_gone(serve_engine *eng, struct serve_job *job) {
 /* End a job early: the client is gone (why), or the server stops (NULL). */
 static void cancel(serve_engine *eng, struct serve_job *job, const char *why) {
     job->cancelled = 1;
-    if (job->run) lm_request_cancel(job->run, eng->batch);
+    for (int i = 0; i < job->req.n; i++)
+        if (job->runs[i]) lm_request_cancel(job->runs[i], eng->batch);
     if (!job->gone) {
         if (why)
             serve_error_set(&job->err, SERVE_CLIENT_GONE, "client_error", NULL, "client_gone", "%s",
@@ -238,18 +241,37 @@ static void sweep(serve_engine *eng) {
         for (eng->tail = eng->head; eng->tail->next;) eng->tail = eng->tail->next;
 }
 
+/* Slots promised to choices that start once their choice 0's prompt is fed. */
+static int reserved(const serve_engine *eng) {
+    int n = 0;
+    for (int i = 0; i < eng->n_running; i++)
+        if (!eng->running[i]->followers) n += eng->running[i]->req.n - 1;
+    return n;
+}
+
 static void admit(serve_engine *eng) {
-    while (eng->head && eng->n_running < eng->parallel && lm_batch_free_slots(eng->batch) > 0) {
+    while (eng->head && eng->n_running < eng->parallel &&
+           lm_batch_free_slots(eng->batch) - reserved(eng) >= eng->head->req.n) {
         struct serve_job *job = eng->head;
         eng->head = job->next;
         if (!eng->head) eng->tail = NULL;
         eng->n_queued--;
         lm_error err;
+        /* one key (--api-key) at most: every request is one partition */
+        lm_request_set_cache(job->run, eng->cache, eng->m->cfg->api_key);
+        if (job->req.n > 1) lm_request_keep(job->run); /* its prompt's KV for the others */
         if (lm_request_submit(job->run, eng->batch, &err)) {
-            serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", err.msg);
+            /* short of memory (the cache already dropped): the server is
+             * busy, not broken */
+            int oom = strstr(err.msg, "out of memory") != NULL;
+            serve_error_set(&job->err, oom ? 503 : 500, "server_error", NULL,
+                            oom ? "out_of_memory" : NULL, "%s", err.msg);
             finish(eng, job);
             continue;
         }
+        serve_metrics_prompt(lm_request_prompt_tokens(job->run) -
+                                 lm_request_cached_tokens(job->run),
+                             lm_prompt_cache_get_stats(eng->cache));
         job->seq = lm_request_seq(job->run);
         job->state = JOB_RUNNING;
         eng->running[eng->n_running++] = job;
@@ -257,26 +279,64 @@ static void admit(serve_engine *eng) {
     }
 }
 
-static struct serve_job *running_seq(serve_engine *eng, int seq, int *index) {
+/* The running job with a choice on batch sequence seq: *index is the job's
+ * place in running, *choice the choice's. */
+static struct serve_job *running_seq(serve_engine *eng, int seq, int *index, int *choice) {
     for (int i = 0; i < eng->n_running; i++)
-        if (eng->running[i]->seq == seq) return *index = i, eng->running[i];
+        for (int c = 0; c < eng->running[i]->req.n; c++)
+            if (eng->running[i]->runs[c] && lm_request_seq(eng->running[i]->runs[c]) == seq)
+                return *index = i, *choice = c, eng->running[i];
     return NULL;
+}
+
+/* Choice 0's prompt is fed (ev is its first event): the other choices start
+ * from its KV less the last position, each feeding the last token, so the
+ * prompt is computed once. (A choice 0 that ended at once hands its KV in
+ * the event.) */
+static void start_followers(serve_engine *eng, struct serve_job *job, const lm_batch_event *ev) {
+    job->followers = 1;
+    int use = lm_request_prompt_tokens(job->run) - 1;
+    lm_prefix *own = NULL;
+    const lm_prefix *x = use > 0 ? ev->prefix : NULL;
+    if (!x && use > 0) x = own = lm_batch_snapshot(eng->batch, ev->seq, use, NULL);
+    for (int c = 1; c < job->req.n; c++) {
+        lm_error err;
+        lm_request_set_cache(job->runs[c], eng->cache, eng->m->cfg->api_key);
+        if (lm_request_submit_prefix(job->runs[c], eng->batch, x, x ? use : 0, &err)) {
+            serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", err.msg);
+            continue;
+        }
+        serve_metrics_prompt(lm_request_prompt_tokens(job->runs[c]) -
+                                 lm_request_cached_tokens(job->runs[c]),
+                             lm_prompt_cache_get_stats(eng->cache));
+    }
+    lm_prefix_free(own);
+}
+
+static int all_finished(const struct serve_job *job) {
+    for (int c = 0; c < job->req.n; c++)
+        if (!lm_request_finish_reason(job->runs[c])) return 0;
+    return 1;
 }
 
 static void deliver(serve_engine *eng, const lm_batch_event *ev, int n) {
     int generated = 0;
     for (int k = 0; k < n; k++) {
-        int i;
-        struct serve_job *job = running_seq(eng, ev[k].seq, &i);
+        int i, c;
+        struct serve_job *job = running_seq(eng, ev[k].seq, &i, &c);
         if (!job) continue;
         generated++;
-        int done = lm_request_feed(job->run, eng->batch, &ev[k]);
-        if (done) {
+        if (c == 0 && job->req.n > 1 && !job->followers) start_followers(eng, job, &ev[k]);
+        lm_request_feed(job->runs[c], eng->batch, &ev[k]);
+        if (job->err.status) /* a choice could not start */
+            for (int o = 0; o < job->req.n; o++) lm_request_cancel(job->runs[o], eng->batch);
+        if (all_finished(job)) {
             remove_running(eng, i);
             serve_metrics_tokens(lm_request_prompt_tokens(job->run), 0);
+            serve_metrics_prompt(0, lm_prompt_cache_get_stats(eng->cache));
             finish(eng, job);
         } else if (job->stream && !job->gone) {
-            stream_text(job);
+            stream_text(job, c);
             if (job->out_pos < job->out_len) wake(eng, job);
         }
     }
@@ -287,7 +347,7 @@ static void fail_all(serve_engine *eng, const char *msg) {
     while (eng->n_running > 0) {
         struct serve_job *job = eng->running[eng->n_running - 1];
         eng->n_running--;
-        lm_request_fail(job->run, msg);
+        for (int c = 0; c < job->req.n; c++) lm_request_fail(job->runs[c], msg);
         serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", msg);
         finish(eng, job);
     }
@@ -343,6 +403,21 @@ static void *engine_main(void *arg) {
     return NULL;
 }
 
+/* The prompt cache: --prompt-cache-mb, or a share of the memory available
+ * beside the batch's KV caches at their fullest (printed). */
+static int open_cache(serve_engine *eng, const lm_model *model, const serve_config *cfg,
+                      lm_error *err) {
+    lm_config c = lm_model_get_info(model).config;
+    uint64_t bytes = cfg->prompt_cache_mb >= 0
+                         ? (uint64_t)cfg->prompt_cache_mb << 20
+                         : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(&c, cfg->ctx) *
+                                                         (uint64_t)cfg->parallel);
+    if (bytes == 0) return 0;
+    eng->cache = lm_prompt_cache_new(bytes);
+    if (!eng->cache) return snprintf(err->msg, sizeof err->msg, "out of memory"), -1;
+    return 0;
+}
+
 serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm_error *err) {
     const serve_config *cfg = m->cfg;
     serve_engine *eng = calloc(1, sizeof *eng);
@@ -365,7 +440,7 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
     }
     eng->batch = lm_batch_new(
         model, (lm_batch_params){cfg->parallel, cfg->ctx, cfg->threads, cfg->isa}, err);
-    if (!eng->batch) {
+    if (!eng->batch || open_cache(eng, model, cfg, err)) {
         serve_engine_free(eng);
         return NULL;
     }
@@ -500,10 +575,15 @@ void serve_engine_drain(serve_engine *eng, double grace_s) {
     eng->started = 0;
 }
 
+uint64_t serve_engine_cache_bytes(const serve_engine *eng) {
+    return lm_prompt_cache_get_stats(eng->cache).cap_bytes;
+}
+
 void serve_engine_free(serve_engine *eng) {
     if (!eng) return;
     if (eng->started) serve_engine_drain(eng, 0);
     lm_batch_free(eng->batch);
+    lm_prompt_cache_free(eng->cache);
     free(eng->running);
     free(eng->events);
     free(eng->resume);

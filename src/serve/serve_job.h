@@ -39,21 +39,27 @@ struct serve_job {
     serve_error err; /* err.status != 0: the job failed */
     char *out;       /* bytes to send: events, or the whole JSON body */
     size_t out_len, out_cap, out_pos;
-    size_t text_sent;       /* bytes of the text already sent as events */
-    int role_sent;          /* chat streams: the first delta carries the role */
-    int lp_sent;            /* logprobs entries already sent (serve_logprobs.c) */
     struct serve_job *next; /* the engine's queue */
+    /* n choices (request.h): runs[0] is run; the others start from choice
+     * 0's prompt once it is fed (followers: 1 when they have) */
+    lm_request_run *runs[LM_REQUEST_MAX_N];
+    size_t sent[LM_REQUEST_MAX_N]; /* streams: bytes of each choice's text sent */
+    int roles[LM_REQUEST_MAX_N];   /* chat streams: the choice's role is out */
+    int lp_sent[LM_REQUEST_MAX_N]; /* logprobs entries already sent (serve_logprobs.c) */
+    int followers;
 };
 
 /* serve_api.c: the OpenAI objects for a job. Each appends to job->out and
  * returns 0, or -1 without memory. */
 int serve_api_delta(struct serve_job *job, const char *text, size_t len); /* a stream chunk */
+/* The same for choice i of an n-choice job. */
+int serve_api_delta_at(struct serve_job *job, int i, const char *text, size_t len);
 int serve_api_final(struct serve_job *job); /* the end: last chunk(s) and [DONE], or the body */
 int serve_api_stream_error(struct serve_job *job); /* an error event and [DONE] */
 int serve_api_comment(struct serve_job *job);      /* ": \n\n", which stream readers skip */
-/* serve_logprobs.c: a choice's "logprobs" (null without them), with the
- * entries not sent yet whose text begins before byte upto of the run's text. */
-cJSON *serve_logprobs_json(struct serve_job *job, size_t upto);
+/* serve_logprobs.c: choice i's "logprobs" (null without them), with the
+ * entries not sent yet whose text begins before byte upto of its run's text. */
+cJSON *serve_logprobs_json(struct serve_job *job, int i, size_t upto);
 /* The whole HTTP response for a job's answer (job->out, or its error), as
  * MHD would send it (malloc'd, *len bytes), for the engine to write itself;
  * *status is its status. NULL without memory. */

@@ -38,6 +38,10 @@ static const char usage[] =
     "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
     "  --ctx N               longest context of a request (default: the model's seq_len)\n"
     "  --threads N           worker threads (default: automatic)\n"
+    "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
+    "                        requests sharing a prefix (chat turns); answers are the\n"
+    "                        same bytes; 0 = off (default: a quarter of the memory\n"
+    "                        available, printed at start)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
     "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
     "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
@@ -157,14 +161,21 @@ static int parse_args(int argc, char **argv, serve_config *c) {
                         .steps = 256,
                         .max_body = 1 << 20,
                         .timeout_s = 30,
-                        .grace_s = 30};
+                        .grace_s = 30,
+                        .prompt_cache_mb = -1};
     long seed = 0, max_body = (long)c->max_body;
     int_opt ints[] = {
-        {"--port", 0, 65535, &c->port, 0},         {"--parallel", 1, 1024, &c->parallel, 0},
-        {"--queue", 0, 100000, &c->queue, 0},      {"--ctx", 0, 1 << 20, &c->ctx, 0},
-        {"--threads", 0, 1024, &c->threads, 0},    {"--timeout", 1, 86400, &c->timeout_s, 0},
-        {"--grace", 0, 86400, &c->grace_s, 0},     {"-n", 0, 1 << 20, &c->steps, 0},
-        {"--max-body", 1, 1L << 30, &max_body, 1}, {"-s", 0, LONG_MAX, &seed, 1},
+        {"--port", 0, 65535, &c->port, 0},
+        {"--parallel", 1, 1024, &c->parallel, 0},
+        {"--queue", 0, 100000, &c->queue, 0},
+        {"--ctx", 0, 1 << 20, &c->ctx, 0},
+        {"--threads", 0, 1024, &c->threads, 0},
+        {"--timeout", 1, 86400, &c->timeout_s, 0},
+        {"--grace", 0, 86400, &c->grace_s, 0},
+        {"-n", 0, 1 << 20, &c->steps, 0},
+        {"--max-body", 1, 1L << 30, &max_body, 1},
+        {"-s", 0, LONG_MAX, &seed, 1},
+        {"--prompt-cache-mb", 0, 1L << 30, &c->prompt_cache_mb, 1},
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -415,10 +426,12 @@ static int run_server(server *s, int argc, char **argv) {
     int ipv6 = strchr(s->cfg.host, ':') != NULL;
     fprintf(stderr,
             "lamina serve: listening on http://%s%s%s:%d/ (model %s, %s, kernels %s, %d thread%s, "
-            "parallel %d, queue %d, ctx %d%s)\n",
+            "parallel %d, queue %d, ctx %d, prompt cache %llu MiB%s%s)\n",
             ipv6 ? "[" : "", s->cfg.host, ipv6 ? "]" : "", serve_http_port(s->http), s->m.id,
             s->m.format, s->kernels, s->m.threads, s->m.threads == 1 ? "" : "s", s->cfg.parallel,
-            s->cfg.queue, s->cfg.ctx, s->cfg.api_key ? ", API key required" : "");
+            s->cfg.queue, s->cfg.ctx, (unsigned long long)(serve_engine_cache_bytes(s->eng) >> 20),
+            s->cfg.prompt_cache_mb < 0 ? " (default; --prompt-cache-mb)" : "",
+            s->cfg.api_key ? ", API key required" : "");
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {
     }

@@ -21,6 +21,8 @@ static struct {
     unsigned long long requests[N_STATUS + 1]; /* the last: any other status */
     unsigned long long prompt_tokens, generated_tokens;
     int queued, active;
+    unsigned long long prompt_computed;
+    lm_prompt_cache_stats cache;
     /* tokens per whole second over the last WINDOW seconds (a ring) */
     long long bucket_sec[WINDOW];
     unsigned long long bucket_tokens[WINDOW];
@@ -55,6 +57,47 @@ void serve_metrics_load(int queued, int active) {
     m.queued = queued;
     m.active = active;
     pthread_mutex_unlock(&m.mu);
+}
+
+void serve_metrics_prompt(int computed, lm_prompt_cache_stats cache) {
+    pthread_mutex_lock(&m.mu);
+    m.prompt_computed += (unsigned long long)computed;
+    m.cache = cache;
+    pthread_mutex_unlock(&m.mu);
+}
+
+static void cache_text(FILE *f) {
+    fprintf(f,
+            "# HELP lamina_prompt_tokens_computed_total Prompt positions run through the model "
+            "(prompt tokens less those the prompt cache gave).\n"
+            "# TYPE lamina_prompt_tokens_computed_total counter\n"
+            "lamina_prompt_tokens_computed_total %llu\n"
+            "# HELP lamina_prompt_cache_tokens_reused_total Prompt positions copied from the "
+            "prompt cache.\n"
+            "# TYPE lamina_prompt_cache_tokens_reused_total counter\n"
+            "lamina_prompt_cache_tokens_reused_total %llu\n"
+            "# HELP lamina_prompt_cache_hits_total Requests that started from a cached prefix.\n"
+            "# TYPE lamina_prompt_cache_hits_total counter\n"
+            "lamina_prompt_cache_hits_total %llu\n"
+            "# HELP lamina_prompt_cache_misses_total Requests the cache had no prefix for.\n"
+            "# TYPE lamina_prompt_cache_misses_total counter\n"
+            "lamina_prompt_cache_misses_total %llu\n"
+            "# HELP lamina_prompt_cache_evictions_total Entries dropped for room.\n"
+            "# TYPE lamina_prompt_cache_evictions_total counter\n"
+            "lamina_prompt_cache_evictions_total %llu\n"
+            "# HELP lamina_prompt_cache_bytes Memory the prompt cache holds.\n"
+            "# TYPE lamina_prompt_cache_bytes gauge\n"
+            "lamina_prompt_cache_bytes %llu\n"
+            "# HELP lamina_prompt_cache_capacity_bytes The cache's cap (--prompt-cache-mb).\n"
+            "# TYPE lamina_prompt_cache_capacity_bytes gauge\n"
+            "lamina_prompt_cache_capacity_bytes %llu\n"
+            "# HELP lamina_prompt_cache_entries Sequences the prompt cache holds.\n"
+            "# TYPE lamina_prompt_cache_entries gauge\n"
+            "lamina_prompt_cache_entries %llu\n",
+            m.prompt_computed, (unsigned long long)m.cache.tokens_reused,
+            (unsigned long long)m.cache.hits, (unsigned long long)m.cache.misses,
+            (unsigned long long)m.cache.evictions, (unsigned long long)m.cache.bytes,
+            (unsigned long long)m.cache.cap_bytes, (unsigned long long)m.cache.entries);
 }
 
 /* Tokens of the last WINDOW complete seconds, per second. */
@@ -94,6 +137,7 @@ char *serve_metrics_text(void) {
             "# TYPE lamina_tokens_per_second gauge\n"
             "lamina_tokens_per_second %.2f\n",
             m.prompt_tokens, m.generated_tokens, m.queued, m.active, WINDOW, tok_per_s(now_sec()));
+    cache_text(f);
     pthread_mutex_unlock(&m.mu);
     if (fclose(f)) {
         free(buf);

@@ -3,7 +3,7 @@
 # usage: batch_test.sh LAMINA JSONL_GET DATA GROUP
 #   LAMINA     the lamina executable; JSONL_GET the helper (jsonl_get.c)
 #   DATA       tests/data; GROUP one of: equivalence text bad_input signal output files ids
-#              limits shard strings
+#              limits shard strings choices
 # Every case asserts something that can fail; a kernel set this CPU lacks is
 # reported as skipped with the reason, the others still run.
 set -u
@@ -601,8 +601,69 @@ group_strings() {
     done
 }
 
+# "n" choices: a record with a "choices" array whose choice i is what a line
+# of its own with seed + i gives; the prompt counted once. And the prompt
+# cache: the same records with it on and off, over lines sharing prefixes.
+group_choices() {
+    local i s
+    : >"$tmp/n.jsonl"
+    : >"$tmp/single.jsonl"
+    for i in 0 1 2; do
+        case $i in
+        0) s='"prompt":"And it came to pass","temperature":0.9,"max_tokens":30' ;;
+        1) s='"prompt":"In the beginning","echo":true,"stop":[","],"max_tokens":40' ;;
+        2) s='"messages":[{"role":"user","content":"Who was David?"}],"temperature":0.7,"max_tokens":20' ;;
+        esac
+        printf '{"id":"n%d",%s,"seed":%d,"n":4}\n' $i "$s" $((50 + 10 * i)) >>"$tmp/n.jsonl"
+        for c in 0 1 2 3; do
+            printf '{"id":"s%d.%d",%s,"seed":%d}\n' $i $c "$s" $((50 + 10 * i + c)) >>"$tmp/single.jsonl"
+        done
+    done
+    printf '{"id":"one","prompt":"Jesus wept","seed":3,"max_tokens":5,"n":1}\n' >>"$tmp/n.jsonl"
+    printf '{"id":"bad","prompt":"x","n":5}\n' >>"$tmp/n.jsonl"
+    "$lamina" batch "$models/kjv1m.bin" -z "$tok" --parallel 4 --prompt-cache-mb 0 \
+        "$tmp/n.jsonl" >"$tmp/n.out" 2>"$tmp/err"
+    [ $? = 1 ] && pass || fail "n: exit status (one bad line): $(cat "$tmp/err")"
+    "$lamina" batch "$models/kjv1m.bin" -z "$tok" --parallel 3 --prompt-cache-mb 0 \
+        "$tmp/single.jsonl" >"$tmp/single.out" 2>"$tmp/err" || fail "singles: $(cat "$tmp/err")"
+    python3 - "$tmp/n.out" "$tmp/single.out" <<'PY' && pass || fail "n: records differ from single lines"
+import json, sys
+n = [json.loads(l) for l in open(sys.argv[1])]
+single = {r["id"]: r for r in map(json.loads, open(sys.argv[2]))}
+ok = True
+for i in range(3):
+    r = n[i]
+    ones = [single[f"s{i}.{c}"] for c in range(4)]
+    want = [{"index": c, "text": o["text"], "finish_reason": o["finish_reason"]} for c, o in enumerate(ones)]
+    if list(r) != ["id", "choices", "prompt_tokens", "completion_tokens", "error"] or r["choices"] != want \
+            or r["prompt_tokens"] != ones[0]["prompt_tokens"] or r["error"] is not None \
+            or r["completion_tokens"] != sum(o["completion_tokens"] for o in ones):
+        print("record", r, "\nwant", want); ok = False
+if list(n[3]) != ["id", "text", "prompt_tokens", "completion_tokens", "finish_reason", "error"]:
+    print("n = 1 changed the record:", n[3]); ok = False
+if n[4]["finish_reason"] != "error" or "field 'n'" not in n[4]["error"]:
+    print("n over --parallel:", n[4]); ok = False
+sys.exit(0 if ok else 1)
+PY
+    # the prompt cache: lines sharing prefixes, in two orders of arrival
+    : >"$tmp/shared.jsonl"
+    for i in $(seq 0 23); do
+        printf '{"prompt":"%s%s","seed":%d,"temperature":%s,"max_tokens":%d}\n' \
+            "${prompts[$((i % 3 + 1))]}" "$([ $((i % 2)) = 1 ] && echo ", and the")" $((700 + i)) \
+            "$([ $((i % 3)) = 0 ] && echo 0 || echo 0.8)" $((5 + i * 3 % 30)) >>"$tmp/shared.jsonl"
+    done
+    for p in 1 4; do
+        "$lamina" batch "$models/kjv1m.bin" -z "$tok" --parallel $p --prompt-cache-mb 0 \
+            "$tmp/shared.jsonl" >"$tmp/off.out" 2>/dev/null
+        "$lamina" batch "$models/kjv1m.bin" -z "$tok" --parallel $p --prompt-cache-mb 8 \
+            "$tmp/shared.jsonl" >"$tmp/on.out" 2>/dev/null
+        [ -s "$tmp/off.out" ] && cmp -s "$tmp/off.out" "$tmp/on.out" && pass \
+            || fail "--parallel $p: records differ with the prompt cache on and off"
+    done
+}
+
 case $group in
-equivalence | text | bad_input | signal | output | files | ids | limits | shard | strings) "group_$group" ;;
+equivalence | text | bad_input | signal | output | files | ids | limits | shard | strings | choices) "group_$group" ;;
 *) echo "unknown group $group" >&2; exit 2 ;;
 esac
 echo "$group: $passes passed, $failures failed"
