@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
                 int pick = (int)(rng % (uint64_t)count), t = 0;
                 for (;; t++)
                     if (allowed[t] && pick-- == 0) break;
-                const char *p = lm_piece_text(lm_token_piece(tok, prev, t));
+                const char *p = lm_token_text(tok, prev, t);
                 lm_json_feed(&st, p, strlen(p));
                 prev = t;
             }

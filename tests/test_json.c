@@ -180,7 +180,7 @@ static void brute(const lm_tokenizer *tok, const lm_json_state *st, int prev, co
                   int n_end, uint8_t *want) {
     int n = lm_tokenizer_vocab_size(tok);
     for (int t = 0; t < n; t++) {
-        const char *text = lm_piece_text(lm_token_piece(tok, prev, t));
+        const char *text = lm_token_text(tok, prev, t);
         lm_json_state w = *st;
         want[t] = text[0] && lm_json_feed(&w, text, strlen(text));
     }
@@ -226,7 +226,7 @@ static void walk_once(const lm_tokenizer *tok, const lm_json_vocab *v, const cha
         int is_end = 0;
         for (int i = 0; i < n_end; i++) is_end |= end[i] == t;
         if (is_end) continue; /* drawn while it may end: the coin above decides */
-        const char *piece = lm_piece_text(lm_token_piece(tok, prev, t));
+        const char *piece = lm_token_text(tok, prev, t);
         size_t pl = strlen(piece);
         if (len + pl >= sizeof text) break;
         memcpy(text + len, piece, pl + 1);

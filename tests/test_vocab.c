@@ -563,8 +563,7 @@ static int test_stop(const char *model_path, const char *bin_path) {
         for (int i = 1; i < n_prompt; i++)
             strcat(want, lm_token_piece(bin, prompt[i - 1], prompt[i]));
         for (int i = 0; i < k; i++)
-            strcat(want, lm_piece_text(
-                             lm_token_piece(bin, i ? all[i - 1] : prompt[n_prompt - 1], all[i])));
+            strcat(want, lm_token_text(bin, i ? all[i - 1] : prompt[n_prompt - 1], all[i]));
         strcat(want, "\n");
         char text[4096] = "";
         FILE *out = fmemopen(text, sizeof text - 1, "w");
@@ -625,7 +624,7 @@ static int round_trips(const lm_tokenizer *tok, const char *text) {
     /* a vocabulary that adds no BOS (GPT-2's) decodes from its first id */
     int first = n > 0 && ids[0] == lm_tokenizer_bos(tok) ? 1 : 0;
     for (int i = first; ok && i < n; i++) {
-        const char *p = lm_token_piece(tok, i ? ids[i - 1] : -1, ids[i]);
+        const char *p = lm_token_text(tok, i ? ids[i - 1] : -1, ids[i]) /* as printed */;
         size_t k = strlen(p);
         ok = m + k < cap;
         if (ok) memcpy(got + m, p, k), m += k;

@@ -10,7 +10,7 @@
 
 /* Print pieces[1..n) of a token sequence, each after its predecessor. */
 static void print_tokens(const lm_tokenizer *tok, const int *ids, int n, FILE *out) {
-    for (int i = 1; i < n; i++) lm_print_piece(out, lm_token_piece(tok, ids[i - 1], ids[i]));
+    for (int i = 1; i < n; i++) fputs(lm_token_text(tok, ids[i - 1], ids[i]), out);
 }
 
 /* Whether every logit is finite: compares exponent bits, so the loop is
@@ -87,7 +87,7 @@ int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, c
         int next = lm_sample(sampler, logits);
         stats->generated_tokens++;
         if (lm_token_ends(tok, next, 0)) break;
-        lm_print_piece(out, lm_token_piece(tok, token, next));
+        fputs(lm_token_text(tok, token, next), out);
         if (flush_out(out, err)) return -1;
         if (pos >= steps) break;
         logits = forward(ctx, &next, 1, pos++, err);
@@ -159,7 +159,7 @@ static int answer(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler,
         int next = lm_sample(sampler, logits);
         stats->generated_tokens++;
         if (next == end || lm_token_ends(tok, next, 1)) break;
-        lm_print_piece(out, lm_token_piece(tok, token, next));
+        fputs(lm_token_text(tok, token, next), out);
         if (flush_out(out, err)) return -2;
         if (pos >= lm_context_n_ctx(ctx)) {
             fputc('\n', out);

@@ -242,6 +242,12 @@ int *lm_tokenize(const lm_tokenizer *tok, const char *text, int bos, int eos, in
  * control and unknown tokens are ""). Valid while the tokenizer lives. */
 const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token);
 
+/* The text token adds after prev, as lamina prints it: for a tokenizer.bin,
+ * lm_piece_text of lm_token_piece (run.c's safe_printf); for a GGUF
+ * vocabulary, the piece's bytes exactly, as llama.cpp prints them (a
+ * character split into byte tokens comes out whole). */
+const char *lm_token_text(const lm_tokenizer *tok, int prev, int token);
+
 /* Print a piece, skipping single bytes that are neither printable nor space. */
 void lm_print_piece(FILE *out, const char *piece);
 /* What lm_print_piece prints, as a string: `piece`, or "" for NULL and for a

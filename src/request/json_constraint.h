@@ -9,7 +9,7 @@
  *     Every state it accepts can still be completed (no dead ends), so a mask
  *     built from it never forbids every token.
  *   - lm_json_vocab: the vocabulary's token texts (the bytes each token adds
- *     to the request's text: lm_piece_text of lm_token_piece) in a trie,
+ *     to the request's text: lm_token_text) in a trie,
  *     walked with a copy of the automaton to find the tokens that extend a
  *     valid prefix (json_constraint.c). Built once per vocabulary and cached.
  *

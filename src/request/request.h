@@ -6,7 +6,7 @@
  * Text: a request's text is what `lamina MODEL -i PROMPT -s S -t T -p P -n N`
  * prints to stdout, without the CLI's final newline (the CLI ends the output
  * line; the model did not generate it): with echo, stdout == text + "\n".
- * Pieces go through lm_piece_text, the filter lm_print_piece uses.
+ * A token's text is lm_token_text's (the CLI prints the same).
  *
  * Lengths (max_tokens and the context):
  *   - without max_tokens, the sequence holds `steps` positions, the prompt
@@ -223,8 +223,8 @@ typedef struct lm_request_logprob {
 
 /* The entries so far (NULL and 0 without logprobs). */
 const lm_request_logprob *lm_request_logprobs(const lm_request_run *run, int *n);
-/* A token's text as the request's text shows it (lm_piece_text of its
- * piece after prev): for logprobs' token strings. */
+/* A token's text as the request's text shows it (lm_token_text after
+ * prev): for logprobs' token strings. */
 const char *lm_request_token_text(const lm_request_run *run, int prev, int token);
 
 /* Whether the request asked for logprobs; whether it is a chat (messages). */

@@ -136,7 +136,7 @@ static int echo_prompt(lm_request_run *r) {
     if (r->hook.logprobs && request_hook_prompt_entry(&r->hook, 0, -1, 0, 0)) return -1;
     for (int i = 1; i < r->n_ids; i++) {
         size_t at = r->len;
-        if (append(r, lm_piece_text(lm_token_piece(r->tok, r->ids[i - 1], r->ids[i])))) return -1;
+        if (append(r, lm_token_text(r->tok, r->ids[i - 1], r->ids[i]))) return -1;
         if (r->hook.logprobs &&
             request_hook_prompt_entry(&r->hook, i, r->ids[i - 1], at, r->len - at))
             return -1;
@@ -382,7 +382,7 @@ int lm_request_feed(lm_request_run *r, lm_batch *b, const lm_batch_event *ev) {
     }
     if (r->json && lm_json_run_dead(r->json)) return end_early(r, b, ev, json_dead(r));
     size_t old = r->len;
-    if (append(r, lm_piece_text(lm_token_piece(r->tok, r->prev, ev->token))) ||
+    if (append(r, lm_token_text(r->tok, r->prev, ev->token)) ||
         request_hook_sampled(&r->hook, ev->token, r->prev, old, r->len - old, 1)) {
         snprintf(r->error.msg, sizeof r->error.msg, "out of memory");
         return end_early(r, b, ev, LM_REQUEST_ERROR);
@@ -439,7 +439,7 @@ const lm_request_logprob *lm_request_logprobs(const lm_request_run *r, int *n) {
 
 const char *lm_request_token_text(const lm_request_run *r, int prev, int token) {
     if (prev < 0) return ""; /* the first prompt token: no text of its own */
-    return lm_piece_text(lm_token_piece(r->tok, prev, token));
+    return lm_token_text(r->tok, prev, token);
 }
 
 int lm_request_has_logprobs(const lm_request_run *r) { return r->hook.logprobs; }

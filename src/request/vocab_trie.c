@@ -1,6 +1,6 @@
 /* The vocabulary as a trie of token texts, walked with the JSON automaton
  * (json_constraint.h). A token's text is what the request driver appends for
- * it: lm_piece_text(lm_token_piece(tok, prev, t)), which is the same for
+ * it: lm_token_text(tok, prev, t), which is the same for
  * every prev except BOS (SentencePiece's dummy-prefix space is dropped after
  * it); that case, a sequence's first token at most, is checked token by
  * token with the texts after BOS.
@@ -155,8 +155,8 @@ static int vocab_fill(lm_json_vocab *v, const lm_tokenizer *tok) {
     if (!v->text || !v->alt || !chars || !all || !special || !v->plain) goto out;
     v->alt_prev = bos;
     for (int t = 0; t < n; t++) {
-        if (!(v->text[t] = dup_text(lm_piece_text(lm_token_piece(tok, ref, t))))) goto out;
-        const char *alt = bos >= 0 ? lm_piece_text(lm_token_piece(tok, bos, t)) : v->text[t];
+        if (!(v->text[t] = dup_text(lm_token_text(tok, ref, t)))) goto out;
+        const char *alt = bos >= 0 ? lm_token_text(tok, bos, t) : v->text[t];
         if (!(v->alt[t] = dup_text(alt))) goto out;
         if (!v->text[t][0]) continue;
         all[n_all++] = t;
@@ -230,7 +230,7 @@ static uint64_t vocab_hash(const lm_tokenizer *tok) {
     int n = lm_tokenizer_vocab_size(tok), bos = lm_tokenizer_bos(tok), ref = bos == 0 ? 1 : 0;
     for (int t = 0; t < n; t++)
         for (int k = 0; k < 2; k++) {
-            const char *s = lm_piece_text(lm_token_piece(tok, k ? bos : ref, t));
+            const char *s = lm_token_text(tok, k ? bos : ref, t);
             for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
             h = (h ^ 0xffu) * 1099511628211ull; /* a separator no text holds */
         }

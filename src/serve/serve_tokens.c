@@ -129,9 +129,7 @@ static cJSON *detokenize(const serve_model *m, const cJSON *root, serve_error *e
             i++;
             continue;
         }
-        if (!text ||
-            append_utf8(&text, &len, &cap, lm_piece_text(lm_token_piece(m->tok, prev, (int)d))))
-            break;
+        if (!text || append_utf8(&text, &len, &cap, lm_token_text(m->tok, prev, (int)d))) break;
         prev = (int)d;
         i++;
     }
