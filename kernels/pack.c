@@ -158,6 +158,24 @@ void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
     lm_pack_q8_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
 }
 
+void lm_pack_view(lm_packed *out, lm_wtype type, const void *mem, int rows, int cols, int gs) {
+    *out = (lm_packed){.rows = rows, .cols = cols, .type = type};
+    const char *b = mem;
+    if (type == LM_WT_F32) {
+        out->f32 = mem;
+    } else if (type == LM_WT_F16 || type == LM_WT_BF16) {
+        out->h = mem;
+    } else if (lm_pack_q8_panels(cols, gs)) {
+        out->gs = gs;
+        out->q = mem;
+        out->s = (const float *)(b + round64(n_panels(rows) * LM_PANEL * (size_t)cols));
+    } else {
+        out->gs = gs;
+        size_t n = (size_t)rows * (size_t)cols;
+        out->flat = (lm_q8){mem, (const float *)(b + round64(n)), gs};
+    }
+}
+
 void lm_packed_row(const lm_packed *w, int r, float *out) {
     const int n = w->cols, l = r % LM_PANEL;
     const size_t p = (size_t)(r / LM_PANEL);

@@ -447,6 +447,64 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     return 0;
 }
 
+int lm_model_n_matrices(const lm_model *m) { return 2 + 7 * m->c->n_layers; }
+lm_matrix *lm_model_matrix(lm_model *m, int j) { return matrix_at(m, j); }
+/* matrix_pack_bytes, also once packed (when half and f32 are gone) */
+size_t lm_matrix_packed_bytes(const lm_matrix *w) {
+    int gs;
+    lm_wtype t = lm_matrix_packed_type(w, &gs);
+    return (lm_pack_bytes_type(t, w->rows, w->cols, gs) + 63) / 64 * 64;
+}
+size_t lm_model_norm_floats(const lm_model *m) {
+    return (size_t)m->c->dim * (2 * (size_t)m->c->n_layers + 1);
+}
+int lm_model_pack(lm_model *m, const char *name, lm_error *err) {
+    return pack_weights(m, name, err);
+}
+
+lm_wtype lm_matrix_packed_type(const lm_matrix *w, int *gs) {
+    *gs = 0;
+    if (w->half) return w->half_type;
+    if (w->f32) return LM_WT_F32;
+    if (w->p.f32) return LM_WT_F32; /* already packed */
+    if (w->p.h) return w->p.type;
+    *gs = w->p.type == LM_WT_Q8_0 ? (w->p.q ? w->p.gs : w->p.flat.gs) : w->q8.gs;
+    return LM_WT_Q8_0;
+}
+
+/* What pack_weights leaves behind, with the panels elsewhere: no file image,
+ * no copies of scales or norms. */
+static void drop_sources(lm_model *m) {
+    if (m->map) munmap(m->map, m->map_size);
+    m->map = NULL, m->map_size = 0;
+    free(m->aligned_scales);
+    m->aligned_scales = NULL;
+    free(m->norm_store);
+    m->norm_store = NULL;
+    free(m->packed);
+    m->packed = NULL;
+}
+
+void lm_model_point(lm_model *m, const char *base, const uint64_t *off, uint64_t norms_off) {
+    const lm_config *c = m->c;
+    for (int j = 0, e = 0; j < lm_model_n_matrices(m); j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        int gs;
+        lm_wtype type = lm_matrix_packed_type(w, &gs);
+        lm_pack_view(&w->p, type, base + off[e++], w->rows, w->cols, gs);
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+    }
+    if (m->info.shared_classifier) m->classifier = m->tok_emb;
+    const float *nv = (const float *)(base + norms_off);
+    EACH_LAYER(m, i) {
+        m->layers[i].rms_att = nv + (size_t)(2 * i) * c->dim;
+        m->layers[i].rms_ffn = nv + (size_t)(2 * i + 1) * c->dim;
+    }
+    m->rms_final = nv + (size_t)2 * c->n_layers * c->dim;
+    drop_sources(m);
+}
+
 /* A GGUF file or one of llama2.c's, by its magic. */
 static int parse_any(lm_model *m, const uint8_t *p, uint64_t size, const char *name,
                      lm_error *err) {
@@ -475,6 +533,8 @@ lm_model *lm_model_map(const char *path, lm_error *err) {
         m->map_size = (size_t)st.st_size;
     }
     m->file_dev = (uint64_t)st.st_dev, m->file_ino = (uint64_t)st.st_ino;
+    m->file_size = (uint64_t)st.st_size;
+    m->file_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
     if (parse_any(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
                   err)) {
         lm_model_free(m);
@@ -486,6 +546,16 @@ lm_model *lm_model_map(const char *path, lm_error *err) {
 lm_model *lm_model_load(const char *path, lm_error *err) {
     lm_model *m = lm_model_map(path, err);
     if (m && pack_weights(m, path, err)) {
+        lm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+lm_model *lm_model_load_ex(const char *path, lm_model_load_params params, lm_error *err) {
+    if (!params.image_dir || !*params.image_dir) return lm_model_load(path, err);
+    lm_model *m = lm_model_map(path, err);
+    if (m && lm_weights_image_attach(m, path, &params, err)) {
         lm_model_free(m);
         return NULL;
     }
@@ -529,6 +599,7 @@ void lm_model_free(lm_model *m) {
     free(m->norm_store);
     lm_gguf_free(m->gguf);
     free(m->packed);
+    if (m->image) munmap(m->image, m->image_size);
     free(m->layers);
     free(m);
 }
