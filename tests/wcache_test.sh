@@ -74,6 +74,30 @@ check "info --no-weights-cache" -- eval '"$lamina" info "$tmp/q80.bin" --no-weig
 check "--weights-cache DIR: an image there" -- test "$(find "$tmp/other" -name '*.lmw' | wc -l)" = 1
 check "--weights-cache DIR: same text" -- cmp "$tmp/other.out" "$tmp/q80.bin.mem"
 
+# ---- lamina batch, serve and perplexity take the cache too -------------------------
+printf '{"prompt":"And it came to pass","seed":11,"max_tokens":40}\n{"prompt":"In the","seed":3,"max_tokens":40}\n' >"$tmp/req.jsonl"
+"$lamina" batch "$tmp/q80.bin" "$tmp/req.jsonl" "${tok[@]}" --no-weights-cache -o "$tmp/b.mem" 2>/dev/null ||
+    fail "batch --no-weights-cache"
+"$lamina" batch "$tmp/q80.bin" "$tmp/req.jsonl" "${tok[@]}" --weights-cache "$tmp/bc" -o "$tmp/b.1" 2>/dev/null ||
+    fail "batch --weights-cache (first)"
+"$lamina" batch "$tmp/q80.bin" "$tmp/req.jsonl" "${tok[@]}" --weights-cache "$tmp/bc" -o "$tmp/b.2" 2>/dev/null ||
+    fail "batch --weights-cache (later)"
+check "batch: one image in its --weights-cache" -- test "$(ls "$tmp/bc" | wc -l)" = 1
+check "batch: first run = in memory" -- cmp "$tmp/b.1" "$tmp/b.mem"
+check "batch: later run = in memory" -- cmp "$tmp/b.2" "$tmp/b.mem"
+head -c 3000 "$shared/text/kjv_ruth.txt" >"$tmp/text.txt" || fail "no text"
+"$lamina" perplexity "$tmp/f32.bin" "$tmp/text.txt" "${tok[@]}" --ctx 64 --no-weights-cache >"$tmp/p.mem" 2>/dev/null ||
+    fail "perplexity --no-weights-cache"
+"$lamina" perplexity "$tmp/f32.bin" "$tmp/text.txt" "${tok[@]}" --ctx 64 --weights-cache "$tmp/pc" >"$tmp/p.1" 2>/dev/null ||
+    fail "perplexity --weights-cache"
+check "perplexity: an image in its --weights-cache" -- test "$(ls "$tmp/pc" | wc -l)" = 1
+check "perplexity: same figures" -- cmp "$tmp/p.1" "$tmp/p.mem"
+for c in batch serve perplexity; do
+    check "$c --help names the cache options" -- eval '"$lamina" $c --help 2>&1 | grep -q -- "--no-weights-cache"'
+done
+"$lamina" serve "$tmp/q80.bin" --weights-cache 2>"$tmp/err" >/dev/null
+check "serve: --weights-cache needs a value" -- test $? = 2
+
 # ---- stale images ----------------------------------------------------------
 m=$tmp/q80.bin
 img=$(image_of "$m")
