@@ -354,55 +354,134 @@ static void release(const lm_model *m, const void *p, size_t bytes) {
     if (a >= lo && b <= hi && a < b) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* Packs w into mem a slice of about 4 MiB of weights at a time, giving back
- * each slice of the file image once packed: the process holds about one copy
- * of the weights throughout (a whole 7B embedding held until packed was
- * 55 MB over the file's size). */
-static int pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
-    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
-    /* GGUF Q8_0 goes through a staging copy in lamina's flat layout, of which
-     * only the slice being packed is ever touched (reserved, not committed) */
-    size_t n_all = (size_t)w->rows * (size_t)w->cols, stage_bytes = 0;
-    void *stage = NULL;
-    if (w->blocks) {
-        stage_bytes = n_all + n_all / LM_GGUF_Q8_0_BLOCK * sizeof(float);
-        stage = mmap(NULL, stage_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (stage == MAP_FAILED) return -1;
-        w->q8 = (lm_q8){stage, (const float *)((char *)stage + n_all), LM_GGUF_Q8_0_BLOCK};
+/* GGUF Q8_0 goes through a staging copy in lamina's flat layout, of which
+ * only the slice being packed is ever touched (reserved, not committed). */
+static int stage_matrix(lm_matrix *w, void **stage, size_t *bytes) {
+    size_t n_all = (size_t)w->rows * (size_t)w->cols;
+    *stage = NULL, *bytes = 0;
+    if (!w->blocks) return 0;
+    *bytes = n_all + n_all / LM_GGUF_Q8_0_BLOCK * sizeof(float);
+    void *p = mmap(NULL, *bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return -1;
+    *stage = p;
+    w->q8 = (lm_q8){p, (const float *)((char *)p + n_all), LM_GGUF_Q8_0_BLOCK};
+    return 0;
+}
+
+/* Panels [p0, p1) of w into mem (the whole matrix's packed memory), giving
+ * back the slice of the file image (and of the staging copy) once packed:
+ * the process holds about one copy of the weights throughout (a whole 7B
+ * embedding held until packed was 55 MB over the file's size). Safe to run
+ * on disjoint slices from several threads; w->p is described afterwards. */
+static void pack_slice(const lm_model *m, const lm_matrix *w, void *mem, int p0, int p1) {
+    lm_packed out; /* each slice describes the whole matrix: not shared */
+    size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
+    if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
+    size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
+    if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
+    if (w->half) {
+        if (w->half_type == LM_WT_F16)
+            lm_pack_f16_part(&out, mem, w->half, w->rows, w->cols, p0, p1);
+        else
+            lm_pack_bf16_part(&out, mem, w->half, w->rows, w->cols, p0, p1);
+        release(m, (const uint8_t *)w->half + a * 2, n * 2);
+    } else if (w->f32) {
+        lm_pack_f32_part(&out, mem, w->f32, w->rows, w->cols, p0, p1);
+        release(m, w->f32 + a, n * sizeof(float));
+    } else {
+        lm_pack_q8_part(&out, mem, &w->q8, w->rows, w->cols, p0, p1);
+        if (w->blocks) {
+            madvise((char *)w->q8.q + a, n, MADV_DONTNEED); /* the staging slice */
+            release(m, w->blocks + a / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES,
+                    n / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES);
+            return;
+        }
+        release(m, w->q8.q + a, n);
+        release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
     }
+}
+
+/* One piece of packing work: panels [p0, p1) of matrix j. */
+typedef struct pack_unit {
+    int j, p0, p1;
+    size_t at; /* the matrix's offset in the packed memory */
+} pack_unit;
+
+/* Matrix j cut into slices of about 4 MiB of weights (all of a Q8_0 matrix
+ * without panels: its slices' scale groups may straddle); appends to units. */
+static int cut_matrix(const lm_matrix *w, int j, size_t at, pack_unit *units, int n) {
+    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
     const int panels = (w->rows + LM_PANEL - 1) / LM_PANEL;
     int step = (int)(((size_t)4 << 20) / (row_bytes * LM_PANEL));
+    int flat = !w->f32 && !w->half && !lm_pack_q8_panels(w->cols, w->q8.gs);
     if (step < 1) step = 1;
-    for (int p0 = 0; p0 < panels; p0 += step) {
-        int p1 = p0 + step < panels ? p0 + step : panels;
-        size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
-        if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
-        size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
-        if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
-        if (w->half) {
-            if (w->half_type == LM_WT_F16)
-                lm_pack_f16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
-            else
-                lm_pack_bf16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
-            release(m, (const uint8_t *)w->half + a * 2, n * 2);
-        } else if (w->f32) {
-            lm_pack_f32_part(&w->p, mem, w->f32, w->rows, w->cols, p0, p1);
-            release(m, w->f32 + a, n * sizeof(float));
-        } else {
-            lm_pack_q8_part(&w->p, mem, &w->q8, w->rows, w->cols, p0, p1);
-            if (w->blocks) {
-                madvise((char *)w->q8.q + a, n, MADV_DONTNEED); /* the staging slice */
-                release(m, w->blocks + a / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES,
-                        n / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES);
-                continue;
-            }
-            release(m, w->q8.q + a, n);
-            release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
-        }
+    if (flat) step = panels;
+    for (int p0 = 0; p0 < panels; p0 += step)
+        units[n++] = (pack_unit){j, p0, p0 + step < panels ? p0 + step : panels, at};
+    return n;
+}
+
+/* Every slice of every matrix over one team of threads, each claiming the
+ * next slice as it finishes one (in file order, so that a cold file is read
+ * front to back): one parallel region and one barrier in all, where a region
+ * per slice spent most of a contended load spinning in its barrier. */
+static void pack_all(lm_model *m, const pack_unit *units, int n_units) {
+    int threads = omp_get_max_threads(), cpus = omp_get_num_procs(); /* kernels/pack.c */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads < cpus ? threads : cpus)
+    for (int u = 0; u < n_units; u++) {
+        lm_matrix *w = matrix_at(m, units[u].j);
+        pack_slice(m, w, (char *)m->packed + units[u].at, units[u].p0, units[u].p1);
     }
-    if (stage) munmap(stage, stage_bytes);
-    return 0;
+}
+
+/* Slices of the matrices with their offsets in the packed memory; NULL when
+ * out of memory. */
+static pack_unit *plan_units(lm_model *m, int *n_units) {
+    int n_mats = lm_model_n_matrices(m), n = 0, cap = 0;
+    for (int j = 0; j < n_mats; j++) {
+        const lm_matrix *w = matrix_at(m, j);
+        if (w) cap += (w->rows + LM_PANEL - 1) / LM_PANEL;
+    }
+    pack_unit *units = malloc((size_t)(cap ? cap : 1) * sizeof *units);
+    if (!units) return NULL;
+    size_t at = 0;
+    for (int j = 0; j < n_mats; j++) {
+        const lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        n = cut_matrix(w, j, at, units, n);
+        at += matrix_pack_bytes(w);
+    }
+    *n_units = n;
+    return units;
+}
+
+/* Stage the GGUF Q8_0 matrices, pack every slice, then describe each matrix
+ * (w->p) and drop its sources. -1 when a staging copy cannot be reserved. */
+static int pack_matrices(lm_model *m) {
+    int n_mats = lm_model_n_matrices(m), n_units = 0, rc = 0;
+    void **stages = calloc((size_t)n_mats, sizeof *stages);
+    size_t *stage_bytes = calloc((size_t)n_mats, sizeof *stage_bytes);
+    pack_unit *units = stages && stage_bytes ? plan_units(m, &n_units) : NULL;
+    if (!units) rc = -1;
+    for (int j = 0; j < n_mats && !rc; j++)
+        if (matrix_at(m, j)) rc = stage_matrix(matrix_at(m, j), &stages[j], &stage_bytes[j]);
+    if (!rc) pack_all(m, units, n_units);
+    char *at = m->packed;
+    for (int j = 0; j < n_mats; j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (stages && stages[j]) munmap(stages[j], stage_bytes[j]);
+        if (!w || rc) continue;
+        int gs;
+        lm_wtype type = lm_matrix_packed_type(w, &gs);
+        lm_pack_view(&w->p, type, at, w->rows, w->cols, gs);
+        at += matrix_pack_bytes(w);
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+    }
+    free(units);
+    free(stages);
+    free(stage_bytes);
+    return rc;
 }
 
 /* Repack every matrix into panels (kernels/pack.h) in memory the model owns,
@@ -427,15 +506,7 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     }
     memcpy(nv + (size_t)2 * c->n_layers * c->dim, m->rms_final, (size_t)c->dim * sizeof(float));
     m->rms_final = nv + (size_t)2 * c->n_layers * c->dim;
-    char *at = mem;
-    for (int j = 0; j < n_mats; j++) {
-        lm_matrix *w = matrix_at(m, j);
-        if (!w) continue;
-        if (pack_matrix(m, w, at))
-            return lm_fail(err, "%s: out of memory staging a Q8_0 matrix", name);
-        at += matrix_pack_bytes(w);
-        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
-    }
+    if (pack_matrices(m)) return lm_fail(err, "%s: out of memory staging a Q8_0 matrix", name);
     if (m->info.shared_classifier) m->classifier = m->tok_emb;
     if (m->map) munmap(m->map, m->map_size);
     m->map = NULL, m->map_size = 0;
