@@ -119,7 +119,7 @@ int wcache_evict(const char *dir, uint64_t cap, const char *keep) {
     entry *list = scan(dir, &n);
     uint64_t total = 0;
     for (int i = 0; i < n; i++) total += list[i].bytes;
-    qsort(list, (size_t)n, sizeof *list, by_eviction_order);
+    if (n) qsort(list, (size_t)n, sizeof *list, by_eviction_order);
     for (int i = 0; i < n; i++) {
         entry *e = &list[i];
         if (keep && strcmp(e->path, keep) == 0) continue;
@@ -168,7 +168,7 @@ static int list(const char *dir) {
     int n;
     entry *es = scan(dir, &n);
     uint64_t total = 0;
-    qsort(es, (size_t)n, sizeof *es, by_eviction_order);
+    if (n) qsort(es, (size_t)n, sizeof *es, by_eviction_order);
     for (int i = n - 1; i >= 0; i--) {
         lm_weights_image_desc d;
         lm_error e;
