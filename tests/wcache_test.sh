@@ -100,6 +100,34 @@ check "perplexity: same figures" -- cmp "$tmp/p.1" "$tmp/p.mem"
 for c in batch serve perplexity; do
     check "$c --help names the cache options" -- eval '"$lamina" $c --help 2>&1 | grep -q -- "--no-weights-cache"'
 done
+# serve: a completion from the image equals one packed in memory
+serve_completion() { # serve_completion OUT OPTION...
+    local out=$1
+    shift
+    "$lamina" serve "$tmp/q80.bin" "${tok[@]}" --port 0 "$@" >"$tmp/serve.log" 2>&1 &
+    local pid=$! url=
+    for _ in $(seq 100); do
+        url=$(sed -n 's|.*listening on \(http://[^ ]*\) .*|\1|p' "$tmp/serve.log")
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    curl -s -H 'Content-Type: application/json' \
+        -d '{"prompt":"And it came to pass","max_tokens":40,"temperature":0}' \
+        "${url}v1/completions" | sed 's/"created":[0-9]*//; s/"id":"[^"]*"//' >"$out"
+    kill $pid
+    wait $pid 2>/dev/null
+}
+if command -v curl >/dev/null; then
+    serve_completion "$tmp/s.mem" --no-weights-cache
+    serve_completion "$tmp/s.1" --weights-cache "$tmp/sc"
+    serve_completion "$tmp/s.2" --weights-cache "$tmp/sc"
+    check "serve: an image in its --weights-cache" -- test "$(ls "$tmp/sc" | wc -l)" = 1
+    check "serve: a completion" -- grep -q '"text"' "$tmp/s.mem"
+    check "serve: first run = in memory" -- cmp "$tmp/s.1" "$tmp/s.mem"
+    check "serve: later run = in memory" -- cmp "$tmp/s.2" "$tmp/s.mem"
+else
+    echo "wcache: curl not found: the serve cases did not run"
+fi
 "$lamina" serve "$tmp/q80.bin" --weights-cache 2>"$tmp/err" >/dev/null
 check "serve: --weights-cache needs a value" -- test $? = 2
 
