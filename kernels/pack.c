@@ -15,6 +15,9 @@ static int pack_threads(void) {
     return n < cpus ? n : cpus;
 }
 
+/* Columns a panel is filled in at a time: 16 x 64 bytes of f32 output. */
+#define TILE_K 64
+
 static size_t n_panels(int rows) { return ((size_t)rows + LM_PANEL - 1) / LM_PANEL; }
 
 int lm_pack_q8_panels(int cols, int gs) { return gs > 0 && gs % 4 == 0 && cols % gs == 0; }
@@ -46,11 +49,17 @@ void lm_pack_f32_part(lm_packed *out, void *mem, const float *w, int rows, int c
 #pragma omp parallel for schedule(static) num_threads(pack_threads())
     for (long p = p0; p < p1; p++) {
         float *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
-        for (int l = 0; l < LM_PANEL; l++) {
-            int r = (int)p * LM_PANEL + l;
-            const float *row = w + (size_t)r * (size_t)cols;
-            for (int k = 0; k < cols; k++)
-                panel[(size_t)k * LM_PANEL + l] = r < rows ? row[k] : 0.0f;
+        /* in tiles of TILE_K columns: the tile's cache lines stay in L1 while
+         * all 16 rows fill them (row by row over whole columns, every line
+         * of a wide panel was fetched 16 times) */
+        for (int k0 = 0; k0 < cols; k0 += TILE_K) {
+            int k1 = k0 + TILE_K < cols ? k0 + TILE_K : cols;
+            for (int l = 0; l < LM_PANEL; l++) {
+                int r = (int)p * LM_PANEL + l;
+                const float *row = w + (size_t)r * (size_t)cols;
+                for (int k = k0; k < k1; k++)
+                    panel[(size_t)k * LM_PANEL + l] = r < rows ? row[k] : 0.0f;
+            }
         }
     }
     *out = (lm_packed){.rows = rows, .cols = cols, .type = LM_WT_F32, .f32 = dst};
@@ -62,19 +71,22 @@ static void pack_16_part(lm_packed *out, lm_wtype type, void *mem, const void *w
                          int cols, int p0, int p1) {
     uint16_t *dst = mem;
     const unsigned char *src = w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(pack_threads())
     for (long p = p0; p < p1; p++) {
         uint16_t *panel = dst + (size_t)p * LM_PANEL * (size_t)cols;
-        for (int l = 0; l < LM_PANEL; l++) {
-            int r = (int)p * LM_PANEL + l;
-            if (r >= rows) { /* tail rows of the last panel are zero */
-                for (int k = 0; k < cols; k++) panel[(size_t)k * LM_PANEL + l] = 0;
-                continue;
+        for (int k0 = 0; k0 < cols; k0 += TILE_K) { /* tiles: as lm_pack_f32_part */
+            int k1 = k0 + TILE_K < cols ? k0 + TILE_K : cols;
+            for (int l = 0; l < LM_PANEL; l++) {
+                int r = (int)p * LM_PANEL + l;
+                if (r >= rows) { /* tail rows of the last panel are zero */
+                    for (int k = k0; k < k1; k++) panel[(size_t)k * LM_PANEL + l] = 0;
+                    continue;
+                }
+                const unsigned char *row = src + (size_t)r * (size_t)cols * sizeof(uint16_t);
+                for (int k = k0; k < k1; k++)
+                    memcpy(&panel[(size_t)k * LM_PANEL + l], row + (size_t)k * sizeof(uint16_t),
+                           sizeof(uint16_t));
             }
-            const unsigned char *row = src + (size_t)r * (size_t)cols * sizeof(uint16_t);
-            for (int k = 0; k < cols; k++)
-                memcpy(&panel[(size_t)k * LM_PANEL + l], row + (size_t)k * sizeof(uint16_t),
-                       sizeof(uint16_t));
         }
     }
     *out = (lm_packed){.rows = rows, .cols = cols, .type = type, .h = dst};
@@ -134,17 +146,24 @@ void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int co
     for (long p = p0; p < p1; p++) {
         int8_t *qp = q + (size_t)p * LM_PANEL * (size_t)cols;
         float *sp = s + (size_t)p * LM_PANEL * (size_t)groups;
+        /* 4 consecutive k of row l go to bytes 4l.. of each 64-byte cell;
+         * in tiles of 4 TILE_K columns (TILE_K cells), as lm_pack_f32_part */
+        for (int k0 = 0; k0 < cols; k0 += 4 * TILE_K) {
+            int k1 = k0 + 4 * TILE_K < cols ? k0 + 4 * TILE_K : cols;
+            for (int l = 0; l < LM_PANEL; l++) {
+                int r = (int)p * LM_PANEL + l;
+                const int8_t *row = w->q + (size_t)r * (size_t)cols;
+                for (int k = k0; k < k1; k += 4) {
+                    int8_t *cell = qp + (size_t)(k / 4) * 64 + l * 4;
+                    if (r < rows)
+                        memcpy(cell, row + k, 4);
+                    else
+                        memset(cell, 0, 4);
+                }
+            }
+        }
         for (int l = 0; l < LM_PANEL; l++) {
             int r = (int)p * LM_PANEL + l;
-            const int8_t *row = w->q + (size_t)r * (size_t)cols;
-            /* 4 consecutive k of row l go to bytes 4l.. of each 64-byte cell */
-            for (int k = 0; k < cols; k += 4) {
-                int8_t *cell = qp + (size_t)(k / 4) * 64 + l * 4;
-                if (r < rows)
-                    memcpy(cell, row + k, 4);
-                else
-                    memset(cell, 0, 4);
-            }
             for (int g = 0; g < groups; g++)
                 sp[(size_t)g * LM_PANEL + l] =
                     r < rows ? w->s[(size_t)r * (size_t)groups + (size_t)g] : 0.0f;
@@ -156,6 +175,24 @@ void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int co
 
 void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
     lm_pack_q8_part(out, mem, w, rows, cols, 0, (int)n_panels(rows));
+}
+
+void lm_pack_view(lm_packed *out, lm_wtype type, const void *mem, int rows, int cols, int gs) {
+    *out = (lm_packed){.rows = rows, .cols = cols, .type = type};
+    const char *b = mem;
+    if (type == LM_WT_F32) {
+        out->f32 = mem;
+    } else if (type == LM_WT_F16 || type == LM_WT_BF16) {
+        out->h = mem;
+    } else if (lm_pack_q8_panels(cols, gs)) {
+        out->gs = gs;
+        out->q = mem;
+        out->s = (const float *)(b + round64(n_panels(rows) * LM_PANEL * (size_t)cols));
+    } else {
+        out->gs = gs;
+        size_t n = (size_t)rows * (size_t)cols;
+        out->flat = (lm_q8){mem, (const float *)(b + round64(n)), gs};
+    }
 }
 
 void lm_packed_row(const lm_packed *w, int r, float *out) {

@@ -6,6 +6,14 @@
 
 #include "kernels.h"
 
+/* The version of the panel layout lm_pack_* write (kernels.h, lm_packed):
+ * raise it whenever pack.c's output changes for any input, so that weights
+ * images written by an earlier layout (src/FORMATS.md, "Weights images") are
+ * rebuilt instead of read. It and LM_PANEL are all that decide the layout
+ * today; a layout that came to depend on the CPU or the kernel set would have
+ * to join the image key (weights_image.c) too. */
+#define LM_PACK_LAYOUT_VERSION 1
+
 /* Whether Q8_0 weights of this shape get panels (else the file's layout). */
 int lm_pack_q8_panels(int cols, int gs);
 
@@ -41,6 +49,10 @@ void lm_pack_q8_part(lm_packed *out, void *mem, const lm_q8 *w, int rows, int co
 void lm_pack_f16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0, int p1);
 void lm_pack_bf16_part(lm_packed *out, void *mem, const void *w, int rows, int cols, int p0,
                        int p1);
+
+/* Describe in *out a matrix already packed at mem (by lm_pack_* for this
+ * type and shape; gs for LM_WT_Q8_0 only), copying nothing: a mapped image. */
+void lm_pack_view(lm_packed *out, lm_wtype type, const void *mem, int rows, int cols, int gs);
 
 /* Row r of a packed matrix as fp32 (Q8_0 dequantized, F16 / BF16 widened
  * exactly as the products widen them) into out[cols]. */

@@ -48,7 +48,7 @@ set(_hardening_replay_inputs_tokenizer
     ${_hardening_data}/models/tok1024-kjv.bin ${_hardening_data}/tokenizers/llama2-32k.bin
     ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
 set(_hardening_replay_inputs_gguf ${_hardening_data}/vocab/ggml-vocab-llama-spm.gguf)
-foreach(target checkpoint tokenizer prompt args chat numbers gguf)
+foreach(target checkpoint tokenizer prompt args chat numbers gguf wimage)
   add_executable(replay_${target} ${_hardening_dir}/fuzz_${target}.c
                                   ${_hardening_dir}/replay_main.c)
   target_compile_definitions(replay_${target} PRIVATE _GNU_SOURCE
@@ -60,7 +60,7 @@ foreach(target checkpoint tokenizer prompt args chat numbers gguf)
   else()
     target_link_libraries(replay_${target} PRIVATE liblamina)
   endif()
-  if(target STREQUAL "gguf")
+  if(target MATCHES "^(gguf|wimage)$") # the parsers' own APIs (src/engine)
     target_link_libraries(replay_${target} PRIVATE lamina_engine_internal)
   endif()
   set(_seeds ${_hardening_seeds}/${target})

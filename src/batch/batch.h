@@ -9,6 +9,8 @@
 typedef struct batch_args {
     const char *model, *tokenizer, *input, *output, *isa;
     const char *chat_template; /* --chat-template NAME, or NULL: the model's */
+    const char *weights_cache; /* --weights-cache DIR, or NULL: the default (src/wcache) */
+    int no_weights_cache;      /* --no-weights-cache */
     int parallel, threads, steps;
     int shard_i, shard_n;
     size_t max_line; /* --max-line-bytes; 0: batch_default_max_line */

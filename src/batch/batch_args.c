@@ -47,6 +47,9 @@ const char batch_usage[] =
     "  --parallel N          sequences run at once (default 16)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --isa NAME            kernel set (default: LAMINA_ISA, else the best this CPU runs)\n"
+    "  --weights-cache DIR   keep the model's packed weights in DIR (default: the weights\n"
+    "                        cache, $XDG_CACHE_HOME/lamina/weights; lamina cache --help)\n"
+    "  --no-weights-cache    pack the weights in memory at every start\n"
     "  --chat-template NAME  the template of \"messages\": llama2, mistral-v1, mistral-v3,\n"
     "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
     "                        zephyr or llama3 (default: the model's; llama2 for .bin\n"
@@ -127,6 +130,7 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
     if (!strcmp(opt, "-z") || !strcmp(opt, "--tokenizer")) return a->tokenizer = v, 0;
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) return a->output = v, 0;
     if (!strcmp(opt, "--isa")) return a->isa = v, 0;
+    if (!strcmp(opt, "--weights-cache")) return a->weights_cache = v, 0;
     if (!strcmp(opt, "--chat-template")) {
         if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
             return usage_error("--chat-template: '%s' is not one of: %s", v,
@@ -190,6 +194,8 @@ int batch_parse_args(int argc, char **argv, batch_args *a) {
         if (options && (!strcmp(s, "-h") || !strcmp(s, "--help"))) return 1;
         if (options && !strcmp(s, "--")) {
             options = 0;
+        } else if (options && !strcmp(s, "--no-weights-cache")) {
+            a->no_weights_cache = 1;
         } else if (options && s[0] == '-' && s[1]) {
             if (i + 1 >= argc) return usage_error("%s needs a value", s);
             if (parse_option(s, argv[++i], a)) return -1;

@@ -19,6 +19,7 @@
 #include "lamina.h"
 #include "outfile.h"
 #include "request.h"
+#include "wcache.h"
 
 static volatile sig_atomic_t got_signal;
 
@@ -64,6 +65,12 @@ typedef struct batch_state {
 static int fail(const char *what, const char *msg) {
     fprintf(stderr, "lamina: error: %s%s%s\n", what, *what ? ": " : "", msg);
     return 1;
+}
+
+/* A note of the weights cache (an image it could not write). */
+static void batch_note(void *arg, const char *line) {
+    (void)arg;
+    fprintf(stderr, "lamina: warning: %s\n", line);
 }
 
 /* Record the first failed request for the summary. */
@@ -423,7 +430,8 @@ static int open_engine(batch_state *st, const char *tok) {
         fprintf(stderr, "lamina: error: %s: %s\n", a->isa ? "--isa" : "LAMINA_ISA", e.msg);
         return 2;
     }
-    st->model = lm_model_load(a->model, &e);
+    wcache_opts wc = {a->weights_cache, a->no_weights_cache, 0};
+    st->model = wcache_load(a->model, &wc, batch_note, NULL, &e);
     if (!st->model) return fail("", e.msg);
     lm_model_info info = lm_model_get_info(st->model);
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);

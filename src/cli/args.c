@@ -51,14 +51,19 @@ const char cli_usage[] =
     "                        (as lamina batch / serve --parallel N hold), 1 to 65536\n"
     "      --group-size N    quantize: Q8_0 group size, 1 to 4096 (default: 64, halved\n"
     "                        until it divides dim and hidden_dim)\n"
+    "      --weights-cache DIR  keep the packed weights of each model in DIR (default:\n"
+    "                        $XDG_CACHE_HOME/lamina/weights or ~/.cache/lamina/weights;\n"
+    "                        see `lamina cache --help`)\n"
+    "      --no-weights-cache  pack the weights in memory at every start\n"
     "  --                    the arguments after it are not options\n"
     "  -h, --help            this help\n"
     "      --version         version, CPU features and the kernel set in use\n"
-    "tokenize takes -z; info takes --isa, --parallel and -n; quantize takes --group-size; an "
+    "tokenize takes -z; info takes --isa, --parallel, -n and the weights-cache options; quantize "
+    "takes --group-size; an "
     "option\n"
     "a command does not use is an error.\n";
 
-typedef enum { OPT_STRING, OPT_REAL, OPT_INT, OPT_SEED, OPT_MODE } opt_kind;
+typedef enum { OPT_STRING, OPT_REAL, OPT_INT, OPT_SEED, OPT_MODE, OPT_FLAG } opt_kind;
 
 /* The commands an option applies to. */
 #define FOR_RUN (1u << CLI_RUN)
@@ -89,6 +94,8 @@ static const option_spec options[] = {
     {NULL, "--isa", OPT_STRING, AT(isa), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--parallel", OPT_INT, AT(parallel), 1, 65536, FOR_INFO},
     {NULL, "--group-size", OPT_INT, AT(group_size), 1, 4096, FOR_QUANTIZE},
+    {NULL, "--weights-cache", OPT_STRING, AT(weights_cache), 0, 0, FOR_RUN | FOR_INFO},
+    {NULL, "--no-weights-cache", OPT_FLAG, AT(no_weights_cache), 0, 0, FOR_RUN | FOR_INFO},
 };
 
 static const char *const command_names[] = {[CLI_RUN] = "generation",
@@ -247,6 +254,7 @@ static int take_option(cli_args *a, int argc, char **argv, int *i, char *err, si
     if (!(o->commands & (1u << a->command)))
         return usage_error(err, len, "%s does not apply to %s (see lamina --help)", arg,
                            command_names[a->command]);
+    if (o->kind == OPT_FLAG) return *(int *)((char *)a + o->offset) = 1, 0;
     if (*i + 1 >= argc) return usage_error(err, len, "%s needs a value", arg);
     return set_option(o, arg, argv[++*i], a, err, len);
 }

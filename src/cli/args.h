@@ -31,6 +31,8 @@ typedef struct cli_args {
     int group_size; /* quantize; 0: the exporter's rule */
     /* --chat-template NAME (chat); NULL: the model's */
     const char *chat_template;
+    const char *weights_cache; /* --weights-cache DIR; NULL: the default (src/wcache) */
+    int no_weights_cache;      /* --no-weights-cache */
 } cli_args;
 
 /* The number grammar of every option, decimal only. An integer is an optional

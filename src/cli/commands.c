@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "cli.h"
+#include "wcache.h"
 
 const cli_subcommand cli_subcommands[] = {
     {"bench", cli_bench, "measure prefill and decode speed"},
@@ -11,5 +12,6 @@ const cli_subcommand cli_subcommands[] = {
     {"serve", cli_serve, "an OpenAI-compatible HTTP server with continuous batching"},
     {"convert", cli_convert, "write a llama2.c checkpoint as GGUF (f32, f16, bf16, q8_0)"},
     {"perplexity", cli_perplexity, "the perplexity of a model on a text (llama.cpp's protocol)"},
+    {"cache", wcache_command, "list, clear or verify the packed weights images (weights cache)"},
     {NULL, NULL, NULL},
 };

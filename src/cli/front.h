@@ -5,9 +5,12 @@
 
 #include "args.h"
 #include "lamina.h"
+#include "wcache.h"
 
 /* The kernel set chosen by main(): --isa, else LAMINA_ISA, else the best. */
 extern const char *cli_isa;
+/* The weights cache cli_load_model uses (--weights-cache, --no-weights-cache). */
+extern wcache_opts cli_wcache;
 
 /* "lamina: error: ..." on stderr; returns 1 (a file or runtime error). */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,5 +1,6 @@
 /* lamina info [MODEL]: what a checkpoint is and what it needs. */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "demo.h"
 #include "front.h"
@@ -25,8 +26,27 @@ static void print_rope_scaling(const lm_model_info *i, const lm_config *c) {
     printf("\n");
 }
 
+/* Where the model's weights image is (or would be), and its size. */
+static void print_image(const char *model) {
+    char dir[4096], path[4200];
+    wcache_dir(&cli_wcache, dir, sizeof dir);
+    lm_error e;
+    struct stat st;
+    if (!model)
+        printf("image:       - (the embedded model is packed in memory)\n");
+    else if (!dir[0])
+        printf("image:       - (no weights cache)\n");
+    else if (lm_weights_image_path(model, dir, path, sizeof path, &e))
+        printf("image:       - (%s)\n", e.msg);
+    else if (stat(path, &st) == 0)
+        printf("image:       %s (%.1f MiB)\n", path, mib((uint64_t)st.st_size));
+    else
+        printf("image:       %s (not written)\n", path);
+}
+
 int cmd_info(const cli_args *a) {
     lm_error e;
+    cli_wcache.read_only = 1; /* info looks: it maps an image, writes none */
     lm_model *m = cli_load_model(a->checkpoint, &e);
     if (!m) return cli_error("%s", e.msg);
     lm_model_info i = lm_model_get_info(m);
@@ -79,7 +99,11 @@ int cmd_info(const cli_args *a) {
         printf("batch:       --parallel %d: KV caches %.1f MiB for %d sequences of %d positions\n",
                a->parallel, mib(lm_kv_cache_bytes(c, n) * (uint64_t)a->parallel), a->parallel, n);
     }
-    printf("packing:     %.3f s (weights into panels at load)\n", i.pack_seconds);
+    printf("packing:     %.3f s (weights into panels at load%s)\n", i.pack_seconds,
+           i.weights_image == LM_IMAGE_MAPPED    ? ": mapped from the weights cache"
+           : i.weights_image == LM_IMAGE_WRITTEN ? ", then written to the weights cache"
+                                                 : "");
+    print_image(a->checkpoint);
     printf("kernels:     %s; cpu: %s\n", cli_isa, lm_cpu_description());
     lm_model_free(m);
     return 0;

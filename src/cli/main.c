@@ -19,6 +19,12 @@
 #include "lamina.h"
 
 const char *cli_isa;
+wcache_opts cli_wcache;
+
+static void print_note(void *arg, const char *line) {
+    (void)arg;
+    cli_warning("%s", line);
+}
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
@@ -79,7 +85,7 @@ lm_model *cli_load_model(const char *path, lm_error *err) {
         return lm_model_load_memory(data, size, DEMO_NAME, err);
     }
     watch_model(path);
-    return lm_model_load(path, err);
+    return wcache_load(path, &cli_wcache, print_note, NULL, err);
 }
 
 lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int vocab_size,
@@ -192,6 +198,7 @@ static int dispatch(int argc, char **argv) {
         return 2;
     }
     if (a.command == CLI_HELP) return print_usage(), 0;
+    cli_wcache = (wcache_opts){a.weights_cache, a.no_weights_cache, 0};
     int rc = choose_isa(&a);
     if (rc) return rc;
     if (a.command != CLI_VERSION && a.command != CLI_TOKENIZE &&

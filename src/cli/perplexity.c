@@ -40,11 +40,15 @@ static const char ppl_usage[] =
     "      --json            print one JSON object instead (per-chunk sums included)\n"
     "      --threads N       worker threads, 1 to 4096 (default: automatic)\n"
     "      --isa NAME        force a kernel set (default: the best; also LAMINA_ISA)\n"
+    "      --weights-cache DIR  keep the packed weights in DIR (default: the weights cache)\n"
+    "      --no-weights-cache   pack the weights in memory\n"
     "  -h, --help            this help\n";
 
 typedef struct ppl_args {
     const char *model, *text, *tokenizer, *isa;
     int ctx, chunks, json, threads;
+    const char *weights_cache; /* --weights-cache DIR */
+    int no_weights_cache;      /* --no-weights-cache */
 } ppl_args;
 
 static int usage(const char *fmt, const char *a, const char *b) {
@@ -90,9 +94,14 @@ static int parse(int argc, char **argv, ppl_args *a) {
             a->json = 1;
             continue;
         }
+        if (strcmp(arg, "--no-weights-cache") == 0) {
+            a->no_weights_cache = 1;
+            continue;
+        }
         int is_z = strcmp(arg, "-z") == 0 || strcmp(arg, "--tokenizer") == 0;
         int known = is_z || strcmp(arg, "--ctx") == 0 || strcmp(arg, "--chunks") == 0 ||
-                    strcmp(arg, "--threads") == 0 || strcmp(arg, "--isa") == 0;
+                    strcmp(arg, "--threads") == 0 || strcmp(arg, "--isa") == 0 ||
+                    strcmp(arg, "--weights-cache") == 0;
         if (!known) return usage("unknown option '%s'%s (see lamina perplexity --help)", arg, "");
         if (i + 1 >= argc) return usage("%s needs a value%s", arg, "");
         const char *v = argv[++i];
@@ -100,6 +109,8 @@ static int parse(int argc, char **argv, ppl_args *a) {
             a->tokenizer = v;
         else if (strcmp(arg, "--isa") == 0)
             a->isa = v;
+        else if (strcmp(arg, "--weights-cache") == 0)
+            a->weights_cache = v;
         else if (strcmp(arg, "--ctx") == 0)
             rc = int_value(arg, v, PPL_MIN_CTX, 1 << 30, &a->ctx);
         else if (strcmp(arg, "--chunks") == 0)
@@ -308,6 +319,7 @@ int cli_perplexity(int argc, char **argv) {
     if (rc || (rc = choose_isa(&a))) return rc;
     if (cli_check_threads(cli_threads_wanted(a.threads))) return 1;
     lm_error e;
+    cli_wcache = (wcache_opts){a.weights_cache, a.no_weights_cache, 0};
     lm_model *m = cli_load_model(a.model, &e);
     if (!m) return cli_error("%s", e.msg);
     lm_tokenizer *tok =

@@ -53,14 +53,37 @@ struct lm_model {
     const float *rms_final; /* (dim) */
     void *map;              /* the whole file, read-only */
     size_t map_size;
-    float *aligned_scales;       /* copies of v2 scales that were not 4-byte aligned */
-    float *norm_store;           /* GGUF: the norms widened to f32 (until packed) */
-    struct lm_gguf *gguf;        /* GGUF: the parsed file (gguf.h), NULL otherwise */
-    void *packed;                /* the panels of every matrix, then the norms (model.c) */
-    float *rope_freq;            /* (head_size / 2) each pair's RoPE frequency (rope.c) */
-    uint64_t file_dev, file_ino; /* the file it was loaded from (0, 0: none), so that
-                                    lm_quantize_file never writes over it */
+    float *aligned_scales;             /* copies of v2 scales that were not 4-byte aligned */
+    float *norm_store;                 /* GGUF: the norms widened to f32 (until packed) */
+    struct lm_gguf *gguf;              /* GGUF: the parsed file (gguf.h), NULL otherwise */
+    void *packed;                      /* the panels of every matrix, then the norms (model.c) */
+    float *rope_freq;                  /* (head_size / 2) each pair's RoPE frequency (rope.c) */
+    uint64_t file_dev, file_ino;       /* the file it was loaded from (0, 0: none), so that
+                                          lm_quantize_file never writes over it */
+    uint64_t file_size, file_mtime_ns; /* its identity, with dev and ino (weights_image.c) */
+    void *image;                       /* a mapped weights image the matrices point into */
+    size_t image_size;
 };
+
+/* model.c, for weights_image.c: the packed matrices in the order of the
+ * packed memory (j < lm_model_n_matrices; NULL for a shared classifier),
+ * the bytes each takes there and its packed type and group size (known
+ * before packing), and the norms' count of floats (after the matrices). */
+int lm_model_n_matrices(const lm_model *m);
+lm_matrix *lm_model_matrix(lm_model *m, int j);
+size_t lm_matrix_packed_bytes(const lm_matrix *w);
+lm_wtype lm_matrix_packed_type(const lm_matrix *w, int *gs);
+size_t lm_model_norm_floats(const lm_model *m);
+/* Pack every matrix into m->packed (what lm_model_load does) and drop the
+ * file image; m->info.pack_seconds is set. */
+int lm_model_pack(lm_model *m, const char *name, lm_error *err);
+/* Point every matrix at packed data at `base` (entry j's at base + off[j]),
+ * the norms at base + norms_off, and drop the file image and m->packed. */
+void lm_model_point(lm_model *m, const char *base, const uint64_t *off, uint64_t norms_off);
+
+/* weights_image.c: the loader behind lm_model_load_ex with an image_dir. */
+int lm_weights_image_attach(lm_model *m, const char *model_path, const lm_model_load_params *p,
+                            lm_error *err);
 
 /* The checkpoint mapped and checked, weights left in place in the file's
  * row-major layout (f32 / q8 of each lm_matrix), not packed: what

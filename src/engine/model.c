@@ -354,55 +354,134 @@ static void release(const lm_model *m, const void *p, size_t bytes) {
     if (a >= lo && b <= hi && a < b) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-/* Packs w into mem a slice of about 4 MiB of weights at a time, giving back
- * each slice of the file image once packed: the process holds about one copy
- * of the weights throughout (a whole 7B embedding held until packed was
- * 55 MB over the file's size). */
-static int pack_matrix(const lm_model *m, lm_matrix *w, void *mem) {
-    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
-    /* GGUF Q8_0 goes through a staging copy in lamina's flat layout, of which
-     * only the slice being packed is ever touched (reserved, not committed) */
-    size_t n_all = (size_t)w->rows * (size_t)w->cols, stage_bytes = 0;
-    void *stage = NULL;
-    if (w->blocks) {
-        stage_bytes = n_all + n_all / LM_GGUF_Q8_0_BLOCK * sizeof(float);
-        stage = mmap(NULL, stage_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (stage == MAP_FAILED) return -1;
-        w->q8 = (lm_q8){stage, (const float *)((char *)stage + n_all), LM_GGUF_Q8_0_BLOCK};
+/* GGUF Q8_0 goes through a staging copy in lamina's flat layout, of which
+ * only the slice being packed is ever touched (reserved, not committed). */
+static int stage_matrix(lm_matrix *w, void **stage, size_t *bytes) {
+    size_t n_all = (size_t)w->rows * (size_t)w->cols;
+    *stage = NULL, *bytes = 0;
+    if (!w->blocks) return 0;
+    *bytes = n_all + n_all / LM_GGUF_Q8_0_BLOCK * sizeof(float);
+    void *p = mmap(NULL, *bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return -1;
+    *stage = p;
+    w->q8 = (lm_q8){p, (const float *)((char *)p + n_all), LM_GGUF_Q8_0_BLOCK};
+    return 0;
+}
+
+/* Panels [p0, p1) of w into mem (the whole matrix's packed memory), giving
+ * back the slice of the file image (and of the staging copy) once packed:
+ * the process holds about one copy of the weights throughout (a whole 7B
+ * embedding held until packed was 55 MB over the file's size). Safe to run
+ * on disjoint slices from several threads; w->p is described afterwards. */
+static void pack_slice(const lm_model *m, const lm_matrix *w, void *mem, int p0, int p1) {
+    lm_packed out; /* each slice describes the whole matrix: not shared */
+    size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
+    if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
+    size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
+    if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
+    if (w->half) {
+        if (w->half_type == LM_WT_F16)
+            lm_pack_f16_part(&out, mem, w->half, w->rows, w->cols, p0, p1);
+        else
+            lm_pack_bf16_part(&out, mem, w->half, w->rows, w->cols, p0, p1);
+        release(m, (const uint8_t *)w->half + a * 2, n * 2);
+    } else if (w->f32) {
+        lm_pack_f32_part(&out, mem, w->f32, w->rows, w->cols, p0, p1);
+        release(m, w->f32 + a, n * sizeof(float));
+    } else {
+        lm_pack_q8_part(&out, mem, &w->q8, w->rows, w->cols, p0, p1);
+        if (w->blocks) {
+            madvise((char *)w->q8.q + a, n, MADV_DONTNEED); /* the staging slice */
+            release(m, w->blocks + a / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES,
+                    n / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES);
+            return;
+        }
+        release(m, w->q8.q + a, n);
+        release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
     }
+}
+
+/* One piece of packing work: panels [p0, p1) of matrix j. */
+typedef struct pack_unit {
+    int j, p0, p1;
+    size_t at; /* the matrix's offset in the packed memory */
+} pack_unit;
+
+/* Matrix j cut into slices of about 4 MiB of weights (all of a Q8_0 matrix
+ * without panels: its slices' scale groups may straddle); appends to units. */
+static int cut_matrix(const lm_matrix *w, int j, size_t at, pack_unit *units, int n) {
+    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
     const int panels = (w->rows + LM_PANEL - 1) / LM_PANEL;
     int step = (int)(((size_t)4 << 20) / (row_bytes * LM_PANEL));
+    int flat = !w->f32 && !w->half && !lm_pack_q8_panels(w->cols, w->q8.gs);
     if (step < 1) step = 1;
-    for (int p0 = 0; p0 < panels; p0 += step) {
-        int p1 = p0 + step < panels ? p0 + step : panels;
-        size_t r0 = (size_t)p0 * LM_PANEL, r1 = (size_t)p1 * LM_PANEL;
-        if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
-        size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
-        if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
-        if (w->half) {
-            if (w->half_type == LM_WT_F16)
-                lm_pack_f16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
-            else
-                lm_pack_bf16_part(&w->p, mem, w->half, w->rows, w->cols, p0, p1);
-            release(m, (const uint8_t *)w->half + a * 2, n * 2);
-        } else if (w->f32) {
-            lm_pack_f32_part(&w->p, mem, w->f32, w->rows, w->cols, p0, p1);
-            release(m, w->f32 + a, n * sizeof(float));
-        } else {
-            lm_pack_q8_part(&w->p, mem, &w->q8, w->rows, w->cols, p0, p1);
-            if (w->blocks) {
-                madvise((char *)w->q8.q + a, n, MADV_DONTNEED); /* the staging slice */
-                release(m, w->blocks + a / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES,
-                        n / LM_GGUF_Q8_0_BLOCK * LM_GGUF_Q8_0_BYTES);
-                continue;
-            }
-            release(m, w->q8.q + a, n);
-            release(m, w->q8.s + a / (size_t)w->q8.gs, n / (size_t)w->q8.gs * sizeof(float));
-        }
+    if (flat) step = panels;
+    for (int p0 = 0; p0 < panels; p0 += step)
+        units[n++] = (pack_unit){j, p0, p0 + step < panels ? p0 + step : panels, at};
+    return n;
+}
+
+/* Every slice of every matrix over one team of threads, each claiming the
+ * next slice as it finishes one (in file order, so that a cold file is read
+ * front to back): one parallel region and one barrier in all, where a region
+ * per slice spent most of a contended load spinning in its barrier. */
+static void pack_all(lm_model *m, const pack_unit *units, int n_units) {
+    int threads = omp_get_max_threads(), cpus = omp_get_num_procs(); /* kernels/pack.c */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads < cpus ? threads : cpus)
+    for (int u = 0; u < n_units; u++) {
+        lm_matrix *w = matrix_at(m, units[u].j);
+        pack_slice(m, w, (char *)m->packed + units[u].at, units[u].p0, units[u].p1);
     }
-    if (stage) munmap(stage, stage_bytes);
-    return 0;
+}
+
+/* Slices of the matrices with their offsets in the packed memory; NULL when
+ * out of memory. */
+static pack_unit *plan_units(lm_model *m, int *n_units) {
+    int n_mats = lm_model_n_matrices(m), n = 0, cap = 0;
+    for (int j = 0; j < n_mats; j++) {
+        const lm_matrix *w = matrix_at(m, j);
+        if (w) cap += (w->rows + LM_PANEL - 1) / LM_PANEL;
+    }
+    pack_unit *units = malloc((size_t)(cap ? cap : 1) * sizeof *units);
+    if (!units) return NULL;
+    size_t at = 0;
+    for (int j = 0; j < n_mats; j++) {
+        const lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        n = cut_matrix(w, j, at, units, n);
+        at += matrix_pack_bytes(w);
+    }
+    *n_units = n;
+    return units;
+}
+
+/* Stage the GGUF Q8_0 matrices, pack every slice, then describe each matrix
+ * (w->p) and drop its sources. -1 when a staging copy cannot be reserved. */
+static int pack_matrices(lm_model *m) {
+    int n_mats = lm_model_n_matrices(m), n_units = 0, rc = 0;
+    void **stages = calloc((size_t)n_mats, sizeof *stages);
+    size_t *stage_bytes = calloc((size_t)n_mats, sizeof *stage_bytes);
+    pack_unit *units = stages && stage_bytes ? plan_units(m, &n_units) : NULL;
+    if (!units) rc = -1;
+    for (int j = 0; j < n_mats && !rc; j++)
+        if (matrix_at(m, j)) rc = stage_matrix(matrix_at(m, j), &stages[j], &stage_bytes[j]);
+    if (!rc) pack_all(m, units, n_units);
+    char *at = m->packed;
+    for (int j = 0; j < n_mats; j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (stages && stages[j]) munmap(stages[j], stage_bytes[j]);
+        if (!w || rc) continue;
+        int gs;
+        lm_wtype type = lm_matrix_packed_type(w, &gs);
+        lm_pack_view(&w->p, type, at, w->rows, w->cols, gs);
+        at += matrix_pack_bytes(w);
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+    }
+    free(units);
+    free(stages);
+    free(stage_bytes);
+    return rc;
 }
 
 /* Repack every matrix into panels (kernels/pack.h) in memory the model owns,
@@ -428,15 +507,7 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     }
     memcpy(nv + (size_t)2 * c->n_layers * c->dim, m->rms_final, (size_t)c->dim * sizeof(float));
     m->rms_final = nv + (size_t)2 * c->n_layers * c->dim;
-    char *at = mem;
-    for (int j = 0; j < n_mats; j++) {
-        lm_matrix *w = matrix_at(m, j);
-        if (!w) continue;
-        if (pack_matrix(m, w, at))
-            return lm_fail(err, "%s: out of memory staging a Q8_0 matrix", name);
-        at += matrix_pack_bytes(w);
-        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
-    }
+    if (pack_matrices(m)) return lm_fail(err, "%s: out of memory staging a Q8_0 matrix", name);
     if (m->info.shared_classifier) m->classifier = m->tok_emb;
     if (m->map) munmap(m->map, m->map_size);
     m->map = NULL, m->map_size = 0;
@@ -446,6 +517,64 @@ static int pack_weights(lm_model *m, const char *name, lm_error *err) {
     m->norm_store = NULL;
     m->info.pack_seconds = lm_seconds() - t0;
     return 0;
+}
+
+int lm_model_n_matrices(const lm_model *m) { return 2 + 7 * m->c->n_layers; }
+lm_matrix *lm_model_matrix(lm_model *m, int j) { return matrix_at(m, j); }
+/* matrix_pack_bytes, also once packed (when half and f32 are gone) */
+size_t lm_matrix_packed_bytes(const lm_matrix *w) {
+    int gs;
+    lm_wtype t = lm_matrix_packed_type(w, &gs);
+    return (lm_pack_bytes_type(t, w->rows, w->cols, gs) + 63) / 64 * 64;
+}
+size_t lm_model_norm_floats(const lm_model *m) {
+    return (size_t)m->c->dim * (2 * (size_t)m->c->n_layers + 1);
+}
+int lm_model_pack(lm_model *m, const char *name, lm_error *err) {
+    return pack_weights(m, name, err);
+}
+
+lm_wtype lm_matrix_packed_type(const lm_matrix *w, int *gs) {
+    *gs = 0;
+    if (w->half) return w->half_type;
+    if (w->f32) return LM_WT_F32;
+    if (w->p.f32) return LM_WT_F32; /* already packed */
+    if (w->p.h) return w->p.type;
+    *gs = w->p.type == LM_WT_Q8_0 ? (w->p.q ? w->p.gs : w->p.flat.gs) : w->q8.gs;
+    return LM_WT_Q8_0;
+}
+
+/* What pack_weights leaves behind, with the panels elsewhere: no file image,
+ * no copies of scales or norms. */
+static void drop_sources(lm_model *m) {
+    if (m->map) munmap(m->map, m->map_size);
+    m->map = NULL, m->map_size = 0;
+    free(m->aligned_scales);
+    m->aligned_scales = NULL;
+    free(m->norm_store);
+    m->norm_store = NULL;
+    free(m->packed);
+    m->packed = NULL;
+}
+
+void lm_model_point(lm_model *m, const char *base, const uint64_t *off, uint64_t norms_off) {
+    const lm_config *c = m->c;
+    for (int j = 0, e = 0; j < lm_model_n_matrices(m); j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        int gs;
+        lm_wtype type = lm_matrix_packed_type(w, &gs);
+        lm_pack_view(&w->p, type, base + off[e++], w->rows, w->cols, gs);
+        w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+    }
+    if (m->info.shared_classifier) m->classifier = m->tok_emb;
+    const float *nv = (const float *)(base + norms_off);
+    EACH_LAYER(m, i) {
+        m->layers[i].rms_att = nv + (size_t)(2 * i) * c->dim;
+        m->layers[i].rms_ffn = nv + (size_t)(2 * i + 1) * c->dim;
+    }
+    m->rms_final = nv + (size_t)2 * c->n_layers * c->dim;
+    drop_sources(m);
 }
 
 /* A GGUF file or one of llama2.c's, by its magic. */
@@ -476,6 +605,8 @@ lm_model *lm_model_map(const char *path, lm_error *err) {
         m->map_size = (size_t)st.st_size;
     }
     m->file_dev = (uint64_t)st.st_dev, m->file_ino = (uint64_t)st.st_ino;
+    m->file_size = (uint64_t)st.st_size;
+    m->file_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
     if (parse_any(m, map == MAP_FAILED ? (const uint8_t *)"" : map, (uint64_t)st.st_size, path,
                   err)) {
         lm_model_free(m);
@@ -487,6 +618,16 @@ lm_model *lm_model_map(const char *path, lm_error *err) {
 lm_model *lm_model_load(const char *path, lm_error *err) {
     lm_model *m = lm_model_map(path, err);
     if (m && pack_weights(m, path, err)) {
+        lm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+lm_model *lm_model_load_ex(const char *path, lm_model_load_params params, lm_error *err) {
+    if (!params.image_dir || !*params.image_dir) return lm_model_load(path, err);
+    lm_model *m = lm_model_map(path, err);
+    if (m && lm_weights_image_attach(m, path, &params, err)) {
         lm_model_free(m);
         return NULL;
     }
@@ -531,6 +672,7 @@ void lm_model_free(lm_model *m) {
     lm_gguf_free(m->gguf);
     free(m->packed);
     free(m->rope_freq);
+    if (m->image) munmap(m->image, m->image_size);
     free(m->layers);
     free(m);
 }

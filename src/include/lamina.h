@@ -83,9 +83,62 @@ typedef struct lm_model_info {
     float rope_factor_min, rope_factor_max; /* the factors' range (LM_ROPE_LLAMA3) */
     int rope_pairs_scaled;                  /* pairs whose factor is not 1 */
     int rope_orig_ctx; /* llama.rope.scaling.original_context_length, 0 if absent */
+    int weights_image; /* lm_weights_image_state: where the panels are */
 } lm_model_info;
 
 lm_model_info lm_model_get_info(const lm_model *model);
+
+/* ---- weights images: packed weights kept on disk (src/FORMATS.md) -------
+ *
+ * lm_model_load repacks every matrix into panels at each start. With an image
+ * directory, lm_model_load_ex keeps the panels in a file there, one per model
+ * file and panel layout: a later load checks the image's header against the
+ * model file's identity (size, mtime, inode, device) and the layout version,
+ * then maps it read-only and shared (no copy; processes share its pages). A
+ * missing, stale or damaged image is packed again and written (a temporary
+ * file renamed into place); when it cannot be written (read-only or full
+ * disk) the weights stay packed in memory and `note` says so in one line.
+ * The texts are the same bits whichever way the panels came. */
+typedef enum lm_weights_image_state {
+    LM_IMAGE_NONE = 0,    /* packed in memory only */
+    LM_IMAGE_MAPPED = 1,  /* an existing image was mapped */
+    LM_IMAGE_WRITTEN = 2, /* packed, written as a new image and mapped */
+} lm_weights_image_state;
+
+typedef void lm_note_fn(void *arg, const char *note);
+
+typedef struct lm_model_load_params {
+    const char *image_dir; /* NULL or "": no image (lm_model_load); created if missing */
+    lm_note_fn *note;      /* may be NULL: one-line notes (the image could not be written) */
+    void *note_arg;
+    int read_only; /* 1: map a valid image, but write none and leave its mtime (inspection) */
+} lm_model_load_params;
+
+lm_model *lm_model_load_ex(const char *path, lm_model_load_params params, lm_error *err);
+
+/* The path the image of the model file at model_path has (or would have) in
+ * dir, into out[out_len]. 0, or -1 with err set (the model cannot be read). */
+int lm_weights_image_path(const char *model_path, const char *dir, char *out, size_t out_len,
+                          lm_error *err);
+
+/* Full verification of the image of model_path in dir: its header checked as
+ * a load checks it, then every byte of its panels compared with a fresh
+ * packing of the model. 0 when equal; 1 when it differs or is stale or
+ * damaged (err says where); -1 when it cannot be read (err says why). */
+int lm_weights_image_verify(const char *model_path, const char *dir, lm_error *err);
+
+/* What an image file holds, for listings: the model path recorded in it (as
+ * given when written; empty if unknown), the model's recorded size and mtime,
+ * and whether the model file at that path still has that identity. 0, or -1
+ * (not an image, or damaged: err says why). */
+typedef struct lm_weights_image_desc {
+    char model_path[1024];
+    uint64_t model_size, model_mtime_ns, image_bytes;
+    int layout_version; /* the image's; current is lm_weights_image_layout() */
+    int stale;          /* 1 when the model at model_path no longer matches (or is gone) */
+} lm_weights_image_desc;
+int lm_weights_image_describe(const char *image_path, lm_weights_image_desc *out, lm_error *err);
+int lm_weights_image_layout(void);
 
 /* A model with random weights (uniform, scaled like a trained model's), built
  * in anonymous memory as a v1 (fp32) or v2 (Q8_0) file image and loaded through

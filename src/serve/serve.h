@@ -30,18 +30,20 @@ typedef struct serve_config {
     int n_allow_hosts;
     const char **cors_origins; /* --cors-origin ORIGINs whose pages may call the API */
     int n_cors_origins;
-    const char *isa;         /* the kernel set actually used */
-    int port;                /* 0: any free port (the bound one is logged) */
-    int parallel;            /* sequences running at once */
-    int queue;               /* requests waiting beyond those */
-    int ctx;                 /* the longest context a request may use */
-    int threads;             /* 0: automatic */
-    float temperature, topp; /* defaults for requests that do not say */
-    int steps;               /* the CLI's -n: default positions of a request */
-    uint64_t seed;           /* default seed; 0: a fresh one per request */
-    size_t max_body;         /* bytes; larger bodies get 413 */
-    int timeout_s;           /* idle connections are closed after this */
-    int grace_s;             /* SIGTERM: running requests get this long to finish */
+    const char *isa;           /* the kernel set actually used */
+    const char *weights_cache; /* --weights-cache DIR; NULL: the default (src/wcache) */
+    int no_weights_cache;      /* --no-weights-cache */
+    int port;                  /* 0: any free port (the bound one is logged) */
+    int parallel;              /* sequences running at once */
+    int queue;                 /* requests waiting beyond those */
+    int ctx;                   /* the longest context a request may use */
+    int threads;               /* 0: automatic */
+    float temperature, topp;   /* defaults for requests that do not say */
+    int steps;                 /* the CLI's -n: default positions of a request */
+    uint64_t seed;             /* default seed; 0: a fresh one per request */
+    size_t max_body;           /* bytes; larger bodies get 413 */
+    int timeout_s;             /* idle connections are closed after this */
+    int grace_s;               /* SIGTERM: running requests get this long to finish */
     /* --chat-template (NULL: the model's), the chat endpoint's template, and
      * why there is none (chat requests then get it as a 400) */
     const char *chat_template_name;

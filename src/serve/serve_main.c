@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "serve.h"
+#include "wcache.h"
 
 #define API_KEY_MAX 4096
 
@@ -43,6 +44,9 @@ static const char usage[] =
     "                        same bytes; 0 = off (default: a quarter of the memory\n"
     "                        available, printed at start)\n"
     "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "  --weights-cache DIR   keep the model's packed weights in DIR (default: the weights\n"
+    "                        cache, $XDG_CACHE_HOME/lamina/weights; lamina cache --help)\n"
+    "  --no-weights-cache    pack the weights in memory at every start\n"
     "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
     "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
     "                        zephyr or llama3 (default: the model's; llama2 for .bin\n"
@@ -125,6 +129,8 @@ static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap
         c->api_key_file = v;
     else if (strcmp(a, "--isa") == 0)
         c->isa = v;
+    else if (strcmp(a, "--weights-cache") == 0)
+        c->weights_cache = v;
     else if (strcmp(a, "--chat-template") == 0) {
         if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
             return usage_error("--chat-template: '%s' is not one of: llama2 mistral-v1 "
@@ -183,6 +189,10 @@ static int parse_args(int argc, char **argv, serve_config *c) {
         if (a[0] != '-') {
             if (c->model_path) return usage_error("unexpected argument '%s'", a);
             c->model_path = a;
+            continue;
+        }
+        if (strcmp(a, "--no-weights-cache") == 0) {
+            c->no_weights_cache = 1;
             continue;
         }
         if (i + 1 >= argc) return usage_error("%s needs a value", a);
@@ -256,10 +266,17 @@ static int resolve(server *s, lm_error *e) {
     return 0;
 }
 
+/* A note of the weights cache (an image it could not write). */
+static void serve_note(void *arg, const char *line) {
+    (void)arg;
+    fprintf(stderr, "lamina: warning: %s\n", line);
+}
+
 static int open_model(server *s) {
     serve_config *c = &s->cfg;
     lm_error e;
-    s->model = lm_model_load(c->model_path, &e);
+    wcache_opts wc = {c->weights_cache, c->no_weights_cache, 0};
+    s->model = wcache_load(c->model_path, &wc, serve_note, NULL, &e);
     if (!s->model) return fail(e.msg);
     lm_model_info info = lm_model_get_info(s->model);
     if (!c->tokenizer_path && lm_file_is_gguf(c->model_path)) /* it carries its vocabulary */

@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lamina.h"
+#include "wimage_model.h"
 
 static const char *out_dir;
 static int failures;
@@ -452,6 +454,38 @@ static void requests(void) {
     free(all.p);
 }
 
+/* Weights images of wimage_model.h's tiny model (fuzz_wimage): a valid one,
+ * its header alone, and one with a panel byte changed. */
+static void images(void) {
+    char tmp[] = "/tmp/lamina-seeds-XXXXXX", model[64], image[4200];
+    if (!mkdtemp(tmp)) FAIL("mkdtemp failed");
+    snprintf(model, sizeof model, "%s/model.bin", tmp);
+    lm_error e;
+    lm_model *m = NULL;
+    if (wimage_model_write(model) ||
+        !(m = lm_model_load_ex(model, (lm_model_load_params){.image_dir = tmp}, &e)) ||
+        lm_model_get_info(m).weights_image != LM_IMAGE_WRITTEN ||
+        lm_weights_image_path(model, tmp, image, sizeof image, &e))
+        FAIL("the tiny model's image was not written");
+    lm_model_free(m);
+    size_t n = 0;
+    unsigned char *b = NULL;
+    FILE *f = fopen(image, "rb");
+    if (f && fseek(f, 0, SEEK_END) == 0 && (n = (size_t)ftell(f)) > 4096 && (b = malloc(n))) {
+        rewind(f);
+        if (fread(b, 1, n, f) == n) {
+            write_seed("wimage", "valid.lmw", b, n);
+            write_seed("wimage", "header.lmw", b, 4096);
+            b[n / 2] ^= 0x40;
+            write_seed("wimage", "panel-byte.lmw", b, n);
+        }
+    }
+    if (!b) FAIL("cannot read %s", image);
+    if (f) fclose(f);
+    free(b);
+    unlink(image), unlink(model), rmdir(tmp);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds OUT\n");
@@ -463,6 +497,7 @@ int main(int argc, char **argv) {
     texts();
     chat_and_numbers();
     requests();
+    images();
     if (failures) fprintf(stderr, "make_seeds: %d failures\n", failures);
     return failures ? 1 : 0;
 }

@@ -5,7 +5,7 @@
 #   SECONDS_PER_TARGET  default 60 (what CI uses)
 #   FUZZ_BUILD_DIR      default $LAMINA_FUZZ_BUILD, else build-fuzz (the "fuzz" preset)
 # environment:
-#   LAMINA_FUZZ_TARGETS   targets to run (default: "checkpoint tokenizer prompt args chat numbers serve_body request batch_line gguf json_schema")
+#   LAMINA_FUZZ_TARGETS   targets to run (default: "checkpoint tokenizer prompt args chat numbers serve_body request batch_line gguf json_schema wimage")
 #   LAMINA_FUZZ_PARALLEL  targets run at once (default 1)
 #   LAMINA_FUZZ_KEEP      a folder: each target's final corpus is copied to KEEP/<target>/
 #                         (pass it back as extra seeds by copying into the build's corpus)
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 seconds=${1:-60}
 build=${2:-${LAMINA_FUZZ_BUILD:-$root/build-fuzz}}
-targets=${LAMINA_FUZZ_TARGETS:-checkpoint tokenizer prompt args chat numbers serve_body request batch_line gguf json_schema}
+targets=${LAMINA_FUZZ_TARGETS:-checkpoint tokenizer prompt args chat numbers serve_body request batch_line gguf json_schema wimage}
 parallel=${LAMINA_FUZZ_PARALLEL:-1}
 
 case $seconds in '' | *[!0-9]*) echo "run.sh: seconds must be a number, not '$seconds'" >&2; exit 2 ;; esac
