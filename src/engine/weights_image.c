@@ -177,8 +177,11 @@ static int adopt(lm_model *m, int fd, uint64_t size, lm_error *err) {
     if (map == MAP_FAILED) return lm_fail(err, "cannot map: %s", strerror(errno));
     lm_wimage w;
     lm_wimage_entry *want = malloc((size_t)lm_model_n_matrices(m) * sizeof *want);
+    /* the RoPE table (rope.c) is the model's, not the image's: made here as
+     * pack_weights makes it (a GGUF's rope_freqs made it while parsing) */
     int bad = !want ? lm_fail(err, "out of memory")
-                    : lm_wimage_parse(map, size, &w, err) || image_matches(m, &w, want, err);
+                    : lm_wimage_parse(map, size, &w, err) || image_matches(m, &w, want, err) ||
+                          (!m->rope_freq && lm_rope_table(m, NULL, "weights image", err));
     if (bad) {
         free(want);
         munmap(map, (size_t)size);
