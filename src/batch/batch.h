@@ -14,6 +14,8 @@ typedef struct batch_args {
     size_t max_line; /* --max-line-bytes; 0: batch_default_max_line */
     float temperature, topp;
     uint64_t seed;
+    const char *kv_type; /* --kv-type f32|f16; NULL: f32 */
+    int ctx;             /* --ctx N; 0: the most that fits, at most seq_len */
 } batch_args;
 
 extern const char batch_usage[];

@@ -31,6 +31,7 @@ typedef struct cli_args {
     int group_size; /* quantize; 0: the exporter's rule */
     /* --chat-template NAME (chat); NULL: the model's */
     const char *chat_template;
+    const char *kv_type; /* --kv-type f32|f16; NULL: f32 */
 } cli_args;
 
 /* The number grammar of every option, decimal only. An integer is an optional

@@ -35,6 +35,7 @@ struct lm_batch {
     lm_workspace *ws;
     lm_seq *seqs; /* (max_seqs) slots */
     int max_seqs, max_ctx;
+    lm_kv_type kv_type;
     uint64_t joined;
     lm_row *rows; /* (ws->max_rows) this step's rows */
     int *out;     /* (max_seqs) rows whose logits are wanted, ascending */
@@ -50,7 +51,16 @@ static void seq_end(lm_seq *s) {
 
 lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     const lm_config *c = m->c;
-    int max_ctx = p.max_ctx > 0 ? p.max_ctx : c->seq_len;
+    if (!lm_kv_type_name(p.kv_type)) {
+        lm_fail(err, "KV cache type %d is not one of LM_KV_F32, LM_KV_F16", (int)p.kv_type);
+        return NULL;
+    }
+    int max_ctx = p.max_ctx > 0 ? p.max_ctx : lm_context_fit(m, p.max_seqs, p.kv_type, p.n_threads);
+    if (max_ctx < 1 && p.max_seqs >= 1) {
+        lm_fail(err, "no memory for %d KV caches: %.1f GiB available", p.max_seqs,
+                (double)lm_memory_available() / (1 << 30));
+        return NULL;
+    }
     if (p.max_seqs < 1 || max_ctx > c->seq_len) {
         lm_fail(err,
                 "a batch needs at least one sequence (got %d) and contexts within the "
@@ -59,12 +69,12 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
         return NULL;
     }
     int rows = p.max_seqs + LM_BATCH_PROMPT_ROWS;
-    uint64_t kv = lm_mul(lm_kv_cache_bytes(c, max_ctx), (uint64_t)p.max_seqs);
+    uint64_t kv = lm_mul(lm_kv_bytes(c, max_ctx, p.kv_type), (uint64_t)p.max_seqs);
     uint64_t total = lm_add(
         kv, lm_workspace_bytes(m, p.n_threads > 0 ? p.n_threads : 1, rows, p.max_seqs, max_ctx));
     char what[128];
-    snprintf(what, sizeof what, "%d sequences of %d positions (KV caches and activations)",
-             p.max_seqs, max_ctx);
+    snprintf(what, sizeof what, "%d sequences of %d positions (%s KV caches and activations)",
+             p.max_seqs, max_ctx, lm_kv_type_name(p.kv_type));
     if (lm_check_memory(total, what, err)) return NULL;
     lm_batch *b = calloc(1, sizeof *b);
     if (!b) {
@@ -74,6 +84,7 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     b->model = m;
     b->max_seqs = p.max_seqs;
     b->max_ctx = max_ctx;
+    b->kv_type = p.kv_type;
     b->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, p.max_seqs, max_ctx, err);
     b->seqs = calloc((size_t)p.max_seqs, sizeof *b->seqs);
     b->rows = malloc((size_t)rows * sizeof *b->rows);
@@ -122,7 +133,7 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     if (!s->sampler) return -1;
     lm_sampler_set_kernels(s->sampler, b->ws->k);
     s->prompt = malloc((size_t)n_prompt * sizeof *s->prompt);
-    if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx)) {
+    if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx, b->kv_type)) {
         seq_end(s);
         return lm_fail(err, "out of memory for a context of %d positions", n_ctx);
     }
@@ -152,7 +163,7 @@ int lm_batch_free_slots(const lm_batch *b) { return b->max_seqs - lm_batch_activ
 uint64_t lm_batch_kv_bytes(const lm_batch *b) {
     uint64_t n = 0;
     for (int i = 0; i < b->max_seqs; i++)
-        if (b->seqs[i].active) n += lm_kv_cache_bytes(b->model->c, b->seqs[i].kv.n_ctx);
+        if (b->seqs[i].active) n += lm_kv_bytes(b->model->c, b->seqs[i].kv.n_ctx, b->kv_type);
     return n;
 }
 
