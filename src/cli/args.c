@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lamina.h"
+
 const char cli_usage[] =
     "usage: lamina [checkpoint.bin] [options]      generate text (or chat with -m chat)\n"
     "       lamina tokenize [-z tokenizer.bin|vocab.gguf] [--] TEXT\n"
@@ -174,6 +176,9 @@ static int set_option(const option_spec *o, const char *name, const char *value,
                       char *err, size_t len) {
     void *field = (char *)args + o->offset;
     if (o->kind == OPT_STRING) {
+        lm_kv_type t;
+        if (o->offset == AT(kv_type) && lm_kv_type_parse(value, &t, NULL))
+            return usage_error(err, len, "%s: '%s' is not f32 or f16", name, value);
         *(const char **)field = value;
         return 0;
     }
