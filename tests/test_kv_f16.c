@@ -216,6 +216,15 @@ static void test_fit(void) {
               lm_kv_bytes(&c, 3, LM_KV_F32) == lm_kv_cache_bytes(&c, 3),
           "KV bytes by type");
     lm_model_free(m);
+    /* the largest seq_len a header can hold: the search must not overflow */
+    c.seq_len = 2147483647;
+    m = lm_model_random(&c, LM_FORMAT_V1, 0, 1, &err);
+    CHECK(m != NULL, "%s", err.msg);
+    if (m) {
+        int fit = lm_context_fit(m, 1, LM_KV_F16, 1);
+        CHECK(fit > 0 && fit < c.seq_len, "seq_len 2^31 - 1: fit %d", fit);
+    }
+    lm_model_free(m);
 }
 
 int main(int argc, char **argv) {

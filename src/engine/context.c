@@ -218,7 +218,7 @@ int lm_context_fit(const lm_model *m, int n_seqs, lm_kv_type type, int n_threads
     int threads = choose_threads(m, n_threads), lo = 0, hi = m->c->seq_len;
     if (n_seqs < 1) n_seqs = 1;
     while (lo < hi) { /* the largest n in [0, seq_len] whose bytes fit */
-        int mid = lo + (hi - lo + 1) / 2;
+        int mid = (int)(lo + ((int64_t)hi - lo + 1) / 2); /* hi may be INT_MAX */
         if (fit_bytes(m, n_seqs, type, threads, mid) <= budget)
             lo = mid;
         else
