@@ -4,7 +4,8 @@
 //
 // Names:  <kernel>/<isa>/<model>.<tensor>[/T<rows>]/threads:<n>/real_time
 //   e.g.  matmul_f32/avx2/110M.w1/T1/threads:2/real_time
-// Attention runs at n_pos 64, 128, 256, 512 and seq_len (those up to seq_len).
+// Attention runs at n_pos 64, 128, 256, 512 and seq_len (those up to seq_len);
+// attention_long at 4k, 16k and 32k positions with fp32 and F16 KV caches.
 // A table the CPU cannot run registers one benchmark, unsupported/<isa>, that
 // reports the missing feature through SkipWithError.
 //
@@ -350,6 +351,59 @@ void bm_attention(benchmark::State &state, const lm_kernels *k, const Shape &s, 
     set_rates(state, (4.0 * hs + 5.0) * n_pos * s.n_heads, 8.0 * n_pos * hs * s.n_heads);
 }
 
+// Long contexts (issue 24): one decode step's attention over a filled cache
+// of n_pos = 4k, 16k, 32k positions, all 32 query heads of one layer of
+// Llama 3 8B's shape (head size 128, 8 KV heads: GQA 4:1), with an fp32 and
+// an F16 cache. The cache is one buffer of the largest size (256 MiB: past
+// any LLC at 32k; at 4k, 32 MiB may partly stay in a large LLC), filled once
+// with finite values. "bytes" counts the KV bytes one step reads (each KV
+// head once), so its rate is the GB/s of KV read; the time is per layer.
+const int kLongHeads = 32, kLongKvHeads = 8, kLongHs = 128;
+
+void *long_cache(size_t bytes) {
+    static char *buf = nullptr;
+    static size_t have = 0;
+    if (bytes > have) {
+        std::free(buf);
+        buf = (char *)aligned(bytes);
+        for (size_t i = 0; i < bytes / sizeof(float); i++)
+            ((float *)buf)[i] = with_low_half(rand_unit());
+        have = bytes;
+    }
+    return buf;
+}
+
+void bm_attention_long(benchmark::State &state, const lm_kernels *k, int n_pos, bool f16,
+                       int threads) {
+    const int kv_dim = kLongKvHeads * kLongHs, group = kLongHeads / kLongKvHeads;
+    const size_t elem = f16 ? 2 : 4, half = (size_t)n_pos * kv_dim * elem;
+    char *cache = (char *)long_cache((size_t)n_pos * kv_dim * 8); // the f32 size: one buffer
+    std::vector<float> q(kLongHeads * kLongHs), out(q.size()), att((size_t)threads * n_pos);
+    for (auto &v : q) v = rand_unit();
+    for (auto _ : state) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {
+            int a, b;
+            share(kLongHeads, 1, &a, &b);
+            float *sc = att.data() + (size_t)omp_get_thread_num() * n_pos;
+            for (int h = a; h < b; h++) {
+                size_t at = (size_t)(h / group) * kLongHs;
+                float *o = out.data() + h * kLongHs;
+                const float *qh = q.data() + h * kLongHs;
+                if (f16)
+                    k->attention_f16(o, qh, (const uint16_t *)cache + at,
+                                     (const uint16_t *)(cache + half) + at, sc, n_pos, kLongHs,
+                                     kv_dim);
+                else
+                    k->attention(o, qh, (const float *)cache + at,
+                                 (const float *)(cache + half) + at, sc, n_pos, kLongHs, kv_dim);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, (4.0 * kLongHs + 5.0) * n_pos * kLongHeads, 2.0 * half);
+}
+
 // The sampler per token (lm_sample on a copy of fixed logits: the copy is
 // part of each iteration, as `copy` alone shows) at 32k and 128k vocabularies:
 // greedy, run.c's default (temperature 1, top-p 0.9) and plain multinomial.
@@ -441,6 +495,12 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
             }
         }
     }
+    for (int n_pos : {4096, 16384, 32768})
+        for (int f16 = 0; f16 < 2; f16++)
+            for (int th : thread_counts)
+                add("attention_long/" + isa + "/llama3-8b.layer.pos" + std::to_string(n_pos) +
+                        (f16 ? ".f16" : ".f32") + "/threads:" + std::to_string(th),
+                    [=](benchmark::State &st) { bm_attention_long(st, k, n_pos, f16, th); });
 }
 
 } // namespace

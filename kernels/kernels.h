@@ -139,6 +139,11 @@ typedef struct lm_kernels {
     void (*attention)(float *out, const float *q, const float *k, const float *v, float *att,
                       int n_pos, int head_size, int stride);
 
+    /* The same over an F16 KV cache (IEEE half bits): the bits of attention
+     * on the keys and values widened exactly to fp32. */
+    void (*attention_f16)(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                          float *att, int n_pos, int head_size, int stride);
+
     /* a[i] = silu(a[i]) * b[i], silu(x) = x / (1 + exp(-x)). */
     void (*swiglu)(float *a, const float *b, int n);
 } lm_kernels;

@@ -152,7 +152,16 @@ group_bad_files() {
     cp "$v1" "$f" && patch "$f" 36 '\x07'
     expect 1 "shared_classifier byte is 7, must be 0 or 1" -- "$lamina" "$f" "${tok[@]}"
     cp "$v1" "$f" && patch "$f" 32 "$(le32 1073741824)"
-    expect 1 "the KV cache for 1073741824 positions needs 2560.0 GiB" -- "$lamina" "$f" "${tok[@]}" -n 0
+    expect 1 "the KV cache for 1073741824 positions needs 2560.0 GiB" -- "$lamina" "$f" "${tok[@]}" -n 1073741824
+    # no context given: the most that fits, said in one line (batch with no
+    # requests starts and ends); info shows the fitted context per type
+    : >"$tmp/empty.jsonl"
+    "$lamina" batch "$f" "${tok[@]}" --parallel 4 "$tmp/empty.jsonl" >"$tmp/out" 2>"$tmp/err"
+    [ $? = 0 ] && grep -Eq "^lamina: context: [0-9]+ positions \(KV f32 [0-9.]+ GiB per sequence; the model's 1073741824 would need 2560.0 GiB x 4 sequences, [0-9.]+ GiB available\)$" "$tmp/err" &&
+        pass || fail "batch with no --ctx on a 2^30-position model: $(cat "$tmp/err")"
+    "$lamina" info "$f" >"$tmp/out" 2>"$tmp/err"
+    grep -Eq "^kv f16: +1.25 KiB per position; 0.3 MiB for -n 256; [0-9]+ positions fit now \([0-9.]+ MiB x 1 sequence\), less than seq_len$" "$tmp/out" &&
+        pass || fail "info on a 2^30-position model: $(grep kv "$tmp/out")"
     cp "$v2" "$f" && patch "$f" 37 "$(le32 0)"
     expect 1 "invalid header: group size 0 must be positive and divide dim 128" -- "$lamina" "$f" "${tok[@]}"
     cp "$v2" "$f" && patch "$f" 37 "$(le32 48)"
@@ -515,6 +524,12 @@ group_options() {
     expect 2 "-s: 18446744073709551616 is out of range" -- "$lamina" -s 18446744073709551616
     expect 2 "--threads: 4097 is out of range \(from 1 to 4096\)" -- "$lamina" --threads 4097
     expect 2 "--group-size: '' is not a decimal integer" -- "$lamina" quantize a b --group-size ""
+    expect 2 "--kv-type: 'f8' is not f32 or f16" -- "$lamina" --kv-type f8
+    expect 2 "--kv-type: KV cache type 'F16' is not one of f32, f16" -- "$lamina" batch x y --kv-type F16
+    expect 2 "--kv-type: 'q8' is not one of f32, f16" -- "$lamina" perplexity x y --kv-type q8
+    expect 2 "--kv-type: 'x' is not f32 or f16" -- "$lamina" bench --kv-type x
+    expect 2 "--kv-type: KV cache type '' is not one of f32, f16" -- "$lamina" serve x --kv-type ""
+    expect 0 "generated" -- "$lamina" -n 16 --kv-type f16
     expect 0 "generated" -- "$lamina" -s +5 -n 16
     expect 0 "generated" -- "$lamina" -s 18446744073709551615 -n 16 -t 0.5e0 -p .5
     expect 0 "generated" -- "$lamina" -n +16 -t 1E-2 -p 1.

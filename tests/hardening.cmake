@@ -56,7 +56,7 @@ foreach(target checkpoint tokenizer prompt args chat numbers gguf wimage)
   if(target MATCHES "^(args|numbers)$")
     target_sources(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli/args.c)
     target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
-    target_link_libraries(replay_${target} PRIVATE m)
+    target_link_libraries(replay_${target} PRIVATE liblamina m) # lm_kv_type_parse
   else()
     target_link_libraries(replay_${target} PRIVATE liblamina)
   endif()

@@ -585,6 +585,74 @@ static void test_attention(const lm_kernels *k) {
     }
 }
 
+/* The F16 KV cache's rounding: every half's value maps back to that half;
+ * a value between two neighbouring finite halves rounds to the nearer one,
+ * a tie to the one with an even last bit; past 65520 (the tie above the
+ * largest half) to infinity; NaN stays NaN. Checked at each half's value,
+ * the midpoint to the next half (exact in fp32) and one fp32 ulp either side. */
+static void test_round_f16(void) {
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        uint16_t x = (uint16_t)h;
+        float v = lm_f16_to_f32(x);
+        if (isnan(v)) {
+            CHECK(isnan(lm_f16_to_f32(lm_f32_to_f16(v))), "lm_f32_to_f16(NaN %#x) not NaN", h);
+            continue;
+        }
+        CHECK(lm_f32_to_f16(v) == x, "lm_f32_to_f16(%a) = %#x, want %#x", v, lm_f32_to_f16(v), h);
+        if ((x & 0x7fffu) >= 0x7c00u) continue; /* infinities */
+        uint16_t next = (uint16_t)(x + 1);      /* the neighbour away from zero */
+        float w = (x & 0x7fffu) == 0x7bffu ? copysignf(65536.0f, v) : lm_f16_to_f32(next);
+        float mid = v + (w - v) * 0.5f; /* exact: both have at most 11 significant bits */
+        uint16_t even = (x & 1u) ? next : x;
+        CHECK(lm_f32_to_f16(mid) == even, "lm_f32_to_f16(tie %a) = %#x, want %#x", mid,
+              lm_f32_to_f16(mid), even);
+        CHECK(lm_f32_to_f16(nextafterf(mid, 0.0f)) == x, "lm_f32_to_f16(below %a) = %#x, want %#x",
+              mid, lm_f32_to_f16(nextafterf(mid, 0.0f)), h);
+        uint16_t up = (x & 0x7fffu) == 0x7bffu ? (uint16_t)((x & 0x8000u) | 0x7c00u) : next;
+        CHECK(lm_f32_to_f16(nextafterf(mid, 2.0f * w)) == up,
+              "lm_f32_to_f16(above %a) = %#x, want %#x", mid,
+              lm_f32_to_f16(nextafterf(mid, 2.0f * w)), up);
+    }
+    CHECK(lm_f32_to_f16(1e30f) == 0x7c00u && lm_f32_to_f16(-1e-30f) == 0x8000u,
+          "lm_f32_to_f16: overflow or underflow wrong");
+}
+
+/* Attention over an F16 cache: the oracle's bits, and those of the f32
+ * attention on the widened cache (the order ORDER.md writes down). The 16-bit
+ * buffers start one element off, so nothing may assume alignment. */
+static void attention_f16_case(const lm_kernels *k, int hs, int np, int stride) {
+    size_t n = (size_t)np * stride;
+    uint16_t *kh = (uint16_t *)malloc((2 * n + 2) * sizeof(uint16_t)) + 1, *vh = kh + n;
+    float *q = falloc(hs), *kw = falloc(n), *vw = falloc(n), *out = falloc(hs), *ref = falloc(hs);
+    float *f32 = falloc(hs), *att = falloc(np), *att2 = falloc(np), *att3 = falloc(np);
+    fill(q, hs, 1.0f);
+    for (size_t i = 0; i < n; i++) {
+        kh[i] = lm_f32_to_f16(frand() * 4.0f);
+        vh[i] = lm_f32_to_f16(frand() * 4.0f);
+        kw[i] = lm_f16_to_f32(kh[i]);
+        vw[i] = lm_f16_to_f32(vh[i]);
+    }
+    lm_attention_f16_scalar(ref, q, kh, vh, att, np, hs, stride);
+    lm_attention_f32_scalar(f32, q, kw, vw, att3, np, hs, stride);
+    k->attention_f16(out, q, kh, vh, att2, np, hs, stride);
+    check_bits(att2, att, np, "attention_f16 weights (head_size, positions)", hs, np);
+    check_bits(out, ref, hs, "attention_f16 output (head_size, positions)", hs, np);
+    check_bits(ref, f32, hs, "attention_f16 oracle vs f32 on widened (head_size, positions)", hs,
+               np);
+    free(kh - 1);
+    ffree(q), ffree(kw), ffree(vw), ffree(out), ffree(ref), ffree(f32), ffree(att), ffree(att2);
+    ffree(att3);
+}
+
+static void test_attention_f16(const lm_kernels *k) {
+    static const int heads[] = {2, 3, 4, 6, 8, 10, 12, 16, 18, 24, 32, 48, 64, 72, 128};
+    for (int h = 0; h < 15; h++) {
+        for (int np = 1; np <= 70; np++) attention_f16_case(k, heads[h], np, heads[h] * 3 + 1);
+        attention_f16_case(k, heads[h], 100, heads[h]);
+        attention_f16_case(k, heads[h], 257, heads[h] * 2 + 1);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_kernels ISA\n");
@@ -616,5 +684,7 @@ int main(int argc, char **argv) {
     test_swiglu_sweep(k);
     test_rope(k);
     test_attention(k);
+    test_round_f16();
+    test_attention_f16(k);
     return check_exit(argv[1]);
 }

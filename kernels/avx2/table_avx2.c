@@ -15,5 +15,6 @@ const lm_kernels lm_kernels_avx2 = {
     .softmax = lm_softmax_f32_avx2,
     .rope = lm_rope_f32_avx2,
     .attention = lm_attention_f32_avx2,
+    .attention_f16 = lm_attention_f16_avx2,
     .swiglu = lm_swiglu_f32_avx2,
 };

@@ -12,5 +12,6 @@ const lm_kernels lm_kernels_avx512vnni = {
     .softmax = lm_softmax_f32_avx512,
     .rope = lm_rope_f32_avx512,
     .attention = lm_attention_f32_avx512,
+    .attention_f16 = lm_attention_f16_avx512,
     .swiglu = lm_swiglu_f32_avx512,
 };

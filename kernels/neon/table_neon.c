@@ -12,5 +12,6 @@ const lm_kernels lm_kernels_neon = {
     .softmax = lm_softmax_f32_neon,
     .rope = lm_rope_f32_neon,
     .attention = lm_attention_f32_neon,
+    .attention_f16 = lm_attention_f16_neon,
     .swiglu = lm_swiglu_f32_neon,
 };

@@ -34,6 +34,8 @@ void lm_softmax_f32_scalar(float *x, int n);
 void lm_rope_f32_scalar(float *v, int n, int head_size, const float *cs);
 void lm_attention_f32_scalar(float *out, const float *q, const float *k, const float *v, float *att,
                              int n_pos, int head_size, int stride);
+void lm_attention_f16_scalar(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                             float *att, int n_pos, int head_size, int stride);
 void lm_swiglu_f32_scalar(float *a, const float *b, int n);
 
 #endif

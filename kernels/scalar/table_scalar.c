@@ -11,5 +11,6 @@ const lm_kernels lm_kernels_scalar = {
     .softmax = lm_softmax_f32_scalar,
     .rope = lm_rope_f32_scalar,
     .attention = lm_attention_f32_scalar,
+    .attention_f16 = lm_attention_f16_scalar,
     .swiglu = lm_swiglu_f32_scalar,
 };

@@ -17,6 +17,8 @@ typedef struct batch_args {
     float temperature, topp;
     uint64_t seed;
     long prompt_cache_mb; /* --prompt-cache-mb; -1: the default share of free memory */
+    const char *kv_type;  /* --kv-type f32|f16; NULL: f32 */
+    int ctx;              /* --ctx N; 0: the most that fits, at most seq_len */
 } batch_args;
 
 extern const char batch_usage[];

@@ -50,6 +50,12 @@ const char batch_usage[] =
     "  --weights-cache DIR   keep the model's packed weights in DIR (default: the weights\n"
     "                        cache, $XDG_CACHE_HOME/lamina/weights; lamina cache --help)\n"
     "  --no-weights-cache    pack the weights in memory at every start\n"
+    "  --ctx N               positions of each sequence's KV cache, the longest a\n"
+    "                        request may use (default: the most that fits --parallel\n"
+    "                        caches in the memory available, at most seq_len; said\n"
+    "                        on stderr when less)\n"
+    "  --kv-type TYPE        the KV caches' elements: f32 (default) or f16 (half the\n"
+    "                        memory; keys and values rounded to half; other bits)\n"
     "  --chat-template NAME  the template of \"messages\": llama2, mistral-v1, mistral-v3,\n"
     "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
     "                        zephyr or llama3 (default: the model's; llama2 for .bin\n"
@@ -131,6 +137,16 @@ static int parse_option(const char *opt, const char *v, batch_args *a) {
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) return a->output = v, 0;
     if (!strcmp(opt, "--isa")) return a->isa = v, 0;
     if (!strcmp(opt, "--weights-cache")) return a->weights_cache = v, 0;
+    if (!strcmp(opt, "--kv-type")) {
+        lm_kv_type t;
+        lm_error e;
+        if (lm_kv_type_parse(v, &t, &e)) return usage_error("--kv-type: %s", e.msg);
+        return a->kv_type = v, 0;
+    }
+    if (!strcmp(opt, "--ctx")) {
+        if (parse_number(opt, v, 1, 1 << 30, 1, &d)) return -1;
+        return a->ctx = (int)d, 0;
+    }
     if (!strcmp(opt, "--chat-template")) {
         if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
             return usage_error("--chat-template: '%s' is not one of: %s", v,

@@ -437,13 +437,26 @@ static int open_engine(batch_state *st, const char *tok) {
     st->tok = lm_tokenizer_load(tok, info.config.vocab_size, &e);
     if (!st->tok) return fail("", e.msg);
     st->rules.vocab_size = lm_tokenizer_vocab_size(st->tok); /* token ids in requests */
-    st->max_ctx = info.config.seq_len;
+    lm_kv_type kv = LM_KV_F32;
+    if (a->kv_type && lm_kv_type_parse(a->kv_type, &kv, &e)) return fail("", e.msg);
+    if (a->ctx > info.config.seq_len) {
+        snprintf(e.msg, sizeof e.msg, "--ctx %d is more than the model's seq_len %d", a->ctx,
+                 info.config.seq_len);
+        return fail("", e.msg);
+    }
+    st->max_ctx = a->ctx;
+    if (!st->max_ctx) { /* the most that fits, said where it is less than seq_len */
+        char why[256];
+        st->max_ctx = lm_context_choose(st->model, a->parallel, kv, a->threads, why, sizeof why);
+        if (st->max_ctx < info.config.seq_len) fprintf(stderr, "lamina: %s\n", why);
+        if (st->max_ctx < 1) return fail("", "no memory for the KV caches");
+    }
     /* A model whose template is unknown still runs prompts (a tokenizer.bin
      * has no template text: llama2). */
     if (lm_chat_template_choose(a->chat_template, lm_tokenizer_chat_template(st->tok), &st->chat,
                                 &e))
         snprintf(st->chat_error, sizeof st->chat_error, "%s", e.msg);
-    lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa};
+    lm_batch_params p = {a->parallel, st->max_ctx, a->threads, isa, kv};
     st->b = lm_batch_new(st->model, p, &e);
     if (!st->b) return fail("", e.msg);
     if (open_cache(st, &info.config)) return fail("", "out of memory");

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lamina.h"
+
 const char cli_usage[] =
     "usage: lamina [checkpoint.bin] [options]      generate text (or chat with -m chat)\n"
     "       lamina tokenize [-z tokenizer.bin|vocab.gguf] [--] TEXT\n"
@@ -29,9 +31,10 @@ const char cli_usage[] =
     "                        tiny P keeps only the likeliest tokens (near-greedy)\n"
     "  -s, --seed N          random seed, 0 to 18446744073709551615; 0 = current time\n"
     "                        (default 0)\n"
-    "  -n, --steps N         positions to run, prompt included, 0 to 1073741824; 0 or\n"
-    "                        more than seq_len = seq_len (default 256; the KV cache\n"
-    "                        holds this many)\n"
+    "  -n, --steps N         positions to run, prompt included, 0 to 1073741824; more\n"
+    "                        than seq_len = seq_len; 0 = the most that fits in the\n"
+    "                        memory available, at most seq_len (default 256; the KV\n"
+    "                        cache holds this many)\n"
     "  -i, --prompt TEXT     the prompt (default: empty, or the demo prompt)\n"
     "  -z, --tokenizer PATH  tokenizer.bin, or a GGUF file (a model or vocabulary only)\n"
     "                        whose vocabulary to use (default: a GGUF model's own,\n"
@@ -47,6 +50,8 @@ const char cli_usage[] =
     "                        OMP_NUM_THREADS); more than the CPUs is a warning\n"
     "      --isa NAME        force a kernel set, one of those `lamina --version` lists\n"
     "                        (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "      --kv-type TYPE    the KV cache's elements: f32 (default) or f16 (half the\n"
+    "                        memory; keys and values rounded to half; other bits)\n"
     "      --parallel N      info: add up the KV caches of N sequences of -n positions\n"
     "                        (as lamina batch / serve --parallel N hold), 1 to 65536\n"
     "      --group-size N    quantize: Q8_0 group size, 1 to 4096 (default: 64, halved\n"
@@ -58,8 +63,8 @@ const char cli_usage[] =
     "  --                    the arguments after it are not options\n"
     "  -h, --help            this help\n"
     "      --version         version, CPU features and the kernel set in use\n"
-    "tokenize takes -z; info takes --isa, --parallel, -n and the weights-cache options; quantize "
-    "takes --group-size; an "
+    "tokenize takes -z; info takes --isa, --parallel, --kv-type, -n and the weights-cache "
+    "options; quantize takes --group-size; an "
     "option\n"
     "a command does not use is an error.\n";
 
@@ -93,6 +98,7 @@ static const option_spec options[] = {
     {NULL, "--threads", OPT_INT, AT(threads), 1, 4096, FOR_RUN},
     {NULL, "--isa", OPT_STRING, AT(isa), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--parallel", OPT_INT, AT(parallel), 1, 65536, FOR_INFO},
+    {NULL, "--kv-type", OPT_STRING, AT(kv_type), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--group-size", OPT_INT, AT(group_size), 1, 4096, FOR_QUANTIZE},
     {NULL, "--weights-cache", OPT_STRING, AT(weights_cache), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--no-weights-cache", OPT_FLAG, AT(no_weights_cache), 0, 0, FOR_RUN | FOR_INFO},
@@ -177,6 +183,9 @@ static int set_option(const option_spec *o, const char *name, const char *value,
                       char *err, size_t len) {
     void *field = (char *)args + o->offset;
     if (o->kind == OPT_STRING) {
+        lm_kv_type t;
+        if (o->offset == AT(kv_type) && lm_kv_type_parse(value, &t, NULL))
+            return usage_error(err, len, "%s: '%s' is not f32 or f16", name, value);
         *(const char **)field = value;
         return 0;
     }

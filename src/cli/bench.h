@@ -34,6 +34,7 @@ typedef struct bench_opts {
     int probes;
     int list_shapes;
     uint64_t seed;
+    lm_kv_type kv_type; /* --kv-type */
 } bench_opts;
 
 /* bench_args.c: returns -1 to go on, or an exit status (0 after --help). */

@@ -23,6 +23,7 @@ static const char usage[] =
     "                      prompts together, then N decoding together; tok/s is\n"
     "                      the aggregate of all N\n"
     "  --isa NAME          kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
+    "  --kv-type TYPE      the KV caches' elements: f32 (default) or f16\n"
     "  --prompt-tokens N   prefill batch (default 128)\n"
     "  --gen-tokens N      decoded tokens per repetition (default 128)\n"
     "  --reps N            measured repetitions (default 5)\n"
@@ -112,9 +113,9 @@ static int set_counts(const char *flag, int *out, int *n, const char *list, long
     return 0;
 }
 
-static const char *const known[] = {"--shape",  "--dtype",         "--model",      "--threads",
-                                    "--isa",    "--prompt-tokens", "--gen-tokens", "--reps",
-                                    "--warmup", "--json",          "--seed",       "--batch"};
+static const char *const known[] = {
+    "--shape", "--dtype",  "--model", "--threads", "--isa",   "--prompt-tokens", "--gen-tokens",
+    "--reps",  "--warmup", "--json",  "--seed",    "--batch", "--kv-type"};
 enum {
     O_SHAPE,
     O_DTYPE,
@@ -128,6 +129,7 @@ enum {
     O_JSON,
     O_SEED,
     O_BATCH,
+    O_KV_TYPE,
     N_KNOWN
 };
 
@@ -149,6 +151,10 @@ static int set_option(bench_opts *o, int k, const char *name, const char *val) {
     case O_THREADS: return set_counts("--threads", o->threads, &o->n_threads, val, 1024);
     case O_BATCH: return set_counts("--batch", o->batch, &o->n_batch, val, 4096);
     case O_ISA: o->isa = val; return 0;
+    case O_KV_TYPE:
+        if (lm_kv_type_parse(val, &o->kv_type, NULL))
+            return bench_usage_error("--kv-type: '%s' is not f32 or f16", val);
+        return 0;
     case O_JSON: o->json = val; return 0;
     case O_SEED:
         if (parse_int(val, 0, LONG_MAX, &v))

@@ -71,7 +71,8 @@ static int run_single(const lm_model *m, const bench_opts *o, bench_result *r, c
                       const int *tokens) {
     lm_error e;
     int P = r->prompt, G = r->gen;
-    lm_context *ctx = lm_context_new(m, (lm_context_params){P + G, r->threads, r->isa}, &e);
+    lm_context *ctx =
+        lm_context_new(m, (lm_context_params){P + G, r->threads, r->isa, o->kv_type}, &e);
     if (!ctx) return bench_runtime_error("%s %s: %s", r->shape, r->dtype, e.msg);
     r->threads = lm_context_n_threads(ctx);
     int failed = 0, tty = bench_progress_tty();
@@ -191,7 +192,7 @@ static int run_batch(const lm_model *m, const bench_opts *o, bench_result *r, co
     lm_error e;
     const lm_config c = lm_model_get_info(m).config;
     int N = r->batch, P = r->prompt, G = r->gen;
-    lm_batch *b = lm_batch_new(m, (lm_batch_params){N, P + G, r->threads, r->isa}, &e);
+    lm_batch *b = lm_batch_new(m, (lm_batch_params){N, P + G, r->threads, r->isa, o->kv_type}, &e);
     if (!b) return bench_runtime_error("%s %s batch %d: %s", r->shape, r->dtype, N, e.msg);
     int *prompts = malloc((size_t)N * (size_t)P * sizeof *prompts);
     if (!prompts) {

@@ -92,12 +92,33 @@ int cmd_info(const cli_args *a) {
            mib(i.file_size), mib(i.weight_bytes),
            mib(lm_kv_cache_bytes(c, c->seq_len < 256 ? c->seq_len : 256)),
            mib(lm_kv_cache_bytes(c, c->seq_len)), c->seq_len);
+    /* Both cache types: per position, for -n, and the most positions that fit
+     * now (the context serve and batch choose without --ctx; run with -n 0)
+     * for --parallel sequences. */
+    lm_kv_type types[2] = {LM_KV_F32, LM_KV_F16};
+    int seqs = a->parallel > 0 ? a->parallel : 1,
+        n_run = a->steps > 0 && a->steps < c->seq_len ? a->steps : c->seq_len;
+    for (int k = 0; k < 2; k++) {
+        int fit = lm_context_fit(m, seqs, types[k], 0);
+        printf("kv %s:      %.2f KiB per position; %.1f MiB for -n %d; %d positions fit now "
+               "(%.1f MiB x %d sequence%s)%s\n",
+               lm_kv_type_name(types[k]), (double)lm_kv_bytes(c, 1, types[k]) / 1024.0,
+               mib(lm_kv_bytes(c, n_run, types[k])), n_run, fit, mib(lm_kv_bytes(c, fit, types[k])),
+               seqs, seqs > 1 ? "s" : "", fit < c->seq_len ? ", less than seq_len" : "");
+    }
     if (a->parallel > 0) {
         /* lamina batch / serve: each sequence's cache holds its own context;
          * this is the most N of them take at once. */
         int n = a->steps > 0 && a->steps < c->seq_len ? a->steps : c->seq_len;
-        printf("batch:       --parallel %d: KV caches %.1f MiB for %d sequences of %d positions\n",
-               a->parallel, mib(lm_kv_cache_bytes(c, n) * (uint64_t)a->parallel), a->parallel, n);
+        lm_kv_type kv = LM_KV_F32;
+        if (a->kv_type && lm_kv_type_parse(a->kv_type, &kv, &e)) {
+            lm_model_free(m);
+            return cli_error("%s", e.msg);
+        }
+        printf("batch:       --parallel %d: %s KV caches %.1f MiB for %d sequences of %d "
+               "positions\n",
+               a->parallel, lm_kv_type_name(kv), mib(lm_kv_bytes(c, n, kv) * (uint64_t)a->parallel),
+               a->parallel, n);
     }
     printf("packing:     %.3f s (weights into panels at load%s)\n", i.pack_seconds,
            i.weights_image == LM_IMAGE_MAPPED    ? ": mapped from the weights cache"

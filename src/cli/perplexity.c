@@ -42,6 +42,7 @@ static const char ppl_usage[] =
     "      --isa NAME        force a kernel set (default: the best; also LAMINA_ISA)\n"
     "      --weights-cache DIR  keep the packed weights in DIR (default: the weights cache)\n"
     "      --no-weights-cache   pack the weights in memory\n"
+    "      --kv-type TYPE    the KV cache's elements: f32 (default) or f16\n"
     "  -h, --help            this help\n";
 
 typedef struct ppl_args {
@@ -49,6 +50,7 @@ typedef struct ppl_args {
     int ctx, chunks, json, threads;
     const char *weights_cache; /* --weights-cache DIR */
     int no_weights_cache;      /* --no-weights-cache */
+    lm_kv_type kv_type;        /* --kv-type */
 } ppl_args;
 
 static int usage(const char *fmt, const char *a, const char *b) {
@@ -101,7 +103,7 @@ static int parse(int argc, char **argv, ppl_args *a) {
         int is_z = strcmp(arg, "-z") == 0 || strcmp(arg, "--tokenizer") == 0;
         int known = is_z || strcmp(arg, "--ctx") == 0 || strcmp(arg, "--chunks") == 0 ||
                     strcmp(arg, "--threads") == 0 || strcmp(arg, "--isa") == 0 ||
-                    strcmp(arg, "--weights-cache") == 0;
+                    strcmp(arg, "--weights-cache") == 0 || strcmp(arg, "--kv-type") == 0;
         if (!known) return usage("unknown option '%s'%s (see lamina perplexity --help)", arg, "");
         if (i + 1 >= argc) return usage("%s needs a value%s", arg, "");
         const char *v = argv[++i];
@@ -111,7 +113,10 @@ static int parse(int argc, char **argv, ppl_args *a) {
             a->isa = v;
         else if (strcmp(arg, "--weights-cache") == 0)
             a->weights_cache = v;
-        else if (strcmp(arg, "--ctx") == 0)
+        else if (strcmp(arg, "--kv-type") == 0) {
+            if (lm_kv_type_parse(v, &a->kv_type, NULL))
+                return usage("--kv-type: '%s' is not one of f32, f16%s", v, "");
+        } else if (strcmp(arg, "--ctx") == 0)
             rc = int_value(arg, v, PPL_MIN_CTX, 1 << 30, &a->ctx);
         else if (strcmp(arg, "--chunks") == 0)
             rc = int_value(arg, v, 1, 1 << 30, &a->chunks);
@@ -282,7 +287,7 @@ static int measure(const ppl_args *a, lm_model *m, const lm_tokenizer *tok, lm_e
     }
     r.n_chunks = r.n_tokens / r.n_ctx;
     if (a->chunks && a->chunks < r.n_chunks) r.n_chunks = a->chunks;
-    r.ctx = lm_context_new(m, (lm_context_params){r.n_ctx, a->threads, cli_isa}, err);
+    r.ctx = lm_context_new(m, (lm_context_params){r.n_ctx, a->threads, cli_isa, a->kv_type}, err);
     if (!r.ctx) goto done;
     r.logits = malloc((size_t)r.n_ctx * (size_t)r.vocab * sizeof *r.logits);
     r.chunk = malloc((size_t)r.n_ctx * sizeof *r.chunk);

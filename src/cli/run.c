@@ -56,8 +56,16 @@ static int session_open(session *s, const cli_args *a, lm_error *e) {
     lm_model_info info = lm_model_get_info(s->model);
     s->tok = cli_load_tokenizer(a->tokenizer, a->checkpoint, info.config.vocab_size, e);
     if (!s->tok) return -1;
-    int steps = a->steps == 0 || a->steps > info.config.seq_len ? info.config.seq_len : a->steps;
-    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads, cli_isa}, e);
+    lm_kv_type kv = LM_KV_F32;
+    if (a->kv_type && lm_kv_type_parse(a->kv_type, &kv, e)) return -1;
+    int steps = a->steps > info.config.seq_len ? info.config.seq_len : a->steps;
+    if (steps == 0) { /* the most that fits, said where it is less than seq_len */
+        char why[256];
+        steps = lm_context_choose(s->model, 1, kv, a->threads, why, sizeof why);
+        if (steps < info.config.seq_len) fprintf(stderr, "lamina: %s\n", why);
+        if (steps < 1) return snprintf(e->msg, sizeof e->msg, "no memory for a KV cache"), -1;
+    }
+    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads, cli_isa, kv}, e);
     if (!s->ctx) return -1;
     uint64_t seed = a->seed ? a->seed : (uint64_t)time(NULL);
     s->sampler = lm_sampler_new(info.config.vocab_size, a->temperature, a->topp, seed, e);

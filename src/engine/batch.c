@@ -44,6 +44,7 @@ struct lm_batch {
     lm_workspace *ws;
     lm_seq *seqs; /* (max_seqs) slots */
     int max_seqs, max_ctx;
+    lm_kv_type kv_type;
     uint64_t joined;
     lm_row *rows; /* (ws->max_rows) this step's rows */
     int *out;     /* (max_seqs) rows whose logits are wanted, ascending */
@@ -62,7 +63,7 @@ int lm_prefix_length(const lm_prefix *p) { return p->len; }
 const int *lm_prefix_tokens(const lm_prefix *p) { return p->tokens; }
 
 uint64_t lm_prefix_bytes(const lm_prefix *p) {
-    return lm_kv_cache_bytes(p->model->c, p->len) + (uint64_t)p->len * sizeof *p->tokens +
+    return lm_kv_bytes(p->model->c, p->len, p->kv.type) + (uint64_t)p->len * sizeof *p->tokens +
            sizeof *p;
 }
 
@@ -82,12 +83,12 @@ static lm_prefix *copy_prefix(const lm_model *m, const lm_seq *s, int n) {
     p->model = m;
     p->len = n;
     p->tokens = malloc((size_t)n * sizeof *p->tokens);
-    if (!p->tokens || lm_kv_alloc(&p->kv, m->c, n)) {
+    if (!p->tokens || lm_kv_alloc(&p->kv, m->c, n, s->kv.type)) {
         lm_prefix_free(p);
         return NULL;
     }
     memcpy(p->tokens, s->prompt, (size_t)n * sizeof *p->tokens);
-    lm_kv_copy(&p->kv, &s->kv, m->c, n);
+    lm_kv_copy_prefix(&p->kv, &s->kv, m->c, n); /* same type, n within both */
     return p;
 }
 
@@ -107,7 +108,16 @@ lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err) {
 
 lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     const lm_config *c = m->c;
-    int max_ctx = p.max_ctx > 0 ? p.max_ctx : c->seq_len;
+    if (!lm_kv_type_name(p.kv_type)) {
+        lm_fail(err, "KV cache type %d is not one of LM_KV_F32, LM_KV_F16", (int)p.kv_type);
+        return NULL;
+    }
+    int max_ctx = p.max_ctx > 0 ? p.max_ctx : lm_context_fit(m, p.max_seqs, p.kv_type, p.n_threads);
+    if (max_ctx < 1 && p.max_seqs >= 1) {
+        lm_fail(err, "no memory for %d KV caches: %.1f GiB available", p.max_seqs,
+                (double)lm_memory_available() / (1 << 30));
+        return NULL;
+    }
     if (p.max_seqs < 1 || max_ctx > c->seq_len) {
         lm_fail(err,
                 "a batch needs at least one sequence (got %d) and contexts within the "
@@ -116,12 +126,12 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
         return NULL;
     }
     int rows = p.max_seqs + LM_BATCH_PROMPT_ROWS;
-    uint64_t kv = lm_mul(lm_kv_cache_bytes(c, max_ctx), (uint64_t)p.max_seqs);
+    uint64_t kv = lm_mul(lm_kv_bytes(c, max_ctx, p.kv_type), (uint64_t)p.max_seqs);
     uint64_t total = lm_add(
         kv, lm_workspace_bytes(m, p.n_threads > 0 ? p.n_threads : 1, rows, p.max_seqs, max_ctx));
     char what[128];
-    snprintf(what, sizeof what, "%d sequences of %d positions (KV caches and activations)",
-             p.max_seqs, max_ctx);
+    snprintf(what, sizeof what, "%d sequences of %d positions (%s KV caches and activations)",
+             p.max_seqs, max_ctx, lm_kv_type_name(p.kv_type));
     if (lm_check_memory(total, what, err)) return NULL;
     lm_batch *b = calloc(1, sizeof *b);
     if (!b) {
@@ -131,6 +141,7 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     b->model = m;
     b->max_seqs = p.max_seqs;
     b->max_ctx = max_ctx;
+    b->kv_type = p.kv_type;
     b->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, p.max_seqs, max_ctx, err);
     b->seqs = calloc((size_t)p.max_seqs, sizeof *b->seqs);
     b->rows = malloc((size_t)rows * sizeof *b->rows);
@@ -170,6 +181,9 @@ static int check_prefix(const lm_batch *b, const int *prompt, int n_prompt, cons
     if (!p->prefix) return 0;
     const lm_prefix *x = p->prefix;
     if (x->model != b->model) return lm_fail(err, "the prefix belongs to another model");
+    if (x->kv.type != b->kv_type)
+        return lm_fail(err, "the prefix's KV cache is %s but the batch's is %s",
+                       lm_kv_type_name(x->kv.type), lm_kv_type_name(b->kv_type));
     if (p->prompt_logits) /* the prefix's rows would have no logits */
         return lm_fail(err, "a sequence with prompt_logits cannot start from a prefix");
     if (p->prefix_len < 1 || p->prefix_len > x->len || p->prefix_len >= n_prompt)
@@ -203,14 +217,14 @@ int lm_batch_add(lm_batch *b, const int *prompt, int n_prompt, lm_seq_params p, 
     if (!s->sampler) return -1;
     lm_sampler_set_kernels(s->sampler, b->ws->k);
     s->prompt = malloc((size_t)n_ctx * sizeof *s->prompt);
-    if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx)) {
+    if (!s->prompt || lm_kv_alloc(&s->kv, c, n_ctx, b->kv_type)) {
         seq_end(s);
         return lm_fail(err, "out of memory for a context of %d positions", n_ctx);
     }
     memcpy(s->prompt, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_prompt = n_prompt;
     if (p.prefix) { /* checked above: its positions are this prompt's first */
-        lm_kv_copy(&s->kv, &p.prefix->kv, c, p.prefix_len);
+        lm_kv_copy_prefix(&s->kv, &p.prefix->kv, c, p.prefix_len); /* checked: cannot fail */
         s->fed = p.prefix_len;
     }
     s->keep = p.keep;
@@ -250,7 +264,7 @@ int lm_batch_free_slots(const lm_batch *b) { return b->max_seqs - lm_batch_activ
 uint64_t lm_batch_kv_bytes(const lm_batch *b) {
     uint64_t n = 0;
     for (int i = 0; i < b->max_seqs; i++)
-        if (b->seqs[i].active) n += lm_kv_cache_bytes(b->model->c, b->seqs[i].kv.n_ctx);
+        if (b->seqs[i].active) n += lm_kv_bytes(b->model->c, b->seqs[i].kv.n_ctx, b->kv_type);
     return n;
 }
 

@@ -2,10 +2,12 @@
  * inference context: one sequence's cache plus a workspace. Everything is
  * allocated here once; the forward pass allocates nothing. */
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "half.h"
 #include "internal.h"
 
 /* Prompt tokens go through the layers in blocks of this many rows. */
@@ -127,11 +129,13 @@ void lm_workspace_free(lm_workspace *ws) {
 /* calloc maps a large block straight from the kernel, whose zero pages become
  * real memory only when a position is written, so a long context costs
  * memory as it fills, not up front (and is not touched here). */
-int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx) {
-    uint64_t n = lm_kv_cache_bytes(c, n_ctx) / sizeof(float) / 2;
+int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx, lm_kv_type type) {
+    size_t elem = lm_kv_elem_bytes(type);
+    uint64_t n = lm_kv_bytes(c, n_ctx, type) / elem / 2;
     kv->n_ctx = n_ctx;
-    kv->key = calloc((size_t)(n ? n : 1), sizeof(float));
-    kv->value = calloc((size_t)(n ? n : 1), sizeof(float));
+    kv->type = type;
+    kv->key = calloc((size_t)(n ? n : 1), elem);
+    kv->value = calloc((size_t)(n ? n : 1), elem);
     if (kv->key && kv->value) return 0;
     lm_kv_free(kv);
     return -1;
@@ -141,6 +145,107 @@ void lm_kv_free(lm_kv *kv) {
     free(kv->key);
     free(kv->value);
     kv->key = kv->value = NULL;
+}
+
+static size_t kv_dim_of(const lm_config *c) { return (size_t)c->n_kv_heads * lm_head_size(c); }
+
+void lm_kv_store(const lm_kv *kv, const lm_config *c, int l, int pos, const float *k,
+                 const float *v) {
+    size_t kv_dim = kv_dim_of(c), slot = ((size_t)l * kv->n_ctx + (size_t)pos) * kv_dim;
+    if (kv->type == LM_KV_F16) {
+        uint16_t *kh = (uint16_t *)kv->key + slot, *vh = (uint16_t *)kv->value + slot;
+        for (size_t i = 0; i < kv_dim; i++) {
+            kh[i] = lm_f32_to_f16(k[i]);
+            vh[i] = lm_f32_to_f16(v[i]);
+        }
+        return;
+    }
+    memcpy((float *)kv->key + slot, k, kv_dim * sizeof(float));
+    memcpy((float *)kv->value + slot, v, kv_dim * sizeof(float));
+}
+
+int lm_kv_copy_prefix(lm_kv *dst, const lm_kv *src, const lm_config *c, int n_pos) {
+    if (dst->type != src->type || n_pos < 0 || n_pos > dst->n_ctx || n_pos > src->n_ctx) return -1;
+    size_t kv_dim = kv_dim_of(c), elem = lm_kv_elem_bytes(src->type);
+    size_t bytes = (size_t)n_pos * kv_dim * elem;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t d = (size_t)l * dst->n_ctx * kv_dim * elem,
+               s = (size_t)l * src->n_ctx * kv_dim * elem;
+        memcpy((char *)dst->key + d, (const char *)src->key + s, bytes);
+        memcpy((char *)dst->value + d, (const char *)src->value + s, bytes);
+    }
+    return 0;
+}
+
+const char *lm_kv_type_name(lm_kv_type type) {
+    return type == LM_KV_F32 ? "f32" : type == LM_KV_F16 ? "f16" : NULL;
+}
+
+int lm_kv_type_parse(const char *name, lm_kv_type *out, lm_error *err) {
+    for (lm_kv_type t = LM_KV_F32; t <= LM_KV_F16; t++)
+        if (name && strcmp(name, lm_kv_type_name(t)) == 0) {
+            *out = t;
+            return 0;
+        }
+    return lm_fail(err, "KV cache type '%s' is not one of f32, f16", name ? name : "");
+}
+
+/* MemAvailable from /proc/meminfo; where there is none, the free pages. */
+uint64_t lm_memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kb = 0;
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    if (f) fclose(f);
+    if (found) return (uint64_t)kb * 1024;
+    long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : physical_memory();
+}
+
+/* Rows a workspace of n_seqs sequences holds: a context's prompt block, or a
+ * batch's slots plus its prompt rows (batch.c), whichever is more. */
+static uint64_t fit_bytes(const lm_model *m, int n_seqs, lm_kv_type type, int threads, int n) {
+    int rows = n_seqs + LM_MAX_BATCH;
+    uint64_t kv = lm_mul(lm_kv_bytes(m->c, n, type), (uint64_t)n_seqs);
+    uint64_t per_row = (uint64_t)n * (sizeof(lm_row) + sizeof(int)); /* a context's rows, every */
+    return lm_add(lm_add(kv, per_row), lm_workspace_bytes(m, threads, rows, n_seqs, n));
+}
+
+int lm_context_fit(const lm_model *m, int n_seqs, lm_kv_type type, int n_threads) {
+    uint64_t avail = lm_memory_available(), budget = avail - avail / 10;
+    int threads = choose_threads(m, n_threads), lo = 0, hi = m->c->seq_len;
+    if (n_seqs < 1) n_seqs = 1;
+    while (lo < hi) { /* the largest n in [0, seq_len] whose bytes fit */
+        int mid = (int)(lo + ((int64_t)hi - lo + 1) / 2); /* hi may be INT_MAX */
+        if (fit_bytes(m, n_seqs, type, threads, mid) <= budget)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+static double gib(uint64_t bytes) { return (double)bytes / (1 << 30); }
+
+int lm_context_choose(const lm_model *m, int n_seqs, lm_kv_type type, int n_threads, char *why,
+                      size_t len) {
+    int n = lm_context_fit(m, n_seqs, type, n_threads), seq_len = m->c->seq_len;
+    const char *t = lm_kv_type_name(type) ? lm_kv_type_name(type) : "?";
+    if (!why || !len) return n;
+    if (n >= seq_len)
+        snprintf(why, len,
+                 "context: %d positions (the model's seq_len; KV %s %.2f GiB per sequence)", n, t,
+                 gib(lm_kv_bytes(m->c, n, type)));
+    else
+        snprintf(why, len,
+                 "context: %d positions (KV %s %.2f GiB per sequence; the model's %d would need "
+                 "%.1f GiB x %d sequence%s, %.1f GiB available)",
+                 n, t, gib(lm_kv_bytes(m->c, n, type)), seq_len,
+                 gib(lm_kv_bytes(m->c, seq_len, type)), n_seqs < 1 ? 1 : n_seqs,
+                 n_seqs > 1 ? "s" : "", gib(lm_memory_available()));
+    return n;
 }
 
 /* Refuse up front what cannot fit: `what` needs `bytes`. */
@@ -153,14 +258,23 @@ int lm_check_memory(uint64_t bytes, const char *what, lm_error *err) {
 
 lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err) {
     const lm_config *c = m->c;
-    int n_ctx = p.n_ctx > 0 ? p.n_ctx : c->seq_len;
+    if (!lm_kv_type_name(p.kv_type)) {
+        lm_fail(err, "KV cache type %d is not one of LM_KV_F32, LM_KV_F16", (int)p.kv_type);
+        return NULL;
+    }
+    int n_ctx = p.n_ctx > 0 ? p.n_ctx : lm_context_fit(m, 1, p.kv_type, p.n_threads);
+    if (n_ctx < 1) {
+        lm_fail(err, "no memory for a KV cache: %.1f GiB available",
+                (double)lm_memory_available() / (1 << 30));
+        return NULL;
+    }
     if (n_ctx > c->seq_len) {
         lm_fail(err, "context of %d positions exceeds the model's seq_len %d", n_ctx, c->seq_len);
         return NULL;
     }
     char what[96];
     snprintf(what, sizeof what, "the KV cache for %d positions", n_ctx);
-    if (lm_check_memory(lm_kv_cache_bytes(c, n_ctx), what, err)) return NULL;
+    if (lm_check_memory(lm_kv_bytes(c, n_ctx, p.kv_type), what, err)) return NULL;
     lm_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         lm_fail(err, "out of memory");
@@ -174,9 +288,9 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
     }
     ctx->rows = malloc((size_t)n_ctx * sizeof *ctx->rows);
     ctx->every = malloc((size_t)n_ctx * sizeof *ctx->every);
-    if (!ctx->rows || !ctx->every || lm_kv_alloc(&ctx->kv, c, n_ctx)) {
+    if (!ctx->rows || !ctx->every || lm_kv_alloc(&ctx->kv, c, n_ctx, p.kv_type)) {
         lm_fail(err, "out of memory allocating %.1f MiB for the KV cache",
-                (double)lm_kv_cache_bytes(c, n_ctx) / (1 << 20));
+                (double)lm_kv_bytes(c, n_ctx, p.kv_type) / (1 << 20));
         lm_context_free(ctx);
         return NULL;
     }
@@ -233,17 +347,4 @@ int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *lo
     lm_forward_rows(ctx->ws, ctx->rows, n, ctx->every, n);
     ctx->ws->logits = own;
     return 0;
-}
-
-/* Positions [0, n) of src into dst, layer by layer (both are (layer, n_ctx,
- * kv_dim), of different n_ctx). The one place that knows a cache element's
- * size, so a cache of another element type changes only this. */
-void lm_kv_copy(lm_kv *dst, const lm_kv *src, const lm_config *c, int n) {
-    size_t kv_dim = (size_t)c->n_kv_heads * (size_t)lm_head_size(c), elem = sizeof *src->key;
-    for (int l = 0; l < c->n_layers; l++) {
-        size_t from = (size_t)l * (size_t)src->n_ctx * kv_dim,
-               to = (size_t)l * (size_t)dst->n_ctx * kv_dim;
-        memcpy(dst->key + to, src->key + from, (size_t)n * kv_dim * elem);
-        memcpy(dst->value + to, src->value + from, (size_t)n * kv_dim * elem);
-    }
 }

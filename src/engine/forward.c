@@ -40,9 +40,7 @@ static void rope_and_store(const lm_workspace *ws, const lm_row *rows, int l, in
         float *k = ws->kb + (size_t)t * kv_dim, *v = ws->vb + (size_t)t * kv_dim;
         ws->k->rope(ws->q + (size_t)t * q_dim, q_dim, hs, cs);
         ws->k->rope(k, kv_dim, hs, cs);
-        size_t slot = ((size_t)l * rows[t].kv->n_ctx + (size_t)rows[t].pos) * kv_dim;
-        memcpy(rows[t].kv->key + slot, k, (size_t)kv_dim * sizeof(float));
-        memcpy(rows[t].kv->value + slot, v, (size_t)kv_dim * sizeof(float));
+        lm_kv_store(rows[t].kv, c, l, rows[t].pos, k, v);
     }
 }
 
@@ -57,8 +55,15 @@ static void attention(lm_workspace *ws, const lm_row *rows, int l, int T) {
         int t = i / c->n_heads, h = i % c->n_heads;
         const lm_kv *kv = rows[t].kv;
         size_t at = (size_t)l * kv->n_ctx * kv_dim + (size_t)(h / kv_mul) * hs;
-        ws->k->attention(ws->xb + (size_t)t * q_dim + h * hs, ws->q + (size_t)t * q_dim + h * hs,
-                         kv->key + at, kv->value + at, att, rows[t].pos + 1, hs, kv_dim);
+        float *out = ws->xb + (size_t)t * q_dim + h * hs;
+        const float *q = ws->q + (size_t)t * q_dim + h * hs;
+        if (kv->type == LM_KV_F16)
+            ws->k->attention_f16(out, q, (const uint16_t *)kv->key + at,
+                                 (const uint16_t *)kv->value + at, att, rows[t].pos + 1, hs,
+                                 kv_dim);
+        else
+            ws->k->attention(out, q, (const float *)kv->key + at, (const float *)kv->value + at,
+                             att, rows[t].pos + 1, hs, kv_dim);
     }
 }
 

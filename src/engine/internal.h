@@ -117,11 +117,23 @@ void lm_rope_angles(float *cs, const float *freq, int head_size, int pos);
 struct lm_gguf;
 int lm_gguf_rope(lm_model *m, const struct lm_gguf *g, const char *name, lm_error *err);
 
-/* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim). */
+/* A sequence's KV cache: keys and values (layer, n_ctx, kv_dim), fp32
+ * (float) or IEEE half (uint16_t) elements as type says. */
 typedef struct lm_kv {
-    float *key, *value;
+    void *key, *value;
     int n_ctx;
+    lm_kv_type type;
 } lm_kv;
+
+/* Bytes of one element of a cache of that type. */
+static inline size_t lm_kv_elem_bytes(lm_kv_type t) { return t == LM_KV_F16 ? 2 : 4; }
+/* context.c: store kv_dim keys and values of layer l at position pos,
+ * rounded to half in an F16 cache. */
+void lm_kv_store(const lm_kv *kv, const lm_config *c, int l, int pos, const float *k,
+                 const float *v);
+/* context.c: copy positions [0, n_pos) of every layer from src into dst (the
+ * same config and type; n_pos within both): a prefix shared by two caches. */
+int lm_kv_copy_prefix(lm_kv *dst, const lm_kv *src, const lm_config *c, int n_pos);
 
 /* One row of a forward pass: a token of some sequence at some position. Rows
  * of different sequences go through the layers together; attention reads
@@ -165,11 +177,9 @@ void lm_workspace_free(lm_workspace *ws);
 /* Bytes a workspace of these sizes allocates. */
 uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
                             int max_ctx);
-/* A KV cache of n_ctx positions (zeroed lazily by the OS), or -1. */
-int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx);
+/* A KV cache of n_ctx positions of that type (zeroed lazily by the OS), or -1. */
+int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx, lm_kv_type type);
 void lm_kv_free(lm_kv *kv);
-/* Copy positions [0, n) of src into dst (n <= both n_ctx). */
-void lm_kv_copy(lm_kv *dst, const lm_kv *src, const lm_config *c, int n);
 /* 0 if `bytes` fit in this machine's memory, else -1 and err says `what`
  * needs how much. */
 int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);

@@ -680,9 +680,13 @@ void lm_model_free(lm_model *m) {
 lm_model_info lm_model_get_info(const lm_model *m) { return m->info; }
 
 uint64_t lm_kv_cache_bytes(const lm_config *c, int n_ctx) {
+    return lm_kv_bytes(c, n_ctx, LM_KV_F32);
+}
+
+uint64_t lm_kv_bytes(const lm_config *c, int n_ctx, lm_kv_type type) {
     uint64_t kv_dim = (uint64_t)c->n_kv_heads * (uint64_t)lm_head_size(c);
     return lm_mul(lm_mul(lm_mul((uint64_t)c->n_layers, (uint64_t)n_ctx), kv_dim),
-                  2 * sizeof(float));
+                  2 * lm_kv_elem_bytes(type));
 }
 
 /* ---- random models ------------------------------------------------------ */

@@ -178,6 +178,33 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 
+/* The element type of a KV cache (lm_context_params.kv_type,
+ * lm_batch_params.kv_type). F16 halves the cache: keys and values are
+ * rounded to IEEE half (nearest even) when written and widened exactly inside
+ * attention (kernels/ORDER.md), so F16 text is the same bits on every kernel
+ * set, thread count and batch, but not f32's bits. */
+typedef enum lm_kv_type { LM_KV_F32 = 0, LM_KV_F16 = 1 } lm_kv_type;
+/* "f32", "f16"; NULL for a value that is not a type. */
+const char *lm_kv_type_name(lm_kv_type type);
+/* 0 and *out set for "f32" or "f16", else -1 with err naming the value. */
+int lm_kv_type_parse(const char *name, lm_kv_type *out, lm_error *err);
+/* Bytes of KV cache of that type a context of n_ctx positions needs. */
+uint64_t lm_kv_bytes(const lm_config *config, int n_ctx, lm_kv_type type);
+/* Bytes of memory available now (Linux's MemAvailable: free memory plus what
+ * the kernel can reclaim; a loaded model's weights count as used). */
+uint64_t lm_memory_available(void);
+/* The context chosen when none is given (n_ctx / max_ctx 0): the most
+ * positions, at most the model's seq_len, such that n_seqs KV caches of that
+ * type and the activations fit in 90% of lm_memory_available(); 0 if not even
+ * one position fits. n_seqs 1 is lm_context_new's, max_seqs lm_batch_new's. */
+int lm_context_fit(const lm_model *model, int n_seqs, lm_kv_type type, int n_threads);
+/* lm_context_fit, and in why[len] a one-line account of the choice
+ * ("context: 8192 positions (KV f16 0.5 GiB per sequence; the model's 131072
+ * would need 8.0 GiB x 4 sequences, 6.1 GiB available)"), for a program to
+ * print where it is less than the model's seq_len. */
+int lm_context_choose(const lm_model *model, int n_seqs, lm_kv_type type, int n_threads, char *why,
+                      size_t len);
+
 /* The Q8_0 group size llama2.c's exporter picks (the default of
  * lm_model_random and lm_quantize_file): 64, halved until it divides both
  * dim and hidden_dim (so no group straddles two rows); at least 1. */
@@ -212,9 +239,10 @@ int lm_isa_check(const char *name, lm_error *err);
 typedef struct lm_context lm_context;
 
 typedef struct lm_context_params {
-    int n_ctx;       /* positions to hold in the KV cache; 0 = the model's seq_len */
-    int n_threads;   /* 0 = automatic (OpenMP's default, capped at cores) */
-    const char *isa; /* kernel set; NULL or "" = lm_isa_best() */
+    int n_ctx;          /* positions to hold in the KV cache; 0 = lm_context_fit(model, 1, ...) */
+    int n_threads;      /* 0 = automatic (OpenMP's default, capped at cores) */
+    const char *isa;    /* kernel set; NULL or "" = lm_isa_best() */
+    lm_kv_type kv_type; /* the KV cache's elements; 0 = LM_KV_F32 */
 } lm_context_params;
 
 lm_context *lm_context_new(const lm_model *model, lm_context_params params, lm_error *err);
@@ -404,10 +432,12 @@ int lm_sample(lm_sampler *s, float *logits);
 typedef struct lm_batch lm_batch;
 
 typedef struct lm_batch_params {
-    int max_seqs;    /* sequences active at once (slots); >= 1 */
-    int max_ctx;     /* the longest context one sequence may ask for; 0 = seq_len */
-    int n_threads;   /* 0 = automatic */
-    const char *isa; /* NULL or "" = lm_isa_best() */
+    int max_seqs;       /* sequences active at once (slots); >= 1 */
+    int max_ctx;        /* the longest context one sequence may ask for; 0 = the
+                           most that fits (lm_context_fit(model, max_seqs, ...)) */
+    int n_threads;      /* 0 = automatic */
+    const char *isa;    /* NULL or "" = lm_isa_best() */
+    lm_kv_type kv_type; /* every sequence's KV cache; 0 = LM_KV_F32 */
 } lm_batch_params;
 
 /* Refuses up front (err says why) when max_seqs full KV caches of max_ctx

@@ -37,6 +37,7 @@ typedef struct serve_config {
     int parallel;              /* sequences running at once */
     int queue;                 /* requests waiting beyond those */
     int ctx;                   /* the longest context a request may use */
+    lm_kv_type kv_type;        /* --kv-type: every sequence's KV cache */
     int threads;               /* 0: automatic */
     float temperature, topp;   /* defaults for requests that do not say */
     int steps;                 /* the CLI's -n: default positions of a request */

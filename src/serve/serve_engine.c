@@ -439,7 +439,8 @@ serve_engine *serve_engine_start(const lm_model *model, const serve_model *m, lm
         return NULL;
     }
     eng->batch = lm_batch_new(
-        model, (lm_batch_params){cfg->parallel, cfg->ctx, cfg->threads, cfg->isa}, err);
+        model, (lm_batch_params){cfg->parallel, cfg->ctx, cfg->threads, cfg->isa, cfg->kv_type},
+        err);
     if (!eng->batch || open_cache(eng, model, cfg, err)) {
         serve_engine_free(eng);
         return NULL;

@@ -37,7 +37,11 @@ static const char usage[] =
     "  --port N              TCP port; 0 = any free one, logged (default 8080)\n"
     "  --parallel N          requests generating at once (default 8)\n"
     "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
-    "  --ctx N               longest context of a request (default: the model's seq_len)\n"
+    "  --ctx N               longest context of a request (default: the most that fits\n"
+    "                        --parallel KV caches in the memory available, at most the\n"
+    "                        model's seq_len; logged when less)\n"
+    "  --kv-type TYPE        the KV caches' elements: f32 (default) or f16 (half the\n"
+    "                        memory; keys and values rounded to half; other bits)\n"
     "  --threads N           worker threads (default: automatic)\n"
     "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
     "                        requests sharing a prefix (chat turns); answers are the\n"
@@ -138,6 +142,9 @@ static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap
                                "chatml zephyr llama3",
                                v);
         c->chat_template_name = v;
+    } else if (strcmp(a, "--kv-type") == 0) {
+        lm_error e;
+        if (lm_kv_type_parse(v, &c->kv_type, &e)) return usage_error("--kv-type: %s", e.msg);
     } else if (strcmp(a, "--alias") == 0) {
         if (!printable(v) || strlen(v) > 255)
             return usage_error("bad value for %s (1 to 255 printable ASCII characters)", a);
@@ -289,7 +296,12 @@ static int open_model(server *s) {
     }
     s->tok = lm_tokenizer_load(c->tokenizer_path, info.config.vocab_size, &e);
     if (!s->tok) return fail(e.msg);
-    if (c->ctx == 0) c->ctx = info.config.seq_len;
+    if (c->ctx == 0) { /* the most that fits, said where it is less than seq_len */
+        char why[256];
+        c->ctx = lm_context_choose(s->model, c->parallel, c->kv_type, c->threads, why, sizeof why);
+        if (c->ctx < info.config.seq_len) fprintf(stderr, "lamina: %s\n", why);
+        if (c->ctx < 1) return fail("no memory for the KV caches");
+    }
     if (c->ctx > info.config.seq_len) {
         fprintf(stderr, "lamina: error: --ctx %d is more than the model's seq_len %d\n", c->ctx,
                 info.config.seq_len);

@@ -44,7 +44,8 @@ static int contains(const char *msg, const char *part) { return strstr(msg, part
 
 /* The brief's case: a v1 header with seq_len 2^30 loads (v1 has no RoPE
  * tables, so the file does not grow with seq_len), but a context of the full
- * seq_len must be refused with the KV cache's size, not allocated. */
+ * seq_len must be refused with the KV cache's size, not allocated; without a
+ * context length the engine fits one (lm_context_fit). */
 static void huge_seq_len_kv_cache(void) {
     const int seqs[] = {1 << 30, INT_MAX};
     for (size_t s = 0; s < 2; s++) {
@@ -57,7 +58,11 @@ static void huge_seq_len_kv_cache(void) {
         uint64_t kv = lm_kv_cache_bytes(&c, c.seq_len);
         CHECK(kv == 2ull * 4 * (uint64_t)seqs[s] * 64 * 4, "kv bytes %llu", (unsigned long long)kv);
         err.msg[0] = '\0';
-        lm_context *ctx = lm_context_new(m, (lm_context_params){0, 1, NULL}, &err);
+        /* asked for: refused; not asked for (n_ctx 0): what fits, not seq_len
+         * (tests/test_kv_f16.c makes such a context) */
+        int fit = lm_context_fit(m, 1, LM_KV_F32, 1);
+        CHECK(fit > 0 && fit < c.seq_len, "seq_len %d: the fitted context is %d", seqs[s], fit);
+        lm_context *ctx = lm_context_new(m, (lm_context_params){c.seq_len, 1, NULL}, &err);
         CHECK(ctx == NULL, "a %llu-byte KV cache was allocated", (unsigned long long)kv);
         CHECK(contains(err.msg, "KV cache") && contains(err.msg, "GiB"),
               "message does not name the KV cache size: '%s'", err.msg);
