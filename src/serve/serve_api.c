@@ -5,7 +5,7 @@
  *
  * GET /v1/models lists one model:
  *   {"object":"list","data":[{"id":"kjv1m","object":"model","created":T,
- *    "owned_by":"lamina", "format":"fp32"|"q8_0", "kernels":"avx2",
+ *    "owned_by":"lamina", "format":"fp32"|"q8_0"|"gguf", "kernels":"avx2",
  *    "threads":2, "parallel":4, "queue":64, "ctx":256, "seq_len":256,
  *    "defaults":{"temperature":1.0,"top_p":0.9,"seed":0,"steps":256}}]}
  * (the extra fields feed the chat page's footer and controls). */

@@ -236,7 +236,10 @@ static int parse_args(int argc, char **argv, serve_config *c) {
 }
 
 static const char *format_name(lm_format f) {
-    return f == LM_FORMAT_V2 ? "q8_0" : f == LM_FORMAT_V1 ? "fp32" : "fp32 (v0)";
+    return f == LM_FORMAT_GGUF ? "gguf"
+           : f == LM_FORMAT_V2 ? "q8_0"
+           : f == LM_FORMAT_V1 ? "fp32"
+                               : "fp32 (v0)";
 }
 
 /* The model's id: its file name without .bin. */

@@ -183,7 +183,8 @@ def main():
     ap.add_argument("gguf_py")
     ap.add_argument("out")
     ap.add_argument("--vocab", type=int, default=128256)
-    ap.add_argument("--spm-vocab")
+    ap.add_argument("--spm-vocab")  # a vocabulary GGUF whose tokenizer.* keys to copy
+    ap.add_argument("--scaled", action="store_true")  # with --spm-vocab: rope_freqs too
     ap.add_argument("--head-size", type=int, default=HS)
     ap.add_argument("--heads", type=int, default=HEADS)
     ap.add_argument("--kv-heads", type=int, default=KV_HEADS)
@@ -197,7 +198,8 @@ def main():
     rng = np.random.default_rng(24)
     if a.spm_vocab:
         n = len(gguf.GGUFReader(a.spm_vocab).fields["tokenizer.ggml.tokens"].data)
-        write(gguf, a.out, weights(rng, n), n, None, a.spm_vocab)
+        write(gguf, a.out, weights(rng, n), n, llama3_factors() if a.scaled else None,
+              a.spm_vocab)
         return
     os.makedirs(a.out, exist_ok=True)
     w = weights(rng, a.vocab)
