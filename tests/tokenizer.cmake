@@ -111,3 +111,15 @@ add_test(NAME tokenizer.compat_llama_tokenize_bpe
                  ${LAMINA_TEST_DATA}/vocab/ggml-vocab-gpt-2.gguf)
 set_tests_properties(tokenizer.compat_llama_tokenize_bpe PROPERTIES LABELS "tokenizer;compat"
                                                                     TIMEOUT 900)
+# The same cases through the command a user runs, `lamina tokenize -z VOCAB`
+# (tests/vocab/tokenize_cli.py), for the SentencePiece, Llama 3 and GPT-2
+# vocabularies.
+if(NOT CMAKE_CROSSCOMPILING)
+  foreach(v llama-spm llama-bpe gpt-2)
+    set(f ${LAMINA_TEST_DATA}/vocab/ggml-vocab-${v}.gguf)
+    add_test(NAME tokenizer.cli_cases_${v}
+             COMMAND ${LAMINA_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/vocab/tokenize_cli.py
+                     $<TARGET_FILE:lamina_cli> ${f} ${f}.inp ${f}.out)
+    set_tests_properties(tokenizer.cli_cases_${v} PROPERTIES LABELS tokenizer)
+  endforeach()
+endif()
