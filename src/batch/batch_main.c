@@ -413,8 +413,10 @@ static int check_output(const batch_state *st, const char *tok) {
 /* The prompt cache: --prompt-cache-mb, or a share of the memory available. */
 static int open_cache(batch_state *st, const lm_config *c) {
     long mb = st->a->prompt_cache_mb;
+    lm_kv_type kv = LM_KV_F32;
+    if (st->a->kv_type) lm_kv_type_parse(st->a->kv_type, &kv, NULL); /* checked before */
     uint64_t bytes = mb >= 0 ? (uint64_t)mb << 20
-                             : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(c, st->max_ctx) *
+                             : lm_prompt_cache_default_bytes(lm_kv_bytes(c, st->max_ctx, kv) *
                                                              (uint64_t)st->a->parallel);
     if (bytes == 0) return 0;
     st->cache = lm_prompt_cache_new(bytes);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "batch_output.h"
+#include "request.h"
 
 void batch_output_init(batch_output *o, int fd, const char *name) {
     *o = (batch_output){.fd = fd, .name = name};
@@ -78,6 +79,14 @@ int batch_record_finish_choices(batch_record *r, int n, const char *const *finis
     return 0;
 }
 
+/* A text field: JSON text is UTF-8, a GGUF model's text may not be (U+FFFD
+ * for each byte that starts no character; the CLI prints the bytes). */
+static void add_text(cJSON *o, const char *key, const char *s) {
+    char *t = lm_utf8_repair(s, strlen(s));
+    if (t) cJSON_AddStringToObject(o, key, t);
+    free(t);
+}
+
 /* {"id", "choices", "prompt_tokens", "completion_tokens", "error"}. */
 static char *render_choices(const batch_record *r, cJSON *o, cJSON *id) {
     cJSON *list = cJSON_AddArrayToObject(o, "choices");
@@ -85,7 +94,7 @@ static char *render_choices(const batch_record *r, cJSON *o, cJSON *id) {
         cJSON *c = cJSON_CreateObject();
         if (!c) break;
         cJSON_AddNumberToObject(c, "index", i);
-        cJSON_AddStringToObject(c, "text", r->texts[i]);
+        add_text(c, "text", r->texts[i]);
         cJSON_AddStringToObject(c, "finish_reason", r->finishes[i]);
         if (r->choice_logprobs && r->choice_logprobs[i])
             cJSON_AddItemToObject(c, "logprobs", cJSON_CreateRaw(r->choice_logprobs[i]));
@@ -109,7 +118,7 @@ static char *render(const batch_record *r) {
     cJSON *id = r->id ? cJSON_CreateRaw(r->id) : cJSON_CreateNumber((double)r->line);
     if (id) cJSON_AddItemToObject(o, "id", id);
     if (r->n > 1) return render_choices(r, o, id);
-    cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
+    add_text(o, "text", r->text ? r->text : "");
     cJSON_AddNumberToObject(o, "prompt_tokens", r->prompt_tokens);
     cJSON_AddNumberToObject(o, "completion_tokens", r->completion_tokens);
     cJSON_AddStringToObject(o, "finish_reason", r->finish);

@@ -127,7 +127,7 @@ static int narrow(const json_node *n, lm_json_frame *f, unsigned char ch, uint64
     int end = lo;
     while (end < hi && (unsigned char)n->s[end][k] == ch) end++;
     int any = 0;
-    for (int i = lo; i < end && !any; i++) any = !(used >> i & 1);
+    for (int i = lo; i < end && !any; i++) any = i >= 64 || !(used >> i & 1); /* 64 tracked */
     if (!any) return 0;
     f->a = lo, f->b = end, f->c = k + 1;
     return 1;

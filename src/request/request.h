@@ -44,6 +44,10 @@ extern "C" {
 /* The length of the longest prefix of s[0..n) made of whole, valid UTF-8
  * characters (n when all of it is valid). */
 size_t lm_utf8_valid_len(const char *s, size_t n);
+/* s[0..n) as valid UTF-8, malloc'd: each byte that starts no character
+ * becomes U+FFFD (JSON text must be UTF-8; a GGUF model's text may not be).
+ * NULL without memory. */
+char *lm_utf8_repair(const char *s, size_t n);
 /* 1 if the NUL-terminated s is valid UTF-8, else 0. */
 int lm_utf8_valid(const char *s);
 /* At most max bytes of the NUL-terminated s that end at a character

@@ -222,7 +222,8 @@ static void min_p(request_hook *h, float *x, int n) {
 
 void request_hook_logits(void *arg, int pos, float *x, int n) {
     request_hook *h = arg;
-    if (pos < h->n_prompt) { /* a prompt row (echo with logprobs) */
+    if (n > h->vocab) n = h->vocab; /* the tables are the tokenizer's size */
+    if (pos < h->n_prompt) {        /* a prompt row (echo with logprobs) */
         if (h->logprobs) prompt_row(h, pos, x, n);
         return;
     }

@@ -16,20 +16,8 @@
 
 /* s with its bytes that are not whole UTF-8 as U+FFFD, as a JSON string. */
 static cJSON *token_string(const char *s) {
-    size_t n = strlen(s), len = 0;
-    char *out = malloc(3 * n + 1);
-    if (!out) return NULL;
-    while (n) {
-        size_t ok = lm_utf8_valid_len(s, n);
-        memcpy(out + len, s, ok);
-        len += ok, s += ok, n -= ok;
-        if (n) {
-            memcpy(out + len, "\xEF\xBF\xBD", 3);
-            len += 3, s++, n--;
-        }
-    }
-    out[len] = '\0';
-    cJSON *v = cJSON_CreateString(out);
+    char *out = lm_utf8_repair(s, strlen(s));
+    cJSON *v = out ? cJSON_CreateString(out) : NULL;
     free(out);
     return v;
 }

@@ -2,6 +2,7 @@
  * UTF-8 validity, truncation at character boundaries, and a scan of raw JSON
  * text for what its parser hides (a \u0000 cuts a cJSON string short). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "request.h"
@@ -41,6 +42,22 @@ size_t lm_utf8_valid_len(const char *s, size_t n) {
         i += k;
     }
     return i;
+}
+
+char *lm_utf8_repair(const char *s, size_t n) {
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    while (n) {
+        size_t ok = lm_utf8_valid_len(s, n);
+        memcpy(o, s, ok);
+        o += ok, s += ok, n -= ok;
+        if (n) { /* one byte that starts no character: U+FFFD */
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3, s++, n--;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 int lm_utf8_valid(const char *s) {

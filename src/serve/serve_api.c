@@ -200,6 +200,7 @@ static struct serve_job *job_new(const serve_model *m, serve_kind kind) {
 
 void serve_job_free(struct serve_job *job) {
     if (!job) return;
+    lm_prefix_free(job->first);
     for (int i = 1; i < job->req.n; i++) lm_request_run_free(job->runs[i]);
     lm_request_run_free(job->run);
     lm_request_free(&job->req);
@@ -398,7 +399,7 @@ static cJSON *choice(struct serve_job *job, int index, const char *text, size_t 
                      const char *finish, int chunk, size_t lp_upto) {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", index);
-    char *t = strndup(text ? text : "", text ? len : 0);
+    char *t = lm_utf8_repair(text ? text : "", text ? len : 0); /* JSON: UTF-8 */
     if (job->kind == SERVE_COMPLETION) {
         cJSON_AddStringToObject(c, "text", t ? t : "");
     } else {

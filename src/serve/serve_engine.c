@@ -289,20 +289,34 @@ static struct serve_job *running_seq(serve_engine *eng, int seq, int *index, int
     return NULL;
 }
 
-/* Choice 0's prompt is fed (ev is its first event): the other choices start
- * from its KV less the last position, each feeding the last token, so the
- * prompt is computed once. (A choice 0 that ended at once hands its KV in
- * the event.) */
-static void start_followers(serve_engine *eng, struct serve_job *job, const lm_batch_event *ev) {
+/* Choice 0's prompt is fed (ev is its first event): keep its KV less the
+ * last position (handed over in the event if choice 0 ended at once), for
+ * the other choices to start from once every event of the step is out.
+ * They may not start sooner: a slot freed this step may still have an event
+ * to come, and a follower placed there would be taken for its owner. */
+static void take_first(serve_engine *eng, struct serve_job *job, lm_batch_event *ev) {
     job->followers = 1;
+    job->first_pending = 1;
     int use = lm_request_prompt_tokens(job->run) - 1;
-    lm_prefix *own = NULL;
-    const lm_prefix *x = use > 0 ? ev->prefix : NULL;
-    if (!x && use > 0) x = own = lm_batch_snapshot(eng->batch, ev->seq, use, NULL);
+    if (use < 1) return;
+    if (ev->prefix) {
+        job->first = ev->prefix;
+        ev->prefix = NULL;
+    } else {
+        job->first = lm_batch_snapshot(eng->batch, ev->seq, use, NULL);
+    }
+}
+
+/* The other choices start from choice 0's prompt (take_first), each feeding
+ * the last token, so the prompt is computed once. */
+static void start_followers(serve_engine *eng, struct serve_job *job) {
+    job->first_pending = 0;
+    int use = lm_request_prompt_tokens(job->run) - 1;
     for (int c = 1; c < job->req.n; c++) {
         lm_error err;
         lm_request_set_cache(job->runs[c], eng->cache, eng->m->cfg->api_key);
-        if (lm_request_submit_prefix(job->runs[c], eng->batch, x, x ? use : 0, &err)) {
+        if (lm_request_submit_prefix(job->runs[c], eng->batch, job->first, job->first ? use : 0,
+                                     &err)) {
             serve_error_set(&job->err, 500, "server_error", NULL, NULL, "%s", err.msg);
             continue;
         }
@@ -310,7 +324,8 @@ static void start_followers(serve_engine *eng, struct serve_job *job, const lm_b
                                  lm_request_cached_tokens(job->runs[c]),
                              lm_prompt_cache_get_stats(eng->cache));
     }
-    lm_prefix_free(own);
+    lm_prefix_free(job->first);
+    job->first = NULL;
 }
 
 static int all_finished(const struct serve_job *job) {
@@ -319,27 +334,42 @@ static int all_finished(const struct serve_job *job) {
     return 1;
 }
 
-static void deliver(serve_engine *eng, const lm_batch_event *ev, int n) {
+/* Running job i after an event of its choice c: finished, or its new text out. */
+static void after_event(serve_engine *eng, int i, int c) {
+    struct serve_job *job = eng->running[i];
+    if (job->err.status) /* a choice could not start */
+        for (int o = 0; o < job->req.n; o++) lm_request_cancel(job->runs[o], eng->batch);
+    if (all_finished(job)) {
+        remove_running(eng, i);
+        serve_metrics_tokens(lm_request_prompt_tokens(job->run), 0);
+        serve_metrics_prompt(0, lm_prompt_cache_get_stats(eng->cache));
+        finish(eng, job);
+    } else if (c >= 0 && job->stream && !job->gone) {
+        stream_text(job, c);
+        if (job->out_pos < job->out_len) wake(eng, job);
+    }
+}
+
+static void deliver(serve_engine *eng, lm_batch_event *ev, int n) {
     int generated = 0;
     for (int k = 0; k < n; k++) {
         int i, c;
         struct serve_job *job = running_seq(eng, ev[k].seq, &i, &c);
-        if (!job) continue;
-        generated++;
-        if (c == 0 && job->req.n > 1 && !job->followers) start_followers(eng, job, &ev[k]);
-        lm_request_feed(job->runs[c], eng->batch, &ev[k]);
-        if (job->err.status) /* a choice could not start */
-            for (int o = 0; o < job->req.n; o++) lm_request_cancel(job->runs[o], eng->batch);
-        if (all_finished(job)) {
-            remove_running(eng, i);
-            serve_metrics_tokens(lm_request_prompt_tokens(job->run), 0);
-            serve_metrics_prompt(0, lm_prompt_cache_get_stats(eng->cache));
-            finish(eng, job);
-        } else if (job->stream && !job->gone) {
-            stream_text(job, c);
-            if (job->out_pos < job->out_len) wake(eng, job);
+        if (!job) {
+            lm_prefix_free(ev[k].prefix);
+            continue;
         }
+        generated++;
+        if (c == 0 && job->req.n > 1 && !job->followers) take_first(eng, job, &ev[k]);
+        lm_request_feed(job->runs[c], eng->batch, &ev[k]);
+        after_event(eng, i, c);
     }
+    /* every event is out: the followers of prompts fed this step start */
+    for (int i = eng->n_running - 1; i >= 0; i--)
+        if (eng->running[i]->first_pending) {
+            start_followers(eng, eng->running[i]);
+            after_event(eng, i, -1);
+        }
     serve_metrics_tokens(0, generated);
 }
 
@@ -410,7 +440,7 @@ static int open_cache(serve_engine *eng, const lm_model *model, const serve_conf
     lm_config c = lm_model_get_info(model).config;
     uint64_t bytes = cfg->prompt_cache_mb >= 0
                          ? (uint64_t)cfg->prompt_cache_mb << 20
-                         : lm_prompt_cache_default_bytes(lm_kv_cache_bytes(&c, cfg->ctx) *
+                         : lm_prompt_cache_default_bytes(lm_kv_bytes(&c, cfg->ctx, cfg->kv_type) *
                                                          (uint64_t)cfg->parallel);
     if (bytes == 0) return 0;
     eng->cache = lm_prompt_cache_new(bytes);

@@ -46,7 +46,9 @@ struct serve_job {
     size_t sent[LM_REQUEST_MAX_N]; /* streams: bytes of each choice's text sent */
     int roles[LM_REQUEST_MAX_N];   /* chat streams: the choice's role is out */
     int lp_sent[LM_REQUEST_MAX_N]; /* logprobs entries already sent (serve_logprobs.c) */
-    int followers;
+    int followers;                 /* choice 0's prompt was fed: the others are (being) started */
+    int first_pending;             /* ... at the end of this step, from first */
+    lm_prefix *first;              /* choice 0's KV less the last position, until they start */
 };
 
 /* serve_api.c: the OpenAI objects for a job. Each appends to job->out and

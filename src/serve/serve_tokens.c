@@ -80,27 +80,17 @@ static cJSON *tokenize(const serve_model *m, const cJSON *root, serve_error *e) 
 
 /* Append s, its bytes that are not whole UTF-8 as U+FFFD. */
 static int append_utf8(char **buf, size_t *len, size_t *cap, const char *s) {
-    size_t n = strlen(s);
-    if (*len + 3 * n + 1 > *cap) {
-        size_t c = (*len + 3 * n + 1) * 2;
+    char *ok = lm_utf8_repair(s, strlen(s));
+    size_t n = ok ? strlen(ok) : 0;
+    if (ok && *len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
         char *b = realloc(*buf, c);
-        if (!b) return -1;
-        *buf = b;
-        *cap = c;
+        if (b) *buf = b, *cap = c;
     }
-    while (n) {
-        size_t ok = lm_utf8_valid_len(s, n);
-        memcpy(*buf + *len, s, ok);
-        *len += ok;
-        s += ok, n -= ok;
-        if (n) { /* one bad byte */
-            memcpy(*buf + *len, "\xEF\xBF\xBD", 3);
-            *len += 3;
-            s++, n--;
-        }
-    }
-    (*buf)[*len] = '\0';
-    return 0;
+    int fits = ok && *len + n + 1 <= *cap;
+    if (fits) memcpy(*buf + *len, ok, n + 1), *len += n;
+    free(ok);
+    return fits ? 0 : -1;
 }
 
 static cJSON *detokenize(const serve_model *m, const cJSON *root, serve_error *e) {
