@@ -59,7 +59,15 @@ printf '{"prompt":"%s","echo":true,"max_tokens":%d,"seed":1}\n' "$prompt" $max_t
     > "$work/in.jsonl"
 printf '{"messages":[{"role":"user","content":"%s"}],"max_tokens":16,"seed":2}\n' "$prompt" \
     >> "$work/in.jsonl"
+# a byte that starts no character (forced by logit_bias): the record is
+# still UTF-8, with U+FFFD for it (the CLI would print the byte)
+byte=$("$lamina" tokenize -z "$m" "$(printf '\xff')" | awk '{print $NF}')
+printf '{"prompt":"Hi","max_tokens":3,"seed":1,"logit_bias":{"%s":100}}\n' "$byte" >> "$work/in.jsonl"
 "$lamina" batch "$m" "$work/in.jsonl" -o "$work/out.jsonl" 2> "$work/batch.err"
+check "batch: a lone byte is U+FFFD in UTF-8 JSON" "$py" -c 'import sys
+line = open(sys.argv[1], "rb").read().split(b"\n")[2]
+import json; r = json.loads(line.decode("utf-8"))
+sys.exit(r["text"] != "\ufffd" * 3)' "$work/out.jsonl"
 batch_text=$("$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["text"])' \
     "$work/out.jsonl")
 check "batch equals the CLI" [ "$batch_text" = "$want" ]
