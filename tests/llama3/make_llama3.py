@@ -28,26 +28,16 @@ import sys
 
 import numpy as np
 
+from add_rope_freqs import factors as rope_factors  # beside this file
+
 DIM, HIDDEN, LAYERS, HEADS, KV_HEADS, HS = 128, 384, 2, 8, 2, 64
 THETA, EPS, SEQ = 500000.0, 1e-5, 16384
 
 
 def llama3_factors():
-    """Llama 3.1's per-pair factors, as llama.cpp's convert_hf_to_gguf (Llama 3
-    rope_type) computes them from rope_scaling in the model's config.json."""
-    factor, low, high, old = 8.0, 1.0, 4.0, 8192
-    freqs = 1.0 / (THETA ** (np.arange(0, HS, 2, dtype=np.float32) / HS))
-    out = []
-    for f in freqs:
-        wavelen = 2 * math.pi / f
-        if wavelen < old / high:
-            out.append(1.0)
-        elif wavelen > old / low:
-            out.append(factor)
-        else:
-            smooth = (old / wavelen - low) / (high - low)
-            out.append(1 / ((1 - smooth) / factor + smooth))
-    return np.array(out, dtype=np.float32)
+    """Llama 3.1's per-pair factors (factor 8, low 1, high 4, original context
+    8192), as llama.cpp's convert_hf_to_gguf computes them: add_rope_freqs.py's."""
+    return rope_factors(THETA, HS, 8.0, 1.0, 4.0, 8192)
 
 
 def weights(rng, vocab):
