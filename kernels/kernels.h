@@ -75,7 +75,21 @@ static inline int lm_q8_groups(int n, int gs) { return (n + gs - 1) / gs; }
 #define LM_PANEL 16
 
 /* What a packed matrix holds (lm_packed.type). */
-typedef enum lm_wtype { LM_WT_F32 = 0, LM_WT_Q8_0, LM_WT_F16, LM_WT_BF16 } lm_wtype;
+typedef enum lm_wtype {
+    LM_WT_F32 = 0,
+    LM_WT_Q8_0,
+    LM_WT_F16,
+    LM_WT_BF16,
+    /* ggml's block types (kernels/qtypes.h describes each; the panel layout
+     * of each is written in its kernels/quant/<type>.c) */
+    LM_WT_Q4_0,
+    LM_WT_Q4_1,
+    LM_WT_Q5_0,
+    LM_WT_Q5_1,
+    LM_WT_Q4_K,
+    LM_WT_Q5_K,
+    LM_WT_Q6_K,
+} lm_wtype;
 
 /* A packed weight matrix [rows, cols] (kernels/pack.h makes them); `type`
  * says which of the layouts below it holds.
@@ -98,7 +112,17 @@ typedef struct lm_packed {
     const float *s;
     int gs;
     lm_q8 flat;
+    /* ggml block types (Q4_0 .. Q6_K): the packed panels, in the layout its
+     * kernels/quant/<type>.c documents; blk_bytes is what they take. */
+    const uint8_t *blk;
+    size_t blk_bytes;
 } lm_packed;
+
+/* A product on ggml block weights (w->type Q4_0 .. Q6_K): the activations
+ * are Q8 with x->gs == the type's act_gs (kernels/qtypes.h: 32 for the legacy
+ * types, 256 for the K types), in the order of kernels/ORDER.md. */
+typedef void (*lm_matmul_blk_fn)(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                                 int r1);
 
 typedef struct lm_kernels {
     const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neondot" */
@@ -116,6 +140,11 @@ typedef struct lm_kernels {
      * the bits of matmul_f32 on the exactly widened matrix, for any T, range. */
     void (*matmul_f16)(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
     void (*matmul_bf16)(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
+
+    /* Products on ggml's block types (ORDER.md, "Block-quantized weights").
+     * kernels/qtypes.h's lm_kernels_blk() picks one by type. */
+    lm_matmul_blk_fn matmul_q4_0, matmul_q4_1, matmul_q5_0, matmul_q5_1;
+    lm_matmul_blk_fn matmul_q4_k, matmul_q5_k, matmul_q6_k;
 
     /* Quantize one row x[n] into q[n], s[lm_q8_groups(n, gs)]:
      * scale = max|x| / 127 per group, q = round_half_away(x / scale), q = 0

@@ -1,6 +1,7 @@
 /* Panels for the products: see lm_packed in kernels.h for the layout and
  * the order of arithmetic it serves. */
 #include "pack.h"
+#include "qtypes.h"
 
 #include <omp.h>
 #include <string.h>
@@ -39,7 +40,8 @@ size_t lm_pack_bytes_type(lm_wtype type, int rows, int cols, int gs) {
     case LM_WT_F16:
     case LM_WT_BF16: return round64(n_panels(rows) * LM_PANEL * (size_t)cols * sizeof(uint16_t));
     case LM_WT_Q8_0: return lm_pack_bytes(rows, cols, gs);
-    default: return lm_pack_bytes(rows, cols, 0);
+    case LM_WT_F32: return lm_pack_bytes(rows, cols, 0);
+    default: return lm_qtype_of(type)->pack_bytes(rows, cols);
     }
 }
 
@@ -180,7 +182,10 @@ void lm_pack_q8(lm_packed *out, void *mem, const lm_q8 *w, int rows, int cols) {
 void lm_pack_view(lm_packed *out, lm_wtype type, const void *mem, int rows, int cols, int gs) {
     *out = (lm_packed){.rows = rows, .cols = cols, .type = type};
     const char *b = mem;
-    if (type == LM_WT_F32) {
+    const lm_qtype *qt = lm_qtype_of(type);
+    if (qt) {
+        qt->view(out, mem, rows, cols);
+    } else if (type == LM_WT_F32) {
         out->f32 = mem;
     } else if (type == LM_WT_F16 || type == LM_WT_BF16) {
         out->h = mem;
@@ -198,7 +203,9 @@ void lm_pack_view(lm_packed *out, lm_wtype type, const void *mem, int rows, int 
 void lm_packed_row(const lm_packed *w, int r, float *out) {
     const int n = w->cols, l = r % LM_PANEL;
     const size_t p = (size_t)(r / LM_PANEL);
-    if (w->h) {
+    if (w->blk) {
+        lm_qtype_of(w->type)->packed_row(w, r, out);
+    } else if (w->h) {
         const uint16_t *panel = w->h + p * LM_PANEL * (size_t)n;
         for (int k = 0; k < n; k++) {
             uint16_t v = panel[(size_t)k * LM_PANEL + l];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "qtypes.h"
 #include "pack.h"
 
 /* This thread's share [*a, *b) of n items, cut at multiples of `block`. */
@@ -64,6 +65,7 @@ void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, i
         case LM_WT_Q8_0: ws->k->matmul_q8(y, &ws->xq, &w->p, T, r0, r1); break;
         case LM_WT_F16: ws->k->matmul_f16(y, x, &w->p, T, r0, r1); break;
         case LM_WT_BF16: ws->k->matmul_bf16(y, x, &w->p, T, r0, r1); break;
+        default: lm_kernels_blk(ws->k, w->p.type)(y, &ws->xq, &w->p, T, r0, r1); break;
         }
     }
 }

@@ -1,0 +1,14 @@
+/* Q4_0: ggml's block layout (kernels/qtypes.h), its dequantization and its
+ * panels. Not implemented yet: the loader refuses a type whose descriptor has
+ * no pack_part. */
+#include "qtypes.h"
+
+const lm_qtype lm_qtype_q4_0 = {
+    .type = LM_WT_Q4_0,
+    .name = "Q4_0",
+    .ggml_type = 2,
+    .block_values = 32,
+    .block_bytes = 18,
+    .act_gs = 32,
+    .version = 1,
+};
