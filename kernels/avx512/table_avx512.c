@@ -10,6 +10,7 @@ const lm_kernels lm_kernels_avx512 = {
     .matmul_q8 = lm_matmul_q8_avx512,
     .matmul_f16 = lm_matmul_f16_avx512,
     .matmul_bf16 = lm_matmul_bf16_avx512,
+    .matmul_q6_k = lm_matmul_q6_k_avx2,
     .quantize_q8 = lm_quantize_q8_avx512,
     .rmsnorm = lm_rmsnorm_f32_avx512,
     .softmax = lm_softmax_f32_avx512,

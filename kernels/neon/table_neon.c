@@ -7,6 +7,7 @@ const lm_kernels lm_kernels_neon = {
     .matmul_q8 = lm_matmul_q8_neon,
     .matmul_f16 = lm_matmul_f16_neon,
     .matmul_bf16 = lm_matmul_bf16_neon,
+    .matmul_q6_k = lm_matmul_q6_k_neon,
     .quantize_q8 = lm_quantize_q8_neon,
     .rmsnorm = lm_rmsnorm_f32_neon,
     .softmax = lm_softmax_f32_neon,

@@ -8,6 +8,7 @@ const lm_kernels lm_kernels_neondot = {
     .matmul_q8 = lm_matmul_q8_neondot,
     .matmul_f16 = lm_matmul_f16_neon,
     .matmul_bf16 = lm_matmul_bf16_neon,
+    .matmul_q6_k = lm_matmul_q6_k_neondot,
     .quantize_q8 = lm_quantize_q8_neon,
     .rmsnorm = lm_rmsnorm_f32_neon,
     .softmax = lm_softmax_f32_neon,

@@ -28,6 +28,11 @@ void lm_matmul_f32_scalar(float *y, const float *x, const lm_packed *w, int T, i
 void lm_matmul_f16_scalar(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_bf16_scalar(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+/* Q6_K (kernels/quant/q6_k.c): the oracle on the file's row-major blocks
+ * (210 bytes each) and the same arithmetic on panels. */
+void lm_matmul_q6_k_ref(float *y, const lm_q8_act *x, const void *blocks, int T, int n, int d,
+                        int r0, int r1);
+void lm_matmul_q6_k_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_scalar(int8_t *q, float *s, const float *x, int n, int gs);
 void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n, float eps);
 void lm_softmax_f32_scalar(float *x, int n);

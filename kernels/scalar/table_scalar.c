@@ -6,6 +6,7 @@ const lm_kernels lm_kernels_scalar = {
     .matmul_q8 = lm_matmul_q8_scalar,
     .matmul_f16 = lm_matmul_f16_scalar,
     .matmul_bf16 = lm_matmul_bf16_scalar,
+    .matmul_q6_k = lm_matmul_q6_k_scalar,
     .quantize_q8 = lm_quantize_q8_scalar,
     .rmsnorm = lm_rmsnorm_f32_scalar,
     .softmax = lm_softmax_f32_scalar,
