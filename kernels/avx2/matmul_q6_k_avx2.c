@@ -20,6 +20,9 @@
 /* int32 entries of the activation sums buffer: per token nb * 8 (one pair of
  * int16 sub-block sums per lane); tokens are done in chunks that fit. */
 #define XS_CAP 16384
+#ifndef LM_Q6K_PF
+#define LM_Q6K_PF 4096
+#endif
 
 static void act_sums(int32_t *xs, const int8_t *xq, int nb) {
     for (int b = 0; b < nb; b++)
@@ -82,7 +85,7 @@ static inline __attribute__((always_inline)) void block(float *y, const lm_q8_ac
                 for (int cp = 0; cp < 2; cp++) {
                     const int g = jp * 4 + half * 2 + cp;
                     const uint8_t *src = unit + LM_Q6K_VALS + g * LM_Q6K_GROUP;
-                    if (NT == 1) _mm_prefetch((const char *)src + 1024, _MM_HINT_T0);
+                    if (NT == 1) _mm_prefetch((const char *)src + LM_Q6K_PF, _MM_HINT_T0);
                     __m256i la = _mm256_loadu_si256((const __m256i *)src);
                     __m256i lb = _mm256_loadu_si256((const __m256i *)(src + 32));
                     __m256i hb = _mm256_loadu_si256((const __m256i *)(src + 64));
