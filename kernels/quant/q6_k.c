@@ -80,13 +80,18 @@ static void pack_unit(uint8_t *unit, const uint8_t *const blks[LM_PANEL]) {
     }
     memcpy(unit + LM_Q6K_D, d, sizeof d);
     for (int g = 0; g < 32; g++) {
+        /* the four 32-byte planes of 4 k x 8 rows (cell A / B, rows 0-7 /
+         * 8-15), gathered 4 bytes a row; then byte-wise, which vectorises */
+        uint8_t pl[4][32];
+        for (int q = 0; q < 4; q++)
+            for (int l = 0; l < 8; l++)
+                memcpy(&pl[q][4 * l], &u[l + 8 * (q & 1)][8 * g + 4 * (q >> 1)], 4);
         uint8_t *o = unit + LM_Q6K_VALS + g * LM_Q6K_GROUP;
         for (int c = 0; c < 32; c++) {
-            int l = c >> 2, k = 8 * g + (c & 3);
-            uint8_t a0 = u[l][k], a1 = u[l + 8][k], b0 = u[l][k + 4], b1 = u[l + 8][k + 4];
-            o[c] = (uint8_t)((a0 & 15) | (a1 & 15) << 4);
-            o[32 + c] = (uint8_t)((b0 & 15) | (b1 & 15) << 4);
-            o[64 + c] = (uint8_t)(a0 >> 4 | (a1 >> 4) << 2 | (b0 >> 4) << 4 | (b1 >> 4) << 6);
+            o[c] = (uint8_t)((pl[0][c] & 15) | (pl[1][c] & 15) << 4);
+            o[32 + c] = (uint8_t)((pl[2][c] & 15) | (pl[3][c] & 15) << 4);
+            o[64 + c] = (uint8_t)(pl[0][c] >> 4 | (pl[1][c] >> 4) << 2 | (pl[2][c] >> 4) << 4 |
+                                  (pl[3][c] >> 4) << 6);
         }
     }
 }
