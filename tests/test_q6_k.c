@@ -57,7 +57,8 @@ static void dequant_ggml(float *y, const lm_block_q6_k *x, int cols) {
 
 /* Random blocks: any bits for the values, scales with the extremes -128 and
  * 127 often, d a finite half of either sign (mode 1: every value -32 or 31
- * and every scale -128 or 127, the int32 bounds). */
+ * and every scale -128 or 127, the int32 bounds; mode 2: every value -32 and
+ * every scale -128, so that S reaches -2^27 against activations of -128). */
 static lm_block_q6_k *random_blocks(int rows, int cols, int mode) {
     size_t nb = (size_t)rows * (size_t)(cols / 256);
     lm_block_q6_k *b = malloc(nb * sizeof *b + 1);
@@ -77,19 +78,25 @@ static lm_block_q6_k *random_blocks(int rows, int cols, int mode) {
             memset(b[i].qh, neg ? 0x00 : 0xff, 64);
             for (int j = 0; j < 16; j++) b[i].scales[j] = (int8_t)(irand(2) ? -128 : 127);
         }
+        if (mode == 2) {
+            memset(b[i].ql, 0, 128), memset(b[i].qh, 0, 64);
+            memset(b[i].scales, 0x80, 16);
+        }
     }
     return b;
 }
 
 /* Activations of T rows: quantized random floats, or (mode 1) extremes
- * -128 / 127 with random positive scales, as the int32 bounds assume. */
+ * -128 / 127 with random positive scales, as the int32 bounds assume, or
+ * (mode 2) all -128. */
 static lm_q8_act random_act(int T, int n, int mode) {
     int nb = n / 256;
     lm_q8_act a = {malloc((size_t)T * n + 1), malloc(((size_t)T * nb + 1) * sizeof(float)), 256};
     float *x = malloc((size_t)n * sizeof(float));
     for (int t = 0; t < T; t++) {
-        if (mode == 1) {
-            for (int k = 0; k < n; k++) a.q[(size_t)t * n + k] = (int8_t)(irand(2) ? -128 : 127);
+        if (mode) {
+            for (int k = 0; k < n; k++)
+                a.q[(size_t)t * n + k] = (int8_t)(mode == 2 || irand(2) ? -128 : 127);
             for (int b = 0; b < nb; b++)
                 a.s[(size_t)t * nb + b] = (float)(1 + irand(1000)) * 0x1p-12f;
             continue;
@@ -177,7 +184,8 @@ static void check_oracle(int rows, int cols, int T, int mode) {
                     S += (int64_t)blk->scales[k / 16] * ((lo | hi << 4) - 32) *
                          a.q[(size_t)t * cols + 256 * b + k];
                 }
-                CHECK(S > -(1 << 27) && S < (1 << 27), "S out of bounds: %lld", (long long)S);
+                CHECK(S >= -(1 << 27) && S <= (1 << 27), "S out of bounds: %lld", (long long)S);
+                if (mode == 2) CHECK(S == -(1 << 27), "mode 2: S %lld", (long long)S);
                 val = val + ((float)S * lm_f16_to_f32(blk->d)) * a.s[(size_t)t * nb + b];
             }
             if (memcmp(&val, &ref[(size_t)t * rows + i], sizeof val) != 0) {
@@ -265,6 +273,7 @@ int main(int argc, char **argv) {
     check_oracle(35, 512, 3, 0);
     check_oracle(17, 768, 2, 1);
     check_oracle(3, 4096, 2, 1);
+    check_oracle(18, 512, 2, 2); /* S = -2^27 */
     for (int r = 0; r < 7; r++)
         for (int c = 0; c < 3; c++)
             for (int T = 1; T <= 9; T += 4) {
@@ -274,6 +283,7 @@ int main(int argc, char **argv) {
             }
     for (int T = 1; T <= 70; T++) check_product(k, 35, 512, T, 0, 35, 0);
     for (int T = 1; T <= 6; T++) check_product(k, 33, 768, T, 16, 33, 1);
+    for (int T = 1; T <= 6; T++) check_product(k, 18, 512, T, 0, 18, 2);
     check_product(k, 40, 4096, 5, 0, 40, 0);
     check_product(k, 20, 11008, 3, 0, 20, 0);
     check_product(k, 19, 11008, 2, 16, 19, 1);
