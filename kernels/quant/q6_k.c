@@ -11,4 +11,5 @@ const lm_qtype lm_qtype_q6_k = {
     .block_bytes = 210,
     .act_gs = 256,
     .version = 1,
+    .dequant_row = lm_dequant_row_q6_k,
 };

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "qtypes.h"
+#include "quant_blocks.h"
 
 /* GGUF's value types (gguf.h's enum gguf_type). */
 enum { V_U32 = 4, V_I32 = 5, V_F32 = 6, V_BOOL = 7, V_STRING = 8, V_ARRAY = 9 };
@@ -113,6 +115,7 @@ void lm_gguf_encode(lm_gguf_type t, const float *src, void *dst, uint64_t n) {
     case LM_GGUF_Q8_0:
         for (uint64_t b = 0; b < n / 32; b++) encode_q8_0_block(src + 32 * b, o + 34 * b);
         break;
+    default: lm_quantize_blocks((int)t, src, dst, n); break;
     }
 }
 
@@ -122,13 +125,20 @@ const char *lm_gguf_writable_name(lm_gguf_type t) {
     case LM_GGUF_F16: return "F16";
     case LM_GGUF_Q8_0: return "Q8_0";
     case LM_GGUF_BF16: return "BF16";
+    default: break;
     }
-    return NULL;
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    return q ? q->name : NULL;
 }
 
-int lm_gguf_block_values(lm_gguf_type t) { return t == LM_GGUF_Q8_0 ? 32 : 1; }
+int lm_gguf_block_values(lm_gguf_type t) {
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    return q ? q->block_values : t == LM_GGUF_Q8_0 ? 32 : 1;
+}
 
 int lm_gguf_block_bytes(lm_gguf_type t) {
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    if (q) return q->block_bytes;
     return t == LM_GGUF_Q8_0 ? 34 : t == LM_GGUF_F32 ? 4 : 2;
 }
 

@@ -21,11 +21,18 @@
 typedef enum lm_gguf_type {
     LM_GGUF_F32 = 0,
     LM_GGUF_F16 = 1,
+    LM_GGUF_Q4_0 = 2, /* ggml's block types (kernels/qtypes.h), quant_blocks.c */
+    LM_GGUF_Q4_1 = 3,
+    LM_GGUF_Q5_0 = 6,
+    LM_GGUF_Q5_1 = 7,
     LM_GGUF_Q8_0 = 8, /* blocks of 32: an fp16 scale, 32 int8 */
+    LM_GGUF_Q4_K = 12,
+    LM_GGUF_Q5_K = 13,
+    LM_GGUF_Q6_K = 14,
     LM_GGUF_BF16 = 30,
 } lm_gguf_type;
 
-/* "F32", "F16", "Q8_0", "BF16": the types this writer writes; NULL for others
+/* "F32", "F16", "Q8_0", "BF16", "Q4_K"...: the types this writer writes; NULL for others
  * (gguf.h's lm_gguf_type_name names every ggml type). */
 const char *lm_gguf_writable_name(lm_gguf_type t);
 /* Values per block (1 for the float types, 32 for Q8_0) and bytes per block. */
@@ -38,7 +45,8 @@ int lm_gguf_block_bytes(lm_gguf_type t);
  *   stays NaN (as numpy's astype(float16));
  * - BF16: round to nearest even, NaN made quiet (ggml's fp32 -> bf16);
  * - Q8_0: per block d = max|x| / 127, q = roundf(x * (1 / d)) (0 when d is 0),
- *   d stored as F16 (ggml's quantize_row_q8_0_ref).
+ *   d stored as F16 (ggml's quantize_row_q8_0_ref);
+ * - Q4_0 .. Q6_K: ggml's reference quantizers (quant_blocks.c).
  * n is a multiple of lm_gguf_block_values(t); dst holds n / values * bytes. */
 uint16_t lm_f32_to_f16(float x);
 uint16_t lm_f32_to_bf16(float x);
