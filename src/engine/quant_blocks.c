@@ -162,8 +162,7 @@ static float fit_scale_min(const float *x, const float *w, fit f, uint8_t *L, fl
         *neg_min = -min;
         return 0.0f;
     }
-    float range = max - min;
-    float iscale = (float)f.nmax / range, scale = 1.0f / iscale;
+    float iscale = (float)f.nmax / (max - min), scale = 1.0f / iscale;
     levels(x, w, iscale, min, f.nmax, L);
     float best = weighted_error(x, w, L, scale, min);
     for (int is = 0; is <= f.nstep; is++) {
@@ -171,7 +170,8 @@ static float fit_scale_min(const float *x, const float *w, fit f, uint8_t *L, fl
         float r = f.rdelta * (float)is;
         r = f.rmin + r;
         r = r + (float)f.nmax;
-        sums s = levels(x, w, r / range, min, f.nmax, trial);
+        /* min is the best one so far, as in ggml (the range too) */
+        sums s = levels(x, w, r / (max - min), min, f.nmax, trial);
         float D = sum_w * s.l2 - s.l * s.l;
         if (!(D > 0.0f)) continue;
         float ts = (sum_w * s.xl - sum_x * s.l) / D;

@@ -13,6 +13,15 @@
         type's blocks read back by gguf-py give values whose error stays
         within the type's step (each value within one scale step of its
         weight).
+    check_quant.py llamacpp QUANT_TOOL LLAMACPP_SRC WORK LAMINA DATA LLAMACPP_BIN
+        (compat) a random F32 model (lamina convert; dim 256, hidden 640, so
+        ffn_down's rows are not whole super-blocks) quantized by llama-quantize
+        --pure to each type: every block tensor's values from lamina equal
+        gguf-py's bit for bit, and lamina's quantizer, run on the same F32
+        weights, has an RMS error (printed per type, with the number of blocks
+        that differ from llama-quantize's) no larger than llama-quantize's
+        (lamina computes ggml's reference quantizers: today every block is
+        byte-equal).
 Any difference fails with a line naming the type and the first block.
 """
 import os
@@ -128,8 +137,65 @@ def quantize(rng):
             print(f"ok {qt.name}: {got.size} bytes, RMS error {rms:.3e}")
 
 
+def write_v1(path, cfg, seed):
+    """An untied v1 checkpoint of random weights (export.py's version 1)."""
+    import struct
+    dim, hidden, L, heads, kv_heads, vocab, seq = cfg
+    kv_dim = dim * kv_heads // heads
+    n = 2 * L * dim + dim + 2 * vocab * dim + L * (2 * dim * dim + 2 * kv_dim * dim + 3 * hidden * dim)
+    w = (np.random.default_rng(seed).standard_normal(n) * 0.05).astype(np.float32)
+    head = struct.pack("<Ii7iB", 0x616B3432, 1, *cfg, 0)
+    with open(path, "wb") as f:
+        f.write(head + bytes(256 - len(head)) + w.tobytes())
+
+
+def llamacpp(rng):
+    import gguf
+    lamina, data, bin_dir = sys.argv[5:8]
+    src = os.path.join(WORK, "random.bin")
+    write_v1(src, [256, 640, 2, 4, 2, 1024, 64], 5)
+    f32 = os.path.join(WORK, "random.f32.gguf")
+    subprocess.run([lamina, "convert", src, f32, "--type", "f32", "-z",
+                    os.path.join(data, "models", "tok1024-kjv.bin")], check=True)
+    weights = {t.name: np.array(t.data, dtype=np.float32).reshape(-1)
+               for t in gguf.GGUFReader(f32).tensors}
+    for qt in TYPES:
+        out = os.path.join(WORK, f"random.{qt.name}.gguf")
+        p = subprocess.run([os.path.join(bin_dir, "llama-quantize"), "--pure", f32, out, qt.name],
+                           capture_output=True)
+        if p.returncode:
+            fail(f"llama-quantize {qt.name}: {p.stderr.decode()[-400:]}")
+            continue
+        err = {}
+        for t in gguf.GGUFReader(out).tensors:
+            tt = QT(t.tensor_type)
+            if tt not in TYPES:
+                continue
+            raw = np.array(t.data, dtype=np.uint8).reshape(-1)
+            want = quants.dequantize(raw.reshape(-1, GGML_QUANT_SIZES[tt][1]), tt).reshape(-1)
+            got = run_tool("dequant", tt, raw)
+            if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+                fail(f"{qt.name} file: {t.name} ({tt.name}) dequantized differs from gguf-py")
+            ours = run_tool("quant", tt, weights[t.name])
+            x = weights[t.name].astype(np.float64)
+            back = quants.dequantize(ours.reshape(-1, GGML_QUANT_SIZES[tt][1]), tt).reshape(-1)
+            e = err.setdefault(tt.name, [0.0, 0.0, 0, 0, 0])
+            e[0] += float(np.sum((back - x) ** 2))
+            e[1] += float(np.sum((want - x) ** 2))
+            e[2] += x.size
+            e[3] += int(np.sum(np.any(ours.reshape(-1, GGML_QUANT_SIZES[tt][1]) !=
+                                      raw.reshape(-1, GGML_QUANT_SIZES[tt][1]), axis=1)))
+            e[4] += raw.size // GGML_QUANT_SIZES[tt][1]
+        for name, (ours, theirs, n, differ, blocks) in err.items():
+            ro, rt = (ours / n) ** 0.5, (theirs / n) ** 0.5
+            print(f"{qt.name} file, {name} tensors: RMS error lamina {ro:.6e} llama-quantize "
+                  f"{rt:.6e} ({differ} of {blocks} blocks differ)")
+            if ro > rt:
+                fail(f"{qt.name} file, {name}: lamina's RMS error {ro} > llama-quantize's {rt}")
+
+
 rng = np.random.default_rng(23)
-{"dequant": dequant, "quantize": quantize}[MODE](rng)
+{"dequant": dequant, "quantize": quantize, "llamacpp": llamacpp}[MODE](rng)
 if failures:
     sys.exit(f"{len(failures)} failure(s)")
 print("PASS")
