@@ -22,6 +22,14 @@
         that differ from llama-quantize's) no larger than llama-quantize's
         (lamina computes ggml's reference quantizers: today every block is
         byte-equal).
+    check_quant.py mixture QUANT_TOOL LLAMACPP_SRC WORK LAMINA DATA LLAMACPP_BIN
+        (compat) `lamina quantize --type T` for every T, of the demo model
+        (kjv1m: tied, rows of 64 and 172... not whole super-blocks) and of an
+        untied random 8-layer model (dim 256, hidden 640): the same file as
+        llama-quantize makes of lamina's F32 conversion, tensor for tensor
+        (names, types: the mixture and its fallbacks, and blocks byte for
+        byte) and general.file_type; gguf-py reads every tensor (quants.
+        dequantize); llama-simple loads and runs lamina's files.
 Any difference fails with a line naming the type and the first block.
 """
 import os
@@ -194,8 +202,63 @@ def llamacpp(rng):
                 fail(f"{qt.name} file, {name}: lamina's RMS error {ro} > llama-quantize's {rt}")
 
 
+MIXES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k"]
+
+
+def mixture(rng):
+    import gguf
+    lamina, data, bin_dir = sys.argv[5:8]
+    tok = os.path.join(data, "models", "tok1024-kjv.bin")
+    rand = os.path.join(WORK, "random8.bin")
+    write_v1(rand, [256, 640, 8, 4, 2, 1024, 64], 7)
+    for name, src in (("kjv1m", os.path.join(data, "models", "kjv1m.bin")), ("random8", rand)):
+        f32 = os.path.join(WORK, f"{name}.f32.gguf")
+        subprocess.run([lamina, "convert", src, f32, "--type", "f32", "-z", tok], check=True)
+        for mix in MIXES:
+            ours = os.path.join(WORK, f"{name}.{mix}.gguf")
+            theirs = os.path.join(WORK, f"{name}.{mix}.llama.gguf")
+            p = subprocess.run([lamina, "quantize", src, ours, "--type", mix, "-z", tok],
+                               capture_output=True, text=True)
+            if p.returncode:
+                fail(f"lamina quantize {name} {mix}: {p.stderr.strip()}")
+                continue
+            p = subprocess.run([os.path.join(bin_dir, "llama-quantize"), f32, theirs, mix.upper()],
+                               capture_output=True, text=True)
+            if p.returncode:
+                fail(f"llama-quantize {name} {mix}: {p.stderr[-400:]}")
+                continue
+            a, b = gguf.GGUFReader(ours), gguf.GGUFReader(theirs)
+            fa, fb = (int(r.fields["general.file_type"].parts[-1][0]) for r in (a, b))
+            if fa != fb:
+                fail(f"{name} {mix}: general.file_type {fa}, llama-quantize {fb}")
+            tb = {t.name: t for t in b.tensors}
+            if sorted(t.name for t in a.tensors) != sorted(tb):
+                fail(f"{name} {mix}: tensor names differ")
+                continue
+            kinds = {}
+            for t in a.tensors:
+                u = tb[t.name]
+                qa, qb = QT(t.tensor_type), QT(u.tensor_type)
+                if qa != qb:
+                    fail(f"{name} {mix}: {t.name} is {qa.name}, llama-quantize's {qb.name}")
+                    continue
+                ra, rb = np.array(t.data).view(np.uint8), np.array(u.data).view(np.uint8)
+                if not np.array_equal(ra.reshape(-1), rb.reshape(-1)):
+                    fail(f"{name} {mix}: {t.name} ({qa.name}) bytes differ from llama-quantize's")
+                if qa not in (QT.F32, QT.F16):
+                    quants.dequantize(ra.reshape(-1, GGML_QUANT_SIZES[qa][1]), qa)
+                kinds[qa.name] = kinds.get(qa.name, 0) + 1
+            print(f"ok {name} {mix}: {len(a.tensors)} tensors equal to llama-quantize's: {kinds}")
+            p = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", ours, "-n", "8",
+                                "And it came to pass"], capture_output=True, text=True,
+                               errors="replace")
+            text = p.stdout.removeprefix("<s>").lstrip(" ")
+            if p.returncode or not text.startswith("And it came to pass"):
+                fail(f"llama-simple {ours}: exit {p.returncode}: {p.stderr[-300:]}")
+
+
 rng = np.random.default_rng(23)
-{"dequant": dequant, "quantize": quantize, "llamacpp": llamacpp}[MODE](rng)
+{"dequant": dequant, "quantize": quantize, "llamacpp": llamacpp, "mixture": mixture}[MODE](rng)
 if failures:
     sys.exit(f"{len(failures)} failure(s)")
 print("PASS")
