@@ -1,8 +1,8 @@
 /* lamina quantize IN OUT.gguf --type T [-z tokenizer.bin]: a llama2.c
- * checkpoint as a GGUF file of ggml's block types, with llama-quantize's
- * per-tensor mixture (lm_quantize_gguf). Without --type, `lamina quantize`
- * writes llama2.c's v2 (quantize.c). The engine writes a temporary beside
- * OUT and renames it only when complete. */
+ * checkpoint or a GGUF file of F32/F16/BF16 weights as a GGUF file of ggml's block types, with
+ * llama-quantize's per-tensor mixture (lm_quantize_gguf). Without --type, `lamina quantize` writes
+ * llama2.c's v2 (quantize.c). The engine writes a temporary beside OUT and renames it only when
+ * complete. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +14,10 @@
 static const char usage[] =
     "usage: lamina quantize IN OUT.gguf --type T [-z tokenizer.bin]\n"
     "       lamina quantize IN OUT.bin [--group-size N]   llama2.c's v2 (Q8_0)\n"
-    "Write a llama2.c checkpoint (v0 or v1, fp32) and its tokenizer.bin as a GGUF v3\n"
-    "file quantized by ggml's reference quantizers (llama-quantize's blocks, bit for\n"
-    "bit), with llama-quantize's per-tensor mixture.\n"
+    "Write a llama2.c checkpoint (v0 or v1, fp32) and its tokenizer.bin, or a GGUF\n"
+    "file of the llama architecture with F32, F16 or BF16 weights (its metadata\n"
+    "kept), as a GGUF v3 file quantized by ggml's reference quantizers, with\n"
+    "llama-quantize's per-tensor mixture: the file llama-quantize writes.\n"
     "\n"
     "  --type T              q4_0, q4_1, q5_0, q5_1, q8_0, q4_k_s, q4_k_m, q5_k_s,\n"
     "                        q5_k_m or q6_k. Norms stay f32; output.weight (or a\n"
@@ -26,8 +27,8 @@ static const char usage[] =
     "                        the _s ones q5_k in the first layers; rows that are\n"
     "                        not whole blocks of 256 fall back to q5_0 (q4_k),\n"
     "                        q5_1 (q5_k) or q8_0 (q6_k), f16 if not of 32\n"
-    "  -z, --tokenizer PATH  the model's tokenizer.bin (default: tokenizer.bin beside\n"
-    "                        IN)\n"
+    "  -z, --tokenizer PATH  a llama2.c model's tokenizer.bin (default:\n"
+    "                        tokenizer.bin beside IN)\n"
     "  -h, --help            this help\n"
     "\n"
     "OUT appears only when complete and may not be IN or the tokenizer.\n";

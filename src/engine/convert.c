@@ -14,6 +14,7 @@
 #include "file.h"
 #include "gguf_write.h"
 #include "internal.h"
+#include "quant_gguf.h"
 #include "quant_mix.h"
 
 /* llama2.c's tokenizer.py writes BOS and EOS as "\n<s>\n" and "\n</s>\n" and
@@ -198,7 +199,7 @@ typedef struct picker {
 static void add_matrix(lm_gguf_writer *w, const char *name, const lm_matrix *x, picker *p) {
     uint64_t ne[2] = {(uint64_t)x->cols, (uint64_t)x->rows};
     lm_gguf_type t = p->type;
-    if (p->mix) t = lm_quant_mix_pick(p->mix, name, 2, ne[0]);
+    if (p->mix) t = (lm_gguf_type)lm_quant_mix_pick(p->mix, name, 2, ne[0]);
     if (x->cols % lm_gguf_block_values(t)) t = LM_GGUF_F16;
     lm_gguf_add_tensor(w, name, 2, ne, t, x->f32, LM_GGUF_F32);
 }
@@ -290,11 +291,23 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
     return rc;
 }
 
+/* Whether the file at path starts with GGUF's magic (an unreadable file is
+ * not: lm_model_map then says why). */
+static int is_gguf(const char *path) {
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
 /* lm_quantize_gguf: as lm_convert_file, each tensor of the mixture's type. */
 int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
                      lm_progress_fn *progress, void *arg, lm_error *err) {
     if ((unsigned)type > LM_QUANT_Q6_K)
         return lm_fail(err, "unknown quantization type %d", (int)type);
+    if (is_gguf(in)) return lm_quantize_from_gguf(in, out, type, progress, arg, err);
     if (!tokenizer) return lm_fail(err, "quantize needs the model's tokenizer.bin");
     lm_model *m = lm_model_map(in, err);
     if (!m) return -1;
@@ -302,11 +315,9 @@ int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_
     struct stat tok;
     int rc = -1;
     lm_gguf_writer *w = NULL;
-    if (m->info.format == LM_FORMAT_GGUF)
-        lm_fail(err, "%s: a GGUF file; quantize reads llama2.c checkpoints (v0, v1) only", in);
-    else if (check_input(m, in, LM_CONVERT_F32, err) == 0 &&
-             read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
-             (w = lm_gguf_writer_new(32, err))) {
+    if (check_input(m, in, LM_CONVERT_F32, err) == 0 &&
+        read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
+        (w = lm_gguf_writer_new(32, err))) {
         lm_quant_mix mix;
         lm_quant_mix_init(&mix, type, m->c->n_layers, m->info.shared_classifier);
         picker p = {LM_GGUF_F32, &mix};

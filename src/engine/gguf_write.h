@@ -68,15 +68,25 @@ void lm_gguf_add_str(lm_gguf_writer *w, const char *key, const char *v);
 void lm_gguf_add_str_array(lm_gguf_writer *w, const char *key, const char *const *v,
                            const uint32_t *len, uint64_t n);
 void lm_gguf_add_f32_array(lm_gguf_writer *w, const char *key, const float *v, uint64_t n);
+/* A value of GGUF value type `type` whose encoding (as a GGUF file holds it,
+ * after the type: an array's element type, count and elements) is the given
+ * bytes: a value copied from another file. */
+void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const void *value,
+                     uint64_t n);
 void lm_gguf_add_i32_array(lm_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 
 /* A tensor of n_dims (1..4) dimensions ne[] (innermost first, as GGUF lists
  * them), stored as `type`. Its values come from `data`, row-major (ne[0]
- * consecutive values a row): f32 values encoded to `type`, or, when
- * data_type == type, bytes copied as they are. data must stay valid until
- * lm_gguf_write. ne[0] must be a multiple of the type's block. */
+ * consecutive values a row): f32 (or f16 / bf16, widened exactly) values
+ * encoded to `type`, or, when data_type == type, bytes copied as they are. data must stay valid
+ * until lm_gguf_write. ne[0] must be a multiple of the type's block. */
 void lm_gguf_add_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_gguf_type type, const void *data, lm_gguf_type data_type);
+
+/* The same, the types given as ggml type ids (for code that includes gguf.h,
+ * whose enumerators clash with this header's). */
+void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
+                           int type, const void *data, int data_type);
 
 /* Called after each tensor's data: bytes of tensor data written so far and in
  * all. */

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "gguf_write.h"
+
 /* Per mix: its base type and its llama_ftype number. */
 static const struct {
     lm_gguf_type base;
@@ -63,7 +65,7 @@ static lm_gguf_type fallback(lm_gguf_type t, uint64_t ne0) {
     return ne0 % (uint64_t)lm_gguf_block_values(t) ? LM_GGUF_F16 : t;
 }
 
-lm_gguf_type lm_quant_mix_pick(lm_quant_mix *m, const char *name, int n_dims, uint64_t ne0) {
+int lm_quant_mix_pick(lm_quant_mix *m, const char *name, int n_dims, uint64_t ne0) {
     if (n_dims < 2 || strstr(name, "_norm.weight")) return LM_GGUF_F32;
-    return fallback(mixed(m, name, ne0), ne0);
+    return (int)fallback(mixed(m, name, ne0), ne0);
 }

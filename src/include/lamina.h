@@ -193,9 +193,11 @@ typedef enum lm_quant_type {
 } lm_quant_type;
 
 /* Write the model at `in` (a llama2.c v0/v1 checkpoint with its tokenizer.bin,
- * as lm_convert_file) as a GGUF file quantized to `type` by ggml's reference
- * quantizers (llama-quantize's blocks, bit for bit). The output appears only
- * when complete. progress (may be NULL) is called after each tensor. */
+ * as lm_convert_file, or a GGUF llama model of F32/F16/BF16 weights, whose
+ * metadata is kept; tokenizer is then unused) as a GGUF file quantized to
+ * `type` by ggml's reference quantizers: llama-quantize's tensors, bit for
+ * bit. Reads the input in place; the output appears only when complete.
+ * progress (may be NULL) is called after each tensor. */
 int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
                      lm_progress_fn *progress, void *arg, lm_error *err);
 

@@ -28,8 +28,10 @@
         untied random 8-layer model (dim 256, hidden 640): the same file as
         llama-quantize makes of lamina's F32 conversion, tensor for tensor
         (names, types: the mixture and its fallbacks, and blocks byte for
-        byte) and general.file_type; gguf-py reads every tensor (quants.
-        dequantize); llama-simple loads and runs lamina's files.
+        byte), metadata keys and general.file_type; likewise from that F32
+        GGUF as lamina's input, and Q4_K_M from F16 and BF16 GGUF input;
+        gguf-py reads every tensor (quants.dequantize); llama-simple loads
+        and runs lamina's files.
 Any difference fails with a line naming the type and the first block.
 """
 import os
@@ -205,8 +207,36 @@ def llamacpp(rng):
 MIXES = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "q6_k"]
 
 
-def mixture(rng):
+def same_tensors(ours, theirs, what):
+    """Tensor for tensor equal (type and bytes) and the same file_type; a
+    summary of the types, or None."""
     import gguf
+    a, b = gguf.GGUFReader(ours), gguf.GGUFReader(theirs)
+    fa, fb = (int(r.fields["general.file_type"].parts[-1][0]) for r in (a, b))
+    if fa != fb:
+        fail(f"{what}: general.file_type {fa}, llama-quantize {fb}")
+    if sorted(k for k in a.fields) != sorted(k for k in b.fields):
+        fail(f"{what}: metadata keys differ from llama-quantize's")
+    tb = {t.name: t for t in b.tensors}
+    if sorted(t.name for t in a.tensors) != sorted(tb):
+        return fail(f"{what}: tensor names differ")
+    kinds = {}
+    for t in a.tensors:
+        u = tb[t.name]
+        qa, qb = QT(t.tensor_type), QT(u.tensor_type)
+        if qa != qb:
+            fail(f"{what}: {t.name} is {qa.name}, llama-quantize's {qb.name}")
+            continue
+        ra, rb = np.array(t.data).view(np.uint8), np.array(u.data).view(np.uint8)
+        if not np.array_equal(ra.reshape(-1), rb.reshape(-1)):
+            fail(f"{what}: {t.name} ({qa.name}) bytes differ from llama-quantize's")
+        if qa not in (QT.F32, QT.F16, QT.BF16):
+            quants.dequantize(ra.reshape(-1, GGML_QUANT_SIZES[qa][1]), qa)
+        kinds[qa.name] = kinds.get(qa.name, 0) + 1
+    print(f"ok {what}: {len(a.tensors)} tensors equal to llama-quantize's: {kinds}")
+
+
+def mixture(rng):
     lamina, data, bin_dir = sys.argv[5:8]
     tok = os.path.join(data, "models", "tok1024-kjv.bin")
     rand = os.path.join(WORK, "random8.bin")
@@ -227,34 +257,35 @@ def mixture(rng):
             if p.returncode:
                 fail(f"llama-quantize {name} {mix}: {p.stderr[-400:]}")
                 continue
-            a, b = gguf.GGUFReader(ours), gguf.GGUFReader(theirs)
-            fa, fb = (int(r.fields["general.file_type"].parts[-1][0]) for r in (a, b))
-            if fa != fb:
-                fail(f"{name} {mix}: general.file_type {fa}, llama-quantize {fb}")
-            tb = {t.name: t for t in b.tensors}
-            if sorted(t.name for t in a.tensors) != sorted(tb):
-                fail(f"{name} {mix}: tensor names differ")
-                continue
-            kinds = {}
-            for t in a.tensors:
-                u = tb[t.name]
-                qa, qb = QT(t.tensor_type), QT(u.tensor_type)
-                if qa != qb:
-                    fail(f"{name} {mix}: {t.name} is {qa.name}, llama-quantize's {qb.name}")
-                    continue
-                ra, rb = np.array(t.data).view(np.uint8), np.array(u.data).view(np.uint8)
-                if not np.array_equal(ra.reshape(-1), rb.reshape(-1)):
-                    fail(f"{name} {mix}: {t.name} ({qa.name}) bytes differ from llama-quantize's")
-                if qa not in (QT.F32, QT.F16):
-                    quants.dequantize(ra.reshape(-1, GGML_QUANT_SIZES[qa][1]), qa)
-                kinds[qa.name] = kinds.get(qa.name, 0) + 1
-            print(f"ok {name} {mix}: {len(a.tensors)} tensors equal to llama-quantize's: {kinds}")
+            same_tensors(ours, theirs, f"{name} {mix}")
+            # the F32 GGUF as input: the same file
+            again = os.path.join(WORK, f"{name}.{mix}.from-gguf.gguf")
+            p = subprocess.run([lamina, "quantize", f32, again, "--type", mix],
+                               capture_output=True, text=True)
+            if p.returncode:
+                fail(f"lamina quantize {f32} {mix}: {p.stderr.strip()}")
+            else:
+                same_tensors(again, theirs, f"{name} {mix} from F32 GGUF")
             p = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", ours, "-n", "8",
                                 "And it came to pass"], capture_output=True, text=True,
                                errors="replace")
             text = p.stdout.removeprefix("<s>").lstrip(" ")
             if p.returncode or not text.startswith("And it came to pass"):
                 fail(f"llama-simple {ours}: exit {p.returncode}: {p.stderr[-300:]}")
+        # F16 and BF16 GGUF input: as llama-quantize quantizes them
+        for ft in ("f16", "bf16"):
+            src16 = os.path.join(WORK, f"{name}.{ft}.gguf")
+            subprocess.run([lamina, "convert", src, src16, "--type", ft, "-z", tok], check=True)
+            ours = os.path.join(WORK, f"{name}.{ft}.q4_k_m.gguf")
+            theirs = os.path.join(WORK, f"{name}.{ft}.q4_k_m.llama.gguf")
+            p = subprocess.run([lamina, "quantize", src16, ours, "--type", "q4_k_m"],
+                               capture_output=True, text=True)
+            q = subprocess.run([os.path.join(bin_dir, "llama-quantize"), src16, theirs, "Q4_K_M"],
+                               capture_output=True, text=True)
+            if p.returncode or q.returncode:
+                fail(f"quantize {src16}: {p.stderr.strip()} {q.stderr[-300:]}")
+            else:
+                same_tensors(ours, theirs, f"{name} q4_k_m from {ft.upper()} GGUF")
 
 
 rng = np.random.default_rng(23)

@@ -22,11 +22,12 @@ expect 2 "needs an input checkpoint and an output file" -- "$lamina" quantize "$
 expect 2 "unknown option --bogus" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 --bogus
 expect 1 "a Q8_0 (v2) checkpoint" -- "$lamina" quantize "$models/kjv1m.q80.bin" "$tmp/x.gguf" --type q4_0 "${tok[@]}"
 expect 1 "none.bin: cannot open tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 -z "$tmp/none.bin"
-"$lamina" convert "$models/kjv1m.bin" "$tmp/f32.gguf" "${tok[@]}" 2>/dev/null || fail "convert"
-expect 1 "a GGUF file; quantize reads llama2.c checkpoints" -- "$lamina" quantize "$tmp/f32.gguf" "$tmp/x.gguf" --type q4_k_m
+"$lamina" convert "$models/kjv1m.bin" "$tmp/q8.gguf" --type q8_0 "${tok[@]}" 2>/dev/null || fail "convert"
+expect 1 "is Q8_0; quantize reads F32, F16 or BF16 weights" -- "$lamina" quantize "$tmp/q8.gguf" "$tmp/x.gguf" --type q4_k_m
+expect 1 "none.gguf: cannot open checkpoint" -- "$lamina" quantize "$tmp/none.gguf" "$tmp/x.gguf" --type q4_k_m
 expect 1 "is the input tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$models/tok1024-kjv.bin" --type q4_0 "${tok[@]}"
 [ ! -e "$tmp/x.gguf" ] || fail "a failed quantize left an output file"
-[ "$(ls "$tmp" | tr "\n" " ")" = "err f32.gguf out " ] || fail "a failed quantize left a file: $(ls "$tmp")"
+[ "$(ls "$tmp" | tr "\n" " ")" = "err out q8.gguf " ] || fail "a failed quantize left a file: $(ls "$tmp")"
 "$lamina" quantize --help | grep -q "q4_k_m" || fail "--help does not list the types"
 "$lamina" quantize "$models/kjv1m.bin" "$tmp/q.gguf" --type q4_k_m "${tok[@]}" 2>"$tmp/err" &&
     [ -s "$tmp/q.gguf" ] && grep -q "wrote $tmp/q.gguf (q4_k_m)" "$tmp/err" || fail "quantize q4_k_m: $(cat "$tmp/err")"
