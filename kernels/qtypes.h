@@ -100,4 +100,18 @@ _Static_assert(sizeof(lm_block_q6_k) == 210, "Q6_K block");
 extern const lm_qtype lm_qtype_q4_0, lm_qtype_q4_1, lm_qtype_q5_0, lm_qtype_q5_1;
 extern const lm_qtype lm_qtype_q4_k, lm_qtype_q5_k, lm_qtype_q6_k;
 
+/* ggml's fp32 values of one row of file blocks (kernels/quant/dequant.c; the
+ * descriptors' dequant_row): ORDER.md's "Dequantized values". */
+void lm_dequant_row_q4_0(float *out, const void *blocks, int cols);
+void lm_dequant_row_q4_1(float *out, const void *blocks, int cols);
+void lm_dequant_row_q5_0(float *out, const void *blocks, int cols);
+void lm_dequant_row_q5_1(float *out, const void *blocks, int cols);
+void lm_dequant_row_q4_k(float *out, const void *blocks, int cols);
+void lm_dequant_row_q5_k(float *out, const void *blocks, int cols);
+void lm_dequant_row_q6_k(float *out, const void *blocks, int cols);
+/* Sub-block j's 6-bit scale and min from a Q4_K / Q5_K scales[12]. */
+void lm_k_scale_min(const uint8_t *scales, int j, int *sc, int *m);
+/* The integer value (-32..31) of value k (0..255) of a Q6_K block. */
+int lm_q6_k_value(const lm_block_q6_k *b, int k);
+
 #endif

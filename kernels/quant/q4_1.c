@@ -11,4 +11,5 @@ const lm_qtype lm_qtype_q4_1 = {
     .block_bytes = 20,
     .act_gs = 32,
     .version = 1,
+    .dequant_row = lm_dequant_row_q4_1,
 };

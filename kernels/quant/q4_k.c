@@ -11,4 +11,5 @@ const lm_qtype lm_qtype_q4_k = {
     .block_bytes = 144,
     .act_gs = 256,
     .version = 1,
+    .dequant_row = lm_dequant_row_q4_k,
 };

@@ -11,4 +11,5 @@ const lm_qtype lm_qtype_q5_0 = {
     .block_bytes = 22,
     .act_gs = 32,
     .version = 1,
+    .dequant_row = lm_dequant_row_q5_0,
 };

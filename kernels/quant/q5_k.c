@@ -11,4 +11,5 @@ const lm_qtype lm_qtype_q5_k = {
     .block_bytes = 176,
     .act_gs = 256,
     .version = 1,
+    .dequant_row = lm_dequant_row_q5_k,
 };

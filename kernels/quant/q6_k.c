@@ -160,4 +160,5 @@ const lm_qtype lm_qtype_q6_k = {
     .pack_part = q6k_pack_part,
     .view = q6k_view,
     .packed_row = q6k_packed_row,
+    .dequant_row = lm_dequant_row_q6_k,
 };

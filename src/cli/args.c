@@ -17,6 +17,8 @@ const char cli_usage[] =
     "       lamina info [checkpoint.bin] [--parallel N [-n N]]   describe a checkpoint and\n"
     "                                               what it needs (N sequences' KV caches)\n"
     "       lamina quantize in.bin out.bin [--group-size N]   write a v2 (Q8_0) copy\n"
+    "       lamina quantize in.bin out.gguf --type T   GGUF of q4_0 .. q6_k, q4_k_m ...\n"
+    "                                               (lamina quantize --help)\n"
     "\n"
     "Without a checkpoint lamina runs its embedded demo model (King James Bible,\n"
     "1M parameters, linked into this binary) with the prompt \"And it came to pass\".\n"

@@ -193,6 +193,8 @@ static int dispatch(int argc, char **argv) {
     cli_check_env_threads();
     const cli_subcommand *sub = find_subcommand(argc, argv);
     if (sub) return sub->run(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "quantize") == 0 && cli_quantize_wants_gguf(argc - 1, argv + 1))
+        return cli_quantize_gguf(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &a, err, sizeof err)) {
         fprintf(stderr, "lamina: error: %s\n", err);
         return 2;

@@ -14,6 +14,8 @@
 #include "file.h"
 #include "gguf_write.h"
 #include "internal.h"
+#include "quant_gguf.h"
+#include "quant_mix.h"
 
 /* llama2.c's tokenizer.py writes BOS and EOS as "\n<s>\n" and "\n</s>\n" and
  * turns sentencepiece's U+2581 into spaces; GGUF keeps the pieces as they are. */
@@ -145,7 +147,7 @@ static void model_name(const char *path, char *out, size_t cap) {
     out[n] = '\0';
 }
 
-static void add_config(lm_gguf_writer *w, const lm_model *m, const char *in, lm_convert_type t) {
+static void add_config(lm_gguf_writer *w, const lm_model *m, const char *in, uint32_t ftype) {
     const lm_config *c = m->c;
     char name[256];
     model_name(in, name, sizeof name);
@@ -163,7 +165,7 @@ static void add_config(lm_gguf_writer *w, const lm_model *m, const char *in, lm_
     /* the values run.c hard-codes */
     lm_gguf_add_f32(w, "llama.rope.freq_base", 10000.0f);
     lm_gguf_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    lm_gguf_add_u32(w, "general.file_type", file_type(t));
+    lm_gguf_add_u32(w, "general.file_type", ftype);
     lm_gguf_add_u32(w, "general.quantization_version", 2);
 }
 
@@ -185,16 +187,24 @@ static void add_vector(lm_gguf_writer *w, const char *name, const float *x, int 
     lm_gguf_add_tensor(w, name, 1, ne, LM_GGUF_F32, x, LM_GGUF_F32);
 }
 
+/* Each tensor's GGUF type: convert's one type, or quantize's mixture. */
+typedef struct picker {
+    lm_gguf_type type;
+    lm_quant_mix *mix; /* NULL: every matrix `type` */
+} picker;
+
 /* A matrix [rows, cols] as ne = {cols, rows}. Q8_0 needs rows of whole blocks
  * of 32; a matrix whose rows are not (stories260K's hidden_dim 172) is written
  * as F16 instead, as llama.cpp's convert_hf_to_gguf does. */
-static void add_matrix(lm_gguf_writer *w, const char *name, const lm_matrix *x, lm_gguf_type t) {
+static void add_matrix(lm_gguf_writer *w, const char *name, const lm_matrix *x, picker *p) {
     uint64_t ne[2] = {(uint64_t)x->cols, (uint64_t)x->rows};
+    lm_gguf_type t = p->type;
+    if (p->mix) t = (lm_gguf_type)lm_quant_mix_pick(p->mix, name, 2, ne[0]);
     if (x->cols % lm_gguf_block_values(t)) t = LM_GGUF_F16;
     lm_gguf_add_tensor(w, name, 2, ne, t, x->f32, LM_GGUF_F32);
 }
 
-static void add_tensors(lm_gguf_writer *w, const lm_model *m, lm_gguf_type t) {
+static void add_tensors(lm_gguf_writer *w, const lm_model *m, picker *t) {
     static const struct {
         const char *name;
         size_t at;
@@ -269,9 +279,51 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
     if (check_input(m, in, type, err) == 0 &&
         read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
         (w = lm_gguf_writer_new(32, err))) {
-        add_config(w, m, in, type);
+        picker p = {gguf_type(type), NULL};
+        add_config(w, m, in, file_type(type));
         add_vocab(w, &v);
-        add_tensors(w, m, gguf_type(type));
+        add_tensors(w, m, &p);
+        rc = write_gguf(w, m, out, &tok, progress, arg, err);
+    }
+    vocab_free(&v);
+    lm_gguf_writer_free(w);
+    lm_model_free(m);
+    return rc;
+}
+
+/* Whether the file at path starts with GGUF's magic (an unreadable file is
+ * not: lm_model_map then says why). */
+static int is_gguf(const char *path) {
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
+/* lm_quantize_gguf: as lm_convert_file, each tensor of the mixture's type. */
+int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
+                     lm_progress_fn *progress, void *arg, lm_error *err) {
+    if ((unsigned)type > LM_QUANT_Q6_K)
+        return lm_fail(err, "unknown quantization type %d", (int)type);
+    if (is_gguf(in)) return lm_quantize_from_gguf(in, out, type, progress, arg, err);
+    if (!tokenizer) return lm_fail(err, "quantize needs the model's tokenizer.bin");
+    lm_model *m = lm_model_map(in, err);
+    if (!m) return -1;
+    vocab v = {0};
+    struct stat tok;
+    int rc = -1;
+    lm_gguf_writer *w = NULL;
+    if (check_input(m, in, LM_CONVERT_F32, err) == 0 &&
+        read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
+        (w = lm_gguf_writer_new(32, err))) {
+        lm_quant_mix mix;
+        lm_quant_mix_init(&mix, type, m->c->n_layers, m->info.shared_classifier);
+        picker p = {LM_GGUF_F32, &mix};
+        add_config(w, m, in, lm_quant_file_type(type));
+        add_vocab(w, &v);
+        add_tensors(w, m, &p);
         rc = write_gguf(w, m, out, &tok, progress, arg, err);
     }
     vocab_free(&v);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "qtypes.h"
+#include "quant_blocks.h"
 
 /* GGUF's value types (gguf.h's enum gguf_type). */
 enum { V_U32 = 4, V_I32 = 5, V_F32 = 6, V_BOOL = 7, V_STRING = 8, V_ARRAY = 9 };
@@ -113,6 +115,7 @@ void lm_gguf_encode(lm_gguf_type t, const float *src, void *dst, uint64_t n) {
     case LM_GGUF_Q8_0:
         for (uint64_t b = 0; b < n / 32; b++) encode_q8_0_block(src + 32 * b, o + 34 * b);
         break;
+    default: lm_quantize_blocks((int)t, src, dst, n); break;
     }
 }
 
@@ -122,15 +125,26 @@ const char *lm_gguf_writable_name(lm_gguf_type t) {
     case LM_GGUF_F16: return "F16";
     case LM_GGUF_Q8_0: return "Q8_0";
     case LM_GGUF_BF16: return "BF16";
+    default: break;
     }
-    return NULL;
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    return q ? q->name : NULL;
 }
 
-int lm_gguf_block_values(lm_gguf_type t) { return t == LM_GGUF_Q8_0 ? 32 : 1; }
+int lm_gguf_block_values(lm_gguf_type t) {
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    return q ? q->block_values : t == LM_GGUF_Q8_0 ? 32 : 1;
+}
 
 int lm_gguf_block_bytes(lm_gguf_type t) {
+    const lm_qtype *q = lm_qtype_ggml((int)t);
+    if (q) return q->block_bytes;
     return t == LM_GGUF_Q8_0 ? 34 : t == LM_GGUF_F32 ? 4 : 2;
 }
+
+/* gguf.h's exact widenings (that header's enumerators clash with this one's). */
+float lm_f16_to_f32(uint16_t h);
+float lm_bf16_to_f32(uint16_t h);
 
 /* ---- collecting ---------------------------------------------------------- */
 
@@ -235,6 +249,12 @@ void lm_gguf_add_bool(lm_gguf_writer *w, const char *key, int v) {
     append(w, &b, 1);
 }
 
+void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const void *value,
+                     uint64_t n) {
+    begin_kv(w, key, type);
+    append(w, value, (size_t)n);
+}
+
 void lm_gguf_add_str(lm_gguf_writer *w, const char *key, const char *v) {
     begin_kv(w, key, V_STRING);
     append_string(w, v, strlen(v));
@@ -269,7 +289,11 @@ static uint64_t padded(uint64_t n, uint32_t alignment) {
 
 static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_gguf_type type, lm_gguf_type data_type, uint64_t *n) {
-    if (!lm_gguf_writable_name(type) || (data_type != type && data_type != LM_GGUF_F32))
+    /* a 16-bit source is widened, so never written as the other 16-bit type */
+    int half_src = data_type == LM_GGUF_F16 || data_type == LM_GGUF_BF16;
+    int half_dst = type == LM_GGUF_F16 || type == LM_GGUF_BF16;
+    if (!lm_gguf_writable_name(type) ||
+        (data_type != type && data_type != LM_GGUF_F32 && !(half_src && !half_dst)))
         return fail(w, "tensor %s: cannot write type %d from type %d", name, type, data_type), -1;
     if (n_dims < 1 || n_dims > MAX_DIMS)
         return fail(w, "tensor %s: %d dimensions (GGUF: 1 to %d)", name, n_dims, MAX_DIMS), -1;
@@ -369,12 +393,28 @@ static void put_tensor(lm_gguf_writer *w, sink *s, const tensor *t) {
         fail(w, "out of memory encoding tensor %s", t->name);
         return;
     }
-    const float *src = t->data;
+    /* F16 / BF16 sources are widened a slice at a time */
+    float *wide = t->data_type == LM_GGUF_F32 ? NULL : malloc((size_t)(per * row) * sizeof(float));
+    if (t->data_type != LM_GGUF_F32 && !wide) {
+        free(buf);
+        fail(w, "out of memory encoding tensor %s", t->name);
+        return;
+    }
     for (uint64_t r = 0; r < rows && !s->failed; r += per) {
         uint64_t k = rows - r < per ? rows - r : per;
-        lm_gguf_encode(t->type, src + r * row, buf, k * row);
+        const float *src = (const float *)t->data + r * row;
+        if (wide) {
+            const uint8_t *h = (const uint8_t *)t->data + 2 * r * row;
+            for (uint64_t i = 0; i < k * row; i++) {
+                uint16_t v = (uint16_t)(h[2 * i] | h[2 * i + 1] << 8);
+                wide[i] = t->data_type == LM_GGUF_F16 ? lm_f16_to_f32(v) : lm_bf16_to_f32(v);
+            }
+            src = wide;
+        }
+        lm_gguf_encode(t->type, src, buf, k * row);
         put(s, buf, (size_t)(k * row_bytes));
     }
+    free(wide);
     free(buf);
 }
 
@@ -391,4 +431,9 @@ int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *
     if (w->failed) return lm_fail(err, "%s", w->err.msg);
     if (s.failed) return lm_fail(err, "write failed: %s", strerror(errno));
     return 0;
+}
+
+void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
+                           int type, const void *data, int data_type) {
+    lm_gguf_add_tensor(w, name, n_dims, ne, (lm_gguf_type)type, data, (lm_gguf_type)data_type);
 }

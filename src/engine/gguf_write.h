@@ -21,11 +21,18 @@
 typedef enum lm_gguf_type {
     LM_GGUF_F32 = 0,
     LM_GGUF_F16 = 1,
+    LM_GGUF_Q4_0 = 2, /* ggml's block types (kernels/qtypes.h), quant_blocks.c */
+    LM_GGUF_Q4_1 = 3,
+    LM_GGUF_Q5_0 = 6,
+    LM_GGUF_Q5_1 = 7,
     LM_GGUF_Q8_0 = 8, /* blocks of 32: an fp16 scale, 32 int8 */
+    LM_GGUF_Q4_K = 12,
+    LM_GGUF_Q5_K = 13,
+    LM_GGUF_Q6_K = 14,
     LM_GGUF_BF16 = 30,
 } lm_gguf_type;
 
-/* "F32", "F16", "Q8_0", "BF16": the types this writer writes; NULL for others
+/* "F32", "F16", "Q8_0", "BF16", "Q4_K"...: the types this writer writes; NULL for others
  * (gguf.h's lm_gguf_type_name names every ggml type). */
 const char *lm_gguf_writable_name(lm_gguf_type t);
 /* Values per block (1 for the float types, 32 for Q8_0) and bytes per block. */
@@ -38,7 +45,8 @@ int lm_gguf_block_bytes(lm_gguf_type t);
  *   stays NaN (as numpy's astype(float16));
  * - BF16: round to nearest even, NaN made quiet (ggml's fp32 -> bf16);
  * - Q8_0: per block d = max|x| / 127, q = roundf(x * (1 / d)) (0 when d is 0),
- *   d stored as F16 (ggml's quantize_row_q8_0_ref).
+ *   d stored as F16 (ggml's quantize_row_q8_0_ref);
+ * - Q4_0 .. Q6_K: ggml's reference quantizers (quant_blocks.c).
  * n is a multiple of lm_gguf_block_values(t); dst holds n / values * bytes. */
 uint16_t lm_f32_to_f16(float x);
 uint16_t lm_f32_to_bf16(float x);
@@ -60,15 +68,25 @@ void lm_gguf_add_str(lm_gguf_writer *w, const char *key, const char *v);
 void lm_gguf_add_str_array(lm_gguf_writer *w, const char *key, const char *const *v,
                            const uint32_t *len, uint64_t n);
 void lm_gguf_add_f32_array(lm_gguf_writer *w, const char *key, const float *v, uint64_t n);
+/* A value of GGUF value type `type` whose encoding (as a GGUF file holds it,
+ * after the type: an array's element type, count and elements) is the given
+ * bytes: a value copied from another file. */
+void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const void *value,
+                     uint64_t n);
 void lm_gguf_add_i32_array(lm_gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
 
 /* A tensor of n_dims (1..4) dimensions ne[] (innermost first, as GGUF lists
  * them), stored as `type`. Its values come from `data`, row-major (ne[0]
- * consecutive values a row): f32 values encoded to `type`, or, when
- * data_type == type, bytes copied as they are. data must stay valid until
- * lm_gguf_write. ne[0] must be a multiple of the type's block. */
+ * consecutive values a row): f32 (or f16 / bf16, widened exactly) values
+ * encoded to `type`, or, when data_type == type, bytes copied as they are. data must stay valid
+ * until lm_gguf_write. ne[0] must be a multiple of the type's block. */
 void lm_gguf_add_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_gguf_type type, const void *data, lm_gguf_type data_type);
+
+/* The same, the types given as ggml type ids (for code that includes gguf.h,
+ * whose enumerators clash with this header's). */
+void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
+                           int type, const void *data, int data_type);
 
 /* Called after each tensor's data: bytes of tensor data written so far and in
  * all. */

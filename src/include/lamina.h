@@ -175,6 +175,32 @@ typedef void lm_progress_fn(void *arg, uint64_t done, uint64_t total);
 int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
                     lm_progress_fn *progress, void *arg, lm_error *err);
 
+/* The types of `lamina quantize --type`: llama-quantize's file types, with
+ * its per-tensor mixture (output.weight Q6_K; for the _M / _S mixes more bits
+ * in some layers' attn_v and ffn_down; norms F32; rows that are not whole
+ * super-blocks fall back to Q5_0 / Q5_1 / Q8_0). */
+typedef enum lm_quant_type {
+    LM_QUANT_Q4_0 = 0,
+    LM_QUANT_Q4_1,
+    LM_QUANT_Q5_0,
+    LM_QUANT_Q5_1,
+    LM_QUANT_Q8_0,
+    LM_QUANT_Q4_K_S,
+    LM_QUANT_Q4_K_M,
+    LM_QUANT_Q5_K_S,
+    LM_QUANT_Q5_K_M,
+    LM_QUANT_Q6_K,
+} lm_quant_type;
+
+/* Write the model at `in` (a llama2.c v0/v1 checkpoint with its tokenizer.bin,
+ * as lm_convert_file, or a GGUF llama model of F32/F16/BF16 weights, whose
+ * metadata is kept; tokenizer is then unused) as a GGUF file quantized to
+ * `type` by ggml's reference quantizers: llama-quantize's tensors, bit for
+ * bit. Reads the input in place; the output appears only when complete.
+ * progress (may be NULL) is called after each tensor. */
+int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
+                     lm_progress_fn *progress, void *arg, lm_error *err);
+
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);
 

@@ -1,0 +1,35 @@
+#!/bin/bash
+# lamina quantize --type: its usage errors and refusals, each one line naming
+# the problem, and no output file left behind by any of them.
+lamina=$1 models=$2/models
+tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# expect STATUS TEXT -- COMMAND...: the exit status and one stderr line containing TEXT
+expect() {
+    local want=$1 text=$2
+    shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    [ "$rc" = "$want" ] || fail "$*: exit $rc, want $want: $(cat "$tmp/err")"
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$*: stderr is not one line: $(cat "$tmp/err")"
+    grep -qF -- "$text" "$tmp/err" || fail "$*: stderr lacks '$text': $(cat "$tmp/err")"
+}
+tok=(-z "$models/tok1024-kjv.bin")
+expect 2 "--type: not q4_0, q4_1" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q3_k "${tok[@]}"
+expect 2 "--type needs a value" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type
+expect 2 "needs an input checkpoint and an output file" -- "$lamina" quantize "$models/kjv1m.bin" --type q4_0
+expect 2 "unknown option --bogus" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 --bogus
+expect 1 "a Q8_0 (v2) checkpoint" -- "$lamina" quantize "$models/kjv1m.q80.bin" "$tmp/x.gguf" --type q4_0 "${tok[@]}"
+expect 1 "none.bin: cannot open tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 -z "$tmp/none.bin"
+"$lamina" convert "$models/kjv1m.bin" "$tmp/q8.gguf" --type q8_0 "${tok[@]}" 2>/dev/null || fail "convert"
+expect 1 "is Q8_0; quantize reads F32, F16 or BF16 weights" -- "$lamina" quantize "$tmp/q8.gguf" "$tmp/x.gguf" --type q4_k_m
+expect 1 "none.gguf: cannot open checkpoint" -- "$lamina" quantize "$tmp/none.gguf" "$tmp/x.gguf" --type q4_k_m
+expect 1 "is the input tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$models/tok1024-kjv.bin" --type q4_0 "${tok[@]}"
+[ ! -e "$tmp/x.gguf" ] || fail "a failed quantize left an output file"
+[ "$(ls "$tmp" | tr "\n" " ")" = "err out q8.gguf " ] || fail "a failed quantize left a file: $(ls "$tmp")"
+"$lamina" quantize --help | grep -q "q4_k_m" || fail "--help does not list the types"
+"$lamina" quantize "$models/kjv1m.bin" "$tmp/q.gguf" --type q4_k_m "${tok[@]}" 2>"$tmp/err" &&
+    [ -s "$tmp/q.gguf" ] && grep -q "wrote $tmp/q.gguf (q4_k_m)" "$tmp/err" || fail "quantize q4_k_m: $(cat "$tmp/err")"
+[ "$failures" = 0 ] && echo PASS
+exit "$((failures > 0))"
