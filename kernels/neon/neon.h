@@ -11,6 +11,18 @@ void lm_matmul_f16_neon(float *y, const float *x, const lm_packed *w, int T, int
 void lm_matmul_bf16_neon(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_0_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_1_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_0_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_1_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_0_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                            int r1);
+void lm_matmul_q4_1_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                            int r1);
+void lm_matmul_q5_0_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                            int r1);
+void lm_matmul_q5_1_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                            int r1);
 void lm_quantize_q8_neon(int8_t *q, float *s, const float *x, int n, int gs);
 void lm_rmsnorm_f32_neon(float *o, const float *x, const float *w, int n, float eps);
 void lm_softmax_f32_neon(float *x, int n);
