@@ -41,6 +41,10 @@ extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
 #include "pack.h"
+// qtypes.h is C17: its _Static_assert is C++'s static_assert
+#define _Static_assert static_assert
+#include "qtypes.h"
+#undef _Static_assert
 }
 #include "lamina.h"
 
@@ -253,6 +257,47 @@ void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, in
     set_rates(state, 2.0 * T * d * n, (double)d * n + (double)sbytes + act_bytes);
 }
 
+// The same on a ggml block type (kernels/qtypes.h): its panels are any bytes
+// whose halves are finite (the pool's low halves are normal, its high halves
+// a float's sign and exponent), so a pool window is used as packed panels.
+void bm_matmul_blk(benchmark::State &state, const lm_kernels *k, lm_wtype type, int d, int n, int T,
+                   int threads) {
+    const lm_qtype *qt = lm_qtype_of(type);
+    const lm_matmul_blk_fn mm = lm_kernels_blk(k, type);
+    if (!qt || !qt->pack_bytes || !mm) {
+        state.SkipWithError("no product for this type in this table");
+        return;
+    }
+    const int gs = qt->act_gs, groups = lm_q8_groups(n, gs);
+    const size_t wbytes = qt->pack_bytes(d, n);
+    Rotor rot(wbytes);
+    std::vector<float> x((size_t)T * n), y((size_t)T * d);
+    std::vector<int8_t> xq((size_t)T * n);
+    std::vector<float> xs((size_t)T * groups);
+    for (auto &v : x) v = rand_unit();
+    for (int t = 0; t < T; t++)
+        k->quantize_q8(xq.data() + (size_t)t * n, xs.data() + (size_t)t * groups,
+                       x.data() + (size_t)t * n, n, gs);
+    lm_q8_act act = {xq.data(), xs.data(), gs};
+    for (auto _ : state) {
+        lm_packed w{};
+        w.rows = d, w.cols = n, w.type = type;
+        w.blk = (const uint8_t *)rot.next(), w.blk_bytes = wbytes;
+        if (threads == 1) {
+            mm(y.data(), &act, &w, T, 0, d);
+        } else {
+#pragma omp parallel num_threads(threads)
+            {
+                int r0, r1;
+                share(d, LM_ROW_BLOCK, &r0, &r1);
+                if (r0 < r1) mm(y.data(), &act, &w, T, r0, r1);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 2.0 * T * d * n, (double)wbytes + (double)T * n + 4.0 * T * groups);
+}
+
 // ---- per-token kernels (one thread, warm activations) ----------------------
 
 void bm_quantize(benchmark::State &state, const lm_kernels *k, int n, int gs) {
@@ -458,6 +503,9 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
                         [=](benchmark::State &st) { bm_matmul_f32(st, k, d, n, T, th); });
                     add("matmul_q8" + m + tail,
                         [=](benchmark::State &st) { bm_matmul_q8(st, k, d, n, T, gs, th); });
+                    for (lm_wtype bt : {LM_WT_Q4_0, LM_WT_Q4_1, LM_WT_Q5_0, LM_WT_Q5_1})
+                        add(std::string("matmul_") + lm_qtype_of(bt)->name + m + tail,
+                            [=](benchmark::State &st) { bm_matmul_blk(st, k, bt, d, n, T, th); });
                     if (s.name == "110M" || big)
                         add("matmul_f16" + m + tail,
                             [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, false, th); });
