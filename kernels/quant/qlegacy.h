@@ -68,14 +68,25 @@ static inline void lm_ql_put(uint8_t *bp, const uint8_t *src, int block_bytes, i
     memcpy(bp + 2 * l, src, 2);
     if (has_m) memcpy(bp + lm_ql_m_off() + 2 * l, src + 2, 2);
     const uint8_t *qs = src + block_bytes - 16;
-    uint32_t qh = 0;
-    if (has_h) memcpy(&qh, src + block_bytes - 20, 4); /* little-endian, as the file */
-    uint8_t *dqs = bp + lm_ql_qs_off(has_m, has_h), *dqh = bp + lm_ql_qh_off(has_m);
-    for (int k = 0; k < 32; k++) {
-        int nib = k < 16 ? qs[k] & 15 : qs[k - 16] >> 4;
-        int i = (l % 8) * 4 + k % 4, c = k / 4;
-        dqs[c * 32 + i] |= (uint8_t)(l < 8 ? nib : nib << 4);
-        if (has_h) dqh[(l / 8) * 32 + i] |= (uint8_t)(((qh >> k) & 1) << c);
+    uint8_t *dqs = bp + lm_ql_qs_off(has_m, has_h) + (l % 8) * 4;
+    /* file byte j holds values j (low nibble) and j + 16 (high): values
+     * 4c .. 4c + 3 are 4 consecutive bytes of qs, moved as one word */
+    for (int c = 0; c < 8; c++) {
+        uint32_t v, cell;
+        memcpy(&v, qs + 4 * (c % 4), 4);
+        v = (c < 4 ? v : v >> 4) & 0x0f0f0f0fu;
+        memcpy(&cell, dqs + c * 32, 4);
+        cell |= l < 8 ? v : v << 4;
+        memcpy(dqs + c * 32, &cell, 4);
+    }
+    if (!has_h) return;
+    uint32_t qh;
+    memcpy(&qh, src + block_bytes - 20, 4); /* little-endian, as the file */
+    uint8_t *dqh = bp + lm_ql_qh_off(has_m) + (l / 8) * 32 + (l % 8) * 4;
+    for (int j = 0; j < 4; j++) {
+        unsigned byte = 0;
+        for (int c = 0; c < 8; c++) byte |= ((qh >> (4 * c + j)) & 1u) << c;
+        dqh[j] = (uint8_t)byte;
     }
 }
 
