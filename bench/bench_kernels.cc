@@ -23,8 +23,7 @@
 // Default run: --benchmark_min_time=0.1 (unless given); T=64 products run at
 // the stories shapes; LAMINA_BENCH_FULL=1 adds T=64 at 7B. F16 products
 // (matmul_f16, 2 bytes a weight) run at 110M and 7B, BF16 at 110M. The classifier runs
-// at T=1 only, as in the engine (it sees the last prompt token only). Q6_K products
-// (matmul_q6_k) run at 110M and 7B.
+// at T=1 only, as in the engine (it sees the last prompt token only).
 #include <benchmark/benchmark.h>
 #include <omp.h>
 #include <unistd.h>
@@ -42,7 +41,7 @@ extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
 #include "pack.h"
-// qtypes.h is C17; its block-size checks are static_assert in C++
+// qtypes.h is C17: its _Static_assert is C++'s static_assert
 #define _Static_assert static_assert
 #include "qtypes.h"
 #undef _Static_assert
@@ -258,39 +257,45 @@ void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, in
     set_rates(state, 2.0 * T * d * n, (double)d * n + (double)sbytes + act_bytes);
 }
 
-// Q6_K weights (kernels/quant/q6_k.c): any bytes are valid panels (the d of
-// each unit are pool floats), so a pool window is viewed as packed panels.
-// "bytes" counts the panels read (3392 per 16 rows of 256 values, 6.625 bits
-// a weight) and the activations.
-void bm_matmul_q6_k(benchmark::State &state, const lm_kernels *k, int d, int n, int T,
-                    int threads) {
-    const size_t wbytes = lm_qtype_q6_k.pack_bytes(d, n);
+// The same on a ggml block type (kernels/qtypes.h): its panels are any bytes
+// whose halves are finite (the pool's low halves are normal, its high halves
+// a float's sign and exponent), so a pool window is used as packed panels.
+void bm_matmul_blk(benchmark::State &state, const lm_kernels *k, lm_wtype type, int d, int n, int T,
+                   int threads) {
+    const lm_qtype *qt = lm_qtype_of(type);
+    const lm_matmul_blk_fn mm = lm_kernels_blk(k, type);
+    if (!qt || !qt->pack_bytes || !mm) {
+        state.SkipWithError("no product for this type in this table");
+        return;
+    }
+    const int gs = qt->act_gs, groups = lm_q8_groups(n, gs);
+    const size_t wbytes = qt->pack_bytes(d, n);
     Rotor rot(wbytes);
-    int nb = n / 256;
     std::vector<float> x((size_t)T * n), y((size_t)T * d);
     std::vector<int8_t> xq((size_t)T * n);
-    std::vector<float> xs((size_t)T * nb);
+    std::vector<float> xs((size_t)T * groups);
     for (auto &v : x) v = rand_unit();
     for (int t = 0; t < T; t++)
-        k->quantize_q8(xq.data() + (size_t)t * n, xs.data() + (size_t)t * nb,
-                       x.data() + (size_t)t * n, n, 256);
-    lm_q8_act act = {xq.data(), xs.data(), 256};
+        k->quantize_q8(xq.data() + (size_t)t * n, xs.data() + (size_t)t * groups,
+                       x.data() + (size_t)t * n, n, gs);
+    lm_q8_act act = {xq.data(), xs.data(), gs};
     for (auto _ : state) {
         lm_packed w{};
-        lm_qtype_q6_k.view(&w, rot.next(), d, n);
+        w.rows = d, w.cols = n, w.type = type;
+        w.blk = (const uint8_t *)rot.next(), w.blk_bytes = wbytes;
         if (threads == 1) {
-            k->matmul_q6_k(y.data(), &act, &w, T, 0, d);
+            mm(y.data(), &act, &w, T, 0, d);
         } else {
 #pragma omp parallel num_threads(threads)
             {
                 int r0, r1;
                 share(d, LM_ROW_BLOCK, &r0, &r1);
-                if (r0 < r1) k->matmul_q6_k(y.data(), &act, &w, T, r0, r1);
+                if (r0 < r1) mm(y.data(), &act, &w, T, r0, r1);
             }
         }
         benchmark::ClobberMemory();
     }
-    set_rates(state, 2.0 * T * d * n, (double)wbytes + (double)T * n + 4.0 * T * nb);
+    set_rates(state, 2.0 * T * d * n, (double)wbytes + (double)T * n + 4.0 * T * groups);
 }
 
 // ---- per-token kernels (one thread, warm activations) ----------------------
@@ -498,15 +503,19 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
                         [=](benchmark::State &st) { bm_matmul_f32(st, k, d, n, T, th); });
                     add("matmul_q8" + m + tail,
                         [=](benchmark::State &st) { bm_matmul_q8(st, k, d, n, T, gs, th); });
+                    for (lm_wtype bt : {LM_WT_Q4_0, LM_WT_Q4_1, LM_WT_Q5_0, LM_WT_Q5_1, LM_WT_Q4_K,
+                                        LM_WT_Q5_K, LM_WT_Q6_K})
+                        if (n % lm_qtype_of(bt)->block_values == 0 && lm_kernels_blk(k, bt))
+                            add(std::string("matmul_") + lm_qtype_of(bt)->name + m + tail,
+                                [=](benchmark::State &st) {
+                                    bm_matmul_blk(st, k, bt, d, n, T, th);
+                                });
                     if (s.name == "110M" || big)
                         add("matmul_f16" + m + tail,
                             [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, false, th); });
                     if (s.name == "110M")
                         add("matmul_bf16" + m + tail,
                             [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, true, th); });
-                    if ((s.name == "110M" || big) && n % 256 == 0 && k->matmul_q6_k)
-                        add("matmul_q6_k" + m + tail,
-                            [=](benchmark::State &st) { bm_matmul_q6_k(st, k, d, n, T, th); });
                 }
             }
         const int hs = s.dim / s.n_heads;

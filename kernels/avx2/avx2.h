@@ -10,6 +10,10 @@ void lm_matmul_f16_avx2(float *y, const float *x, const lm_packed *w, int T, int
 void lm_matmul_bf16_avx2(float *y, const float *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q8_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q6_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_0_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_1_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_0_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_1_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_avx2(int8_t *q, float *s, const float *x, int n, int gs);
 void lm_rmsnorm_f32_avx2(float *o, const float *x, const float *w, int n, float eps);
 void lm_softmax_f32_avx2(float *x, int n);

@@ -33,6 +33,11 @@ void lm_matmul_q8_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T
 void lm_matmul_q6_k_ref(float *y, const lm_q8_act *x, const void *blocks, int T, int n, int d,
                         int r0, int r1);
 void lm_matmul_q6_k_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+/* The legacy block types (kernels/quant/qlegacy.h's panels). */
+void lm_matmul_q4_0_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q4_1_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_0_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_1_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_quantize_q8_scalar(int8_t *q, float *s, const float *x, int n, int gs);
 void lm_rmsnorm_f32_scalar(float *o, const float *x, const float *w, int n, float eps);
 void lm_softmax_f32_scalar(float *x, int n);

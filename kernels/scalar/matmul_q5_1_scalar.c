@@ -1,0 +1,7 @@
+/* Q5_1 product, the oracle: kernels/scalar/matmul_qlegacy_scalar.h. */
+#include "matmul_qlegacy_scalar.h"
+
+void lm_matmul_q5_1_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                           int r1) {
+    lm_ql_scalar(y, x, w, T, r0, r1, 1, 1, 0);
+}
