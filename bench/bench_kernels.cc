@@ -41,6 +41,10 @@ extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
 #include "pack.h"
+// qtypes.h is C17: its _Static_assert is C++'s static_assert
+#define _Static_assert static_assert
+#include "qtypes.h"
+#undef _Static_assert
 }
 #include "lamina.h"
 
@@ -253,6 +257,42 @@ void bm_matmul_q8(benchmark::State &state, const lm_kernels *k, int d, int n, in
     set_rates(state, 2.0 * T * d * n, (double)d * n + (double)sbytes + act_bytes);
 }
 
+// Q4_K / Q5_K weights (panels of kernels/quant/kq45.h; any bytes are valid
+// panels: pool windows hold finite halves) with Q8 activations in groups of
+// 256. Bytes: the panels read plus the activations.
+void bm_matmul_kq(benchmark::State &state, const lm_kernels *k, lm_wtype type, int d, int n, int T,
+                  int threads) {
+    const lm_qtype *qt = lm_qtype_of(type);
+    const lm_matmul_blk_fn mm = lm_kernels_blk(k, type);
+    size_t wbytes = qt->pack_bytes(d, n);
+    Rotor rot(wbytes);
+    int groups = n / 256;
+    std::vector<float> x((size_t)T * n), y((size_t)T * d);
+    std::vector<int8_t> xq((size_t)T * n);
+    std::vector<float> xs((size_t)T * groups);
+    for (auto &v : x) v = rand_unit();
+    for (int t = 0; t < T; t++)
+        k->quantize_q8(xq.data() + (size_t)t * n, xs.data() + (size_t)t * groups,
+                       x.data() + (size_t)t * n, n, 256);
+    lm_q8_act act = {xq.data(), xs.data(), 256};
+    for (auto _ : state) {
+        lm_packed w{};
+        qt->view(&w, rot.next(), d, n);
+        if (threads == 1) {
+            mm(y.data(), &act, &w, T, 0, d);
+        } else {
+#pragma omp parallel num_threads(threads)
+            {
+                int r0, r1;
+                share(d, LM_ROW_BLOCK, &r0, &r1);
+                if (r0 < r1) mm(y.data(), &act, &w, T, r0, r1);
+            }
+        }
+        benchmark::ClobberMemory();
+    }
+    set_rates(state, 2.0 * T * d * n, (double)wbytes + (double)T * n + 4.0 * T * groups);
+}
+
 // ---- per-token kernels (one thread, warm activations) ----------------------
 
 void bm_quantize(benchmark::State &state, const lm_kernels *k, int n, int gs) {
@@ -458,6 +498,14 @@ void register_table(const lm_kernels *k, const std::vector<int> &thread_counts, 
                         [=](benchmark::State &st) { bm_matmul_f32(st, k, d, n, T, th); });
                     add("matmul_q8" + m + tail,
                         [=](benchmark::State &st) { bm_matmul_q8(st, k, d, n, T, gs, th); });
+                    if (n % 256 == 0) {
+                        add("matmul_q4_k" + m + tail, [=](benchmark::State &st) {
+                            bm_matmul_kq(st, k, LM_WT_Q4_K, d, n, T, th);
+                        });
+                        add("matmul_q5_k" + m + tail, [=](benchmark::State &st) {
+                            bm_matmul_kq(st, k, LM_WT_Q5_K, d, n, T, th);
+                        });
+                    }
                     if (s.name == "110M" || big)
                         add("matmul_f16" + m + tail,
                             [=](benchmark::State &st) { bm_matmul_16(st, k, d, n, T, false, th); });

@@ -63,6 +63,8 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         const uint8_t *cell = lm_kq_cell_at(w, p, b, Q5);
         __m256i S[4][2], M[4][2];
         for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
+            /* unrolled: the fifth-bit shifts of each pair are immediates */
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const uint8_t *sc = cell + lm_kq_sc(Q5) + 2 * c * 16;
             const __m256i sa0 = kq_scales(sc, 0), sa1 = kq_scales(sc, 1);
