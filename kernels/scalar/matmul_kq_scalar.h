@@ -65,40 +65,52 @@ static void kq_ref(float *y, const lm_q8_act *x, const void *blocks, int T, int 
                            x->s + (size_t)t * nsb, nsb, q5);
 }
 
-/* The same chains on the panels. */
+/* The same chains on the panels, 16 rows of a cell at a time (each cell is
+ * read once per token, as the vector kernels read it). */
+static void kq_cell(int32_t *S, int32_t *M, const uint8_t *cell, const int8_t *xb, int q5) {
+    for (int l = 0; l < LM_PANEL; l++) S[l] = M[l] = 0;
+    for (int j = 0; j < 8; j++) {
+        int32_t isum[LM_PANEL] = {0}, xsum = 0;
+        for (int k = 0; k < 32; k++) xsum += xb[32 * j + k];
+        for (int s = 0; s < 8; s++) {
+            const uint8_t *qs = cell + LM_KQ_QS + (j / 2) * 512 + s * 64;
+            const uint8_t *qh = cell + LM_KQ_QH + s * 64;
+            for (int l = 0; l < LM_PANEL; l++)
+                for (int i = 0; i < 4; i++) {
+                    int q = j & 1 ? qs[l * 4 + i] >> 4 : qs[l * 4 + i] & 15;
+                    if (q5) q |= ((qh[l * 4 + i] >> j) & 1) << 4;
+                    isum[l] += q * xb[32 * j + 4 * s + i];
+                }
+        }
+        for (int l = 0; l < LM_PANEL; l++) {
+            S[l] += cell[lm_kq_sc(q5) + j * 16 + l] * isum[l];
+            M[l] += cell[lm_kq_mn(q5) + (j / 2) * 32 + l * 2 + (j & 1)] * xsum;
+        }
+    }
+}
+
 static void kq_panels(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1,
                       int q5) {
     const int n = w->cols, d = w->rows, nsb = n / 256;
     if (r1 > d) r1 = d;
-    for (int i = r0; i < r1; i++) {
-        const int p = i / LM_PANEL, l = i % LM_PANEL;
+    for (int p = r0 / LM_PANEL; p * LM_PANEL < r1; p++)
         for (int t = 0; t < T; t++) {
-            const int8_t *xq = x->q + (size_t)t * n;
-            float val = 0.0f;
+            float val[LM_PANEL] = {0};
             for (int b = 0; b < nsb; b++) {
                 const uint8_t *cell = lm_kq_cell_at(w, p, b, q5);
-                const int8_t *xb = xq + b * 256;
-                int32_t S = 0, M = 0;
-                for (int j = 0; j < 8; j++) {
-                    int32_t isum = 0, xsum = 0;
-                    for (int k = 0; k < 32; k++) {
-                        int off = (k / 4) * 64 + l * 4 + k % 4;
-                        int q = cell[LM_KQ_QS + (j / 2) * 512 + off];
-                        q = j & 1 ? q >> 4 : q & 15;
-                        if (q5) q |= ((cell[LM_KQ_QH + off] >> j) & 1) << 4;
-                        isum += q * xb[32 * j + k];
-                        xsum += xb[32 * j + k];
-                    }
-                    S += cell[lm_kq_sc(q5) + j * 16 + l] * isum;
-                    M += cell[lm_kq_mn(q5) + (j / 2) * 32 + l * 2 + (j & 1)] * xsum;
+                int32_t S[LM_PANEL], M[LM_PANEL];
+                kq_cell(S, M, cell, x->q + (size_t)t * n + b * 256, q5);
+                for (int l = 0; l < LM_PANEL; l++) {
+                    uint16_t hd, hm;
+                    memcpy(&hd, cell + lm_kq_d(q5) + 2 * l, 2);
+                    memcpy(&hm, cell + lm_kq_dmin(q5) + 2 * l, 2);
+                    val[l] = kq_step(val[l], S[l], M[l], lm_f16_to_f32(hd), lm_f16_to_f32(hm),
+                                     x->s[(size_t)t * nsb + b]);
                 }
-                uint16_t hd, hm;
-                memcpy(&hd, cell + lm_kq_d(q5) + 2 * l, 2);
-                memcpy(&hm, cell + lm_kq_dmin(q5) + 2 * l, 2);
-                val = kq_step(val, S, M, lm_f16_to_f32(hd), lm_f16_to_f32(hm),
-                              x->s[(size_t)t * nsb + b]);
             }
-            y[(size_t)t * d + i] = val;
+            for (int l = 0; l < LM_PANEL; l++) {
+                int i = p * LM_PANEL + l;
+                if (i >= r0 && i < r1) y[(size_t)t * d + i] = val[l];
+            }
         }
-    }
 }
