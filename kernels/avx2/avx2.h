@@ -24,4 +24,7 @@ void lm_attention_f16_avx2(float *out, const float *q, const uint16_t *k, const 
                            float *att, int n_pos, int head_size, int stride);
 void lm_swiglu_f32_avx2(float *a, const float *b, int n);
 
+void lm_matmul_q4_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+
 #endif

@@ -24,4 +24,8 @@ void lm_attention_f16_avx512(float *out, const float *q, const uint16_t *k, cons
                              float *att, int n_pos, int head_size, int stride);
 void lm_swiglu_f32_avx512(float *a, const float *b, int n);
 
+/* Q4_K / Q5_K: the AVX2 kernels (bit-identical by construction). */
+void lm_matmul_q4_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+
 #endif

@@ -48,4 +48,13 @@ void lm_attention_f16_scalar(float *out, const float *q, const uint16_t *k, cons
                              float *att, int n_pos, int head_size, int stride);
 void lm_swiglu_f32_scalar(float *a, const float *b, int n);
 
+/* Q4_K / Q5_K (kernels/ORDER.md, "Block-quantized weights"): the oracle on the
+ * file's row-major blocks (n % 256 == 0) and the same chains on the panels. */
+void lm_matmul_q4_k_ref(float *y, const lm_q8_act *x, const void *blocks, int T, int n, int d,
+                        int r0, int r1);
+void lm_matmul_q5_k_ref(float *y, const lm_q8_act *x, const void *blocks, int T, int n, int d,
+                        int r0, int r1);
+void lm_matmul_q4_k_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+void lm_matmul_q5_k_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
+
 #endif

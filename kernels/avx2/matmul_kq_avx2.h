@@ -1,0 +1,180 @@
+/* The Q4_K / Q5_K products with AVX2 on the panels of kernels/quant/kq45.h,
+ * shared by matmul_q4_k_avx2.c and matmul_q5_k_avx2.c. One 32-byte load is
+ * 4 k of 8 rows of two sub-blocks (low and high nibbles; Q5_K ors in the
+ * fifth bit from QH). maddubs multiplies the unsigned quants (at most 31) by
+ * the activation bytes (pair sums at most 2 * 31 * 128, exact in int16); the
+ * pairs add up in int16 over 8 k-steps for Q4_K (8 * 3840 < 2^15) and 4 for
+ * Q5_K (4 * 7936 < 2^15), then madd with the sub-block's scale repeated in
+ * both halves of each row's lane gives sc_j * isum_j in int32: S exactly. M
+ * is madd of the mins (two sub-blocks a lane) with the activation sums.
+ * Then per row lane the float steps of ORDER.md with mul, mul, add, sub
+ * (never fused). Rows in lanes, no horizontal sums: the oracle's chains. */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avx2.h"
+#include "quant/kq45.h"
+#include "scalar/scalar.h"
+
+static inline void kq_store(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
+    int base = p * LM_PANEL;
+    if (base >= r0 && base + LM_PANEL <= r1) {
+        _mm256_storeu_ps(y + base, lo);
+        _mm256_storeu_ps(y + base + 8, hi);
+        return;
+    }
+    float tmp[LM_PANEL];
+    _mm256_storeu_ps(tmp, lo);
+    _mm256_storeu_ps(tmp + 8, hi);
+    for (int l = 0; l < LM_PANEL; l++)
+        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
+}
+
+/* Fifth bits of sub-blocks 2c (lo) and 2c + 1 (hi) moved to bit 4 of each
+ * byte: h >> 2c puts them at bits 0 and 1 of the same byte (16-bit shifts
+ * move bits across bytes only above bit 7 - 2c, which the masks drop). */
+static inline void kq_hbits(__m256i h, __m128i shift, __m256i *lo, __m256i *hi) {
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256i v = _mm256_srl_epi16(h, shift);
+    *lo = _mm256_and_si256(_mm256_slli_epi16(v, 4), b4);
+    *hi = _mm256_and_si256(_mm256_slli_epi16(v, 3), b4);
+}
+
+/* Sub-block j's scales of rows 0-7 (hi: 8-15), each as an int16 pair (sc, sc). */
+static inline __m256i kq_scales(const uint8_t *sc16, int hi) {
+    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sc16));
+    const char z = (char)0x80;
+    const char o = hi ? 8 : 0;
+    __m256i mask = _mm256_setr_epi8(o, z, o, z, o + 1, z, o + 1, z, o + 2, z, o + 2, z, o + 3, z,
+                                    o + 3, z, o + 4, z, o + 4, z, o + 5, z, o + 5, z, o + 6, z,
+                                    o + 6, z, o + 7, z, o + 7, z);
+    return _mm256_shuffle_epi8(v, mask);
+}
+
+static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8_act *x,
+                                                           const lm_packed *w, const int16_t *xsum,
+                                                           int p, int t0, int r0, int r1,
+                                                           const int NT, const int Q5) {
+    const int n = w->cols, d = w->rows, nsb = n / 256, ng = n / 32;
+    const int8_t *xq = x->q + (size_t)t0 * n;
+    const float *xs = x->s + (size_t)t0 * nsb;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const int steps = Q5 ? 4 : 8; /* k-steps summed in int16 before the scales */
+    __m256 val[4][2];
+    for (int t = 0; t < NT; t++) val[t][0] = val[t][1] = _mm256_setzero_ps();
+    for (int b = 0; b < nsb; b++) {
+        const uint8_t *cell = lm_kq_cell_at(w, p, b, Q5);
+        __m256i S[4][2], M[4][2];
+        for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *sc = cell + lm_kq_sc(Q5) + 2 * c * 16;
+            const __m256i sa0 = kq_scales(sc, 0), sa1 = kq_scales(sc, 1);
+            const __m256i sb0 = kq_scales(sc + 16, 0), sb1 = kq_scales(sc + 16, 1);
+            const __m128i hshift = _mm_cvtsi32_si128(2 * c);
+            for (int s0 = 0; s0 < 8; s0 += steps) {
+                __m256i acc[4][4];
+                for (int t = 0; t < NT; t++)
+                    acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm256_setzero_si256();
+                    /* not unrolled further: gcc spilled every product of a full unroll */
+#pragma GCC unroll 2
+                for (int s = s0; s < s0 + steps; s++) {
+                    const uint8_t *q = cell + LM_KQ_QS + c * 512 + s * 64;
+                    if (NT == 1) _mm_prefetch((const char *)q + 1024, _MM_HINT_T0);
+                    __m256i v0 = _mm256_loadu_si256((const __m256i *)q);
+                    __m256i v1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+                    __m256i a0 = _mm256_and_si256(v0, m4), a1 = _mm256_and_si256(v1, m4);
+                    __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                    __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                    if (Q5) {
+                        const uint8_t *qh = cell + LM_KQ_QH + s * 64;
+                        __m256i h0 = _mm256_loadu_si256((const __m256i *)qh);
+                        __m256i h1 = _mm256_loadu_si256((const __m256i *)(qh + 32));
+                        __m256i l0, l1, u0, u1;
+                        kq_hbits(h0, hshift, &l0, &u0);
+                        kq_hbits(h1, hshift, &l1, &u1);
+                        a0 = _mm256_or_si256(a0, l0), a1 = _mm256_or_si256(a1, l1);
+                        b0 = _mm256_or_si256(b0, u0), b1 = _mm256_or_si256(b1, u1);
+                    }
+                    for (int t = 0; t < NT; t++) {
+                        const int8_t *xt = xq + (size_t)t * n + b * 256 + c * 64 + s * 4;
+                        int32_t xa4, xb4;
+                        memcpy(&xa4, xt, 4);
+                        memcpy(&xb4, xt + 32, 4);
+                        __m256i xa = _mm256_set1_epi32(xa4), xb = _mm256_set1_epi32(xb4);
+                        acc[t][0] = _mm256_add_epi16(acc[t][0], _mm256_maddubs_epi16(a0, xa));
+                        acc[t][1] = _mm256_add_epi16(acc[t][1], _mm256_maddubs_epi16(a1, xa));
+                        acc[t][2] = _mm256_add_epi16(acc[t][2], _mm256_maddubs_epi16(b0, xb));
+                        acc[t][3] = _mm256_add_epi16(acc[t][3], _mm256_maddubs_epi16(b1, xb));
+                    }
+                }
+                for (int t = 0; t < NT; t++) {
+                    S[t][0] = _mm256_add_epi32(S[t][0], _mm256_madd_epi16(acc[t][0], sa0));
+                    S[t][1] = _mm256_add_epi32(S[t][1], _mm256_madd_epi16(acc[t][1], sa1));
+                    S[t][0] = _mm256_add_epi32(S[t][0], _mm256_madd_epi16(acc[t][2], sb0));
+                    S[t][1] = _mm256_add_epi32(S[t][1], _mm256_madd_epi16(acc[t][3], sb1));
+                }
+            }
+        }
+        for (int jp = 0; jp < 4; jp++) {
+            const uint8_t *mn = cell + lm_kq_mn(Q5) + jp * 32;
+            __m256i m0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mn));
+            __m256i m1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(mn + 16)));
+            for (int t = 0; t < NT; t++) {
+                int32_t x2;
+                memcpy(&x2, xsum + (size_t)t * ng + b * 8 + jp * 2, 4);
+                __m256i xv = _mm256_set1_epi32(x2);
+                M[t][0] = _mm256_add_epi32(M[t][0], _mm256_madd_epi16(m0, xv));
+                M[t][1] = _mm256_add_epi32(M[t][1], _mm256_madd_epi16(m1, xv));
+            }
+        }
+        __m256 dv[2], mv[2];
+        for (int h = 0; h < 2; h++) {
+            dv[h] =
+                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(cell + lm_kq_d(Q5) + 16 * h)));
+            mv[h] =
+                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(cell + lm_kq_dmin(Q5) + 16 * h)));
+        }
+        for (int t = 0; t < NT; t++) {
+            __m256 sx = _mm256_set1_ps(xs[(size_t)t * nsb + b]);
+            for (int h = 0; h < 2; h++) {
+                __m256 a = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(S[t][h]), dv[h]), sx);
+                __m256 m = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(M[t][h]), mv[h]), sx);
+                val[t][h] = _mm256_sub_ps(_mm256_add_ps(val[t][h], a), m);
+            }
+        }
+    }
+    for (int t = 0; t < NT; t++)
+        kq_store(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
+}
+
+/* Activation sums of this many groups at most live on the stack; the tokens
+ * are taken in chunks that fit. */
+#define KQ_XSUMS 8192
+
+static inline __attribute__((always_inline)) void
+kq_matmul(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1, const int Q5) {
+    const int n = w->cols, d = w->rows, ng = n / 32;
+    if (r1 > d) r1 = d;
+    if (r0 >= r1 || T <= 0) return;
+    if (ng > KQ_XSUMS) { /* rows of over 262144 values: the oracle, plain */
+        (Q5 ? lm_matmul_q5_k_scalar : lm_matmul_q4_k_scalar)(y, x, w, T, r0, r1);
+        return;
+    }
+    int16_t xsum[KQ_XSUMS];
+    const int chunk = KQ_XSUMS / ng;
+    const int first = r0 / LM_PANEL, last = (r1 + LM_PANEL - 1) / LM_PANEL;
+    for (int c0 = 0; c0 < T; c0 += chunk) {
+        const int c1 = c0 + chunk < T ? c0 + chunk : T;
+        for (int t = c0; t < c1; t++)
+            lm_kq_xsums(xsum + (size_t)(t - c0) * ng, x->q + (size_t)t * n, n);
+        lm_q8_act xc = {x->q + (size_t)c0 * n, x->s + (size_t)c0 * (n / 256), x->gs};
+        float *yc = y + (size_t)c0 * d;
+        for (int p = first; p < last; p++) {
+            int t0 = 0, nt = c1 - c0;
+            for (; t0 + 2 <= nt; t0 += 2)
+                kq_block(yc, &xc, w, xsum + t0 * ng, p, t0, r0, r1, 2, Q5);
+            if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, p, t0, r0, r1, 1, Q5);
+        }
+    }
+}
