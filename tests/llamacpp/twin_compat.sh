@@ -60,8 +60,9 @@ demo=$work/demo.f32.gguf twin=$work/twin.f32.gguf
 # Its logger writes from a thread of its own and may lose the last lines at
 # exit (common/log.cpp says so), the final estimate among them: up to 5 runs.
 llamacpp() {
-    local log=$work/$(basename "$1").llamacpp.log
-    for attempt in 1 2 3 4 5; do
+    local log
+    log=$work/$(basename "$1").llamacpp.log
+    for _ in 1 2 3 4 5; do
         "$bin/llama-perplexity" -m "$1" -f "$text" -c "$ctx" -b "$ctx" -t 2 -ngl 0 >"$log" 2>&1 ||
             return
         grep -q "Final estimate: PPL = " "$log" && break
@@ -80,7 +81,7 @@ within() {
     awk -v a="$2" -v b="$3" -v lim="$4" -v what="$1" 'BEGIN {
         d = (a - b) / b; if (d < 0) d = -d
         printf "  %s: %.6g against %.6g, %.4f%% apart (limit %g%%)\n", what, a, b, 100 * d, 100 * lim
-        exit d <= lim ? 0 : 1 }' || fail "$what: $2 against $3, beyond ${4} (fraction)"
+        exit d <= lim ? 0 : 1 }' || fail "$1: $2 against $3, beyond $4 (a fraction)"
 }
 # compare LABEL FILE PPL_LIMIT ERROR_LIMIT: both engines on FILE; sets $got (lamina's PPL)
 compare() {
