@@ -8,6 +8,18 @@
 #   bench/compare-llamacpp.sh [--work DIR] [--shapes 15M,42M,110M]
 #                             [--threads N] [--rounds N] [--lamina PATH]
 #                             [--tokenizer llama2-32k.bin] [--batch N]
+#                             [--dtypes f32,q8,q4_0,q4_k_m,q5_k_m,q6_k]
+#                             [--llamacpp-bin DIR]
+#
+# --dtypes (default f32,q8): f32 and q8 run lamina on its own v1/v2 files of
+# the weights and llama.cpp on its F32/Q8_0 GGUFs; a block type (q4_0, q4_k_m,
+# q5_k_m, q6_k; also q8_0) runs BOTH engines on the same GGUF file, made by
+# llama-quantize from the F32 GGUF (its per-tensor mixture for the _M types;
+# 15M and 42M have rows that are not multiples of 256, where llama-quantize
+# falls back to other types). --llamacpp-bin DIR uses the llama.cpp binaries
+# in DIR (llama-bench, llama-quantize, llama-convert-llama2c-to-ggml; with
+# --batch also llama-batched-bench), e.g. those tests/llamacpp/build.sh builds
+# into $LAMINA_DEPS/llama.cpp-build/bin, instead of building its own.
 #
 # Needs npm (registry access, first run only), git, cmake, a C/C++ compiler,
 # python3 and jq. Steps, each skipped when its output exists in the work folder:
@@ -42,6 +54,8 @@ shapes=15M,42M,110M
 threads=$( (nproc || echo 2) 2>/dev/null)
 rounds=6
 batch=0
+dtypes=f32,q8
+llamacpp_bin=
 lamina=$repo/build/lamina
 tokenizer=$repo/tests/data/tokenizers/llama2-32k.bin
 npm_package=node-llama-cpp@3.22.1
@@ -62,6 +76,8 @@ while [ $# -gt 0 ]; do
     --lamina) lamina=$2 ;;
     --tokenizer) tokenizer=$2 ;;
     --batch) batch=$2 ;;
+    --dtypes) dtypes=$2 ;;
+    --llamacpp-bin) llamacpp_bin=$2 ;;
     -h | --help)
         sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -83,6 +99,14 @@ done
 mkdir -p "$work/models" || die "cannot create $work"
 llama=$work/llama.cpp
 bin=$llama/build/bin
+[ -n "$llamacpp_bin" ] && bin=$llamacpp_bin
+IFS=, read -r -a dtype_list <<< "$dtypes"
+for d in "${dtype_list[@]}"; do
+    case $d in
+    f32 | q8 | q4_0 | q4_k_m | q5_k_m | q6_k | q8_0) ;;
+    *) die "unknown dtype '$d' (f32, q8, q4_0, q4_k_m, q5_k_m, q6_k, q8_0)" ;;
+    esac
+done
 
 # llama.cpp's own CPU build for this machine, without AMX: lamina has no AMX
 # kernels, so the comparison stays between AVX-512 (VNNI) code on both sides;
@@ -95,6 +119,14 @@ build_flags="-DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAM
 build_id="$build_flags $no_amx" # kept beside the build: another one is rebuilt
 
 build_llamacpp() {
+    if [ -n "$llamacpp_bin" ]; then
+        local t
+        for t in llama-bench llama-convert-llama2c-to-ggml llama-quantize; do
+            [ -x "$bin/$t" ] || die "no $t in $bin (--llamacpp-bin)"
+        done
+        ((batch == 0)) || [ -x "$bin/llama-batched-bench" ] || die "no llama-batched-bench in $bin"
+        return 0
+    fi
     local stamp=$llama/build/lamina-flags
     [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-convert-llama2c-to-ggml" ] &&
         [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-batched-bench" ] &&
@@ -126,6 +158,13 @@ make_models() {
         die "conversion of $m.bin failed: $m.convert.log"
     [ -s "$m.q8_0.gguf" ] || "$bin/llama-quantize" "$m.f32.gguf" "$m.q8_0.gguf" Q8_0 \
         > "$m.quantize.log" 2>&1 || die "llama-quantize of $m.f32.gguf failed: $m.quantize.log"
+    local d t
+    for d in "${dtype_list[@]}"; do
+        case $d in f32 | q8) continue ;; esac
+        t=${d^^}
+        [ -s "$m.$d.gguf" ] || "$bin/llama-quantize" "$m.f32.gguf" "$m.$d.gguf" "$t" \
+            > "$m.quantize-$d.log" 2>&1 || die "llama-quantize $t of $m.f32.gguf failed: $m.quantize-$d.log"
+    done
 }
 
 # "prefill decode" tok/s of one run of each engine. llama-bench decodes from an
@@ -171,9 +210,13 @@ pairs=$work/pairs.tsv
 for ((r = 1; r <= rounds; r++)); do
     echo "== round $r of $rounds" >&2
     for s in "${shape_list[@]}"; do
-        for d in f32 q8; do
+        for d in "${dtype_list[@]}"; do
             m=$work/models/$s
-            if [ $d = f32 ]; then ours=$m.bin theirs=$m.f32.gguf; else ours=$m.q8.bin theirs=$m.q8_0.gguf; fi
+            case $d in
+            f32) ours=$m.bin theirs=$m.f32.gguf ;;
+            q8) ours=$m.q8.bin theirs=$m.q8_0.gguf ;;
+            *) ours=$m.$d.gguf theirs=$m.$d.gguf ;; # the same file for both
+            esac
             if ((r % 2)); then
                 a=$(run_ours "$ours") b=$(run_theirs "$theirs")
             else

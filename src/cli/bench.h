@@ -20,7 +20,18 @@
 
 #define BENCH_MAX_LIST 16 /* thread counts, batch sizes, shapes */
 
-enum { DT_F32 = 1, DT_Q8 = 2 };
+/* Weight types of the random models; DT_Q4_0 .. DT_Q6_K are GGUF images with
+ * llama-quantize's per-tensor mixture of that file type (bench_blocks.c). */
+enum {
+    DT_F32 = 1,
+    DT_Q8 = 2,
+    DT_Q4_0 = 4,
+    DT_Q4_K_M = 8,
+    DT_Q5_K_M = 16,
+    DT_Q6_K = 32,
+    DT_LAST = DT_Q6_K
+};
+#define DT_ALL (2 * DT_LAST - 1)
 
 typedef struct bench_opts {
     unsigned shape_mask; /* bit i: the i-th name of lm_config_presets() */
@@ -44,6 +55,15 @@ int bench_runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2
 
 /* The i-th name of lm_config_presets() into name; 0 past the last. */
 int bench_shape_name(int i, char *name, size_t len);
+
+/* bench_blocks.c: a dtype's name ("q4_k_m") and back (0: unknown). */
+const char *bench_dtype_name(int dt);
+int bench_dtype_parse(const char *name);
+/* A GGUF image (aligned_alloc'd, the caller frees it after lm_model_free) of a
+ * random model of config c in block dtype dt; *read_bytes = weight bytes read
+ * per token, *bits their average bits per weight. NULL: out of memory. */
+void *bench_block_image(const lm_config *c, int dt, uint64_t seed, size_t *size,
+                        uint64_t *read_bytes, double *bits);
 
 /* bench_stats.c */
 typedef struct bench_summary {

@@ -16,7 +16,9 @@ static const char usage[] =
     "\n"
     "  --shape NAME        a model shape (--list-shapes) or all; repeatable, or\n"
     "                      comma-separated (default: 15M unless --model is given)\n"
-    "  --dtype D           f32, q8 or all (default all; 7B is q8 only)\n"
+    "  --dtype D[,D..]     f32, q8, q4_0, q4_k_m, q5_k_m, q6_k or all (default f32,q8;\n"
+    "                      7B is not f32; the block types get llama-quantize's\n"
+    "                      per-tensor mixture of that file type)\n"
     "  --model PATH        also benchmark this checkpoint (its own dtype)\n"
     "  --threads N[,N..]   thread counts (default: 1 and all cores)\n"
     "  --batch N[,N..]     also run N sequences at once (lm_batch): prefill of N\n"
@@ -113,6 +115,22 @@ static int set_counts(const char *flag, int *out, int *n, const char *list, long
     return 0;
 }
 
+/* --dtype: comma-separated names (bench_dtype_parse) or all. */
+static int set_dtypes(bench_opts *o, const char *val) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", val);
+    o->dtype_mask = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int d = strcmp(t, "all") == 0 ? DT_ALL : bench_dtype_parse(t);
+        if (!d)
+            return bench_usage_error(
+                "--dtype: '%s' is not f32, q8, q4_0, q4_k_m, q5_k_m, q6_k or all", t);
+        o->dtype_mask |= d;
+    }
+    if (!o->dtype_mask) return bench_usage_error("--dtype needs a type");
+    return 0;
+}
+
 static const char *const known[] = {
     "--shape", "--dtype",  "--model", "--threads", "--isa",   "--prompt-tokens", "--gen-tokens",
     "--reps",  "--warmup", "--json",  "--seed",    "--batch", "--kv-type"};
@@ -137,16 +155,7 @@ static int set_option(bench_opts *o, int k, const char *name, const char *val) {
     long v;
     switch (k) {
     case O_SHAPE: return add_shapes(o, val);
-    case O_DTYPE:
-        if (strcmp(val, "f32") == 0)
-            o->dtype_mask = DT_F32;
-        else if (strcmp(val, "q8") == 0)
-            o->dtype_mask = DT_Q8;
-        else if (strcmp(val, "all") == 0)
-            o->dtype_mask = DT_F32 | DT_Q8;
-        else
-            return bench_usage_error("--dtype: '%s' is not f32, q8 or all", val);
-        return 0;
+    case O_DTYPE: return set_dtypes(o, val);
     case O_MODEL: o->model_path = val; return 0;
     case O_THREADS: return set_counts("--threads", o->threads, &o->n_threads, val, 1024);
     case O_BATCH: return set_counts("--batch", o->batch, &o->n_batch, val, 4096);

@@ -63,7 +63,7 @@ static void fmt_tps(char *buf, size_t len, const double *v, int n, int tokens) {
 }
 
 void bench_print_header(void) {
-    fprintf(table, "%-8s %-5s %-11s %3s %-24s %7s %5s  %-24s %8s %5s\n", "shape", "dtype", "isa",
+    fprintf(table, "%-8s %-6s %-11s %3s %-24s %7s %5s  %-24s %8s %5s\n", "shape", "dtype", "isa",
             "thr", "prefill tok/s (min-max)", "GFLOP/s", "% FMA", "decode tok/s (min-max)",
             "dec GB/s", "% BW");
     fflush(table);
@@ -73,7 +73,7 @@ void bench_print_header(void) {
 /* Batched rows: tok/s of all sequences together; decode is compared with the
  * FMA peak, as a batch turns decode from reading weights into computing. */
 static void print_batch_header(void) {
-    fprintf(table, "%-8s %-5s %-11s %3s %-24s %7s %5s  %-24s %8s %5s\n", "batch", "dtype", "isa",
+    fprintf(table, "%-8s %-6s %-11s %3s %-24s %7s %5s  %-24s %8s %5s\n", "batch", "dtype", "isa",
             "thr", "prefill tok/s (min-max)", "GFLOP/s", "% FMA", "decode tok/s (min-max)",
             "GFLOP/s", "% FMA");
     last_row_batched = 1;
@@ -113,7 +113,7 @@ void bench_print_row(const bench_result *r) {
         snprintf(shape, sizeof shape, "%s x%d", r->shape, r->batch);
     else
         snprintf(shape, sizeof shape, "%s", r->shape);
-    fprintf(table, "%-8s %-5s %-11s %3d %-24s %7s %5s  %-24s %8s %5s\n", shape, r->dtype, r->isa,
+    fprintf(table, "%-8s %-6s %-11s %3d %-24s %7s %5s  %-24s %8s %5s\n", shape, r->dtype, r->isa,
             r->threads, pre, gf, fpct, dec, gbs, bpct);
     fflush(table);
 }

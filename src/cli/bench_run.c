@@ -236,25 +236,40 @@ static int f32_fits(const lm_config *c) {
     return n * 4 <= F32_MAX_BYTES;
 }
 
+/* The block types need rows of whole 256-value super-blocks (the K types,
+ * and the Q6_K classifier of every mixture): dim and hidden_dim multiples of
+ * 256 (110M, 7B; llama-quantize would fall back to other types elsewhere). */
+static int blocks_fit(const lm_config *c) { return c->dim % 256 == 0 && c->hidden_dim % 256 == 0; }
+
 /* Every (shape, dtype) that fits; returns how many (0: a usage error, said). */
 static int make_plan(const bench_opts *o, plan_entry *plan) {
-    int n = 0, skipped = 0;
+    int n = 0, skipped = 0, skipped_blocks = 0;
     char name[32];
     for (int i = 0; bench_shape_name(i, name, sizeof name); i++) {
         lm_config c;
         if (!(o->shape_mask & (1u << i)) || lm_config_preset(name, &c)) continue;
-        for (int d = DT_F32; d <= DT_Q8; d <<= 1) {
+        for (int d = DT_F32; d <= DT_LAST; d <<= 1) {
             if (!(o->dtype_mask & d)) continue;
             if (d == DT_F32 && !f32_fits(&c)) {
                 skipped = 1;
+                continue;
+            }
+            if (d > DT_Q8 && !blocks_fit(&c)) {
+                skipped_blocks = 1;
                 continue;
             }
             plan[n].shape = i, plan[n++].dtype = d;
         }
     }
     if (o->model_path) plan[n].shape = -1, plan[n++].dtype = 0;
-    if (!n) bench_usage_error("nothing to run: 7B is q8 only (its fp32 weights need 26 GB)");
-    if (skipped) fputs("bench: note: 7B runs q8 only (its fp32 weights need 26 GB)\n", stderr);
+    if (!n)
+        bench_usage_error("nothing to run: 7B is not f32 (its fp32 weights need 26 GB), the "
+                          "block types need dim and hidden_dim multiples of 256");
+    if (skipped) fputs("bench: note: 7B does not run f32 (its fp32 weights need 26 GB)\n", stderr);
+    if (skipped_blocks)
+        fputs("bench: note: the block types run only the shapes whose dim and hidden_dim are "
+              "multiples of 256 (110M, 7B)\n",
+              stderr);
     return n;
 }
 
@@ -268,14 +283,41 @@ static const char *base_name(const char *path) {
 static const char *model_dtype(const lm_model *m) {
     if (!m) return "f32";
     lm_model_info i = lm_model_get_info(m);
+    /* a block-quantized file by its main type (Q4_K_M holds Q6_K too, Q4_0 a Q6_K output) */
+    static const char *const blk[][2] = {{"Q4_K", "q4_k"}, {"Q5_K", "q5_k"}, {"Q4_0", "q4_0"},
+                                         {"Q4_1", "q4_1"}, {"Q5_0", "q5_0"}, {"Q5_1", "q5_1"},
+                                         {"Q6_K", "q6_k"}};
+    for (size_t k = 0; k < sizeof blk / sizeof *blk; k++)
+        if (strstr(i.tensor_types, blk[k][0])) return blk[k][1];
     if (i.format == LM_FORMAT_V2 || strstr(i.tensor_types, "Q8_0")) return "q8";
     if (strstr(i.tensor_types, "BF16")) return "bf16";
     if (strstr(i.tensor_types, "F16")) return "f16";
     return "f32";
 }
 
+/* A random model in a block type: a GGUF image in memory (bench_blocks.c),
+ * kept in *image until the model is freed; *read_bytes its bytes per token. */
+static lm_model *block_model(const lm_config *c, const char *shape, int dt, uint64_t seed,
+                             void **image, uint64_t *read_bytes, lm_error *e) {
+    size_t size;
+    double bits;
+    *image = bench_block_image(c, dt, seed, &size, read_bytes, &bits);
+    if (!*image) {
+        snprintf(e->msg, sizeof e->msg, "%s %s: out of memory", shape, bench_dtype_name(dt));
+        return NULL;
+    }
+    fprintf(stderr, "bench: %s %s: %.1f MB of weights read per token, %.3f bits per weight\n",
+            shape, bench_dtype_name(dt), (double)*read_bytes / 1e6, bits);
+    char name[96];
+    snprintf(name, sizeof name, "random %s %s", shape, bench_dtype_name(dt));
+    lm_model *m = lm_model_load_memory(*image, size, name, e);
+    if (!m) free(*image), *image = NULL;
+    return m;
+}
+
 static lm_model *open_model(const bench_opts *o, plan_entry p, char *shape, size_t len,
-                            const char **dtype, lm_error *e) {
+                            const char **dtype, void **image, uint64_t *read_bytes, lm_error *e) {
+    *image = NULL, *read_bytes = 0;
     if (p.shape < 0) {
         bench_progress(1, "loading %s", o->model_path);
         lm_model *m = lm_model_load(o->model_path, e);
@@ -290,8 +332,9 @@ static lm_model *open_model(const bench_opts *o, plan_entry p, char *shape, size
     lm_config c;
     bench_shape_name(p.shape, shape, len);
     lm_config_preset(shape, &c);
-    *dtype = p.dtype == DT_F32 ? "f32" : "q8";
+    *dtype = bench_dtype_name(p.dtype);
     bench_progress(1, "building a random %s %s model", shape, *dtype);
+    if (p.dtype > DT_Q8) return block_model(&c, shape, p.dtype, o->seed, image, read_bytes, e);
     return lm_model_random(&c, p.dtype == DT_F32 ? LM_FORMAT_V1 : LM_FORMAT_V2, 0, o->seed, e);
 }
 
@@ -310,8 +353,8 @@ static void list_shapes(void) {
 /* Runs every configuration of one model: each thread count, one sequence and
  * then each --batch size. */
 static int run_model(const lm_model *m, const bench_opts *o, const char *shape, const char *dtype,
-                     bench_result *res, double *samples, const double *gbs, const double *gflops,
-                     int *done, int total) {
+                     uint64_t read_bytes, bench_result *res, double *samples, const double *gbs,
+                     const double *gflops, int *done, int total) {
     int per_threads = 1 + o->n_batch;
     for (int k = 0; k < o->n_threads * per_threads; k++) {
         int ti = k / per_threads, bi = k % per_threads - 1;
@@ -328,6 +371,7 @@ static int run_model(const lm_model *m, const bench_opts *o, const char *shape, 
         r->fma_peak = gflops[ti];
         int rc = run_config(m, o, r, *done + 1, total);
         if (rc) return rc;
+        if (read_bytes) r->weight_bytes = read_bytes; /* counted from the blocks */
         if (r->threads != o->threads[ti]) r->membw = r->fma_peak = 0;
         bench_progress_clear();
         bench_print_row(r);
@@ -369,7 +413,9 @@ static int run_all(const bench_opts *o, const plan_entry *plan, int n_models, FI
         lm_error e;
         char shape[64];
         const char *dtype;
-        lm_model *m = open_model(o, plan[mi], shape, sizeof shape, &dtype, &e);
+        void *image;
+        uint64_t read_bytes;
+        lm_model *m = open_model(o, plan[mi], shape, sizeof shape, &dtype, &image, &read_bytes, &e);
         if (!m) {
             bench_progress_clear();
             rc = bench_runtime_error("%s", e.msg);
@@ -378,8 +424,9 @@ static int run_all(const bench_opts *o, const plan_entry *plan, int n_models, FI
         bench_progress_clear();
         fprintf(stderr, "bench: %s %s: weights packed into panels in %.3f s\n", shape, dtype,
                 lm_model_get_info(m).pack_seconds);
-        rc = run_model(m, o, shape, dtype, res, samples, gbs, gflops, &done, total);
+        rc = run_model(m, o, shape, dtype, read_bytes, res, samples, gbs, gflops, &done, total);
         lm_model_free(m);
+        free(image);
     }
     bench_progress_clear();
     if (json && !rc)
@@ -398,7 +445,7 @@ int cli_bench(int argc, char **argv) {
     if (o.list_shapes) return list_shapes(), 0;
     rc = choose_isa(&o);
     if (rc) return rc;
-    plan_entry plan[2 * 32 + 1];
+    plan_entry plan[6 * 32 + 1]; /* every dtype of every shape, and --model */
     int n_models = make_plan(&o, plan);
     if (!n_models) return 2;
     bench_output_init(o.json && strcmp(o.json, "-") == 0 ? stderr : stdout);
