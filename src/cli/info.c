@@ -96,6 +96,8 @@ int cmd_info(const cli_args *a) {
     lm_tokenizer_free(vocab);
     if (i.group_size)
         printf("group size:  %d\n", i.group_size);
+    else if (i.weight_type[0] == 'Q') /* ggml's block types: the blocks are the groups */
+        printf("group size:  - (ggml blocks: %s)\n", i.weight_type);
     else
         printf("group size:  - (not quantized)\n");
     printf("weights:     %s, %.2f bits per weight\n", i.weight_type, i.bits_per_weight);
