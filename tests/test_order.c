@@ -11,9 +11,11 @@
  * seed (top-p 0.95 for odd seeds, plain multinomial for even ones); the
  * reference is the first kernel set (scalar, the oracle) at 1 thread.
  *
- * Usage: test_order DATA_DIR [seeds [tokens [threads]]]: tokens sampled after
- * the prompt per seed, thread counts 1..threads (defaults 50, 48 and 2;
- * divergences showed within ~20 tokens). */
+ * Usage: test_order DATA_DIR [seeds [tokens [threads [MODEL...]]]]: tokens
+ * sampled after the prompt per seed, thread counts 1..threads (defaults 50,
+ * 48 and 2; divergences showed within ~20 tokens). With MODELs (paths: the
+ * GGUF block-type fixtures of tests/gguf) only they run, by token ids, with
+ * and without a prompt, sampled per seed and greedy. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream */
 #endif
@@ -75,11 +77,12 @@ static char *generate_text(lm_context *ctx, const lm_tokenizer *tok, int vocab, 
 /* The ids of one seeded generation as text: the prompt ids as one batch, then
  * run.c's loop (sample, feed, until steps positions or BOS). */
 static char *generate_ids(lm_context *ctx, int vocab, const int *prompt, int n_prompt, int steps,
-                          int seed) {
+                          int seed, int greedy) {
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
-    lm_sampler *s = lm_sampler_new(vocab, 1.0f, topp_of(seed), (uint64_t)seed, NULL);
+    lm_sampler *s =
+        lm_sampler_new(vocab, greedy ? 0.0f : 1.0f, topp_of(seed), (uint64_t)seed, NULL);
     if (!out || !s) {
         CHECK(0, "no sampler or stream");
         if (out) fclose(out);
@@ -104,6 +107,7 @@ typedef struct gen_case {
     const char *model, *tokenizer; /* tokenizer NULL: by ids */
     const char *prompt;            /* with a tokenizer */
     int n_ids;                     /* without: BOS + this many fixed ids */
+    int greedy;                    /* by ids: temperature 0 (one text, seed 1 only) */
 } gen_case;
 
 /* Where two strings first differ. */
@@ -115,7 +119,7 @@ static size_t diverge_at(const char *a, const char *b) {
 
 static void run_case(const gen_case *c) {
     lm_error err;
-    lm_model *m = lm_model_load(data(c->model), &err);
+    lm_model *m = lm_model_load(c->model[0] == '/' ? c->model : data(c->model), &err);
     lm_tokenizer *tok = NULL;
     if (m && c->tokenizer)
         tok = lm_tokenizer_load(data(c->tokenizer), lm_model_get_info(m).config.vocab_size, &err);
@@ -136,7 +140,9 @@ static void run_case(const gen_case *c) {
         steps = n_prompt + n_gen;
     }
     const char *what = c->tokenizer ? (c->prompt[0] ? "with a prompt" : "no prompt")
+                       : c->greedy  ? (c->n_ids ? "ids, greedy, with a prompt" : "ids, greedy")
                                     : (c->n_ids ? "ids, with a prompt" : "ids, no prompt");
+    int seeds = c->greedy ? 1 : n_seeds;
 
     char **ref = calloc((size_t)n_seeds, sizeof *ref);
     for (int i = 0; i < n_isas; i++)
@@ -146,9 +152,10 @@ static void run_case(const gen_case *c) {
             if (!ctx) continue;
             int differ = 0, first = 0;
             size_t at = 0;
-            for (int seed = 1; seed <= n_seeds; seed++) {
-                char *text = tok ? generate_text(ctx, tok, vocab, c->prompt, steps, seed)
-                                 : generate_ids(ctx, vocab, ids, 1 + c->n_ids, steps, seed);
+            for (int seed = 1; seed <= seeds; seed++) {
+                char *text =
+                    tok ? generate_text(ctx, tok, vocab, c->prompt, steps, seed)
+                        : generate_ids(ctx, vocab, ids, 1 + c->n_ids, steps, seed, c->greedy);
                 if (!text) continue;
                 char **r = &ref[seed - 1];
                 if (!*r) {
@@ -161,11 +168,11 @@ static void run_case(const gen_case *c) {
             CHECK(!differ,
                   "%s, %s: %s at %d threads gives other text than %s at 1 for %d of %d seeds "
                   "(first: seed %d, from byte %zu)",
-                  c->model, what, isas[i], threads, isas[0], differ, n_seeds, first, at);
+                  c->model, what, isas[i], threads, isas[0], differ, seeds, first, at);
             lm_context_free(ctx);
         }
     printf("%s, %s: %d seeds, %d positions, compared over %d kernel sets x %d thread counts\n",
-           c->model, what, n_seeds, steps, n_isas, max_threads);
+           c->model, what, seeds, steps, n_isas, max_threads);
     for (int s = 0; s < n_seeds; s++) free(ref[s]);
     free(ref);
     lm_tokenizer_free(tok);
@@ -173,14 +180,22 @@ static void run_case(const gen_case *c) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 5)
-        return fprintf(stderr, "usage: test_order DATA_DIR [seeds [tokens [threads]]]\n"), 2;
+    if (argc < 2)
+        return fprintf(stderr,
+                       "usage: test_order DATA_DIR [seeds [tokens [threads [MODEL...]]]]\n"),
+               2;
     snprintf(data_dir, sizeof data_dir, "%s", argv[1]);
     if (argc > 2) n_seeds = atoi(argv[2]);
     if (argc > 3) n_gen = atoi(argv[3]);
     if (argc > 4) max_threads = atoi(argv[4]);
     if (n_seeds < 1 || n_gen < 1) return fprintf(stderr, "test_order: seeds, tokens >= 1\n"), 2;
     list_isas();
+    if (argc > 5) { /* the given models by ids: sampled and greedy, with and without a prompt */
+        for (int a = 5; a < argc; a++)
+            for (int k = 0; k < 4; k++)
+                run_case(&(gen_case){argv[a], NULL, NULL, k % 2 ? 40 : 0, k / 2});
+        return check_exit("order");
+    }
     /* 40-odd tokens of the demo vocabulary: past 32, where prompts take the
      * batched products. */
     static const char *verse = "In the beginning God created the heaven and the earth. And the "

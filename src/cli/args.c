@@ -23,7 +23,8 @@ const char cli_usage[] =
     "Without a checkpoint lamina runs its embedded demo model (King James Bible,\n"
     "1M parameters, linked into this binary) with the prompt \"And it came to pass\".\n"
     "A checkpoint is a llama2.c file (v0, v1 fp32, v2 Q8_0) or a GGUF file of the\n"
-    "llama architecture (F32, F16, BF16 or Q8_0 weights), recognised by its contents.\n"
+    "llama architecture (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or\n"
+    "Q6_K weights, mixed as llama-quantize mixes them), recognised by its contents.\n"
     "\n"
     "options (the same as llama2.c's run, plus long forms; numbers are decimal:\n"
     "integers are digits with an optional sign, reals may have a fraction and an\n"
@@ -62,10 +63,12 @@ const char cli_usage[] =
     "                        $XDG_CACHE_HOME/lamina/weights or ~/.cache/lamina/weights;\n"
     "                        see `lamina cache --help`)\n"
     "      --no-weights-cache  pack the weights in memory at every start\n"
+    "      --tensors         info: list each GGUF tensor the model reads (type, shape)\n"
     "  --                    the arguments after it are not options\n"
     "  -h, --help            this help\n"
     "      --version         version, CPU features and the kernel set in use\n"
-    "tokenize takes -z; info takes --isa, --parallel, --kv-type, -n and the weights-cache "
+    "tokenize takes -z; info takes --isa, --parallel, --kv-type, -n, --tensors and the "
+    "weights-cache "
     "options; quantize takes --group-size; an "
     "option\n"
     "a command does not use is an error.\n";
@@ -104,6 +107,7 @@ static const option_spec options[] = {
     {NULL, "--group-size", OPT_INT, AT(group_size), 1, 4096, FOR_QUANTIZE},
     {NULL, "--weights-cache", OPT_STRING, AT(weights_cache), 0, 0, FOR_RUN | FOR_INFO},
     {NULL, "--no-weights-cache", OPT_FLAG, AT(no_weights_cache), 0, 0, FOR_RUN | FOR_INFO},
+    {NULL, "--tensors", OPT_FLAG, AT(tensors), 0, 0, FOR_INFO},
 };
 
 static const char *const command_names[] = {[CLI_RUN] = "generation",

@@ -33,6 +33,7 @@ typedef struct cli_args {
     const char *chat_template;
     const char *weights_cache; /* --weights-cache DIR; NULL: the default (src/wcache) */
     int no_weights_cache;      /* --no-weights-cache */
+    int tensors;               /* info --tensors */
     const char *kv_type;       /* --kv-type f32|f16; NULL: f32 */
 } cli_args;
 

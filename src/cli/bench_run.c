@@ -283,12 +283,18 @@ static const char *base_name(const char *path) {
 static const char *model_dtype(const lm_model *m) {
     if (!m) return "f32";
     lm_model_info i = lm_model_get_info(m);
-    /* a block-quantized file by its main type (Q4_K_M holds Q6_K too, Q4_0 a Q6_K output) */
-    static const char *const blk[][2] = {{"Q4_K", "q4_k"}, {"Q5_K", "q5_k"}, {"Q4_0", "q4_0"},
-                                         {"Q4_1", "q4_1"}, {"Q5_0", "q5_0"}, {"Q5_1", "q5_1"},
-                                         {"Q6_K", "q6_k"}};
-    for (size_t k = 0; k < sizeof blk / sizeof *blk; k++)
-        if (strstr(i.tensor_types, blk[k][0])) return blk[k][1];
+    /* a GGUF of ggml's block types: its type or mixture, "q4_k_m" (weight_type) */
+    static _Thread_local char blk[16];
+    if (i.format == LM_FORMAT_GGUF && i.weight_type[0] == 'Q' &&
+        strncmp(i.weight_type, "Q8_0", 4)) {
+        size_t n = strcspn(i.weight_type, " ");
+        for (size_t k = 0; k < n && k < sizeof blk - 1; k++)
+            blk[k] =
+                (char)(i.weight_type[k] >= 'A' && i.weight_type[k] <= 'Z' ? i.weight_type[k] + 32
+                                                                          : i.weight_type[k]);
+        blk[n < sizeof blk - 1 ? n : sizeof blk - 1] = '\0';
+        return blk;
+    }
     if (i.format == LM_FORMAT_V2 || strstr(i.tensor_types, "Q8_0")) return "q8";
     if (strstr(i.tensor_types, "BF16")) return "bf16";
     if (strstr(i.tensor_types, "F16")) return "f16";

@@ -44,6 +44,17 @@ static void print_image(const char *model) {
         printf("image:       %s (not written)\n", path);
 }
 
+/* info --tensors: each GGUF tensor the model reads, in the order it reads them. */
+static void print_tensors(const lm_model *m) {
+    int n = lm_model_n_tensors(m);
+    if (!n) printf("tensors:     - (not a GGUF file)\n");
+    for (int j = 0; j < n; j++) {
+        const lm_tensor_desc *t = lm_model_tensor(m, j);
+        printf("tensor:      %-28s %-5s [%lld, %lld] %llu bytes\n", t->name, t->type,
+               (long long)t->rows, (long long)t->cols, (unsigned long long)t->bytes);
+    }
+}
+
 int cmd_info(const cli_args *a) {
     lm_error e;
     cli_wcache.read_only = 1; /* info looks: it maps an image, writes none */
@@ -85,8 +96,12 @@ int cmd_info(const cli_args *a) {
     lm_tokenizer_free(vocab);
     if (i.group_size)
         printf("group size:  %d\n", i.group_size);
+    else if (i.weight_type[0] == 'Q') /* ggml's block types: the blocks are the groups */
+        printf("group size:  - (ggml blocks: %s)\n", i.weight_type);
     else
         printf("group size:  - (not quantized)\n");
+    printf("weights:     %s, %.2f bits per weight\n", i.weight_type, i.bits_per_weight);
+    if (a->tensors) print_tensors(m);
     printf("memory:      weights %.1f MiB (%.1f MiB read per token); "
            "KV cache %.1f MiB for -n 256, %.1f MiB for the full seq_len %d\n",
            mib(i.file_size), mib(i.weight_bytes),

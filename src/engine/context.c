@@ -24,22 +24,26 @@
  * the memory estimate. */
 typedef struct ws_sizes {
     uint64_t rows_dim, rows_kv, rows_hidden, xq_bytes, xq_scales, att, rope, logits;
+    uint64_t widest; /* values of the widest quantized activation row */
 } ws_sizes;
 
-static ws_sizes sizes_of(const lm_config *c, int group_size, int n_threads, int max_rows,
-                         int max_out, int max_ctx) {
+static ws_sizes sizes_of(const lm_model *m, int n_threads, int max_rows, int max_out, int max_ctx) {
+    const lm_config *c = m->c;
     /* x, xb, xb2 and q hold (rows, dim) or (rows, q_dim): the wider */
     uint64_t R = (uint64_t)max_rows, q_dim = (uint64_t)lm_q_dim(c),
              hidden = (uint64_t)c->hidden_dim;
     uint64_t dim = (uint64_t)c->dim > q_dim ? (uint64_t)c->dim : q_dim;
     uint64_t hs = (uint64_t)lm_head_size(c), widest = hidden > dim ? hidden : dim;
-    int gs = group_size ? group_size : 1;
+    uint64_t xq_scales = 0; /* each group size's buffer: one row of scales per row */
+    for (int a = 0; a < m->n_act; a++)
+        xq_scales += R * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]);
     return (ws_sizes){
         .rows_dim = R * dim,
         .rows_kv = R * (uint64_t)c->n_kv_heads * hs,
         .rows_hidden = R * hidden,
-        .xq_bytes = R * widest,
-        .xq_scales = R * (uint64_t)lm_q8_groups((int)widest, gs),
+        .xq_bytes = R * widest * (uint64_t)m->n_act,
+        .xq_scales = xq_scales,
+        .widest = widest,
         .att = (uint64_t)n_threads * (uint64_t)max_ctx,
         .rope = R * hs,
         .logits = (uint64_t)max_out * (uint64_t)c->vocab_size,
@@ -48,7 +52,7 @@ static ws_sizes sizes_of(const lm_config *c, int group_size, int n_threads, int 
 
 uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
                             int max_ctx) {
-    ws_sizes z = sizes_of(m->c, m->info.group_size, n_threads, max_rows, max_out, max_ctx);
+    ws_sizes z = sizes_of(m, n_threads, max_rows, max_out, max_ctx);
     uint64_t floats = 4 * z.rows_dim + 2 * z.rows_kv + 2 * z.rows_hidden + z.xq_scales + z.att +
                       z.rope + z.logits;
     return floats * sizeof(float) + z.xq_bytes;
@@ -59,6 +63,20 @@ static void *alloc_zeroed(uint64_t bytes) {
     if (posix_memalign(&p, 64, (size_t)(bytes ? bytes : 1))) return NULL;
     memset(p, 0, (size_t)(bytes ? bytes : 1));
     return p;
+}
+
+/* One quantized-activation buffer per group size the model's products read:
+ * `bytes` int8 values and their scales each. */
+static int alloc_act(lm_workspace *ws, const lm_model *m, uint64_t widest) {
+    int ok = 1;
+    uint64_t R = (uint64_t)ws->max_rows;
+    for (int a = 0; a < m->n_act; a++) {
+        ws->xq[a].gs = m->act_gs[a];
+        ok &= (ws->xq[a].q = alloc_zeroed(R * widest)) != NULL;
+        ok &= (ws->xq[a].s =
+                   alloc_zeroed(R * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]) * 4)) != NULL;
+    }
+    return ok;
 }
 
 static uint64_t physical_memory(void) {
@@ -91,7 +109,7 @@ lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads
     ws->max_rows = max_rows;
     ws->max_out = max_out;
     ws->max_ctx = max_ctx;
-    ws_sizes z = sizes_of(m->c, m->info.group_size, ws->n_threads, max_rows, max_out, max_ctx);
+    ws_sizes z = sizes_of(m, ws->n_threads, max_rows, max_out, max_ctx);
     float **dims[] = {&ws->x, &ws->xb, &ws->xb2, &ws->q};
     int ok = 1;
     for (size_t i = 0; i < 4; i++) ok &= (*dims[i] = alloc_zeroed(z.rows_dim * 4)) != NULL;
@@ -99,14 +117,12 @@ lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads
     ok &= (ws->vb = alloc_zeroed(z.rows_kv * 4)) != NULL;
     ok &= (ws->hb = alloc_zeroed(z.rows_hidden * 4)) != NULL;
     ok &= (ws->hb2 = alloc_zeroed(z.rows_hidden * 4)) != NULL;
-    ok &= (ws->xq.q = alloc_zeroed(z.xq_bytes)) != NULL;
-    ok &= (ws->xq.s = alloc_zeroed(z.xq_scales * 4)) != NULL;
+    ok &= alloc_act(ws, m, z.widest);
     ok &= (ws->att = alloc_zeroed(z.att * 4)) != NULL;
     ok &= (ws->rope = alloc_zeroed(z.rope * 4)) != NULL;
     ok &= (ws->logits = alloc_zeroed(z.logits * 4)) != NULL;
     ok &= (ws->barrier = alloc_zeroed(sizeof *ws->barrier)) != NULL;
     ok &= (ws->claims = alloc_zeroed(LM_CLAIM_SLOTS * sizeof *ws->claims)) != NULL;
-    ws->xq.gs = m->info.group_size ? m->info.group_size : 1;
     if (!ok) {
         lm_fail(err, "out of memory allocating %.1f MiB of activations",
                 (double)lm_workspace_bytes(m, ws->n_threads, max_rows, max_out, max_ctx) /
@@ -119,10 +135,11 @@ lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads
 
 void lm_workspace_free(lm_workspace *ws) {
     if (!ws) return;
-    void *bufs[] = {ws->x,   ws->xb,   ws->xb2,    ws->q,       ws->kb,
-                    ws->vb,  ws->hb,   ws->hb2,    ws->xq.q,    ws->xq.s,
-                    ws->att, ws->rope, ws->logits, ws->barrier, (void *)ws->claims};
+    void *bufs[] = {ws->x,      ws->xb,      ws->xb2,           ws->q,   ws->kb,
+                    ws->vb,     ws->hb,      ws->hb2,           ws->att, ws->rope,
+                    ws->logits, ws->barrier, (void *)ws->claims};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    for (int a = 0; a < LM_ACT_MAX; a++) free(ws->xq[a].q), free(ws->xq[a].s);
     free(ws);
 }
 

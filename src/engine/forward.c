@@ -16,14 +16,19 @@
 
 #include "internal.h"
 
-/* Q8_0 models multiply quantized activations: quantize each of this thread's
- * rows once, and every product reading them reuses the result. */
-static void quantize_rows(const lm_workspace *ws, const float *x, int n, int t0, int t1) {
-    if (!ws->model->info.group_size) return; /* no Q8_0 weights */
-    int groups = lm_q8_groups(n, ws->xq.gs);
-    for (int t = t0; t < t1; t++)
-        ws->k->quantize_q8(ws->xq.q + (size_t)t * n, ws->xq.s + (size_t)t * groups,
-                           x + (size_t)t * n, n, ws->xq.gs);
+/* Q8_0 and block-type weights multiply quantized activations: quantize each
+ * of this thread's rows once per group size the products reading them take
+ * (`need`: lm_act_bit of each), and every such product reuses the result. */
+static void quantize_rows(const lm_workspace *ws, const float *x, int n, int t0, int t1,
+                          unsigned need) {
+    for (int a = 0; a < ws->model->n_act; a++) {
+        if (!(need >> a & 1)) continue;
+        const lm_q8_act *xq = &ws->xq[a];
+        int groups = lm_q8_groups(n, xq->gs);
+        for (int t = t0; t < t1; t++)
+            ws->k->quantize_q8(xq->q + (size_t)t * n, xq->s + (size_t)t * groups, x + (size_t)t * n,
+                               n, xq->gs);
+    }
 }
 
 static void add(float *x, const float *y, int n) {
@@ -76,7 +81,8 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     /* attention: xb = rmsnorm(x); q, k, v; k and v land in the caches */
     for (int t = t0; t < t1; t++)
         k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_att, dim, c->norm_eps);
-    quantize_rows(ws, ws->xb, dim, t0, t1);
+    quantize_rows(ws, ws->xb, dim, t0, t1,
+                  lm_act_bit(&L->wq) | lm_act_bit(&L->wk) | lm_act_bit(&L->wv));
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->q, ws->xb, &L->wq, T);
     lm_matmul(ws, ws->kb, ws->xb, &L->wk, T);
@@ -86,7 +92,7 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
     lm_barrier_wait(ws->barrier);
     attention(ws, rows, l, T);
     lm_barrier_wait(ws->barrier);
-    quantize_rows(ws, ws->xb, q_dim, t0, t1); /* the heads' outputs, (rows, q_dim) */
+    quantize_rows(ws, ws->xb, q_dim, t0, t1, lm_act_bit(&L->wo)); /* the heads' outputs */
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->xb2, ws->xb, &L->wo, T);
     lm_barrier_wait(ws->barrier);
@@ -96,14 +102,14 @@ static void layer_forward(lm_workspace *ws, const lm_row *rows, int l, int T, in
         add(ws->x + (size_t)t * dim, ws->xb2 + (size_t)t * dim, dim);
         k->rmsnorm(ws->xb + (size_t)t * dim, ws->x + (size_t)t * dim, L->rms_ffn, dim, c->norm_eps);
     }
-    quantize_rows(ws, ws->xb, dim, t0, t1);
+    quantize_rows(ws, ws->xb, dim, t0, t1, lm_act_bit(&L->w1) | lm_act_bit(&L->w3));
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->hb, ws->xb, &L->w1, T);
     lm_matmul(ws, ws->hb2, ws->xb, &L->w3, T);
     lm_barrier_wait(ws->barrier);
     for (int t = t0; t < t1; t++)
         k->swiglu(ws->hb + (size_t)t * hidden, ws->hb2 + (size_t)t * hidden, hidden);
-    quantize_rows(ws, ws->hb, hidden, t0, t1);
+    quantize_rows(ws, ws->hb, hidden, t0, t1, lm_act_bit(&L->w2));
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->xb2, ws->hb, &L->w2, T);
     lm_barrier_wait(ws->barrier);
@@ -121,7 +127,7 @@ static void classify(lm_workspace *ws, const int *out, int n_out, int first) {
     for (int j = j0; j < j1; j++)
         ws->k->rmsnorm(ws->xb + (size_t)j * dim, ws->x + (size_t)out[j] * dim, m->rms_final, dim,
                        m->c->norm_eps);
-    quantize_rows(ws, ws->xb, dim, j0, j1);
+    quantize_rows(ws, ws->xb, dim, j0, j1, lm_act_bit(&m->classifier));
     lm_barrier_wait(ws->barrier);
     lm_matmul(ws, ws->logits + (size_t)first * m->c->vocab_size, ws->xb, &m->classifier, n_out);
 }

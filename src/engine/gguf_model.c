@@ -11,15 +11,19 @@
 
 #include "gguf.h"
 #include "internal.h"
+#include "qtypes.h"
 
 typedef struct loader {
     lm_model *m;
     const lm_gguf *g;
     const char *name;
     lm_error *err;
-    uint32_t types_seen[64]; /* bit per ggml type < 64 among the weights */
-    uint64_t params, bytes;  /* counted as in count_weights (model.c) */
-    uint64_t emb_bytes;      /* the embedding's share of bytes */
+    uint32_t types_seen[64];  /* bit per ggml type < 64 among the weights */
+    uint64_t params, bytes;   /* counted as in count_weights (model.c) */
+    uint64_t emb_bytes;       /* the embedding's share of bytes */
+    uint64_t file_bytes;      /* the tensors' bytes in the file (bits per weight) */
+    int type_count[64];       /* tensors of each ggml type < 64 */
+    uint64_t type_params[64]; /* and their values */
 } loader;
 
 /* A required (or, with def >= 0, optional) positive integer llama.* key. */
@@ -124,7 +128,44 @@ static int read_config(loader *ld) {
     return lm_check_config(c, ld->name, ld->err);
 }
 
-static const char *const runs = "lamina runs F32, F16, BF16 and Q8_0 weights";
+static const char *const runs = "lamina runs F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                                "Q4_K, Q5_K and Q6_K weights";
+
+/* Note a tensor the model reads: its type's count and the listing. */
+static void record(loader *ld, const lm_gguf_tensor *t, int rows, int cols) {
+    lm_model *m = ld->m;
+    ld->file_bytes += t->bytes;
+    if (t->type < 64) {
+        ld->type_count[t->type]++;
+        ld->type_params[t->type] += (uint64_t)(rows ? rows : 1) * (uint64_t)cols;
+    }
+    if (!m->tensors) return;
+    lm_tensor_desc *d = &m->tensors[m->n_tensors++];
+    size_t n = t->name.n < sizeof d->name - 1 ? (size_t)t->name.n : sizeof d->name - 1;
+    memcpy(d->name, t->name.p, n);
+    d->name[n] = '\0';
+    char tb[16];
+    snprintf(d->type, sizeof d->type, "%s", lm_gguf_type_name(t->type, tb));
+    d->rows = rows ? rows : 1, d->cols = cols, d->bytes = t->bytes;
+}
+
+/* A ggml block type (Q4_0 .. Q6_K) into w: refused while its packing is not
+ * written, and where a row is not whole blocks. */
+static int take_blocks(loader *ld, lm_matrix *w, const lm_gguf_tensor *t, const lm_qtype *qt) {
+    char nb[LM_GGUF_SHOW_BYTES];
+    if (!qt->pack_part || !qt->view || !qt->packed_row || !qt->pack_bytes)
+        return lm_fail(ld->err, "%s: GGUF tensor '%s': lamina does not run %s weights yet",
+                       ld->name, lm_gguf_show(t->name, nb), qt->name);
+    if (w->cols % qt->block_values)
+        return lm_fail(ld->err,
+                       "%s: GGUF tensor '%s': %d columns are not a multiple of %s's block of %d",
+                       ld->name, lm_gguf_show(t->name, nb), w->cols, qt->name, qt->block_values);
+    w->qblk = t->data; /* any alignment: the packing reads bytes */
+    w->qtype = qt->type;
+    ld->bytes +=
+        (uint64_t)w->rows * (uint64_t)(w->cols / qt->block_values) * (uint64_t)qt->block_bytes;
+    return 0;
+}
 
 /* The tensor `name` with shape [rows, cols] (rows 0: a vector of cols). */
 static const lm_gguf_tensor *find(loader *ld, const char *name, int rows, int cols) {
@@ -167,6 +208,9 @@ static int take_matrix(loader *ld, lm_matrix *w, const char *name, int rows, int
     *w = (lm_matrix){.rows = rows, .cols = cols};
     uint64_t n = (uint64_t)rows * (uint64_t)cols;
     ld->params += n;
+    record(ld, t, rows, cols);
+    const lm_qtype *qt = lm_qtype_ggml((int)t->type);
+    if (qt) return take_blocks(ld, w, t, qt);
     switch (t->type) {
     case LM_GGML_F32:
         if ((uintptr_t)t->data % sizeof(float))
@@ -199,6 +243,7 @@ static int take_norm(loader *ld, float *out, const char *name, int cols) {
     if (!t) return -1;
     ld->params += (uint64_t)cols;
     ld->bytes += (uint64_t)cols * 4;
+    record(ld, t, 0, cols);
     for (int i = 0; i < cols; i++) {
         uint16_t h;
         switch (t->type) {
@@ -249,13 +294,62 @@ static void describe_types(loader *ld) {
                                   lm_gguf_type_name(t, tb));
 }
 
+/* llama.cpp's name of a general.file_type it writes for the types lamina
+ * runs (llama_ftype), NULL for others. */
+static const char *ftype_name(uint32_t ft) {
+    static const struct {
+        uint32_t ft;
+        const char *name;
+    } names[] = {{0, "F32"},     {1, "F16"},   {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+                 {8, "Q5_0"},    {9, "Q5_1"},  {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"},
+                 {17, "Q5_K_M"}, {18, "Q6_K"}, {32, "BF16"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].ft == ft) return names[i].name;
+    return NULL;
+}
+
+/* info.weight_type: one type's name, or for a mixture the file's type (its
+ * general.file_type, else the type of most matrix values) and each type's
+ * tensor count, the most common first; and info.bits_per_weight. */
+static void describe_weight_type(loader *ld) {
+    char *out = ld->m->info.weight_type, tb[16];
+    size_t cap = sizeof ld->m->info.weight_type, o = 0;
+    int n_types = 0, top = -1, order[64];
+    for (int t = 0; t < 64; t++) {
+        if (!ld->type_count[t]) continue;
+        order[n_types++] = t;
+        if (t != LM_GGML_F32 && (top < 0 || ld->type_params[t] > ld->type_params[top])) top = t;
+    }
+    if (top < 0) top = LM_GGML_F32;
+    for (int i = 1; i < n_types; i++) /* by count, then ggml's order: stable insertion */
+        for (int j = i; j > 0 && ld->type_count[order[j]] > ld->type_count[order[j - 1]]; j--) {
+            int x = order[j];
+            order[j] = order[j - 1], order[j - 1] = x;
+        }
+    uint32_t ft;
+    const char *name = NULL;
+    if (lm_gguf_get_u32(ld->g, "general.file_type", &ft, &(lm_error){{0}}) == 0)
+        name = ftype_name(ft);
+    o += (size_t)snprintf(out, cap, "%s", name ? name : lm_gguf_type_name((uint32_t)top, tb));
+    /* norms are F32 in every quantized file: a lone matrix type is not a mix */
+    int mixed = n_types > 2 || (n_types == 2 && !ld->type_count[LM_GGML_F32]);
+    for (int i = 0; mixed && i < n_types && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s %d%s",
+                              i ? ", " : " (mixed: ", lm_gguf_type_name((uint32_t)order[i], tb),
+                              ld->type_count[order[i]], i == n_types - 1 ? ")" : "");
+    ld->m->info.bits_per_weight =
+        ld->params ? (double)ld->file_bytes * 8.0 / (double)ld->params : 0.0;
+}
+
 /* The total of everything the model reads, with no tensor left unchecked. */
 static int take_weights(loader *ld) {
     lm_model *m = ld->m;
     const lm_config *c = m->c;
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     m->norm_store = malloc(((size_t)c->n_layers * 2 + 1) * (size_t)c->dim * sizeof(float));
-    if (!m->layers || !m->norm_store) return lm_fail(ld->err, "%s: out of memory", ld->name);
+    m->tensors = calloc((size_t)c->n_layers * 9 + 4, sizeof *m->tensors);
+    if (!m->layers || !m->norm_store || !m->tensors)
+        return lm_fail(ld->err, "%s: out of memory", ld->name);
     if (take_matrix(ld, &m->tok_emb, "token_embd.weight", c->vocab_size, c->dim)) return -1;
     ld->emb_bytes = ld->bytes;
     for (int l = 0; l < c->n_layers; l++)
@@ -284,6 +378,8 @@ int lm_gguf_model_parse(lm_model *m, const uint8_t *p, uint64_t size, const char
         return -1;
     if (take_weights(&ld)) return -1;
     describe_types(&ld);
+    describe_weight_type(&ld);
+    lm_model_act(m);
     m->info.n_params = ld.params;
     /* bytes a decode step reads: all but the embedding's row lookups, unless
      * the embedding is also the classifier */

@@ -34,9 +34,20 @@ typedef struct lm_matrix {
     const uint8_t *blocks; /* GGUF Q8_0: 34-byte blocks (fp16 scale, 32 int8), row-major */
     const void *half;      /* GGUF F16 / BF16 (half_type): row-major 16-bit values */
     lm_wtype half_type;
+    const uint8_t *qblk; /* GGUF Q4_0 .. Q6_K (qtype): the file's blocks, row-major */
+    lm_wtype qtype;
     lm_packed p; /* what the products and the embedding read */
     int rows, cols;
+    int act; /* which of the model's activation group sizes its products read
+                (lm_model.act_gs); -1: none (f32, F16, BF16 weights) */
 } lm_matrix;
+
+/* The bit of w's activation group size in a mask of them (0: none). */
+static inline unsigned lm_act_bit(const lm_matrix *w) { return w->act < 0 ? 0u : 1u << w->act; }
+
+/* Distinct activation group sizes a model's products read, at most: Q8_0's
+ * (v2's, or 32), the legacy block types' 32 and the K types' 256. */
+#define LM_ACT_MAX 3
 
 typedef struct lm_layer {
     const float *rms_att, *rms_ffn; /* (dim) */
@@ -63,7 +74,15 @@ struct lm_model {
     uint64_t file_size, file_mtime_ns; /* its identity, with dev and ino (weights_image.c) */
     void *image;                       /* a mapped weights image the matrices point into */
     size_t image_size;
+    int act_gs[LM_ACT_MAX];         /* the distinct Q8 activation group sizes of its products */
+    int n_act;                      /* (lm_model_act, model.c) */
+    struct lm_tensor_desc *tensors; /* GGUF: the tensors the model reads (lamina info) */
+    int n_tensors;
 };
+
+/* model.c: number the distinct activation group sizes of m's products
+ * (m->act_gs) and set each matrix's act; after parsing, before packing. */
+void lm_model_act(lm_model *m);
 
 /* model.c, for weights_image.c: the packed matrices in the order of the
  * packed memory (j < lm_model_n_matrices; NULL for a shared classifier),
@@ -159,7 +178,8 @@ typedef struct lm_workspace {
     float *x, *xb, *xb2, *q;  /* (rows, dim) */
     float *kb, *vb;           /* (rows, kv_dim): keys and values on their way to the caches */
     float *hb, *hb2;          /* (rows, hidden) */
-    lm_q8_act xq;             /* (rows, max(dim, hidden)) quantized activations (v2) */
+    lm_q8_act xq[LM_ACT_MAX]; /* (rows, max(dim, hidden)) quantized activations, one per
+                                 group size the products read (model->act_gs) */
     float *att;               /* (n_threads, max_ctx) attention scores, one row per thread */
     float *rope;              /* (rows, head_size) cos/sin pairs of each row's position */
     float *logits;            /* (max_out, vocab) */
@@ -211,7 +231,8 @@ int lm_claim(lm_workspace *ws, uint64_t call, int n_chunks);
 /* After the region (one thread): make the next pass's epochs new. */
 void lm_claims_end(lm_workspace *ws);
 /* y (T, w->rows) = x (T, w->cols) times w^T, rows claimed in chunks by the
- * calling threads; Q8_0 weights read the activations quantized in ws->xq. */
+ * calling threads; Q8_0 and block weights read the activations quantized in
+ * ws->xq[w->act]. */
 void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, int T);
 /* The embedding row of `token` into out[dim]. */
 void lm_embed(const lm_model *m, int token, float *out);

@@ -62,10 +62,10 @@ void lm_matmul(lm_workspace *ws, float *y, const float *x, const lm_matrix *w, i
         int r1 = r0 + rows_per_chunk < w->rows ? r0 + rows_per_chunk : w->rows;
         switch (w->p.type) {
         case LM_WT_F32: ws->k->matmul_f32(y, x, &w->p, T, r0, r1); break;
-        case LM_WT_Q8_0: ws->k->matmul_q8(y, &ws->xq, &w->p, T, r0, r1); break;
+        case LM_WT_Q8_0: ws->k->matmul_q8(y, &ws->xq[w->act], &w->p, T, r0, r1); break;
         case LM_WT_F16: ws->k->matmul_f16(y, x, &w->p, T, r0, r1); break;
         case LM_WT_BF16: ws->k->matmul_bf16(y, x, &w->p, T, r0, r1); break;
-        default: lm_kernels_blk(ws->k, w->p.type)(y, &ws->xq, &w->p, T, r0, r1); break;
+        default: lm_kernels_blk(ws->k, w->p.type)(y, &ws->xq[w->act], &w->p, T, r0, r1); break;
         }
     }
 }

@@ -18,6 +18,7 @@
 #include "gguf.h"
 #include "internal.h"
 #include "pack.h"
+#include "qtypes.h"
 
 #define V0_HEADER_BYTES 28
 #define V12_HEADER_BYTES LM_HEADER_BYTES
@@ -262,6 +263,8 @@ static void count_weights(lm_model *m) {
     uint64_t emb = (uint64_t)c->vocab_size * (uint64_t)c->dim;
     m->info.n_params = params + norms + emb * (m->info.shared_classifier ? 1 : 2);
     m->info.weight_bytes = bytes + norms * 4 + matrix_bytes(&m->classifier, gs);
+    snprintf(m->info.weight_type, sizeof m->info.weight_type, "%s", gs ? "Q8_0" : "F32");
+    m->info.bits_per_weight = gs ? 8.0 + 32.0 / gs : 32.0; /* (norms f32 in v2 too: few) */
 }
 
 /* Validate and lay out a complete file image of `size` bytes at `p`. */
@@ -306,6 +309,7 @@ static int parse_image(lm_model *m, const uint8_t *p, uint64_t size, const char 
     }
     lay_out(m, &place);
     count_weights(m);
+    lm_model_act(m);
     return 0;
 }
 
@@ -340,6 +344,7 @@ static void unblock_q8(const lm_matrix *w, int8_t *q, float *s, size_t r0, size_
 }
 
 static size_t matrix_pack_bytes(const lm_matrix *w) {
+    if (w->qblk) return (lm_pack_bytes_type(w->qtype, w->rows, w->cols, 0) + 63) / 64 * 64;
     if (w->half) return lm_pack_bytes_type(w->half_type, w->rows, w->cols, 0);
     return (lm_pack_bytes(w->rows, w->cols, w->f32 ? 0 : w->q8.gs) + 63) / 64 * 64;
 }
@@ -380,7 +385,12 @@ static void pack_slice(const lm_model *m, const lm_matrix *w, void *mem, int p0,
     if (r1 > (size_t)w->rows) r1 = (size_t)w->rows;
     size_t a = r0 * (size_t)w->cols, n = (r1 - r0) * (size_t)w->cols;
     if (w->blocks) unblock_q8(w, (int8_t *)w->q8.q, (float *)w->q8.s, r0, r1);
-    if (w->half) {
+    if (w->qblk) { /* a ggml block type: its descriptor packs it (kernels/qtypes.h) */
+        const lm_qtype *qt = lm_qtype_of(w->qtype);
+        size_t row = (size_t)(w->cols / qt->block_values) * (size_t)qt->block_bytes;
+        qt->pack_part(&out, mem, w->qblk, w->rows, w->cols, p0, p1);
+        release(m, w->qblk + r0 * row, (r1 - r0) * row);
+    } else if (w->half) {
         if (w->half_type == LM_WT_F16)
             lm_pack_f16_part(&out, mem, w->half, w->rows, w->cols, p0, p1);
         else
@@ -411,10 +421,13 @@ typedef struct pack_unit {
 /* Matrix j cut into slices of about 4 MiB of weights (all of a Q8_0 matrix
  * without panels: its slices' scale groups may straddle); appends to units. */
 static int cut_matrix(const lm_matrix *w, int j, size_t at, pack_unit *units, int n) {
-    const size_t row_bytes = (size_t)w->cols * (w->f32 ? sizeof(float) : w->half ? 2 : 1);
+    const size_t row_bytes = w->qblk ? (size_t)w->cols / 2 /* about 4 bits a value */
+                                     : (size_t)w->cols * (w->f32    ? sizeof(float)
+                                                          : w->half ? 2
+                                                                    : 1);
     const int panels = (w->rows + LM_PANEL - 1) / LM_PANEL;
     int step = (int)(((size_t)4 << 20) / (row_bytes * LM_PANEL));
-    int flat = !w->f32 && !w->half && !lm_pack_q8_panels(w->cols, w->q8.gs);
+    int flat = !w->f32 && !w->half && !w->qblk && !lm_pack_q8_panels(w->cols, w->q8.gs);
     if (step < 1) step = 1;
     if (flat) step = panels;
     for (int p0 = 0; p0 < panels; p0 += step)
@@ -477,6 +490,7 @@ static int pack_matrices(lm_model *m) {
         lm_pack_view(&w->p, type, at, w->rows, w->cols, gs);
         at += matrix_pack_bytes(w);
         w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+        w->qblk = NULL;
     }
     free(units);
     free(stages);
@@ -536,6 +550,8 @@ int lm_model_pack(lm_model *m, const char *name, lm_error *err) {
 
 lm_wtype lm_matrix_packed_type(const lm_matrix *w, int *gs) {
     *gs = 0;
+    if (w->qblk) return w->qtype;
+    if (w->p.blk) return w->p.type; /* already packed */
     if (w->half) return w->half_type;
     if (w->f32) return LM_WT_F32;
     if (w->p.f32) return LM_WT_F32; /* already packed */
@@ -566,6 +582,7 @@ void lm_model_point(lm_model *m, const char *base, const uint64_t *off, uint64_t
         lm_wtype type = lm_matrix_packed_type(w, &gs);
         lm_pack_view(&w->p, type, base + off[e++], w->rows, w->cols, gs);
         w->f32 = NULL, w->q8.q = NULL, w->q8.s = NULL, w->blocks = NULL, w->half = NULL;
+        w->qblk = NULL;
     }
     if (m->info.shared_classifier) m->classifier = m->tok_emb;
     const float *nv = (const float *)(base + norms_off);
@@ -674,10 +691,39 @@ void lm_model_free(lm_model *m) {
     free(m->rope_freq);
     if (m->image) munmap(m->image, m->image_size);
     free(m->layers);
+    free(m->tensors);
     free(m);
 }
 
 lm_model_info lm_model_get_info(const lm_model *m) { return m->info; }
+
+int lm_model_n_tensors(const lm_model *m) { return m->n_tensors; }
+
+const lm_tensor_desc *lm_model_tensor(const lm_model *m, int i) {
+    return i >= 0 && i < m->n_tensors ? &m->tensors[i] : NULL;
+}
+
+/* The group size of the Q8 activations w's products read; 0 for none. */
+static int act_gs_of(const lm_matrix *w) {
+    if (w->qblk) return lm_qtype_of(w->qtype)->act_gs;
+    if (w->f32 || w->half) return 0;
+    return w->q8.gs;
+}
+
+void lm_model_act(lm_model *m) {
+    m->n_act = 0;
+    for (int j = 0; j < lm_model_n_matrices(m); j++) {
+        lm_matrix *w = matrix_at(m, j);
+        if (!w) continue;
+        int gs = act_gs_of(w), a = 0;
+        while (a < m->n_act && m->act_gs[a] != gs) a++;
+        /* the embedding's type counts only when it is also the classifier */
+        if (gs && a == m->n_act && (j || m->info.shared_classifier) && a < LM_ACT_MAX)
+            m->act_gs[m->n_act++] = gs;
+        w->act = gs && a < m->n_act ? a : -1;
+    }
+    if (m->info.shared_classifier) m->classifier = m->tok_emb;
+}
 
 uint64_t lm_kv_cache_bytes(const lm_config *c, int n_ctx) {
     return lm_kv_bytes(c, n_ctx, LM_KV_F32);

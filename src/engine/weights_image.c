@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "pack.h"
+#include "qtypes.h"
 
 _Static_assert(sizeof(lm_wimage_head) == 160, "the stored header has no padding");
 _Static_assert(sizeof(lm_wimage_entry) == 32, "the stored entry has no padding");
@@ -48,7 +49,7 @@ static int check_entries(const lm_wimage *w, lm_error *err) {
     const lm_wimage_head *h = &w->h;
     for (uint32_t i = 0; i < h->n_mats; i++) {
         lm_wimage_entry e = lm_wimage_entry_at(w, i);
-        if (e.type > LM_WT_BF16 || e.rows <= 0 || e.cols <= 0 || e.gs < 0)
+        if (e.type > LM_WT_Q6_K || e.rows <= 0 || e.cols <= 0 || e.gs < 0)
             return lm_fail(err, "matrix %u: bad type or shape", i);
         if (e.offset % 64 || overflows(e.offset, e.bytes) || e.offset + e.bytes > h->data_bytes)
             return lm_fail(err, "matrix %u: offset %llu + %llu bytes outside the data", i,
@@ -91,7 +92,20 @@ int lm_wimage_parse(const uint8_t *p, uint64_t size, lm_wimage *out, lm_error *e
     return check_entries(out, err);
 }
 
-int lm_weights_image_layout(void) { return LM_PACK_LAYOUT_VERSION; }
+/* The panel layout of this build: pack.c's LM_PACK_LAYOUT_VERSION x 1000 plus
+ * the sum of the block types' panel versions (kernels/qtypes.h; they only go
+ * up), so that raising any of them rebuilds every image (a new key, and the
+ * header's layout differs) instead of misreading one: 1007 with all at 1. */
+static uint32_t layout_now(void) {
+    static const lm_wtype types[] = {LM_WT_Q4_0, LM_WT_Q4_1, LM_WT_Q5_0, LM_WT_Q5_1,
+                                     LM_WT_Q4_K, LM_WT_Q5_K, LM_WT_Q6_K};
+    uint32_t v = 0;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        v += (uint32_t)lm_qtype_of(types[i])->version;
+    return (uint32_t)LM_PACK_LAYOUT_VERSION * 1000u + v % 1000u;
+}
+
+int lm_weights_image_layout(void) { return (int)layout_now(); }
 
 /* ---- matching a model ----------------------------------------------------- */
 
@@ -148,9 +162,8 @@ static int same_model(const lm_wimage_head *h, const lm_model *m) {
 /* Whether the parsed image at w is the panels of m as this build packs them. */
 static int image_matches(lm_model *m, const lm_wimage *w, lm_wimage_entry *want, lm_error *err) {
     const lm_wimage_head *h = &w->h;
-    if (h->layout != LM_PACK_LAYOUT_VERSION)
-        return lm_fail(err, "panel layout %u (this lamina packs %d)", h->layout,
-                       LM_PACK_LAYOUT_VERSION);
+    if (h->layout != layout_now())
+        return lm_fail(err, "panel layout %u (this lamina packs %u)", h->layout, layout_now());
     if (!same_model(h, m)) return lm_fail(err, "stale: the model file changed since");
     int32_t c[11];
     config_of(m, c);
@@ -202,7 +215,7 @@ static int adopt(lm_model *m, int fd, uint64_t size, lm_error *err) {
  * checked in the header, so that a model rewritten in place replaces its
  * image instead of adding one. */
 static uint64_t image_key(uint64_t dev, uint64_t ino) {
-    uint64_t v[5] = {dev, ino, LM_WIMAGE_VERSION, LM_PACK_LAYOUT_VERSION, LM_PANEL};
+    uint64_t v[5] = {dev, ino, LM_WIMAGE_VERSION, layout_now(), LM_PANEL};
     return fnv(FNV0, v, sizeof v);
 }
 
@@ -257,7 +270,7 @@ static uint8_t *build_header(lm_model *m, const char *model_path, uint64_t *data
     lm_wimage_entry *e = malloc((size_t)nm * sizeof *e);
     if (!e) return NULL;
     lm_wimage_head h = {
-        .version = LM_WIMAGE_VERSION, .layout = LM_PACK_LAYOUT_VERSION, .endian = LM_WIMAGE_ENDIAN};
+        .version = LM_WIMAGE_VERSION, .layout = layout_now(), .endian = LM_WIMAGE_ENDIAN};
     memcpy(h.magic, LM_WIMAGE_MAGIC, 8);
     h.n_mats = expected_entries(m, e, &h.norms_offset, &h.data_bytes);
     h.norms_bytes = h.data_bytes - h.norms_offset;
@@ -413,7 +426,7 @@ int lm_weights_image_describe(const char *image_path, lm_weights_image_desc *out
     out->image_bytes = w.h.file_bytes;
     out->layout_version = (int)w.h.layout;
     struct stat st;
-    out->stale = w.h.layout != LM_PACK_LAYOUT_VERSION || !n || stat(out->model_path, &st) ||
+    out->stale = w.h.layout != layout_now() || !n || stat(out->model_path, &st) ||
                  (uint64_t)st.st_size != w.h.model_size || (uint64_t)st.st_ino != w.h.model_ino ||
                  (uint64_t)st.st_dev != w.h.model_dev ||
                  (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec !=

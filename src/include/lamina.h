@@ -84,9 +84,25 @@ typedef struct lm_model_info {
     int rope_pairs_scaled;                  /* pairs whose factor is not 1 */
     int rope_orig_ctx; /* llama.rope.scaling.original_context_length, 0 if absent */
     int weights_image; /* lm_weights_image_state: where the panels are */
+    /* The weights' type for reports: "Q8_0", or for a GGUF of several types
+     * the file's general.file_type (else the type of most weights) and the
+     * tensors of each type, e.g. "Q4_K_M (mixed: Q4_K 13, Q6_K 3, F32 5)" */
+    char weight_type[96];
+    double bits_per_weight; /* the weights' bytes in the file x 8 / n_params */
 } lm_model_info;
 
 lm_model_info lm_model_get_info(const lm_model *model);
+
+/* One tensor a GGUF model reads (lamina info --tensors), in file order. */
+typedef struct lm_tensor_desc {
+    char name[64];
+    char type[16];      /* ggml's name: "Q4_K", "F32" */
+    int64_t rows, cols; /* rows 1 for a vector */
+    uint64_t bytes;     /* in the file */
+} lm_tensor_desc;
+/* How many there are (0 for llama2.c's formats), and the i-th (NULL out of range). */
+int lm_model_n_tensors(const lm_model *model);
+const lm_tensor_desc *lm_model_tensor(const lm_model *model, int i);
 
 /* ---- weights images: packed weights kept on disk (src/FORMATS.md) -------
  *

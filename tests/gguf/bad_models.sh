@@ -31,12 +31,28 @@ wide=(--random 3 --dim 256 --hidden 256 --layers 1 --heads 4 --kv-heads 4 --voca
 
 mk arch.gguf "${kjv[@]}" --arch gpt2
 expect "$tmp/arch.gguf" "arch.gguf: GGUF general.architecture is 'gpt2'; lamina runs 'llama' models only"
-mk q4k.gguf "${wide[@]}" --raw-type blk.0.ffn_up.weight:Q4_K
-expect "$tmp/q4k.gguf" "GGUF tensor 'blk.0.ffn_up.weight' has type Q4_K, which lamina does not run"
 mk iq2.gguf "${wide[@]}" --raw-type blk.0.attn_v.weight:IQ2_XS
 expect "$tmp/iq2.gguf" "GGUF tensor 'blk.0.attn_v.weight' has type IQ2_XS, which lamina does not run"
-mk q4_0.gguf "${kjv[@]}" --raw-type token_embd.weight:Q4_0
-expect "$tmp/q4_0.gguf" "GGUF tensor 'token_embd.weight' has type Q4_0, which lamina does not run"
+# block types: rows that are not whole blocks (kjv1m's 128 columns as Q4_K:
+# the type of an F32 tensor patched), a block tensor cut short
+retype() { # SRC DST TENSOR GGML_TYPE -> a copy with that tensor's type id replaced
+    "$py" - "$@" <<'PY'
+import struct, sys
+src, dst, name, typ = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+b = bytearray(open(src, "rb").read())
+at = b.index(struct.pack("<Q", len(name)) + name) + 8 + len(name)
+n_dims = struct.unpack_from("<I", b, at)[0]
+struct.pack_into("<I", b, at + 4 + 8 * n_dims, typ)
+open(dst, "wb").write(b)
+PY
+}
+retype "$fixtures/kjv.f32.gguf" "$tmp/q4k_cols.gguf" blk.0.ffn_up.weight 12
+expect "$tmp/q4k_cols.gguf" "GGUF tensor 'blk.0.ffn_up.weight': its innermost dimension 128 is not a multiple of Q4_K's block 256"
+retype "$fixtures/kjv.f32.gguf" "$tmp/q6k_cols.gguf" blk.1.ffn_down.weight 14
+expect "$tmp/q6k_cols.gguf" "GGUF tensor 'blk.1.ffn_down.weight': its innermost dimension 352 is not a multiple of Q6_K's block 256"
+q41=$fixtures/rnd.q4_1.gguf # its last tensor: output.weight, Q4_1 [1024, 256]
+head -c $(($(stat -c %s "$q41") - 1000)) "$q41" >"$tmp/cut_q4_1.gguf"
+expect "$tmp/cut_q4_1.gguf" "GGUF tensor 'output.weight': 163840 bytes at offset [0-9]+ run past the end of the data section"
 mk ffn.gguf "${kjv[@]}" --claim feed_forward_length=384
 expect "$tmp/ffn.gguf" "GGUF tensor 'blk.0.ffn_gate.weight' has shape \[128, 352\] \(innermost first\), expected \[128, 384\]"
 mk dim.gguf "${kjv[@]}" --claim embedding_length=96 --claim rope.dimension_count=24
@@ -157,6 +173,7 @@ info_has "$fixtures/kjv.bf16.gguf" "tensors F32, BF16"
 info_has "$tmp/llama3.gguf" "^rope scale: +llama3 \\(rope_freqs.weight\\): factor 8 \\(low frequencies\\) to 1 \\(high\\), 9 of 16 pairs scaled, original context 64$"
 info_has "$tmp/llama3.gguf" "^classifier: +shared with the token embedding"
 info_has "$fixtures/kjv.q8.gguf" "^rope scale: +none$"
-
+info_has "$fixtures/kjv.q8.gguf" "^weights: +Q8_0, 8.5[0-9] bits per weight$"
+info_has "$fixtures/kjv.f32.gguf" "^weights: +F32, 32.00 bits per weight$"
 echo "bad_models: $pass passed, $fail failed"
 [ $fail -eq 0 ]

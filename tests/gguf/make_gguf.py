@@ -7,7 +7,14 @@ usage: make_gguf.py GGUF_PY_DIR OUT.gguf [options]
   --from CKPT         weights of a llama2.c v0/v1 checkpoint (else --random)
   --random SEED       a random model: --dim --hidden --layers --heads --kv-heads
                       --head-size --vocab --seq
-  --type T            f32 | f16 | bf16 | q8_0 for the matrices (norms stay f32)
+  --type T            f32 | f16 | bf16 | q8_0 for the matrices (norms stay f32),
+                      or a ggml block type q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q5_k |
+                      q6_k: RANDOM well-formed blocks (random quants, finite half
+                      scales that keep activations bounded), whatever --from says
+  --mix M             q4_k_m | q5_k_m: llama-quantize's mixture of random blocks
+                      (output and attn_v / ffn_down of the "more bits" layers
+                      Q6_K, the rest Q4_K / Q5_K) with legacy fallbacks forced on
+                      blk.0: attn_k Q5_0 (q4_k_m) or Q5_1 (q5_k_m), ffn_up Q8_0
   --norm-type T       f32 | f16 for the norms
   --untied            write output.weight (a copy of the embedding when the
                       checkpoint shares it)
@@ -109,6 +116,55 @@ def random_model(a):
     return c, w
 
 
+# ggml block types written as random blocks: values per block, bytes per block,
+# the byte offsets of the fp16 scale d and of the second half (Q4_1 / Q5_1's m,
+# the K types' dmin; None: none), and the typical |scale x quant| of one value
+# (d is chosen so that a weight is about 1 / sqrt(cols), as random_model's).
+BLOCKS = dict(q4_0=(32, 18, 0, None, 4.0), q4_1=(32, 20, 0, 2, 4.0), q5_0=(32, 22, 0, None, 8.0),
+              q5_1=(32, 24, 0, 2, 8.0), q4_k=(256, 144, 0, 2, 32 * 4.0),
+              q5_k=(256, 176, 0, 2, 32 * 8.0), q6_k=(256, 210, 208, None, 64 * 16.0))
+
+
+def random_blocks(rng, kind, rows, cols):
+    """Random well-formed blocks of a ggml type: random quant bytes, d (and m /
+    dmin) finite halves around 1 / (sqrt(cols) x the typical |scale x quant|)."""
+    bv, bb, d_at, m_at, typical = BLOCKS[kind]
+    nb = cols // bv
+    raw = rng.integers(0, 256, (rows, nb, bb), dtype=np.uint8)
+    base = 1.0 / (np.sqrt(cols) * typical)
+    d = (base * rng.uniform(0.5, 1.5, (rows, nb))).astype(np.float16)
+    raw[:, :, d_at : d_at + 2] = d.view(np.uint8).reshape(rows, nb, 2)
+    if m_at is not None:
+        if kind in ("q4_1", "q5_1"):  # w = d q + m: centre the values near 0
+            m = (-d.astype(np.float32) * (8 if kind == "q4_1" else 16)).astype(np.float16)
+        else:  # the K types' dmin (times a 6-bit min): about d
+            m = (base * rng.uniform(0.5, 1.5, (rows, nb)) * 4).astype(np.float16)
+        raw[:, :, m_at : m_at + 2] = m.view(np.uint8).reshape(rows, nb, 2)
+    return raw.reshape(rows, nb * bb)
+
+
+def more_bits(i, n):
+    """llama-quantize's use_more_bits: the layers whose attn_v / ffn_down get Q6_K."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def mix_type(mix, name, n_layers):
+    """The type llama-quantize's Q4_K_M / Q5_K_M gives tensor `name` (plus the
+    forced legacy fallbacks of this fixture)."""
+    base = "q4_k" if mix == "q4_k_m" else "q5_k"
+    if name == "output.weight":
+        return "q6_k"
+    if name == "blk.0.attn_k.weight":
+        return "q5_0" if mix == "q4_k_m" else "q5_1"
+    if name == "blk.0.ffn_up.weight":
+        return "q8_0"
+    for part in ("attn_v", "ffn_down"):
+        for l in range(n_layers):
+            if name == f"blk.{l}.{part}.weight" and more_bits(l, n_layers):
+                return "q6_k"
+    return base
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("gguf_py")
@@ -118,7 +174,8 @@ def main():
     for k, v in dict(dim=64, hidden=96, layers=2, heads=4, kv_heads=2, head_size=0, vocab=1024,
                      seq=64).items():
         p.add_argument("--" + k.replace("_", "-"), type=int, default=v)
-    p.add_argument("--type", default="f32", choices=["f32", "f16", "bf16", "q8_0"])
+    p.add_argument("--type", default="f32", choices=["f32", "f16", "bf16", "q8_0"] + list(BLOCKS))
+    p.add_argument("--mix", choices=["q4_k_m", "q5_k_m"])
     p.add_argument("--norm-type", default="f32", choices=["f32", "f16"])
     p.add_argument("--untied", action="store_true")
     p.add_argument("--alignment", type=int)
@@ -152,6 +209,8 @@ def main():
             g.add_custom_alignment(a.alignment)
         arch = a.arch
         g.add_name("lamina test fixture")
+        if a.mix and mtype == a.type:  # llama_ftype MOSTLY_Q4_K_M / Q5_K_M
+            g.add_file_type(15 if a.mix == "q4_k_m" else 17)
         g.add_uint32(f"{arch}.context_length", c["seq"])
         g.add_uint32(f"{arch}.embedding_length", c["dim"])
         g.add_uint32(f"{arch}.block_count", c["layers"])
@@ -177,10 +236,19 @@ def main():
             g.add_float32(f"{arch}.attention.layer_norm_rms_epsilon", a.eps)
 
         raw = dict(r.split(":") for r in a.raw_type)
+        brng = np.random.default_rng(1000 + (a.random or 0))  # the blocks' own stream
 
         def matrix(name, x):
             x = np.ascontiguousarray(x, dtype=np.float32)
             if name in a.drop:
+                return
+            kind = mix_type(a.mix, name, c["layers"]) if a.mix else mtype
+            if kind in BLOCKS and name not in raw:
+                t = gguf.GGMLQuantizationType[kind.upper()]
+                g.add_tensor(name, random_blocks(brng, kind, x.shape[0], x.shape[1]), raw_dtype=t)
+                return
+            if kind == "q8_0" and a.mix:
+                g.add_tensor(name, gguf.quants.quantize(x, qtypes[kind]), raw_dtype=qtypes[kind])
                 return
             if name in raw:
                 t = gguf.GGMLQuantizationType[raw[name]]
