@@ -524,10 +524,10 @@ group_options() {
     expect 2 "-s: 18446744073709551616 is out of range" -- "$lamina" -s 18446744073709551616
     expect 2 "--threads: 4097 is out of range \(from 1 to 4096\)" -- "$lamina" --threads 4097
     expect 2 "--group-size: '' is not a decimal integer" -- "$lamina" quantize a b --group-size ""
-    expect 2 "--kv-type: 'f8' is not f32 or f16" -- "$lamina" --kv-type f8
+    expect 2 "--kv-type: KV cache type 'f8' is not one of f32, f16" -- "$lamina" --kv-type f8
     expect 2 "--kv-type: KV cache type 'F16' is not one of f32, f16" -- "$lamina" batch x y --kv-type F16
     expect 2 "--kv-type: 'q8' is not one of f32, f16" -- "$lamina" perplexity x y --kv-type q8
-    expect 2 "--kv-type: 'x' is not f32 or f16" -- "$lamina" bench --kv-type x
+    expect 2 "--kv-type: KV cache type 'x' is not one of f32, f16" -- "$lamina" bench --kv-type x
     expect 2 "--kv-type: KV cache type '' is not one of f32, f16" -- "$lamina" serve x --kv-type ""
     expect 0 "generated" -- "$lamina" -n 16 --kv-type f16
     expect 0 "generated" -- "$lamina" -s +5 -n 16

@@ -567,7 +567,7 @@ static int run(batch_state *st) {
 int cli_batch(int argc, char **argv) {
     batch_args a;
     int rc = batch_parse_args(argc, argv, &a);
-    if (rc) return rc > 0 ? (fputs(batch_usage, stdout), 0) : 2;
+    if (rc) return rc > 0 ? (batch_print_usage(stdout), 0) : 2;
     batch_state st = {.a = &a, .total = -1, .progress = isatty(2)};
     st.rules = lm_request_rules_default();
     st.rules.temperature = a.temperature;

@@ -174,7 +174,7 @@ static int print_version(void) {
 }
 
 static void print_usage(void) {
-    fputs(cli_usage, stdout);
+    cli_print_usage(stdout);
     fputs("\ncommands with their own options (lamina COMMAND --help):\n", stdout);
     for (const cli_subcommand *c = cli_subcommands; c->name; c++)
         printf("  lamina %-10s %s\n", c->name, c->summary);
