@@ -4,6 +4,7 @@
  * and SIGPIPE has its default action. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -97,25 +98,20 @@ lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int v
         return lm_tokenizer_load_memory(data, size, DEMO_TOKENIZER_NAME, vocab_size, err);
     }
     /* a GGUF model's own vocabulary, else tokenizer.bin in the checkpoint's folder */
-    if (lm_file_is_gguf(checkpoint)) return lm_tokenizer_load(checkpoint, vocab_size, err);
-    const char *slash = strrchr(checkpoint, '/');
-    size_t dir = slash ? (size_t)(slash - checkpoint) + 1 : 0;
-    char *beside = malloc(dir + sizeof "tokenizer.bin");
+    char buf[PATH_MAX];
+    const char *beside = opt_tokenizer_default(checkpoint, buf, sizeof buf);
     if (!beside) {
-        snprintf(err->msg, sizeof err->msg, "out of memory");
+        snprintf(err->msg, sizeof err->msg, "%.200s: the path is too long", checkpoint);
         return NULL;
     }
-    memcpy(beside, checkpoint, dir);
-    memcpy(beside + dir, "tokenizer.bin", sizeof "tokenizer.bin");
-    lm_tokenizer *tok = NULL;
-    if (access(beside, F_OK) && errno == ENOENT)
+    if (beside == checkpoint) return lm_tokenizer_load(checkpoint, vocab_size, err);
+    if (access(beside, F_OK) && errno == ENOENT) {
         snprintf(err->msg, sizeof err->msg,
                  "%s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z PATH",
                  beside);
-    else
-        tok = lm_tokenizer_load(beside, vocab_size, err);
-    free(beside);
-    return tok;
+        return NULL;
+    }
+    return lm_tokenizer_load(beside, vocab_size, err);
 }
 
 /* ---- standard streams ---------------------------------------------------- */

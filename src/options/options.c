@@ -507,3 +507,11 @@ void opt_names(opt_command command, char *buf, size_t len) {
         used += (size_t)n;
     }
 }
+
+const char *opt_tokenizer_default(const char *model, char *buf, size_t len) {
+    if (lm_file_is_gguf(model)) return model;
+    const char *slash = strrchr(model, '/');
+    int dir = slash ? (int)(slash - model) + 1 : 0;
+    int n = snprintf(buf, len, "%.*stokenizer.bin", dir, model);
+    return n >= 0 && (size_t)n < len ? buf : NULL;
+}

@@ -151,4 +151,9 @@ void opt_names(opt_command command, char *buf, size_t len);
 
 const opt_spec *opt_table(size_t *n);
 
+/* -z's default for a model file: a GGUF model carries its vocabulary (the
+ * model itself); a llama2.c checkpoint has tokenizer.bin in its folder (into
+ * buf). NULL when the path does not fit in buf. */
+const char *opt_tokenizer_default(const char *model, char *buf, size_t len);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "serve.h"
+#include "options.h"
 #include "serve_args.h"
 #include "wcache.h"
 
@@ -86,14 +87,9 @@ static int open_model(server *s) {
     s->model = wcache_load(c->model_path, &wc, serve_note, NULL, &e);
     if (!s->model) return fail(e.msg);
     lm_model_info info = lm_model_get_info(s->model);
-    if (!c->tokenizer_path && lm_file_is_gguf(c->model_path)) /* it carries its vocabulary */
-        c->tokenizer_path = c->model_path;
-    if (!c->tokenizer_path) {
-        char copy[PATH_MAX];
-        snprintf(copy, sizeof copy, "%s", c->model_path);
-        snprintf(s->tok_path, sizeof s->tok_path, "%s/tokenizer.bin", dirname(copy));
-        c->tokenizer_path = s->tok_path;
-    }
+    if (!c->tokenizer_path)
+        c->tokenizer_path = opt_tokenizer_default(c->model_path, s->tok_path, sizeof s->tok_path);
+    if (!c->tokenizer_path) return fail("the model's path is too long");
     s->tok = lm_tokenizer_load(c->tokenizer_path, info.config.vocab_size, &e);
     if (!s->tok) return fail(e.msg);
     if (c->ctx == 0) { /* the most that fits, said where it is less than seq_len */
