@@ -56,8 +56,13 @@ void batch_print_usage(FILE *out) {
     fputs(usage_tail, out);
 }
 
-/* Store one option of the table (src/options). */
-static void store(batch_args *a, const opt_spec *s, const opt_value *v) {
+static int positional(const char *v, batch_args *a, char *err, size_t len);
+
+/* Store one option of the table (src/options), or take a positional
+ * argument (s NULL). */
+static int store(void *ctx, const opt_spec *s, const opt_value *v, char *err, size_t len) {
+    batch_args *a = ctx;
+    if (!s) return positional(v->str, a, err, len);
     switch (s->id) {
     case O_TOKENIZER: a->tokenizer = v->str; break;
     case O_OUTPUT: a->output = v->str; break;
@@ -78,6 +83,7 @@ static void store(batch_args *a, const opt_spec *s, const opt_value *v) {
     case O_TOPP: a->topp = v->tiny ? FLT_MIN : (float)v->real; break; /* as the CLI's -p */
     default: break; /* the table gives batch no other option */
     }
+    return 0;
 }
 
 static int positional(const char *v, batch_args *a, char *err, size_t len) {
@@ -99,22 +105,12 @@ int batch_parse_opts(int argc, char **argv, batch_args *a, char *err, size_t len
                       .topp = 0.9f,
                       .shard_n = 1,
                       .prompt_cache_mb = -1};
-    opt_parser p;
-    opt_begin(&p, OPT_BATCH, argc, argv, 1);
-    for (;;) {
-        const opt_spec *s = NULL;
-        opt_value v;
-        switch (opt_next(&p, &s, &v, err, len)) {
-        case OPT_END: goto done;
-        case OPT_HELP: return 1;
-        case OPT_OPTION: store(a, s, &v); break;
-        case OPT_POSITIONAL:
-            if (positional(v.str, a, err, len)) return 2;
-            break;
-        default: return 2;
-        }
+    int status;
+    switch (opt_parse_all(OPT_BATCH, argc, argv, 1, store, a, &status, err, len)) {
+    case OPT_END: break;
+    case OPT_HELP: return 1;
+    default: return 2;
     }
-done:
     if (!a->model) return snprintf(err, len, "no MODEL given (lamina batch --help)"), 2;
     return 0;
 }

@@ -61,8 +61,19 @@ static int usage_error(char *err, size_t len, const char *msg) {
     return 2;
 }
 
-/* Store one option's value (already checked against the table). */
-static void store(cli_args *a, const opt_spec *o, const opt_value *v) {
+typedef struct parse_state {
+    cli_args *a;
+    int positional; /* taken so far */
+} parse_state;
+
+static int take_positional(cli_args *a, const char *arg, int *n, char *err, size_t len);
+
+/* Store one option's value (already checked against the table), or take a
+ * positional argument (o NULL). */
+static int store(void *ctx, const opt_spec *o, const opt_value *v, char *err, size_t len) {
+    parse_state *st = ctx;
+    cli_args *a = st->a;
+    if (!o) return take_positional(a, v->str, &st->positional, err, len);
     switch (o->id) {
     case O_TEMPERATURE: a->temperature = (float)v->real; break;
     case O_TOPP: /* a tiny top-p stays a (near-greedy) nucleus rather than becoming 0, "off" */
@@ -84,6 +95,7 @@ static void store(cli_args *a, const opt_spec *o, const opt_value *v) {
     case O_NO_WEIGHTS_CACHE: a->no_weights_cache = 1; break;
     default: break; /* the table gives these commands no other option */
     }
+    return 0;
 }
 
 static int subcommand(const char *word, cli_command *cmd) {
@@ -118,28 +130,19 @@ static int take_positional(cli_args *a, const char *arg, int *n, char *err, size
 
 int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t len) {
     *a = (cli_args){.command = CLI_RUN, .temperature = 1.0f, .topp = 0.9f, .steps = 256};
-    int first = 1, positional = 0;
+    int first = 1, status;
     if (argc > 1 && subcommand(argv[1], &a->command)) first = 2;
-    opt_parser p;
-    opt_begin(&p, (opt_command)a->command, argc, argv, first);
-    for (;;) {
-        const opt_spec *o = NULL;
-        opt_value v;
-        switch (opt_next(&p, &o, &v, err, len)) {
-        case OPT_END: goto done;
-        case OPT_ERROR: return 2;
-        case OPT_HELP: a->command = CLI_HELP; return 0;
-        case OPT_VERSION: a->command = CLI_VERSION; return 0;
-        case OPT_POSITIONAL:
-            if (take_positional(a, v.str, &positional, err, len)) return 2;
-            break;
-        case OPT_OPTION: store(a, o, &v); break;
-        }
+    parse_state st = {a, 0};
+    switch (
+        opt_parse_all((opt_command)a->command, argc, argv, first, store, &st, &status, err, len)) {
+    case OPT_HELP: a->command = CLI_HELP; return 0;
+    case OPT_VERSION: a->command = CLI_VERSION; return 0;
+    case OPT_END: break;
+    default: return 2;
     }
-done:
     if (a->command == CLI_TOKENIZE && !a->text)
         return usage_error(err, len, "tokenize needs a TEXT argument");
-    if (a->command == CLI_QUANTIZE && positional < 2)
+    if (a->command == CLI_QUANTIZE && st.positional < 2)
         return usage_error(err, len, "quantize needs an input and an output checkpoint");
     return 0;
 }

@@ -64,7 +64,10 @@ static int add_shapes(bench_opts *o, const char *list, char *err, size_t len) {
 }
 
 /* Store one option of the table (src/options); 0 or 2 with err set. */
-static int set_option(bench_opts *o, const opt_spec *s, const opt_value *v, char *err, size_t len) {
+static int set_option(void *ctx, const opt_spec *s, const opt_value *v, char *err, size_t len) {
+    bench_opts *o = ctx;
+    if (!s) /* bench takes no positional argument */
+        return snprintf(err, len, "unexpected argument '%s' (see lamina bench --help)", v->str), 2;
     switch (s->id) {
     case O_SHAPE: return add_shapes(o, v->str, err, len);
     case O_DTYPE:
@@ -109,24 +112,12 @@ int bench_parse_opts(int argc, char **argv, bench_opts *o, char *err, size_t len
                       .warmup = 1,
                       .probes = 1,
                       .seed = 1};
-    opt_parser p;
-    opt_begin(&p, OPT_BENCH, argc, argv, 1);
-    for (;;) {
-        const opt_spec *s = NULL;
-        opt_value v;
-        switch (opt_next(&p, &s, &v, err, len)) {
-        case OPT_END: goto done;
-        case OPT_HELP: return 1;
-        case OPT_OPTION:
-            if (set_option(o, s, &v, err, len)) return 2;
-            break;
-        case OPT_POSITIONAL:
-            return snprintf(err, len, "unexpected argument '%s' (see lamina bench --help)", v.str),
-                   2;
-        default: return 2;
-        }
+    int status;
+    switch (opt_parse_all(OPT_BENCH, argc, argv, 1, set_option, o, &status, err, len)) {
+    case OPT_END: break;
+    case OPT_HELP: return 1;
+    default: return 2;
     }
-done:
     if (o->prompt + o->gen == 0)
         return snprintf(err, len, "--prompt-tokens and --gen-tokens are both 0"), 2;
     if (!o->shape_mask && !o->model_path) add_shapes(o, "15M", err, len);

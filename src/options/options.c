@@ -471,6 +471,21 @@ opt_event opt_next(opt_parser *p, const opt_spec **spec, opt_value *val, char *e
     return get_value(o, name, v, val, err, len);
 }
 
+opt_event opt_parse_all(opt_command command, int argc, char **argv, int first, opt_take *take,
+                        void *ctx, int *status, char *err, size_t len) {
+    opt_parser p;
+    opt_begin(&p, command, argc, argv, first);
+    *status = 0;
+    for (;;) {
+        const opt_spec *spec = NULL;
+        opt_value v;
+        opt_event e = opt_next(&p, &spec, &v, err, len);
+        if (e == OPT_ERROR) *status = 2;
+        if (e != OPT_OPTION && e != OPT_POSITIONAL) return e;
+        if ((*status = take(ctx, e == OPT_OPTION ? spec : NULL, &v, err, len))) return OPT_ERROR;
+    }
+}
+
 /* ---- help --------------------------------------------------------------- */
 
 #define HELP_COLUMN 24

@@ -140,6 +140,16 @@ void opt_begin(opt_parser *p, opt_command command, int argc, char **argv, int fi
 opt_event opt_next(opt_parser *p, const opt_spec **spec, opt_value *value, char *err,
                    size_t err_len);
 
+/* A command's store: one option (spec set) or positional argument (spec
+ * NULL, value->str); 0, or an exit status with its one line in err. */
+typedef int opt_take(void *ctx, const opt_spec *spec, const opt_value *value, char *err,
+                     size_t err_len);
+/* Walks argv[first..] through take until the end, -h/--help, --version or an
+ * error: returns OPT_END, OPT_HELP, OPT_VERSION or OPT_ERROR (err set; *status
+ * is take's result, or 2 for the parser's own usage errors). */
+opt_event opt_parse_all(opt_command command, int argc, char **argv, int first, opt_take *take,
+                        void *ctx, int *status, char *err, size_t err_len);
+
 /* "lamina" or "lamina batch": the program a command's messages name. */
 const char *opt_program(opt_command command);
 

@@ -61,9 +61,21 @@ static int store_text(serve_config *c, const opt_spec *s, const char *v, int cap
     }
 }
 
-/* Store one option of the table; 0, 2 (usage) or -1 (memory). */
-static int store(serve_config *c, const opt_spec *s, const opt_value *v, int cap, char *err,
-                 size_t len) {
+typedef struct parse_state {
+    serve_config *c;
+    int cap; /* of the repeatable options' lists: argc */
+} parse_state;
+
+/* Store one option of the table, or take MODEL (s NULL); 0, 2 (usage) or -1
+ * (memory). */
+static int store(void *ctx, const opt_spec *s, const opt_value *v, char *err, size_t len) {
+    parse_state *st = ctx;
+    serve_config *c = st->c;
+    if (!s) {
+        if (c->model_path) return snprintf(err, len, "unexpected argument '%s'", v->str), 2;
+        c->model_path = v->str;
+        return 0;
+    }
     switch (s->id) {
     case O_TOKENIZER: c->tokenizer_path = v->str; break;
     case O_HOST: c->host = v->str; break;
@@ -88,7 +100,7 @@ static int store(serve_config *c, const opt_spec *s, const opt_value *v, int cap
     case O_TEMPERATURE: c->temperature = (float)v->real; break;
     case O_TOPP: c->topp = v->tiny ? FLT_MIN : (float)v->real; break; /* as the CLI's -p */
     default: {
-        int rc = store_text(c, s, v->str, cap, err, len);
+        int rc = store_text(c, s, v->str, st->cap, err, len);
         if (rc < 0) snprintf(err, len, "out of memory");
         return rc;
     }
@@ -108,26 +120,13 @@ int serve_parse_args(int argc, char **argv, serve_config *c, char *err, size_t l
                         .timeout_s = 30,
                         .grace_s = 30,
                         .prompt_cache_mb = -1};
-    opt_parser p;
-    opt_begin(&p, OPT_SERVE, argc, argv, 1);
-    for (;;) {
-        const opt_spec *s = NULL;
-        opt_value v;
-        int rc;
-        switch (opt_next(&p, &s, &v, err, len)) {
-        case OPT_END: goto done;
-        case OPT_HELP: return 1;
-        case OPT_OPTION:
-            if ((rc = store(c, s, &v, argc, err, len))) return rc;
-            break;
-        case OPT_POSITIONAL:
-            if (c->model_path) return snprintf(err, len, "unexpected argument '%s'", v.str), 2;
-            c->model_path = v.str;
-            break;
-        default: return 2;
-        }
+    parse_state st = {c, argc};
+    int status;
+    switch (opt_parse_all(OPT_SERVE, argc, argv, 1, store, &st, &status, err, len)) {
+    case OPT_END: break;
+    case OPT_HELP: return 1;
+    default: return status;
     }
-done:
     if (!c->model_path)
         return snprintf(err, len, "lamina serve needs a MODEL (lamina serve --help)"), 2;
     return 0;
