@@ -42,7 +42,6 @@ static const char usage_head[] =
     "options:\n";
 
 static const char usage_tail[] =
-    "  -h, --help            this help\n"
     "\n"
     "Exit status: 0 every request done; 1 a request failed (error records, a count\n"
     "on stderr), or a file, model or output error; 2 a usage error; 130 / 143 after\n"
@@ -50,11 +49,7 @@ static const char usage_tail[] =
     "and every record read so far is written whole). A progress line goes to stderr\n"
     "when it is a terminal.\n";
 
-void batch_print_usage(FILE *out) {
-    fputs(usage_head, out);
-    opt_help(out, 1u << OPT_BATCH, OPT_BATCH);
-    fputs(usage_tail, out);
-}
+void batch_print_usage(FILE *out) { opt_usage(out, OPT_BATCH, usage_head, usage_tail); }
 
 static int positional(const char *v, batch_args *a, char *err, size_t len);
 

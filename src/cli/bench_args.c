@@ -14,7 +14,6 @@ static const char usage_head[] =
     "(single-token forwards after it) speed of random-weight models in memory.\n"
     "\n";
 static const char usage_tail[] =
-    "  -h, --help            this help\n"
     "\n"
     "Prompt + generated tokens are clamped to the model's seq_len. Progress goes to\n"
     "stderr; the table to stdout. Decode GB/s = weight bytes read per token x tok/s;\n"
@@ -128,9 +127,7 @@ int bench_parse(int argc, char **argv, bench_opts *o) {
     char err[512];
     int rc = bench_parse_opts(argc, argv, o, err, sizeof err);
     if (rc == 1) {
-        fputs(usage_head, stdout);
-        opt_help(stdout, 1u << OPT_BENCH, OPT_BENCH);
-        fputs(usage_tail, stdout);
+        opt_usage(stdout, OPT_BENCH, usage_head, usage_tail);
         return 0;
     }
     if (rc) return fprintf(stderr, "lamina: error: bench: %s\n", err), 2;

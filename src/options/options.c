@@ -510,6 +510,13 @@ void opt_help(FILE *out, unsigned mask, opt_command view) {
     }
 }
 
+void opt_usage(FILE *out, opt_command command, const char *head, const char *tail) {
+    fputs(head, out);
+    opt_help(out, 1u << command, command);
+    fputs("  -h, --help            this help\n", out);
+    if (tail) fputs(tail, out);
+}
+
 void opt_names(opt_command command, char *buf, size_t len) {
     size_t used = 0;
     buf[0] = '\0';

@@ -156,6 +156,8 @@ const char *opt_program(opt_command command);
 /* The options of the commands in mask, in table order, as help lines, with
  * the texts of command view where an option means more to it. */
 void opt_help(FILE *out, unsigned mask, opt_command view);
+/* A command's whole --help: head, its options, -h, tail (NULL: none). */
+void opt_usage(FILE *out, opt_command command, const char *head, const char *tail);
 /* The names of the options a command takes, ", "-separated, into buf. */
 void opt_names(opt_command command, char *buf, size_t len);
 

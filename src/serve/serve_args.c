@@ -15,11 +15,7 @@ static const char usage_head[] =
     "-t, -p, -s, -n and --chat-template are the defaults of requests, as the CLI's.\n"
     "\n";
 
-void serve_print_usage(FILE *out) {
-    fputs(usage_head, out);
-    opt_help(out, 1u << OPT_SERVE, OPT_SERVE);
-    fputs("  -h, --help            this help\n", out);
-}
+void serve_print_usage(FILE *out) { opt_usage(out, OPT_SERVE, usage_head, NULL); }
 
 int serve_printable(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
