@@ -39,7 +39,7 @@ grep -q '^Assistant: ' <<<"$chatml" || fail "chatml chat: $chatml"
 grep -Eq "^lamina: prompt [0-9]+ tokens" "$work/chat.err" || fail "chatml: $(cat "$work/chat.err")"
 [ "$(grep -c '^Assistant:' <<<"$default")" = 2 ] || fail "llama2 chat: two answers: $default"
 
-expect 2 "--chat-template: unknown template \(one of: llama2 .* zephyr llama3\)" -- \
+expect 2 "--chat-template: 'llama4' is not one of: llama2 .* zephyr llama3" -- \
     "$lamina" "$m" -z "$tok" -m chat --chat-template llama4
 expect 2 "--chat-template: applies to chat" -- "$lamina" "$m" -z "$tok" --chat-template chatml
 expect 2 "--chat-template does not apply to info" -- "$lamina" info "$m" --chat-template chatml

@@ -13,6 +13,15 @@ aarch64) probe=GetAarch64Info ;;
 *) echo "no cpu_features probe on $(uname -m)"; exit 1 ;;
 esac
 nm "$lamina" | grep " T $probe$" > /dev/null || { echo "$lamina has no symbol $probe"; exit 1; }
+# A machine that refuses ptrace (a container without CAP_SYS_PTRACE, Yama
+# ptrace_scope 3) cannot run this test: skipped (77), saying why.
+if ! trial=$(gdb -nx -batch -ex run --args /bin/true 2>&1) || ! grep -q 'exited normally' <<< "$trial"; then
+    if grep -qi 'ptrace\|Operation not permitted' <<< "$trial"; then
+        echo "SKIPPED: this machine refuses ptrace, which gdb needs: $(grep -im1 'ptrace\|not permitted' <<< "$trial")"
+        exit 77
+    fi
+    echo "gdb cannot run a program here:"; echo "$trial" | tail -3; exit 1
+fi
 # LeakSanitizer cannot run under a debugger (ptrace): this test counts
 # probes, the sanitizer suite's other tests look for leaks.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"

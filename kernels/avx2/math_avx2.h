@@ -1,5 +1,6 @@
-/* Vector helpers shared by the AVX2 kernels: tail masks, horizontal sums and
- * expf. Only static inline code: each kernel file gets its own copy. */
+/* Vector helpers shared by the AVX2 kernels: tail masks, the horizontal max
+ * and expf; sums are the kernels' own, in kernels/ORDER.md's order. Only
+ * static inline code: each kernel file gets its own copy. */
 #ifndef LAMINA_KERNELS_AVX2_MATH_H
 #define LAMINA_KERNELS_AVX2_MATH_H
 
@@ -14,28 +15,6 @@
  * the end of a row, so tails never touch memory outside the buffers. */
 static inline __m256i lm_avx2_tail_mask(int r) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/* The horizontal sums all use one tree per vector, (a0+a1)+(a2+a3) plus
- * (a4+a5)+(a6+a7), whether they reduce one vector or eight at once: a dot
- * product then has the same bits whichever tile or row range computed it. */
-static inline __m256 lm_avx2_reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4,
-                                     __m256 a5, __m256 a6, __m256 a7) {
-    __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                         _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-static inline __m128 lm_avx2_reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
-
-static inline float lm_avx2_hsum(__m256 a) {
-    __m256 u = _mm256_hadd_ps(a, a);
-    u = _mm256_hadd_ps(u, u);
-    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
 }
 
 static inline float lm_avx2_hmax(__m256 a) {

@@ -1,6 +1,7 @@
-/* Vector helpers shared by the AVX-512 kernels: tail masks, horizontal
- * reductions and expf. Only static inline code: each kernel file gets its own
- * copy, compiled with this folder's flags. */
+/* Vector helpers shared by the AVX-512 kernels: tail masks, the horizontal
+ * max and expf; sums are the kernels' own, in kernels/ORDER.md's order. Only
+ * static inline code: each kernel file gets its own copy, compiled with this
+ * folder's flags. */
 #ifndef LAMINA_KERNELS_AVX512_MATH_H
 #define LAMINA_KERNELS_AVX512_MATH_H
 
@@ -20,37 +21,6 @@ static inline __mmask16 lm_avx512_mask16(int r) {
 /* The same for bytes, 0 <= r <= 64. */
 static inline __mmask64 lm_avx512_mask64(int r) {
     return r >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << r) - 1);
-}
-
-/* Sixteen horizontal sums at once: lane i of the result is the sum of v[i].
- * Every sum uses the same tree whatever the other vectors hold, lane l with
- * lane l + 8, then + 4, + 2, + 1 (float addition is commutative bit for bit),
- * so a dot product has the same bits whichever tile or row range computed it
- * and whatever stood beside it (unused inputs may be anything, e.g. zero). */
-static inline __attribute__((always_inline)) __m512 lm_avx512_reduce16(const __m512 v[16]) {
-    __m512 u[8], s[4], z[2];
-    for (int j = 0; j < 8; j++) /* [a: l + (l+8) for l < 8 | b: likewise] */
-        u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], 0xee));
-    for (int j = 0; j < 4; j++) /* 128-bit block m holds the 4 partials of v[4j + m] */
-        s[j] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0x88),
-                             _mm512_shuffle_f32x4(u[2 * j], u[2 * j + 1], 0xdd));
-    for (int j = 0; j < 2; j++) /* block m: 2 partials of v[8j + m], then of v[8j + 4 + m] */
-        z[j] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0x44),
-                             _mm512_shuffle_ps(s[2 * j], s[2 * j + 1], 0xee));
-    /* Lane 4m + k now holds the sum of v[m + 4k]: transpose the 4 x 4. */
-    __m512 r =
-        _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88), _mm512_shuffle_ps(z[0], z[1], 0xdd));
-    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    return _mm512_permutexvar_ps(idx, r);
-}
-
-static inline float lm_avx512_hsum(__m512 a) {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
 }
 
 static inline float lm_avx512_hmax(__m512 a) {

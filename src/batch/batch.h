@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct batch_args {
     const char *model, *tokenizer, *input, *output, *isa;
@@ -21,7 +22,8 @@ typedef struct batch_args {
     int ctx;              /* --ctx N; 0: the most that fits, at most seq_len */
 } batch_args;
 
-extern const char batch_usage[];
+/* The help of `lamina batch` (its options from src/options). */
+void batch_print_usage(FILE *out);
 
 /* Lines longer than this are error records, never parsed or tokenized: 1 KiB
  * per position of the context, at least 1 MiB. A prompt that fits is at most
@@ -32,6 +34,9 @@ size_t batch_default_max_line(int max_ctx);
 
 /* 0 parsed, 1 --help asked, -1 a usage error (already printed). */
 int batch_parse_args(int argc, char **argv, batch_args *a);
+/* The same without I/O (the fuzz target's entry): 0 parsed, 1 --help asked,
+ * 2 a usage error with its line in err. */
+int batch_parse_opts(int argc, char **argv, batch_args *a, char *err, size_t len);
 
 int cli_batch(int argc, char **argv);
 

@@ -2,7 +2,6 @@
  * and writes each request's record once it and every earlier one are done. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "batch_lines.h"
 #include "batch_output.h"
 #include "lamina.h"
+#include "options.h"
 #include "outfile.h"
 #include "request.h"
 #include "wcache.h"
@@ -387,17 +387,6 @@ static long count_requests(const batch_state *st, const char *path) {
     return n;
 }
 
-/* tokenizer.bin in the checkpoint's folder, as the CLI looks for it. */
-/* A GGUF model carries its vocabulary; a llama2.c checkpoint has its
- * tokenizer.bin in its folder. */
-static const char *tokenizer_beside(const char *checkpoint, char *buf, size_t size) {
-    if (lm_file_is_gguf(checkpoint)) return checkpoint;
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", checkpoint);
-    snprintf(buf, size, "%s/tokenizer.bin", dirname(copy));
-    return buf;
-}
-
 /* The output is none of the files the command reads (outfile.h), checked
  * before anything is loaded or opened for writing. */
 static int check_output(const batch_state *st, const char *tok) {
@@ -567,7 +556,7 @@ static int run(batch_state *st) {
 int cli_batch(int argc, char **argv) {
     batch_args a;
     int rc = batch_parse_args(argc, argv, &a);
-    if (rc) return rc > 0 ? (fputs(batch_usage, stdout), 0) : 2;
+    if (rc) return rc > 0 ? (batch_print_usage(stdout), 0) : 2;
     batch_state st = {.a = &a, .total = -1, .progress = isatty(2)};
     st.rules = lm_request_rules_default();
     st.rules.temperature = a.temperature;
@@ -578,7 +567,8 @@ int cli_batch(int argc, char **argv) {
     batch_output_init(&st.out, -1, "stdout");
     st.file = (lm_outfile){.fd = -1};
     char path[PATH_MAX + 32];
-    const char *tok = a.tokenizer ? a.tokenizer : tokenizer_beside(a.model, path, sizeof path);
+    const char *tok = a.tokenizer ? a.tokenizer : opt_tokenizer_default(a.model, path, sizeof path);
+    if (!tok) return fprintf(stderr, "lamina: error: %s: the path is too long\n", a.model), 1;
     rc = check_output(&st, tok);
     if (!rc) rc = open_engine(&st, tok);
     if (!rc) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "batch_output.h"
+#include "bytes.h"
 #include "request.h"
 
 void batch_output_init(batch_output *o, int fd, const char *name) {
@@ -148,32 +149,22 @@ static int write_all(int fd, const char *p, size_t n) {
 /* The finished records at the front, rendered into one buffer (*buf NULL
  * when none is finished); -1 if out of memory. */
 static int render_front(batch_output *o, char **buf, size_t *len, size_t *count) {
-    size_t n = 0, cap = 0, k = 0;
-    *buf = NULL;
+    lm_bytes b = {0};
+    size_t k = 0;
     for (; k < o->n; k++) {
         batch_record *r = o->queue[(o->head + k) % o->cap];
         if (!r->finish) break;
         char *s = render(r);
-        size_t sl = s ? strlen(s) : 0;
-        if (s && n + sl + 1 > cap) {
-            cap = (n + sl + 1) * 2;
-            char *b = realloc(*buf, cap);
-            if (!b)
-                free(s), s = NULL;
-            else
-                *buf = b;
-        }
-        if (!s) {
-            free(*buf);
+        int failed = !s || lm_bytes_add(&b, s, strlen(s), 4096) || lm_bytes_add(&b, "\n", 1, 0);
+        free(s);
+        if (failed) {
+            free(b.p);
             *buf = NULL;
             return -1;
         }
-        memcpy(*buf + n, s, sl);
-        (*buf)[n + sl] = '\n';
-        n += sl + 1;
-        free(s);
     }
-    *len = n;
+    *buf = b.p;
+    *len = b.len;
     *count = k;
     return 0;
 }

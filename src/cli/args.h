@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "options.h"
 
 typedef enum cli_command {
     CLI_RUN,      /* generate or chat */
@@ -37,11 +40,8 @@ typedef struct cli_args {
     const char *kv_type;       /* --kv-type f32|f16; NULL: f32 */
 } cli_args;
 
-/* The number grammar of every option, decimal only. An integer is an optional
- * sign and digits ("-0" is 0; "+5" is 5); a real is an optional sign, digits
- * with an optional fraction (at least one digit in all), and an optional
- * exponent (e or E, optional sign, digits). Hex, inf, nan, spaces: syntax. */
-enum { CLI_NUM_OK = 0, CLI_NUM_SYNTAX = 1, CLI_NUM_RANGE = 2 };
+/* The number grammar of every option (src/options/options.h, which says it). */
+enum { CLI_NUM_OK = OPT_NUM_OK, CLI_NUM_SYNTAX = OPT_NUM_SYNTAX, CLI_NUM_RANGE = OPT_NUM_RANGE };
 /* An integer in 0..max into *out. */
 int cli_parse_uint(const char *s, uint64_t max, uint64_t *out);
 /* A real in min..max (finite) into *out; *tiny is set when it is not zero
@@ -51,6 +51,7 @@ int cli_parse_real(const char *s, double min, double max, double *out, int *tiny
 /* Returns 0, or 2 (a usage error) with a one-line message in err. */
 int cli_parse(int argc, char **argv, cli_args *args, char *err, size_t err_len);
 
-extern const char cli_usage[];
+/* The help of the main command line, generated from the option table. */
+void cli_print_usage(FILE *out);
 
 #endif

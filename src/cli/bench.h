@@ -50,6 +50,9 @@ typedef struct bench_opts {
 
 /* bench_args.c: returns -1 to go on, or an exit status (0 after --help). */
 int bench_parse(int argc, char **argv, bench_opts *o);
+/* The same without I/O or defaults that need the machine (the fuzz target's
+ * entry): 0 parsed, 1 --help asked, 2 a usage error with its line in err. */
+int bench_parse_opts(int argc, char **argv, bench_opts *o, char *err, size_t len);
 int bench_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* 2 */
 int bench_runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* 1 */
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -48,4 +49,12 @@ double bench_prefill_flops(const lm_config *c, int P) {
 /* Each token: products, attention and the classifier. */
 double bench_decode_flops(const lm_config *c, int P, int G) {
     return (token_flops(c) + 2.0 * c->dim * c->vocab_size) * G + attention_flops(c, P, P + G);
+}
+
+/* Here, not in bench_run.c, so that bench_slowdown.c and bench_run.c both
+ * call a leaf instead of each other. */
+double bench_cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

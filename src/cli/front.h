@@ -1,5 +1,6 @@
 /* What the front ends of the lamina command (run.c, info.c, tokenize.c,
- * quantize.c) share with main.c. */
+ * quantize.c, perplexity.c, convert.c) and main.c share: front.c and
+ * threads.c, leaves that call none of them (no call cycles in src/cli). */
 #ifndef LAMINA_CLI_FRONT_H
 #define LAMINA_CLI_FRONT_H
 

@@ -4,9 +4,6 @@
  * and SIGPIPE has its default action. */
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,106 +14,6 @@
 #include "demo.h"
 #include "front.h"
 #include "lamina.h"
-
-const char *cli_isa;
-wcache_opts cli_wcache;
-
-static void print_note(void *arg, const char *line) {
-    (void)arg;
-    cli_warning("%s", line);
-}
-
-int cli_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("lamina: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-void cli_warning(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("lamina: warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-int cli_available_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
-/* ---- models that change while in use ------------------------------------- */
-
-/* The message for a SIGBUS, prepared while loading: a truncated mapped file
- * faults on the first page past its new end, and a bare "Bus error" with the
- * output cut mid-word says nothing about why. */
-static char sigbus_message[512];
-static size_t sigbus_length;
-
-static void on_sigbus(int sig) {
-    (void)sig;
-    if (write(2, sigbus_message, sigbus_length) < 0) _exit(1);
-    _exit(1);
-}
-
-static void watch_model(const char *path) {
-    size_t len = strlen(path), room = sizeof sigbus_message - 80;
-    const char *name = len > room ? path + len - room : path; /* keep the file's name */
-    sigbus_length = (size_t)snprintf(sigbus_message, sizeof sigbus_message,
-                                     "lamina: error: %s%s was truncated or changed while in use\n",
-                                     len > room ? "..." : "", name);
-    if (sigbus_length >= sizeof sigbus_message) sigbus_length = sizeof sigbus_message - 1;
-    struct sigaction sa = {.sa_handler = on_sigbus};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, NULL);
-}
-
-lm_model *cli_load_model(const char *path, lm_error *err) {
-    if (!path) {
-        size_t size;
-        const void *data = demo_model(&size);
-        return lm_model_load_memory(data, size, DEMO_NAME, err);
-    }
-    watch_model(path);
-    return wcache_load(path, &cli_wcache, print_note, NULL, err);
-}
-
-lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int vocab_size,
-                                 lm_error *err) {
-    if (path) return lm_tokenizer_load(path, vocab_size, err);
-    if (!checkpoint) {
-        size_t size;
-        const void *data = demo_tokenizer(&size);
-        return lm_tokenizer_load_memory(data, size, DEMO_TOKENIZER_NAME, vocab_size, err);
-    }
-    /* a GGUF model's own vocabulary, else tokenizer.bin in the checkpoint's folder */
-    if (lm_file_is_gguf(checkpoint)) return lm_tokenizer_load(checkpoint, vocab_size, err);
-    const char *slash = strrchr(checkpoint, '/');
-    size_t dir = slash ? (size_t)(slash - checkpoint) + 1 : 0;
-    char *beside = malloc(dir + sizeof "tokenizer.bin");
-    if (!beside) {
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-        return NULL;
-    }
-    memcpy(beside, checkpoint, dir);
-    memcpy(beside + dir, "tokenizer.bin", sizeof "tokenizer.bin");
-    lm_tokenizer *tok = NULL;
-    if (access(beside, F_OK) && errno == ENOENT)
-        snprintf(err->msg, sizeof err->msg,
-                 "%s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z PATH",
-                 beside);
-    else
-        tok = lm_tokenizer_load(beside, vocab_size, err);
-    free(beside);
-    return tok;
-}
 
 /* ---- standard streams ---------------------------------------------------- */
 
@@ -174,7 +71,7 @@ static int print_version(void) {
 }
 
 static void print_usage(void) {
-    fputs(cli_usage, stdout);
+    cli_print_usage(stdout);
     fputs("\ncommands with their own options (lamina COMMAND --help):\n", stdout);
     for (const cli_subcommand *c = cli_subcommands; c->name; c++)
         printf("  lamina %-10s %s\n", c->name, c->summary);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bytes.h"
 #include "json_run.h"
 #include "request.h"
 #include "request_error.h"
@@ -60,17 +61,9 @@ const char *lm_request_finish_name(lm_request_finish f) {
 }
 
 static int append(lm_request_run *r, const char *s) {
-    size_t n = strlen(s);
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1) cap *= 2;
-        char *t = realloc(r->text, cap);
-        if (!t) return -1;
-        r->text = t;
-        r->cap = cap;
-    }
-    memcpy(r->text + r->len, s, n + 1);
-    r->len += n;
+    lm_bytes b = {r->text, r->len, r->cap};
+    if (lm_bytes_add(&b, s, strlen(s), 256)) return -1;
+    r->text = b.p, r->len = b.len, r->cap = b.cap;
     return 0;
 }
 

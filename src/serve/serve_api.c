@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "bytes.h"
 #include "serve_job.h"
 
 /* The length of the valid UTF-8 character at s (n bytes left), or 0. */
@@ -350,17 +351,9 @@ int serve_parse(const serve_model *m, serve_kind kind, const char *body, size_t 
 /* ---- responses ---------------------------------------------------------- */
 
 static int append(struct serve_job *job, const char *s, size_t n) {
-    if (job->out_len + n + 1 > job->out_cap) {
-        size_t cap = job->out_cap ? job->out_cap : 1024;
-        while (cap < job->out_len + n + 1) cap *= 2;
-        char *grown = realloc(job->out, cap);
-        if (!grown) return -1;
-        job->out = grown;
-        job->out_cap = cap;
-    }
-    memcpy(job->out + job->out_len, s, n);
-    job->out_len += n;
-    job->out[job->out_len] = '\0';
+    lm_bytes b = {job->out, job->out_len, job->out_cap};
+    if (lm_bytes_add(&b, s, n, 1024)) return -1;
+    job->out = b.p, job->out_len = b.len, job->out_cap = b.cap;
     return 0;
 }
 

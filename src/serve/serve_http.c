@@ -19,6 +19,7 @@
 
 #include <microhttpd.h>
 
+#include "bytes.h"
 #include "serve_job.h"
 #include "serve_metrics.h"
 
@@ -57,7 +58,7 @@ typedef struct conn_ctx {
     char path[96];
     char origin[256]; /* a --cors-origin page's origin, echoed in the CORS headers */
     char *body;
-    size_t len;
+    size_t len, cap; /* cap: allocated for body */
     int too_big;
     int closing;           /* answered while draining: Connection: close, so a proxy reconnects */
     serve_error refused;   /* refused.status: the answer, once the body is read (and dropped) */
@@ -429,19 +430,17 @@ static void take_body(struct serve_http *h, conn_ctx *c, const char *data, size_
     if (c->len + n > h->cfg->max_body) {
         free(c->body);
         c->body = NULL;
-        c->len = 0;
+        c->len = c->cap = 0;
         c->too_big = 1;
         return;
     }
-    char *grown = realloc(c->body, c->len + n + 1);
-    if (!grown) {
+    /* doubling: a body in many small pieces costs O(its size), not O(size^2) */
+    lm_bytes b = {c->body, c->len, c->cap};
+    if (lm_bytes_add(&b, data, n, 4096)) {
         c->too_big = 1;
         return;
     }
-    memcpy(grown + c->len, data, n);
-    c->len += n;
-    grown[c->len] = '\0';
-    c->body = grown;
+    c->body = b.p, c->len = b.len, c->cap = b.cap;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

@@ -15,60 +15,11 @@
 
 #include "cli.h"
 #include "serve.h"
+#include "options.h"
+#include "serve_args.h"
 #include "wcache.h"
 
 #define API_KEY_MAX 4096
-
-static const char usage[] =
-    "usage: lamina serve MODEL [options]\n"
-    "An OpenAI-compatible HTTP server with continuous batching: POST /v1/completions,\n"
-    "POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, GET / (chat page).\n"
-    "\n"
-    "  -z, --tokenizer PATH  tokenizer.bin, or a GGUF file whose vocabulary to use\n"
-    "                        (default: a GGUF MODEL's own, else tokenizer.bin beside MODEL)\n"
-    "  --host ADDR           address to listen on (default 127.0.0.1: this machine only)\n"
-    "  --allow-host NAME     also answer requests whose Host is NAME (a proxy's name;\n"
-    "                        repeatable). Bound to loopback, only localhost, 127.0.0.1,\n"
-    "                        [::1] and these are answered (DNS rebinding); bound\n"
-    "                        elsewhere, any Host unless --allow-host narrows it\n"
-    "  --cors-origin ORIGIN  let pages of ORIGIN (e.g. http://localhost:3000; * for any)\n"
-    "                        call the API from a browser (repeatable; default none:\n"
-    "                        other origins get 403)\n"
-    "  --port N              TCP port; 0 = any free one, logged (default 8080)\n"
-    "  --parallel N          requests generating at once (default 8)\n"
-    "  --queue N             requests waiting beyond those; then 503 (default 64)\n"
-    "  --ctx N               longest context of a request (default: the most that fits\n"
-    "                        --parallel KV caches in the memory available, at most the\n"
-    "                        model's seq_len; logged when less)\n"
-    "  --kv-type TYPE        the KV caches' elements: f32 (default) or f16 (half the\n"
-    "                        memory; keys and values rounded to half; other bits)\n"
-    "  --threads N           worker threads (default: automatic)\n"
-    "  --prompt-cache-mb N   keep finished requests' KV caches, up to N MiB, for later\n"
-    "                        requests sharing a prefix (chat turns); answers are the\n"
-    "                        same bytes; 0 = off (default: a quarter of the memory\n"
-    "                        available, printed at start)\n"
-    "  --isa NAME            kernel set (default: the best this CPU runs; also LAMINA_ISA)\n"
-    "  --weights-cache DIR   keep the model's packed weights in DIR (default: the weights\n"
-    "                        cache, $XDG_CACHE_HOME/lamina/weights; lamina cache --help)\n"
-    "  --no-weights-cache    pack the weights in memory at every start\n"
-    "  --chat-template NAME  the chat endpoint's template: llama2, mistral-v1, mistral-v3,\n"
-    "                        mistral-v3-tekken, mistral-v7, mistral-v7-tekken, chatml,\n"
-    "                        zephyr or llama3 (default: the model's; llama2 for .bin\n"
-    "                        checkpoints)\n"
-    "  --api-key KEY         require Authorization: Bearer KEY on /v1. Other users see\n"
-    "                        KEY in ps and /proc/PID/cmdline: prefer LAMINA_API_KEY=KEY\n"
-    "                        or --api-key-file\n"
-    "  --api-key-file PATH   read the key from PATH (one line)\n"
-    "  --alias NAME          the model's name in the API (default: its file name\n"
-    "                        without .bin, still accepted), for clients with a fixed one\n"
-    "  --max-body BYTES      larger request bodies get 413 (default 1048576)\n"
-    "  --timeout S           close connections idle this long (default 30)\n"
-    "  --grace S             on SIGTERM, running requests get this long (default 30);\n"
-    "                        meanwhile the port stays open, /health and new requests\n"
-    "                        answer 503 (a balancer routes elsewhere); exit 0 when the\n"
-    "                        last one is done; a second signal stops at once\n"
-    "  -t, -p, -s, -n        request defaults, as the CLI: temperature (1.0), top-p (0.9),\n"
-    "                        seed (0 = a fresh one per request), steps (256)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fputs("lamina: error: ", stderr);
@@ -80,159 +31,6 @@ static int usage_error(const char *fmt, const char *arg) {
 static int fail(const char *msg) {
     fprintf(stderr, "lamina: error: %s\n", msg);
     return 1;
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
-typedef struct int_opt {
-    const char *name;
-    long lo, hi;
-    void *dst;
-    int is_size;
-} int_opt;
-
-/* A value repeatable options collect (--allow-host, --cors-origin). */
-static int add_value(const char ***list, int *n, int cap, const char *v) {
-    if (!*list && !(*list = calloc((size_t)cap, sizeof **list))) return -1;
-    (*list)[(*n)++] = v;
-    return 0;
-}
-
-/* Names, origins, keys and aliases end up in headers, JSON and logs:
- * printable ASCII only (spaces allowed where the caller does not refuse them). */
-static int printable(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p >= 0x7f) return 0;
-    return *s != '\0';
-}
-
-static int parse_text_opt(const char *a, const char *v, serve_config *c, int cap) {
-    if (strcmp(a, "-z") == 0 || strcmp(a, "--tokenizer") == 0)
-        c->tokenizer_path = v;
-    else if (strcmp(a, "--host") == 0)
-        c->host = v;
-    else if (strcmp(a, "--api-key") == 0)
-        c->api_key = v;
-    else if (strcmp(a, "--api-key-file") == 0)
-        c->api_key_file = v;
-    else if (strcmp(a, "--isa") == 0)
-        c->isa = v;
-    else if (strcmp(a, "--weights-cache") == 0)
-        c->weights_cache = v;
-    else if (strcmp(a, "--chat-template") == 0) {
-        if (lm_chat_template_from_name(v) == LM_CHAT_UNKNOWN)
-            return usage_error("--chat-template: '%s' is not one of: llama2 mistral-v1 "
-                               "mistral-v3 mistral-v3-tekken mistral-v7 mistral-v7-tekken "
-                               "chatml zephyr llama3",
-                               v);
-        c->chat_template_name = v;
-    } else if (strcmp(a, "--kv-type") == 0) {
-        lm_error e;
-        if (lm_kv_type_parse(v, &c->kv_type, &e)) return usage_error("--kv-type: %s", e.msg);
-    } else if (strcmp(a, "--alias") == 0) {
-        if (!printable(v) || strlen(v) > 255)
-            return usage_error("bad value for %s (1 to 255 printable ASCII characters)", a);
-        c->alias = v;
-    } else if (strcmp(a, "--allow-host") == 0) {
-        if (!printable(v) || strchr(v, '/') || strchr(v, ' '))
-            return usage_error("bad value for %s (a host name or address)", a);
-        if (add_value(&c->allow_hosts, &c->n_allow_hosts, cap, v)) return fail("out of memory");
-    } else if (strcmp(a, "--cors-origin") == 0) {
-        if (!printable(v) || strchr(v, ' ') ||
-            (strcmp(v, "*") != 0 && strncmp(v, "http://", 7) != 0 &&
-             strncmp(v, "https://", 8) != 0))
-            return usage_error("bad value for %s (scheme://host[:port], or *)", a);
-        if (add_value(&c->cors_origins, &c->n_cors_origins, cap, v)) return fail("out of memory");
-    } else
-        return usage_error("unknown option '%s' (lamina serve --help)", a);
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, serve_config *c) {
-    *c = (serve_config){.host = "127.0.0.1",
-                        .port = 8080,
-                        .parallel = 8,
-                        .queue = 64,
-                        .temperature = 1.0f,
-                        .topp = 0.9f,
-                        .steps = 256,
-                        .max_body = 1 << 20,
-                        .timeout_s = 30,
-                        .grace_s = 30,
-                        .prompt_cache_mb = -1};
-    long seed = 0, max_body = (long)c->max_body;
-    int_opt ints[] = {
-        {"--port", 0, 65535, &c->port, 0},
-        {"--parallel", 1, 1024, &c->parallel, 0},
-        {"--queue", 0, 100000, &c->queue, 0},
-        {"--ctx", 0, 1 << 20, &c->ctx, 0},
-        {"--threads", 0, 1024, &c->threads, 0},
-        {"--timeout", 1, 86400, &c->timeout_s, 0},
-        {"--grace", 0, 86400, &c->grace_s, 0},
-        {"-n", 0, 1 << 20, &c->steps, 0},
-        {"--max-body", 1, 1L << 30, &max_body, 1},
-        {"-s", 0, LONG_MAX, &seed, 1},
-        {"--prompt-cache-mb", 0, 1L << 30, &c->prompt_cache_mb, 1},
-    };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) return fputs(usage, stdout), -1;
-        if (a[0] != '-') {
-            if (c->model_path) return usage_error("unexpected argument '%s'", a);
-            c->model_path = a;
-            continue;
-        }
-        if (strcmp(a, "--no-weights-cache") == 0) {
-            c->no_weights_cache = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return usage_error("%s needs a value", a);
-        const char *v = argv[++i];
-        int matched = 0;
-        for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
-            if (strcmp(a, ints[k].name) != 0) continue;
-            long x;
-            if (parse_long(v, ints[k].lo, ints[k].hi, &x))
-                return usage_error("bad value for %s", a);
-            if (ints[k].is_size)
-                *(long *)ints[k].dst = x;
-            else
-                *(int *)ints[k].dst = (int)x;
-            matched = 1;
-        }
-        if (matched) continue;
-        if (strcmp(a, "-t") == 0 || strcmp(a, "--temperature") == 0) {
-            if (parse_float(v, 0.0f, 100.0f, &c->temperature))
-                return usage_error("bad value for %s (a number >= 0)", a);
-        } else if (strcmp(a, "-p") == 0 || strcmp(a, "--top-p") == 0) {
-            if (parse_float(v, 0.0f, 1.0f, &c->topp))
-                return usage_error("bad value for %s (a number in [0, 1])", a);
-        } else {
-            int rc = parse_text_opt(a, v, c, argc);
-            if (rc) return rc;
-        }
-    }
-    if (!c->model_path)
-        return usage_error("%s", "lamina serve needs a MODEL (lamina serve --help)");
-    c->seed = (uint64_t)seed;
-    c->max_body = (size_t)max_body;
-    return 0;
 }
 
 static const char *format_name(lm_format f) {
@@ -289,14 +87,9 @@ static int open_model(server *s) {
     s->model = wcache_load(c->model_path, &wc, serve_note, NULL, &e);
     if (!s->model) return fail(e.msg);
     lm_model_info info = lm_model_get_info(s->model);
-    if (!c->tokenizer_path && lm_file_is_gguf(c->model_path)) /* it carries its vocabulary */
-        c->tokenizer_path = c->model_path;
-    if (!c->tokenizer_path) {
-        char copy[PATH_MAX];
-        snprintf(copy, sizeof copy, "%s", c->model_path);
-        snprintf(s->tok_path, sizeof s->tok_path, "%s/tokenizer.bin", dirname(copy));
-        c->tokenizer_path = s->tok_path;
-    }
+    if (!c->tokenizer_path)
+        c->tokenizer_path = opt_tokenizer_default(c->model_path, s->tok_path, sizeof s->tok_path);
+    if (!c->tokenizer_path) return fail("the model's path is too long");
     s->tok = lm_tokenizer_load(c->tokenizer_path, info.config.vocab_size, &e);
     if (!s->tok) return fail(e.msg);
     if (c->ctx == 0) { /* the most that fits, said where it is less than seq_len */
@@ -357,7 +150,7 @@ static int read_key_file(server *s) {
     s->key[n] = '\0';
     if (n && s->key[n - 1] == '\n') s->key[--n] = '\0';
     if (n && s->key[n - 1] == '\r') s->key[--n] = '\0';
-    if (n == 0 || strlen(s->key) != n || !printable(s->key)) {
+    if (n == 0 || strlen(s->key) != n || !serve_printable(s->key)) {
         fprintf(stderr, "lamina: error: --api-key-file %s: %s\n", path,
                 n == 0 ? "the file is empty" : "the key must be one line of printable ASCII");
         return 2;
@@ -379,7 +172,8 @@ static int choose_key(server *s) {
     if (!c->api_key) c->api_key = env;
     if (!c->api_key) return 0;
     if (!*c->api_key) return usage_error("%s is empty (unset it to serve without a key)", from);
-    if (!printable(c->api_key)) return usage_error("%s: the key must be printable ASCII", from);
+    if (!serve_printable(c->api_key))
+        return usage_error("%s: the key must be printable ASCII", from);
     return 0;
 }
 
@@ -440,8 +234,10 @@ static int run_server(server *s, int argc, char **argv) {
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = parse_args(argc, argv, &s->cfg);
-    if (rc) return rc < 0 ? 0 : rc;
+    char err[512];
+    int rc = serve_parse_args(argc, argv, &s->cfg, err, sizeof err);
+    if (rc == 1) return serve_print_usage(stdout), 0;
+    if (rc) return fprintf(stderr, "lamina: error: %s\n", err), rc < 0 ? 1 : 2;
     if ((rc = choose_isa(&s->cfg))) return rc;
     if ((rc = choose_key(s))) return rc;
     if ((rc = open_model(s))) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "serve.h"
 #include "request.h"
 
@@ -81,16 +82,11 @@ static cJSON *tokenize(const serve_model *m, const cJSON *root, serve_error *e) 
 /* Append s, its bytes that are not whole UTF-8 as U+FFFD. */
 static int append_utf8(char **buf, size_t *len, size_t *cap, const char *s) {
     char *ok = lm_utf8_repair(s, strlen(s));
-    size_t n = ok ? strlen(ok) : 0;
-    if (ok && *len + n + 1 > *cap) {
-        size_t c = (*len + n + 1) * 2;
-        char *b = realloc(*buf, c);
-        if (b) *buf = b, *cap = c;
-    }
-    int fits = ok && *len + n + 1 <= *cap;
-    if (fits) memcpy(*buf + *len, ok, n + 1), *len += n;
+    lm_bytes b = {*buf, *len, *cap};
+    int rc = ok ? lm_bytes_add(&b, ok, strlen(ok), 64) : -1;
+    *buf = b.p, *len = b.len, *cap = b.cap;
     free(ok);
-    return fits ? 0 : -1;
+    return rc;
 }
 
 static cJSON *detokenize(const serve_model *m, const cJSON *root, serve_error *e) {

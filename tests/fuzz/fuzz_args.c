@@ -1,9 +1,13 @@
-/* Fuzz target: the CLI argument parser (src/cli/args.c).
+/* Fuzz target: the option parsers of every command, all on the one table of
+ * src/options: cli_parse (run, tokenize, info, quantize; src/cli/args.c),
+ * bench_parse_opts (src/cli/bench_args.c), batch_parse_opts
+ * (src/batch/batch_args.c) and serve_parse_args (src/serve/serve_args.c).
  *
  * The input is split on NUL bytes into argv[1..] (argv[0] is "lamina"); each
  * argument is its own allocation so that ASan sees any read past its end.
- * cli_parse must return 0 or 2; on 2 it leaves a one-line message; on 0 every
- * value is in its documented range and every string points into argv. */
+ * Every parser gets the same argv. cli_parse must return 0 or 2; on 2 it
+ * leaves a one-line message; on 0 every value is in its documented range and
+ * every string points into argv; the others likewise. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -11,6 +15,9 @@
 #include <string.h>
 
 #include "args.h"
+#include "batch.h"
+#include "bench.h"
+#include "serve_args.h"
 #include "fuzz_common.h"
 
 #define MAX_ARGS 64
@@ -20,6 +27,74 @@ static int in_argv(const char *s, char **argv, int argc) {
     for (int i = 0; i < argc; i++)
         if (s == argv[i]) return 1;
     return 0;
+}
+
+/* The same bounds in every command (src/options/options.c). */
+static void check_request_defaults(float temperature, float topp, int steps, int threads) {
+    FUZZ_CHECK(isfinite(temperature) && temperature >= 0, "temperature %g", (double)temperature);
+    FUZZ_CHECK(topp >= 0 && topp <= 1, "top-p %g", (double)topp);
+    FUZZ_CHECK(steps >= 0 && steps <= (1 << 30), "steps %d", steps);
+    FUZZ_CHECK(threads >= 0 && threads <= 4096, "threads %d", threads);
+}
+
+static void check_message(int rc, const char *err, size_t size) {
+    if (rc == 2)
+        FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', size), "empty or unterminated message");
+}
+
+static void fuzz_bench(int argc, char **argv) {
+    bench_opts o;
+    char err[256] = "";
+    int rc = bench_parse_opts(argc, argv, &o, err, sizeof err);
+    FUZZ_CHECK(rc >= 0 && rc <= 2, "bench rc %d", rc);
+    check_message(rc, err, sizeof err);
+    if (rc != 0) return;
+    FUZZ_CHECK(o.n_threads >= 0 && o.n_threads <= BENCH_MAX_LIST, "bench threads n %d",
+               o.n_threads);
+    for (int i = 0; i < o.n_threads; i++)
+        FUZZ_CHECK(o.threads[i] >= 1 && o.threads[i] <= 4096, "bench threads %d", o.threads[i]);
+    for (int i = 0; i < o.n_batch; i++)
+        FUZZ_CHECK(o.batch[i] >= 1 && o.batch[i] <= 4096, "bench batch %d", o.batch[i]);
+    FUZZ_CHECK(o.reps >= 1 && o.reps <= 1000 && o.warmup >= 0 && o.warmup <= 1000, "bench reps");
+    FUZZ_CHECK(o.prompt + o.gen > 0, "bench with no tokens");
+    FUZZ_CHECK(in_argv(o.model_path, argv, argc) && in_argv(o.json, argv, argc) &&
+                   in_argv(o.isa, argv, argc),
+               "bench string not from argv");
+}
+
+static void fuzz_batch(int argc, char **argv) {
+    batch_args a;
+    char err[256] = "";
+    int rc = batch_parse_opts(argc, argv, &a, err, sizeof err);
+    FUZZ_CHECK(rc >= 0 && rc <= 2, "batch rc %d", rc);
+    check_message(rc, err, sizeof err);
+    if (rc != 0) return;
+    check_request_defaults(a.temperature, a.topp, a.steps, a.threads);
+    FUZZ_CHECK(a.parallel >= 1 && a.parallel <= 4096, "batch parallel %d", a.parallel);
+    FUZZ_CHECK(a.shard_i >= 0 && a.shard_i < a.shard_n, "batch shard %d/%d", a.shard_i, a.shard_n);
+    FUZZ_CHECK(a.ctx >= 0 && a.ctx <= (1 << 30), "batch ctx %d", a.ctx);
+    FUZZ_CHECK(a.model && in_argv(a.model, argv, argc) && in_argv(a.input, argv, argc) &&
+                   in_argv(a.output, argv, argc) && in_argv(a.tokenizer, argv, argc),
+               "batch string not from argv");
+}
+
+static void fuzz_serve(int argc, char **argv) {
+    serve_config c;
+    char err[256] = "";
+    int rc = serve_parse_args(argc, argv, &c, err, sizeof err);
+    FUZZ_CHECK(rc >= -1 && rc <= 2, "serve rc %d", rc);
+    if (rc == 0) {
+        check_request_defaults(c.temperature, c.topp, c.steps, c.threads);
+        FUZZ_CHECK(c.port >= 0 && c.port <= 65535, "serve port %d", c.port);
+        FUZZ_CHECK(c.parallel >= 1 && c.parallel <= 4096, "serve parallel %d", c.parallel);
+        FUZZ_CHECK(c.model_path && in_argv(c.model_path, argv, argc), "serve model");
+        for (int i = 0; i < c.n_allow_hosts; i++)
+            FUZZ_CHECK(serve_printable(c.allow_hosts[i]), "serve allow-host");
+    } else if (rc != 1) {
+        FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof err), "serve: empty message");
+    }
+    free(c.allow_hosts);
+    free(c.cors_origins);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -65,6 +140,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(a.parallel >= 1 && a.parallel <= 65536, "parallel %d", a.parallel);
         }
     }
+    fuzz_bench(argc, argv);
+    fuzz_batch(argc, argv);
+    fuzz_serve(argc, argv);
     for (int i = 0; i < argc; i++) free(argv[i]);
     return 0;
 }
