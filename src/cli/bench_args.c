@@ -62,6 +62,25 @@ static int add_shapes(bench_opts *o, const char *list, char *err, size_t len) {
     return 0;
 }
 
+/* The dtype names (bench.h's DT_*), for parsing and the table. */
+static const struct {
+    int dt;
+    const char *name;
+} names[] = {{DT_F32, "f32"},       {DT_Q8, "q8"},         {DT_Q4_0, "q4_0"},
+             {DT_Q4_K_M, "q4_k_m"}, {DT_Q5_K_M, "q5_k_m"}, {DT_Q6_K, "q6_k"}};
+
+const char *bench_dtype_name(int dt) {
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].dt == dt) return names[i].name;
+    return "?";
+}
+
+int bench_dtype_parse(const char *name) {
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(names[i].name, name) == 0) return names[i].dt;
+    return 0;
+}
+
 /* --dtype: comma-separated names (bench_dtype_parse) or all. */
 static int set_dtypes(bench_opts *o, const char *val, char *err, size_t len) {
     char buf[128];

@@ -40,24 +40,6 @@ static int block_bytes(int t) {
     }
 }
 
-static const struct {
-    int dt;
-    const char *name;
-} names[] = {{DT_F32, "f32"},       {DT_Q8, "q8"},         {DT_Q4_0, "q4_0"},
-             {DT_Q4_K_M, "q4_k_m"}, {DT_Q5_K_M, "q5_k_m"}, {DT_Q6_K, "q6_k"}};
-
-const char *bench_dtype_name(int dt) {
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (names[i].dt == dt) return names[i].name;
-    return "?";
-}
-
-int bench_dtype_parse(const char *name) {
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strcmp(names[i].name, name) == 0) return names[i].dt;
-    return 0;
-}
-
 /* The GGUF type of a matrix of layer `layer` (-1: output.weight, -2:
  * token_embd.weight); `more` is 1 for attn_v and ffn_down. */
 static int tensor_type(int dt, int layer, int n_layers, int more) {
