@@ -44,6 +44,7 @@ static int drive(cli_loop *l, lm_request_run *run, const char *head, int *got, i
         if (n == 0 && !lm_batch_active(l->batch))
             return fail(err, "the sequence ended without a token");
         if (n == 0) continue; /* a prompt longer than one step's rows */
+        if (ev.prefix) *kept = ev.prefix, ev.prefix = NULL; /* the conversation's KV */
         if (first) {
             t1 = lm_seconds();
             l->stats.prompt_seconds += t1 - t0;
@@ -51,7 +52,6 @@ static int drive(cli_loop *l, lm_request_run *run, const char *head, int *got, i
             if (head && put(l->out, head, strlen(head), err))
                 return lm_request_cancel(run, l->batch), -1;
         }
-        if (ev.prefix) *kept = ev.prefix, ev.prefix = NULL; /* the conversation's KV */
         if (got) got[(*n_got)++] = ev.token;
         lm_request_feed(run, l->batch, &ev);
         size_t len;
