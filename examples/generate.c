@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
     for (int pos = n; logits && generated < N_NEW; pos++) {
         int next = lm_sample(sampler, logits);
         if (lm_token_ends(tok, next, 0)) break; /* the model ended the text (BOS: run.c) */
-        lm_print_piece(stdout, lm_token_piece(tok, prev, next));
+        fputs(lm_piece_text(lm_token_piece(tok, prev, next)), stdout);
         prev = next;
         if (++generated < N_NEW) logits = lm_forward(ctx, &next, 1, pos);
     }

@@ -231,6 +231,12 @@ group_chat() {
     [ $? = 0 ] || fail "chat over a pipe failed: $(cat "$tmp/err")"
     [ "$(grep -c '^Assistant: ' "$tmp/out")" = 3 ] && pass || fail "chat: want 3 answers: $(cat "$tmp/out")"
     grep -q "User:" "$tmp/out" && fail "chat printed a User: prompt to a pipe" || pass
+    # the texts of lamina's chat before it ran on the batch engine (lm_chat at
+    # c5347fa): each turn continues the conversation's KV and random stream
+    cmp -s "$tmp/out" "$shared/golden/kjv1m_chat_s2.txt" && pass || fail "chat -s 2: not the recorded text"
+    yes 'Tell me more of the kings of Israel' | head -50 |
+        "$lamina" "$models/kjv1m.q80.bin" "${z[@]}" -m chat -s 11 -t 0.9 -p 0.9 -n 256 >"$tmp/out" 2>"$tmp/err"
+    cmp -s "$tmp/out" "$shared/golden/kjv1m_q80_chat_s11.txt" && pass || fail "chat -s 11 (q80): not the recorded text"
     # a system prompt and -i as the first turn: the prompt is the Llama 2 template
     # (the demo model is not trained for chat, so only the template is checked)
     local n

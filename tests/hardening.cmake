@@ -30,7 +30,7 @@ add_test(NAME hardening.limits COMMAND test_limits)
 set_tests_properties(hardening.limits PROPERTIES LABELS hardening TIMEOUT 60)
 
 add_executable(test_alloc_failures ${_hardening_dir}/test_alloc_failures.c)
-target_link_libraries(test_alloc_failures PRIVATE liblamina)
+target_link_libraries(test_alloc_failures PRIVATE liblamina lamina_run)
 target_link_options(test_alloc_failures PRIVATE
   -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign,--wrap=strdup)
 add_test(NAME hardening.alloc_failures
@@ -67,6 +67,9 @@ foreach(target checkpoint tokenizer prompt args chat numbers gguf wimage)
   endif()
   if(target MATCHES "^(gguf|wimage)$") # the parsers' own APIs (src/engine)
     target_link_libraries(replay_${target} PRIVATE lamina_engine_internal)
+  endif()
+  if(target STREQUAL "chat") # the CLI's chat loop (src/cli/generate.c)
+    target_link_libraries(replay_${target} PRIVATE lamina_run)
   endif()
   set(_seeds ${_hardening_seeds}/${target})
   if(target STREQUAL "gguf") # its seeds are regressions/gguf (tiny models gguf-py wrote)

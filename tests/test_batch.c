@@ -1,5 +1,5 @@
 /* The batch engine against the single-sequence path: a sequence's tokens must
- * be the same alone (lm_context, as lm_generate runs it) and among 15 others
+ * be the same alone (lm_context, fed one position at a time) and among 15 others
  * of different lengths and settings, joining at different steps, for every
  * kernel set this CPU runs and 1 and 2 threads, fp32 and Q8_0.
  *
@@ -40,7 +40,7 @@ static int make_prompt(int i, int vocab, int *ids) {
     return n;
 }
 
-/* The reference: lm_generate's loop on a context of its own. */
+/* The reference: llama2.c's generate loop on a context of its own. */
 static void alone(const lm_model *m, const char *isa, int threads, int i, want *w) {
     lm_config c = lm_model_get_info(m).config;
     lm_seq_params p = seq_params(i);

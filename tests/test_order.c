@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "generate.h"
 #include "lamina.h"
 
 #define MAX_ISAS 8
@@ -58,15 +59,15 @@ static void list_isas(void) {
 static float topp_of(int seed) { return seed % 2 ? 0.95f : 0.0f; }
 
 /* The text of one seeded generation, malloc'ed (NULL on error). */
-static char *generate_text(lm_context *ctx, const lm_tokenizer *tok, int vocab, const char *prompt,
+static char *generate_text(lm_batch *b, const lm_tokenizer *tok, int vocab, const char *prompt,
                            int steps, int seed) {
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
     lm_error err;
-    lm_stats stats;
     lm_sampler *s = lm_sampler_new(vocab, 1.0f, topp_of(seed), (uint64_t)seed, &err);
-    int rc = out && s ? lm_generate(ctx, tok, s, prompt, steps, out, &stats, &err) : -1;
+    cli_loop l = {b, tok, s, steps, steps, NULL, out, {0}};
+    int rc = out && s ? cli_generate(&l, prompt, &err) : -1;
     CHECK(rc == 0, "generation failed: %s", rc == -1 ? "no sampler or stream" : err.msg);
     lm_sampler_free(s);
     if (out) fclose(out);
@@ -147,14 +148,22 @@ static void run_case(const gen_case *c) {
     char **ref = calloc((size_t)n_seeds, sizeof *ref);
     for (int i = 0; i < n_isas; i++)
         for (int threads = 1; threads <= max_threads; threads++) {
+            /* text through the CLI's loop (a batch of one), ids through lm_forward */
             lm_context *ctx = lm_context_new(m, (lm_context_params){steps, threads, isas[i]}, &err);
-            CHECK(ctx != NULL, "%s %s: %s", c->model, isas[i], ctx ? "" : err.msg);
-            if (!ctx) continue;
+            lm_batch *b = ctx && tok
+                              ? lm_batch_new(m, (lm_batch_params){1, steps, threads, isas[i]}, &err)
+                              : NULL;
+            CHECK(ctx != NULL && (b || !tok), "%s %s: %s", c->model, isas[i],
+                  ctx && (b || !tok) ? "" : err.msg);
+            if (!ctx || (tok && !b)) {
+                lm_context_free(ctx);
+                continue;
+            }
             int differ = 0, first = 0;
             size_t at = 0;
             for (int seed = 1; seed <= seeds; seed++) {
                 char *text =
-                    tok ? generate_text(ctx, tok, vocab, c->prompt, steps, seed)
+                    tok ? generate_text(b, tok, vocab, c->prompt, steps, seed)
                         : generate_ids(ctx, vocab, ids, 1 + c->n_ids, steps, seed, c->greedy);
                 if (!text) continue;
                 char **r = &ref[seed - 1];
@@ -170,6 +179,7 @@ static void run_case(const gen_case *c) {
                   "(first: seed %d, from byte %zu)",
                   c->model, what, isas[i], threads, isas[0], differ, seeds, first, at);
             lm_context_free(ctx);
+            lm_batch_free(b);
         }
     printf("%s, %s: %d seeds, %d positions, compared over %d kernel sets x %d thread counts\n",
            c->model, what, seeds, steps, n_isas, max_threads);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "generate.h"
 #include "gguf.h"
 #include "vocab.h"
 
@@ -524,7 +525,7 @@ static int run_seq(lm_batch *b, const lm_tokenizer *tok, const int *prompt, int 
 
 /* A tokenizer.bin runs until the context is full (the model never samples
  * BOS here); the same vocabulary as GGUF with EOS (or EOT) set to the k-th
- * token sampled stops right there, in the batch API and in lm_generate, whose
+ * token sampled stops right there, in the batch API and in the CLI's loop, whose
  * text is the first k - 1 tokens' (the end token prints nothing). */
 static int test_stop(const char *model_path, const char *bin_path) {
     enum { CTX = 48 };
@@ -558,7 +559,7 @@ static int test_stop(const char *model_path, const char *bin_path) {
         CHECK(n == k + 1 && fin == LM_FINISH_STOP && got[k] == all[k],
               "%s: stopped after %d tokens (finish %d), want %d", variant ? "eot" : "eos", n, fin,
               k + 1);
-        /* lm_generate prints the same text up to the end token */
+        /* the CLI's loop (cli_generate) prints the same text up to the end token */
         char want[4096] = "";
         for (int i = 1; i < n_prompt; i++)
             strcat(want, lm_token_piece(bin, prompt[i - 1], prompt[i]));
@@ -567,18 +568,15 @@ static int test_stop(const char *model_path, const char *bin_path) {
         strcat(want, "\n");
         char text[4096] = "";
         FILE *out = fmemopen(text, sizeof text - 1, "w");
-        lm_context *ctx = lm_context_new(m, (lm_context_params){CTX, 1, NULL}, &err);
         lm_sampler *s = lm_sampler_new(lm_model_get_info(m).config.vocab_size, 0, 0, 1, &err);
-        lm_stats st;
-        CHECK(ctx && s && out &&
-                  !lm_generate(ctx, gg, s, "And it came to pass", CTX, out, &st, &err),
-              "lm_generate: %s", err.msg);
+        cli_loop l = {b, gg, s, CTX, CTX, NULL, out, {0}};
+        CHECK(s && out && !cli_generate(&l, "And it came to pass", &err), "cli_generate: %s",
+              err.msg);
         if (out) fclose(out);
-        CHECK(!strcmp(text, want) && st.generated_tokens == k + 1,
-              "lm_generate (%s) printed '%s' in %d tokens; want '%s' in %d",
-              variant ? "eot" : "eos", text, st.generated_tokens, want, k + 1);
+        CHECK(!strcmp(text, want) && l.stats.generated_tokens == k + 1,
+              "cli_generate (%s) printed '%s' in %d tokens; want '%s' in %d",
+              variant ? "eot" : "eos", text, l.stats.generated_tokens, want, k + 1);
         lm_sampler_free(s);
-        lm_context_free(ctx);
         free(p2);
         lm_tokenizer_free(gg);
     }

@@ -20,7 +20,7 @@ set_tests_properties(tokenizer.golden tokenizer.round_trip tokenizer.bad_files t
 
 # SentencePiece vocabularies from arrays (GGUF's kind; test_vocab.c, white-box).
 add_executable(test_vocab ${CMAKE_CURRENT_LIST_DIR}/test_vocab.c)
-target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal m)
+target_link_libraries(test_vocab PRIVATE liblamina lamina_engine_internal lamina_run m)
 add_test(NAME tokenizer.vocab_encode COMMAND test_vocab encode)
 add_test(NAME tokenizer.vocab_bad COMMAND test_vocab bad)
 add_test(NAME tokenizer.vocab_gguf COMMAND test_vocab gguf)

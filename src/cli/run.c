@@ -7,6 +7,7 @@
 
 #include "demo.h"
 #include "front.h"
+#include "generate.h"
 
 /* run.c asks for a system prompt when chatting at a terminal without -y. */
 static char *ask_system_prompt(void) {
@@ -23,15 +24,15 @@ static char *ask_system_prompt(void) {
     return line;
 }
 
-static void print_summary(const lm_stats *s, const lm_context *ctx) {
+static void print_summary(const cli_stats *s, const lm_batch *b) {
     fflush(stdout); /* the text, which ends its line, comes first on a shared terminal */
     fprintf(
         stderr,
         "lamina: prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s (%s, %d thread%s)\n",
         s->prompt_tokens, s->prompt_seconds > 0 ? s->prompt_tokens / s->prompt_seconds : 0.0,
         s->generated_tokens,
-        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0,
-        lm_context_isa(ctx), lm_context_n_threads(ctx), lm_context_n_threads(ctx) == 1 ? "" : "s");
+        s->generate_seconds > 0 ? s->generated_tokens / s->generate_seconds : 0.0, lm_batch_isa(b),
+        lm_batch_n_threads(b), lm_batch_n_threads(b) == 1 ? "" : "s");
 }
 
 /* ---- generation and chat ------------------------------------------------ */
@@ -39,13 +40,14 @@ static void print_summary(const lm_stats *s, const lm_context *ctx) {
 typedef struct session {
     lm_model *model;
     lm_tokenizer *tok;
-    lm_context *ctx;
+    lm_batch *batch; /* one sequence: the CLI runs on the batch engine */
     lm_sampler *sampler;
+    int steps, seq_len;
 } session;
 
 static void session_free(session *s) {
     lm_sampler_free(s->sampler);
-    lm_context_free(s->ctx);
+    lm_batch_free(s->batch);
     lm_tokenizer_free(s->tok);
     lm_model_free(s->model);
 }
@@ -65,23 +67,24 @@ static int session_open(session *s, const cli_args *a, lm_error *e) {
         if (steps < info.config.seq_len) fprintf(stderr, "lamina: %s\n", why);
         if (steps < 1) return snprintf(e->msg, sizeof e->msg, "no memory for a KV cache"), -1;
     }
-    s->ctx = lm_context_new(s->model, (lm_context_params){steps, a->threads, cli_isa, kv}, e);
-    if (!s->ctx) return -1;
+    s->steps = steps;
+    s->seq_len = info.config.seq_len;
+    s->batch = lm_batch_new(s->model, (lm_batch_params){1, steps, a->threads, cli_isa, kv}, e);
+    if (!s->batch) return -1;
     uint64_t seed = a->seed ? a->seed : (uint64_t)time(NULL);
     s->sampler = lm_sampler_new(info.config.vocab_size, a->temperature, a->topp, seed, e);
     if (!s->sampler) return -1;
-    return lm_sampler_set_isa(s->sampler, lm_context_isa(s->ctx), e);
+    return lm_sampler_set_isa(s->sampler, lm_batch_isa(s->batch), e);
 }
 
-static int chat(session *s, const cli_args *a, lm_stats *stats, lm_error *e) {
+static int chat(session *s, cli_loop *l, const cli_args *a, lm_error *e) {
     lm_chat_template t;
     if (lm_chat_template_choose(a->chat_template, lm_tokenizer_chat_template(s->tok), &t, e))
         return -1;
     char *asked = !a->system && isatty(0) ? ask_system_prompt() : NULL;
-    int rc = lm_chat_as(s->ctx, s->tok, t, s->sampler, a->system ? a->system : asked, a->prompt,
-                        isatty(0), stdin, stdout, stats, e);
+    int rc = cli_chat(l, t, a->system ? a->system : asked, a->prompt, isatty(0), e);
     free(asked);
-    if (rc == LM_CONTEXT_FULL) { /* the normal end of a long chat */
+    if (rc == CLI_CONTEXT_FULL) { /* the normal end of a long chat */
         fprintf(stderr, "lamina: %s\n", e->msg);
         rc = 0;
     }
@@ -105,16 +108,15 @@ int cmd_run(const cli_args *a) {
         return 2;
     }
     int rc = session_open(&s, a, &e);
-    lm_stats stats;
+    cli_loop l = {s.batch, s.tok, s.sampler, s.steps, s.seq_len, stdin, stdout, {0}};
     if (!rc && a->chat)
-        rc = chat(&s, a, &stats, &e);
+        rc = chat(&s, &l, a, &e);
     else if (!rc)
-        rc = lm_generate(s.ctx, s.tok, s.sampler, prompt, lm_context_n_ctx(s.ctx), stdout, &stats,
-                         &e);
+        rc = cli_generate(&l, prompt, &e);
     if (rc)
         cli_error("%s", e.msg);
     else
-        print_summary(&stats, s.ctx);
+        print_summary(&l.stats, s.batch);
     session_free(&s);
     return rc ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /* The Llama 2 chat template: the one place that turns chat messages into
- * tokens, for `lamina -m chat` (lm_chat), `lamina batch` and `lamina serve`.
+ * tokens, for `lamina -m chat` (lm_chat_turn), `lamina batch` and `lamina serve`.
  * Meta's reference renders each user turn as "[INST] ... [/INST]" after BOS and
- * closes each answer with EOS; lm_chat tokenizes turn by turn (the answer is
+ * closes each answer with EOS; the CLI's chat tokenizes turn by turn (the answer is
  * sampled, not encoded), so this does the same: a turn encoded on its own. */
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +239,8 @@ int lm_chat_end_token(const lm_tokenizer *tok, lm_chat_template t) {
  * text between two special tokens (with SentencePiece's space prefix). */
 typedef struct render {
     const lm_tokenizer *tok;
-    int cont; /* a turn after an answer's end token (lm_chat): no BOS, the tail of that answer */
+    int cont; /* a turn after an answer's end token (lm_chat_turn): no BOS, the tail of that answer
+               */
     ids out;
     char *text;
     size_t len, cap;

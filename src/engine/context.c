@@ -11,7 +11,6 @@
 #include "internal.h"
 
 /* Prompt tokens go through the layers in blocks of this many rows. */
-#define LM_MAX_BATCH 64
 
 /* Models whose per-token weights fit well inside the caches get at most two
  * threads: stories260K decodes 1.3-1.6x faster on two than on one (attention

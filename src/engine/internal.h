@@ -9,17 +9,13 @@
 /* Fill err (if any) with a printf-style one-line message; returns -1. */
 int lm_fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* generate.c: 1 if all n logits are finite; generation stops otherwise. */
-int lm_logits_finite(const float *logits, int n);
 /* tokenizer.c: the longest piece in bytes (a turn of B bytes is at least
  * B / max_piece tokens). */
 int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 
-/* chat_template.c: one user turn as lm_chat_as feeds it: the first (with
- * BOS and the system message), or a later one, which follows the previous
- * answer's end token (lm_chat_end_token) in the context. */
-int *lm_chat_turn(const lm_tokenizer *tok, lm_chat_template t, const char *system, const char *user,
-                  int first, int *n_out, lm_error *err);
+/* Prompt rows one forward pass takes: lm_context's block, and what a batch
+ * adds to its one row per sequence so that joining sequences start quickly. */
+#define LM_MAX_BATCH 64
 
 /* a * b, or UINT64_MAX when it overflows (so absurd headers stay absurd). */
 uint64_t lm_mul(uint64_t a, uint64_t b);

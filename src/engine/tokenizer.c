@@ -1042,5 +1042,3 @@ const char *lm_token_text(const lm_tokenizer *tok, int prev, int token) {
     const char *piece = lm_token_piece(tok, prev, token);
     return tok && tok->kind != KIND_BIN ? piece : lm_piece_text(piece);
 }
-
-void lm_print_piece(FILE *out, const char *piece) { fputs(lm_piece_text(piece), out); }

@@ -343,7 +343,7 @@ int lm_tokenizer_bos(const lm_tokenizer *tok);
 const char *lm_tokenizer_chat_template(const lm_tokenizer *tok);
 int lm_tokenizer_eos(const lm_tokenizer *tok);
 
-/* Where sampling ends: chat 0 for a continuation (lm_generate, completions),
+/* Where sampling ends: chat 0 for a continuation (generation, completions),
  * 1 for an assistant's answer. A tokenizer.bin keeps run.c's rules: BOS ends
  * a continuation, EOS an answer (lm_tokenizer_stop_token). A GGUF vocabulary
  * ends both at its end-of-generation tokens: eos_token_id (the stop token),
@@ -371,10 +371,8 @@ const char *lm_token_piece(const lm_tokenizer *tok, int prev, int token);
  * character split into byte tokens comes out whole). */
 const char *lm_token_text(const lm_tokenizer *tok, int prev, int token);
 
-/* Print a piece, skipping single bytes that are neither printable nor space. */
-void lm_print_piece(FILE *out, const char *piece);
-/* What lm_print_piece prints, as a string: `piece`, or "" for NULL and for a
- * single byte that is neither printable nor space. */
+/* A piece as run.c's safe_printf prints it: `piece`, or "" for NULL and for
+ * a single byte that is neither printable nor space. */
 const char *lm_piece_text(const char *piece);
 
 /* ---- chat template ------------------------------------------------------ */
@@ -386,7 +384,7 @@ typedef struct lm_chat_message {
     const char *content;
 } lm_chat_message;
 
-/* The Llama 2 chat template, as lm_chat feeds it: an optional system message
+/* The Llama 2 chat template, as a chat feeds it: an optional system message
  * first (empty content = none), then user, assistant, user, ... ending with a
  * user turn. Each user turn is BOS + "[INST] <<SYS>>\nSYS\n<</SYS>>\n\nUSER [/INST]"
  * (the system block in the first turn only; "[INST] USER [/INST]" without it);
@@ -439,6 +437,13 @@ int lm_chat_template_choose(const char *name, const char *model_template, lm_cha
  * ids, or NULL with err set (LM_CHAT_UNKNOWN included). */
 int *lm_chat_format(const lm_tokenizer *tok, lm_chat_template t, const lm_chat_message *msgs, int n,
                     int *n_out, lm_error *err);
+/* One user turn of a chat that goes on in one context (the lamina CLI's
+ * chat): the first (first 1: BOS, the system message if not NULL or empty,
+ * the user's message) or a later one, fed after the previous answer and its
+ * end token (lm_chat_end_token); ends with the opening of the answer. A
+ * malloc'd array of *n_out ids, or NULL with err set. */
+int *lm_chat_turn(const lm_tokenizer *tok, lm_chat_template t, const char *system, const char *user,
+                  int first, int *n_out, lm_error *err);
 /* The token that ends the assistant's answer under t: <|im_end|> (chatml) or
  * <|endoftext|> (zephyr) or <|eot_id|> (llama3) where the vocabulary has it,
  * else EOS. */
@@ -469,8 +474,10 @@ int lm_sample(lm_sampler *s, float *logits);
  * a new sequence's prompt, or the token a running one sampled last), so each
  * weight is read once per step for all of them. Sequences join and leave
  * between steps (continuous batching). A sequence's tokens are bit-identical
- * whatever else is in the batch, and equal to lm_generate's for the same
- * prompt, seed and settings. Not thread-safe: one thread drives a batch. */
+ * whatever else is in the batch. The one generation path: the lamina CLI
+ * generates and chats on a batch of one (src/cli/generate.c), and its
+ * tokens equal lm_forward's fed one position at a time. Not thread-safe: one
+ * thread drives a batch. */
 typedef struct lm_batch lm_batch;
 
 typedef struct lm_batch_params {
@@ -490,7 +497,7 @@ void lm_batch_free(lm_batch *b);
 typedef void lm_logits_fn(void *arg, int pos, float *logits, int vocab_size);
 
 typedef struct lm_seq_params {
-    int n_ctx;         /* positions: prompt + generated (lm_generate's steps); 0 = max_ctx */
+    int n_ctx;         /* positions: prompt + generated (the CLI's -n); 0 = max_ctx */
     float temperature; /* as lm_sampler_new */
     float topp;
     uint64_t seed;
@@ -524,6 +531,11 @@ typedef struct lm_seq_params {
     int keep;
     const struct lm_prefix *prefix;
     int prefix_len;
+    /* If not NULL, the caller's sampler (temperature, topp and seed are then
+     * unused): it samples this sequence's tokens with the batch's kernel set
+     * and goes on from its state, so a chat's turns, each a sequence, draw
+     * from one random stream. It must outlive the sequence; not freed. */
+    lm_sampler *sampler;
 } lm_seq_params;
 
 /* The KV cache of a sequence's first positions, the tokens at them, and the
@@ -581,35 +593,10 @@ lm_prefix *lm_batch_snapshot(const lm_batch *b, int seq, int n, lm_error *err);
 /* Bytes of KV cache the batch has allocated now (each sequence's own). */
 uint64_t lm_batch_kv_bytes(const lm_batch *b);
 
-/* ---- generation -------------------------------------------------------- */
-
-typedef struct lm_stats {
-    int prompt_tokens;    /* tokens fed from the prompt (BOS included) */
-    int generated_tokens; /* tokens sampled */
-    double prompt_seconds;
-    double generate_seconds;
-} lm_stats;
-
-/* llama2.c's generate(): feed the prompt (with BOS), then sample until `steps`
- * positions are used or the stop token is sampled (lm_token_ends: BOS for a
- * tokenizer.bin, as run.c); print the text to `out` as it comes.
- * steps must be <= the context's n_ctx. Returns 0, or non-zero with err set. */
-int lm_generate(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *prompt,
-                int steps, FILE *out, lm_stats *stats, lm_error *err);
-
-/* Llama 2 chat: read user turns line by line from `in` (first_user, if not
- * NULL, is the first turn), answer on `out`, until EOF (returns 0) or until the
- * context is full (returns LM_CONTEXT_FULL, err says how full). system may be
- * NULL. `prompt_user` prints "User: " before reading each line (interactive). */
-#define LM_CONTEXT_FULL 1
-int lm_chat(lm_context *ctx, const lm_tokenizer *tok, lm_sampler *sampler, const char *system,
-            const char *first_user, int prompt_user, FILE *in, FILE *out, lm_stats *stats,
-            lm_error *err);
-/* lm_chat through template t (lm_chat is lm_chat_as with LM_CHAT_LLAMA2):
- * each answer ends at lm_chat_end_token, which stays in the context. */
-int lm_chat_as(lm_context *ctx, const lm_tokenizer *tok, lm_chat_template t, lm_sampler *sampler,
-               const char *system, const char *first_user, int prompt_user, FILE *in, FILE *out,
-               lm_stats *stats, lm_error *err);
+/* The kernel set a batch runs and its threads (for reports, as
+ * lm_context_isa and lm_context_n_threads). */
+const char *lm_batch_isa(const lm_batch *b);
+int lm_batch_n_threads(const lm_batch *b);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -131,6 +131,10 @@ typedef struct lm_request {
      * JSON and still end with finish_reason "stop"). */
     struct lm_json_schema *response_format;
     int n; /* "n": choices, 1..LM_REQUEST_MAX_N (default 1) */
+    /* Not a field: prompt_ids are a chat's turns so far (the CLI's chat, one
+     * run per answer): the answer ends at chat_template's end token, as for
+     * messages. */
+    int chat_ids;
 } lm_request;
 
 /* The most choices ("n") one request may ask for. */
@@ -280,6 +284,10 @@ uint64_t lm_prompt_cache_default_bytes(uint64_t batch_kv_bytes);
  * and leaves its own behind when it ends. partition NULL = "". The run keeps
  * the pointers; both must outlive it. */
 void lm_request_set_cache(lm_request_run *run, lm_prompt_cache *c, const char *partition);
+/* Sample with the caller's sampler s (before submit; lm_seq_params.sampler):
+ * the request's temperature, topp and seed are then unused. s must outlive
+ * the run's sequence. */
+void lm_request_set_sampler(lm_request_run *run, lm_sampler *s);
 /* Prompt positions this run took from the cache (0 without). */
 int lm_request_cached_tokens(const lm_request_run *run);
 

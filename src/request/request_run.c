@@ -154,6 +154,7 @@ static int setup_hook(lm_request_run *r, const lm_request *req, lm_error *err) {
  * Refused before tokenizing, which costs time and tens of bytes of memory per
  * byte of text: a request's cost stays bounded by its context. */
 static int cannot_fit(const lm_tokenizer *tok, const lm_request *req, int max_ctx, lm_error *err) {
+    if (req->prompt_ids) return 0; /* counted as they are (lm_request_prepare_choice) */
     size_t bytes = 0;
     if (req->messages)
         for (int i = 0; i < req->n_messages; i++) bytes += strlen(req->messages[i].content);
@@ -201,12 +202,12 @@ lm_request_run *lm_request_prepare_choice(const lm_tokenizer *tok, int max_ctx,
         .temperature = req->temperature,
         .topp = req->topp,
         .seed = (req->seed ? req->seed : (uint64_t)time(NULL)) + (uint64_t)index, /* -s 0 */
-        .stop_token = req->messages ? lm_chat_end_token(tok, req->chat_template)
-                                    : lm_tokenizer_stop_token(tok, 0),
+        .stop_token = req->messages || req->chat_ids ? lm_chat_end_token(tok, req->chat_template)
+                                                     : lm_tokenizer_stop_token(tok, 0),
         .end_tokens = tok,
     };
     r->max_tokens = req->max_tokens;
-    r->chat = req->messages != NULL;
+    r->chat = req->messages != NULL || req->chat_ids;
     r->prev = r->ids[r->n_ids - 1];
     /* response_format: the mask goes in through the request's hook */
     if (req->response_format &&
@@ -248,6 +249,8 @@ void lm_request_set_cache(lm_request_run *r, lm_prompt_cache *c, const char *par
 }
 
 int lm_request_cached_tokens(const lm_request_run *r) { return r->cached; }
+
+void lm_request_set_sampler(lm_request_run *r, lm_sampler *s) { r->params.sampler = s; }
 
 /* Add the sequence, from the cache's longest shared prefix when there is one.
  * Short of memory, the cache's entries are what can go: dropped, and tried

@@ -1,10 +1,10 @@
-/* Fuzz target: the chat reader and loop (lm_chat, src/engine/generate.c).
+/* Fuzz target: the chat reader and loop (cli_chat, src/cli/generate.c).
  *
  * A tiny random-weight model on the Llama 2 vocabulary answers the input as
  * standard input: any bytes, lines of any length, NULs, CRs, no final
  * newline. The first byte picks the context size (8..71 positions), whether
  * there is a system prompt and whether the first line is given as the first
- * turn. lm_chat must return 0, LM_CONTEXT_FULL or -1 with a one-line message,
+ * turn. cli_chat must return 0, CLI_CONTEXT_FULL or -1 with a one-line message,
  * and a line longer than the context can hold must not be read whole (the
  * harness caps the input at 64 KiB; the reader's cap is what keeps memory
  * bounded on an endless line). */
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "generate.h"
 #include "lamina.h"
 
 static lm_tokenizer *tok;
@@ -62,19 +63,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (!len) getc(in); /* an empty stream: consume the placeholder byte */
     lm_error e;
-    lm_context *ctx = lm_context_new(model, (lm_context_params){n_ctx, 1, NULL}, &e);
-    FUZZ_CHECK(ctx != NULL, "%s", e.msg);
+    lm_batch *b = lm_batch_new(model, (lm_batch_params){1, n_ctx, 1, NULL}, &e);
+    FUZZ_CHECK(b != NULL, "%s", e.msg);
     lm_sampler *s = lm_sampler_new(lm_tokenizer_vocab_size(tok), 0.0f, 0.9f, 1, &e);
     FUZZ_CHECK(s != NULL, "%s", e.msg);
-    lm_stats st;
+    cli_loop l = {b, tok, s, n_ctx, 128, in, sink, {0}};
     e.msg[0] = '\0';
-    int rc = lm_chat(ctx, tok, s, system ? "Be brief." : NULL, first, 0, in, sink, &st, &e);
-    FUZZ_CHECK(rc == 0 || rc == LM_CONTEXT_FULL || rc == -1, "rc %d", rc);
-    if (rc) fuzz_check_message(e.msg, "lm_chat");
+    int rc = cli_chat(&l, LM_CHAT_LLAMA2, system ? "Be brief." : NULL, first, 0, &e);
+    FUZZ_CHECK(rc == 0 || rc == CLI_CONTEXT_FULL || rc == -1, "rc %d", rc);
+    if (rc) fuzz_check_message(e.msg, "cli_chat");
+    cli_stats st = l.stats;
     FUZZ_CHECK(st.prompt_tokens + st.generated_tokens <= n_ctx + 1, "%d + %d tokens in %d",
                st.prompt_tokens, st.generated_tokens, n_ctx);
     lm_sampler_free(s);
-    lm_context_free(ctx);
+    lm_batch_free(b);
     fclose(in);
     free(first);
     return 0;

@@ -1,6 +1,7 @@
 /* Allocation failures are errors, not crashes: every allocation the library
  * makes while loading a model and a tokenizer, creating a context and a
- * sampler, generating and chatting is made to fail in turn (malloc, calloc,
+ * sampler, generating and chatting (the CLI's loops on the request driver)
+ * is made to fail in turn (malloc, calloc,
  * realloc, posix_memalign and strdup are wrapped at link time with
  * -Wl,--wrap, which catches the calls from liblamina's objects). Each run
  * must either succeed or return an error with a message; under ASan, LeakSanitizer
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "../check.h"
+#include "generate.h"
 #include "lamina.h"
 
 static long fail_at = -1, n_allocs;
@@ -39,43 +41,40 @@ char *__wrap_strdup(const char *s) { return inject() ? NULL : __real_strdup(s); 
 
 static const char *checkpoint, *tokenizer;
 
-/* One session of the CLI's kind. Returns 0 on success, -1 on a reported error. */
+/* One session of the CLI's kind (its loops, src/cli/generate.c, on a batch
+ * of one). Returns 0 on success, -1 on a reported error. */
 static int session(lm_error *err) {
     int rc = -1;
     lm_tokenizer *tok = NULL;
-    lm_context *ctx = NULL;
+    lm_batch *b = NULL;
     lm_sampler *sampler = NULL;
-    lm_stats stats;
     lm_model *m = lm_model_load(checkpoint, err);
     if (!m) goto out;
     int vocab = lm_model_get_info(m).config.vocab_size;
     if (!(tok = lm_tokenizer_load(tokenizer, vocab, err))) goto out;
-    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1, NULL}, err))) goto out;
+    if (!(b = lm_batch_new(m, (lm_batch_params){1, 48, 1, NULL}, err))) goto out;
     if (!(sampler = lm_sampler_new(vocab, 0.8f, 0.9f, 7, err))) goto out;
     FILE *out = fopen("/dev/null", "w");
-    if (lm_generate(ctx, tok, sampler, "And it came to pass", 12, out, &stats, err)) {
+    cli_loop l = {b, tok, sampler, 12, 48, NULL, out, {0}};
+    if (cli_generate(&l, "And it came to pass", err)) {
         fclose(out);
         goto out;
     }
-    CHECK(stats.generated_tokens > 0, "generate succeeded without generating");
-    lm_context_free(ctx);
-    if (!(ctx = lm_context_new(m, (lm_context_params){48, 1, NULL}, err))) {
-        fclose(out);
-        goto out;
-    }
+    CHECK(l.stats.generated_tokens > 0, "generate succeeded without generating");
     char turns[] = "who art thou\nand whence\n";
     FILE *in = fmemopen(turns, strlen(turns), "r");
-    int chat = lm_chat(ctx, tok, sampler, "be brief", "hello", 0, in, out, &stats, err);
+    l = (cli_loop){b, tok, sampler, 48, 48, in, out, {0}};
+    int chat = cli_chat(&l, LM_CHAT_LLAMA2, "be brief", "hello", 0, err);
     fclose(in);
     fclose(out);
     if (chat == -1) goto out;
-    /* EOF (0) or a full context (LM_CONTEXT_FULL) are both normal ends, but
+    /* EOF (0) or a full context (CLI_CONTEXT_FULL) are both normal ends, but
      * only after the first turn was answered */
-    CHECK(stats.generated_tokens > 0, "chat returned %d without answering", chat);
+    CHECK(l.stats.generated_tokens > 0, "chat returned %d without answering", chat);
     rc = 0;
 out:
     lm_sampler_free(sampler);
-    lm_context_free(ctx);
+    lm_batch_free(b);
     lm_tokenizer_free(tok);
     lm_model_free(m);
     return rc;
