@@ -41,10 +41,7 @@ extern "C" {
 #include "dispatch.h"
 #include "kernels.h"
 #include "pack.h"
-// qtypes.h is C17: its _Static_assert is C++'s static_assert
-#define _Static_assert static_assert
 #include "qtypes.h"
-#undef _Static_assert
 }
 #include "lamina.h"
 

@@ -7,6 +7,7 @@
 #ifndef LAMINA_KERNELS_QTYPES_H
 #define LAMINA_KERNELS_QTYPES_H
 
+#include <assert.h> /* static_assert, in C and C++ */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,13 +89,13 @@ typedef struct {
     uint16_t d;
 } lm_block_q6_k;
 
-_Static_assert(sizeof(lm_block_q4_0) == 18, "Q4_0 block");
-_Static_assert(sizeof(lm_block_q4_1) == 20, "Q4_1 block");
-_Static_assert(sizeof(lm_block_q5_0) == 22, "Q5_0 block");
-_Static_assert(sizeof(lm_block_q5_1) == 24, "Q5_1 block");
-_Static_assert(sizeof(lm_block_q4_k) == 144, "Q4_K block");
-_Static_assert(sizeof(lm_block_q5_k) == 176, "Q5_K block");
-_Static_assert(sizeof(lm_block_q6_k) == 210, "Q6_K block");
+static_assert(sizeof(lm_block_q4_0) == 18, "Q4_0 block");
+static_assert(sizeof(lm_block_q4_1) == 20, "Q4_1 block");
+static_assert(sizeof(lm_block_q5_0) == 22, "Q5_0 block");
+static_assert(sizeof(lm_block_q5_1) == 24, "Q5_1 block");
+static_assert(sizeof(lm_block_q4_k) == 144, "Q4_K block");
+static_assert(sizeof(lm_block_q5_k) == 176, "Q5_K block");
+static_assert(sizeof(lm_block_q6_k) == 210, "Q6_K block");
 
 /* One descriptor per type, each defined in its kernels/quant/<type>.c. */
 extern const lm_qtype lm_qtype_q4_0, lm_qtype_q4_1, lm_qtype_q5_0, lm_qtype_q5_1;

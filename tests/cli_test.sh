@@ -655,7 +655,7 @@ group_one_table() {
     for cmd in batch serve; do
         p=${prefix[$cmd]}
         expect 2 "^lamina: error: --parallel: 4097 is out of range \(from 1 to 4096\)" -- "$lamina" $p --parallel 4097
-        expect 2 "^lamina: error: --ctx: 0 is out of range \(from 1 to 1.07374e\+09\)" -- "$lamina" $p --ctx 0
+        expect 2 "^lamina: error: --ctx: -1 is out of range \(from 0 to 1.07374e\+09\)" -- "$lamina" $p --ctx -1
         expect 2 "^lamina: error: --prompt-cache-mb: -1 is out of range" -- "$lamina" $p --prompt-cache-mb -1
         expect 2 "^lamina: error: --shard does not apply to $cmd|^lamina: error: --port does not apply to $cmd" -- \
             "$lamina" $p $([ "$cmd" = batch ] && echo --port 1 || echo --shard 0/1)

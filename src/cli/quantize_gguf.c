@@ -58,10 +58,16 @@ static int parse_type(const char *s) {
 
 int cli_quantize_wants_gguf(int argc, char **argv) {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--type") == 0 || strcmp(argv[i], "-h") == 0 ||
-            strcmp(argv[i], "--help") == 0)
+        if (strcmp(argv[i], "--type") == 0 || strncmp(argv[i], "--type=", 7) == 0 ||
+            strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
     return 0;
+}
+
+/* Whether arg is option `name`, alone or as name=value. */
+static int value_option(const char *arg, const char *name) {
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || (arg[n] == '=' && name[1] == '-'));
 }
 
 /* 0 to go on, 1 for --help (printed), else the exit status of a usage error. */
@@ -75,11 +81,13 @@ static int parse(int argc, char **argv, quant_args *a) {
         } else if (option && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
             fputs(usage, stdout);
             return 1;
-        } else if (option && (strcmp(arg, "--type") == 0 || strcmp(arg, "-z") == 0 ||
-                              strcmp(arg, "--tokenizer") == 0)) {
-            if (i + 1 >= argc) return usage_error(arg, " needs a value");
-            const char *v = argv[++i];
-            if (strcmp(arg, "--type") != 0)
+        } else if (option && (value_option(arg, "--type") || value_option(arg, "-z") ||
+                              value_option(arg, "--tokenizer"))) {
+            /* --name value, or --name=value as the option table takes it */
+            const char *eq = strchr(arg, '='), *v = eq ? eq + 1 : NULL;
+            if (!v && i + 1 >= argc) return usage_error(arg, " needs a value");
+            if (!v) v = argv[++i];
+            if (strncmp(arg, "--type", 6) != 0)
                 a->tokenizer = v;
             else if ((a->type = parse_type(v)) < 0)
                 return usage_error("--type: not q4_0, q4_1, q5_0, q5_1, q8_0, q4_k_s, q4_k_m, "
@@ -93,7 +101,8 @@ static int parse(int argc, char **argv, quant_args *a) {
             return usage_error("unexpected argument ", arg);
         }
     }
-    return n < 2 ? usage_error("needs an input checkpoint and an output file", "") : 0;
+    if (n < 2) return usage_error("needs an input checkpoint and an output file", "");
+    return a->type < 0 ? usage_error("needs --type T", "") : 0;
 }
 
 /* "lamina: quantize: NN%", rewritten when NN changes (a terminal) or one line

@@ -289,12 +289,18 @@ static uint64_t padded(uint64_t n, uint32_t alignment) {
 
 static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_gguf_type type, lm_gguf_type data_type, uint64_t *n) {
-    /* a 16-bit source is widened, so never written as the other 16-bit type */
+    /* a 16-bit source is widened; F16 is written from BF16 (llama-quantize's
+     * fallback for rows that are not whole blocks), never BF16 from F16 */
     int half_src = data_type == LM_GGUF_F16 || data_type == LM_GGUF_BF16;
     int half_dst = type == LM_GGUF_F16 || type == LM_GGUF_BF16;
+    int narrow = data_type == LM_GGUF_BF16 && type == LM_GGUF_F16;
     if (!lm_gguf_writable_name(type) ||
-        (data_type != type && data_type != LM_GGUF_F32 && !(half_src && !half_dst)))
-        return fail(w, "tensor %s: cannot write type %d from type %d", name, type, data_type), -1;
+        (data_type != type && data_type != LM_GGUF_F32 && !(half_src && !half_dst) && !narrow)) {
+        const char *to = lm_gguf_writable_name(type), *from = lm_gguf_writable_name(data_type);
+        return fail(w, "tensor %s: cannot write %s from %s", name, to ? to : "this type",
+                    from ? from : "this type"),
+               -1;
+    }
     if (n_dims < 1 || n_dims > MAX_DIMS)
         return fail(w, "tensor %s: %d dimensions (GGUF: 1 to %d)", name, n_dims, MAX_DIMS), -1;
     *n = 1;
@@ -393,24 +399,34 @@ static void put_tensor(lm_gguf_writer *w, sink *s, const tensor *t) {
         fail(w, "out of memory encoding tensor %s", t->name);
         return;
     }
-    /* F16 / BF16 sources are widened a slice at a time */
-    float *wide = t->data_type == LM_GGUF_F32 ? NULL : malloc((size_t)(per * row) * sizeof(float));
-    if (t->data_type != LM_GGUF_F32 && !wide) {
+    /* Sources go through fp32 a slice at a time: F16 / BF16 widened, F32
+     * copied (a mapped input need not align its floats). */
+    float *wide = malloc((size_t)(per * row) * sizeof(float));
+    if (!wide) {
         free(buf);
         fail(w, "out of memory encoding tensor %s", t->name);
         return;
     }
-    for (uint64_t r = 0; r < rows && !s->failed; r += per) {
+    for (uint64_t r = 0; r < rows && !s->failed && !w->failed; r += per) {
         uint64_t k = rows - r < per ? rows - r : per;
-        const float *src = (const float *)t->data + r * row;
-        if (wide) {
+        if (t->data_type == LM_GGUF_F32) {
+            memcpy(wide, (const uint8_t *)t->data + 4 * r * row, (size_t)(k * row) * sizeof(float));
+        } else {
             const uint8_t *h = (const uint8_t *)t->data + 2 * r * row;
             for (uint64_t i = 0; i < k * row; i++) {
                 uint16_t v = (uint16_t)(h[2 * i] | h[2 * i + 1] << 8);
                 wide[i] = t->data_type == LM_GGUF_F16 ? lm_f16_to_f32(v) : lm_bf16_to_f32(v);
             }
-            src = wide;
         }
+        /* a quantizer given NaN or inf writes garbage blocks: refuse them */
+        for (uint64_t i = 0; i < k * row; i++)
+            if (!isfinite(wide[i])) {
+                fail(w, "tensor %s: value %llu is %g, not a finite number", t->name,
+                     (unsigned long long)(r * row + i), (double)wide[i]);
+                break;
+            }
+        if (w->failed) break;
+        const float *src = wide;
         lm_gguf_encode(t->type, src, buf, k * row);
         put(s, buf, (size_t)(k * row_bytes));
     }

@@ -27,6 +27,12 @@ static float signed_absmax(const float *x, int n) {
     return max;
 }
 
+/* (int8_t)v as ggml casts, defined for any v: a block of values below about
+ * 2^-126 overflows 1/d, and the cast of an out-of-range float is undefined. */
+static int trunc_i8(float v) {
+    return v >= 127.0f ? 127 : v <= -128.0f ? -128 : v != v ? 0 : (int)(int8_t)v;
+}
+
 /* Q4_0 / Q5_0: d = max / -(half the range), q = trunc(x / d + half + 0.5). */
 static void symmetric_32(const float *x, int bits, uint16_t *dh, uint8_t *q) {
     float half = (float)(1 << (bits - 1));
@@ -36,7 +42,7 @@ static void symmetric_32(const float *x, int bits, uint16_t *dh, uint8_t *q) {
     for (int j = 0; j < 32; j++) {
         float v = x[j] * id;
         v = v + (half + 0.5f);
-        int t = (int8_t)v;
+        int t = trunc_i8(v);
         q[j] = (uint8_t)(t < (1 << bits) - 1 ? t : (1 << bits) - 1);
     }
 }
@@ -56,7 +62,7 @@ static void affine_32(const float *x, int bits, uint16_t *dh, uint16_t *mh, uint
     for (int j = 0; j < 32; j++) {
         float v = (x[j] - min) * id;
         v = v + 0.5f;
-        int t = (int)(uint8_t)(int8_t)v;
+        int t = (int)(uint8_t)trunc_i8(v);
         q[j] = (uint8_t)(t < top ? t : top);
     }
 }

@@ -72,9 +72,9 @@ static const opt_spec table[] = {
     {O_PARALLEL, NULL, "--parallel", OPT_UINT, 1, MAX_SEQUENCES, INFO | BATCH | SERVE, NULL, "N",
      "info: add up the KV caches of N sequences of -n positions\n"
      "(as lamina batch / serve --parallel N hold), 1 to 4096"},
-    {O_CTX, NULL, "--ctx", OPT_UINT, 1, MAX_POSITIONS, BATCH | SERVE, NULL, "N",
+    {O_CTX, NULL, "--ctx", OPT_UINT, 0, MAX_POSITIONS, BATCH | SERVE, NULL, "N",
      "positions of each sequence's KV cache, the longest a\n"
-     "request may use, 1 to 1073741824 (default: the most that\n"
+     "request may use, 0 to 1073741824 (default 0: the most that\n"
      "fits --parallel caches in the memory available, at most\n"
      "seq_len; said on stderr when less)"},
     {O_PROMPT_CACHE_MB, NULL, "--prompt-cache-mb", OPT_UINT, 0, MAX_MIB, BATCH | SERVE, NULL, "N",

@@ -49,6 +49,19 @@ static void from_f16(lm_gguf_writer *w) {
     lm_gguf_add_tensor(w, "h", 1, ne, LM_GGUF_BF16, zeros, LM_GGUF_F16);
 }
 
+/* llama-quantize's fallback for rows that are not whole blocks of 32 */
+static void f16_from_bf16(lm_gguf_writer *w) {
+    uint64_t ne[1] = {4};
+    lm_gguf_add_tensor(w, "h", 1, ne, LM_GGUF_F16, zeros, LM_GGUF_BF16);
+}
+
+static const float nan4[4] = {0.0f, 1.0f, __builtin_nanf(""), 2.0f};
+
+static void nan_to_f16(lm_gguf_writer *w) {
+    uint64_t ne[1] = {4};
+    lm_gguf_add_tensor(w, "n", 1, ne, LM_GGUF_F16, nan4, LM_GGUF_F32);
+}
+
 static void check_errors(void) {
     lm_error e;
     CHECK(!lm_gguf_writer_new(48, &e) && strstr(e.msg, "48 is not a power of two"), "%s", e.msg);
@@ -57,8 +70,11 @@ static void check_errors(void) {
     const char *m = error_of(partial_block);
     CHECK(strstr(m, "tensor q: rows of 48 values are not whole Q8_0 blocks of 32"), "%s", m);
     CHECK(strstr(error_of(five_dims), "tensor d: 5 dimensions"), "%s", error_of(five_dims));
-    CHECK(strstr(error_of(from_f16), "tensor h: cannot write type 30 from type 1"), "%s",
+    CHECK(strstr(error_of(from_f16), "tensor h: cannot write BF16 from F16"), "%s",
           error_of(from_f16));
+    CHECK(!*error_of(f16_from_bf16), "%s", error_of(f16_from_bf16));
+    m = error_of(nan_to_f16);
+    CHECK(strstr(m, "tensor n: value 2 is nan, not a finite number"), "%s", m);
 }
 
 /* Spot values of the encoders (the bulk is compared with numpy and gguf-py

@@ -26,10 +26,23 @@ expect 1 "none.bin: cannot open tokenizer" -- "$lamina" quantize "$models/kjv1m.
 expect 1 "is Q8_0; quantize reads F32, F16 or BF16 weights" -- "$lamina" quantize "$tmp/q8.gguf" "$tmp/x.gguf" --type q4_k_m
 expect 1 "none.gguf: cannot open checkpoint" -- "$lamina" quantize "$tmp/none.gguf" "$tmp/x.gguf" --type q4_k_m
 expect 1 "is the input tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$models/tok1024-kjv.bin" --type q4_0 "${tok[@]}"
+expect 2 "needs --type T" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" -z --type
+# a NaN weight (the first embedding row of a v0 file starts after 7 ints)
+cp "$models/kjv1m.bin" "$tmp/nan.bin" && printf '\x00\x00\xc0\x7f' |
+    dd of="$tmp/nan.bin" bs=1 seek=$((28 + 4 * 100)) conv=notrunc status=none
+"$lamina" quantize "$tmp/nan.bin" "$tmp/x.gguf" --type q4_0 "${tok[@]}" >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" = 1 ] && [ "$(grep -c 'error' "$tmp/err")" = 1 ] &&
+    tail -n 1 "$tmp/err" | grep -q "value 100 is nan, not a finite number" ||
+    fail "a NaN weight: exit $rc: $(cat "$tmp/err")"
+rm -f "$tmp/nan.bin"
 [ ! -e "$tmp/x.gguf" ] || fail "a failed quantize left an output file"
 [ "$(ls "$tmp" | tr "\n" " ")" = "err out q8.gguf " ] || fail "a failed quantize left a file: $(ls "$tmp")"
 "$lamina" quantize --help | grep -q "q4_k_m" || fail "--help does not list the types"
 "$lamina" quantize "$models/kjv1m.bin" "$tmp/q.gguf" --type q4_k_m "${tok[@]}" 2>"$tmp/err" &&
     [ -s "$tmp/q.gguf" ] && grep -q "wrote $tmp/q.gguf (q4_k_m)" "$tmp/err" || fail "quantize q4_k_m: $(cat "$tmp/err")"
+# --type=T as the option table writes values
+"$lamina" quantize "$models/kjv1m.bin" "$tmp/eq.gguf" --type=q4_0 "${tok[@]}" 2>"$tmp/err" &&
+    [ -s "$tmp/eq.gguf" ] || fail "quantize --type=q4_0: $(cat "$tmp/err")"
 [ "$failures" = 0 ] && echo PASS
 exit "$((failures > 0))"
