@@ -147,35 +147,8 @@ static void forward_block(lm_workspace *ws, const lm_row *rows, int T, const int
     lm_barrier_wait(ws->barrier); /* the next block reuses every buffer */
 }
 
-/* How many threads the passes run on. While another program keeps one of our
- * threads off its core, every step of a pass waits a scheduler slice for it:
- * the passes then get less CPU time than wall time x threads (spinning counts
- * as CPU time; being descheduled does not). That share is measured over
- * windows of LM_SHARE_WINDOW seconds (the kernel adds up other threads' CPU
- * time at its ticks, so one short pass says nothing); under LM_FAIR_SHARE,
- * the passes run on one thread for LM_SOLO_SECONDS, then on all of them for
- * another window to see whether the cores are free again. The output does
- * not depend on the thread count. (An earlier rule, "a sibling reached a
- * barrier more than 50 us late", also fired on an idle machine, where work
- * chunks alone leave threads that far apart, and halved 110M decode.) */
-#define LM_SHARE_WINDOW 0.05
-#define LM_SOLO_SECONDS 1.0
-#define LM_FAIR_SHARE 0.8
-
-static int threads_for_pass(const lm_workspace *ws) { return ws->solo ? 1 : ws->n_threads; }
-
-/* Adds a pass of `threads` threads to the current window; decides at its end. */
-static void learn_share(lm_workspace *ws, int threads, double wall, double cpu) {
-    ws->window_wall += wall;
-    ws->window_cpu += cpu;
-    double limit = ws->solo ? LM_SOLO_SECONDS : LM_SHARE_WINDOW;
-    if (ws->n_threads == 1 || ws->window_wall < limit) return;
-    ws->solo = !ws->solo && ws->window_cpu < LM_FAIR_SHARE * ws->window_wall * threads;
-    ws->window_wall = ws->window_cpu = 0.0;
-}
-
 void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out, int n_out) {
-    int threads = threads_for_pass(ws);
+    int threads = lm_threads_for_pass(ws);
     double wall = lm_seconds(), cpu = lm_cpu_seconds();
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
@@ -191,5 +164,5 @@ void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out
         }
     }
     lm_claims_end(ws);
-    learn_share(ws, threads, lm_seconds() - wall, lm_cpu_seconds() - cpu);
+    lm_learn_share(ws, threads, lm_seconds() - wall, lm_cpu_seconds() - cpu);
 }

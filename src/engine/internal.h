@@ -226,6 +226,10 @@ uint64_t lm_claims_next_call(void);
 int lm_claim(lm_workspace *ws, uint64_t call, int n_chunks);
 /* After the region (one thread): make the next pass's epochs new. */
 void lm_claims_end(lm_workspace *ws);
+/* The threads the next pass runs on (1 while the cores are contended), and
+ * what a pass of `threads` threads took, for that decision (schedule.c). */
+int lm_threads_for_pass(const lm_workspace *ws);
+void lm_learn_share(lm_workspace *ws, int threads, double wall, double cpu);
 /* y (T, w->rows) = x (T, w->cols) times w^T, rows claimed in chunks by the
  * calling threads; Q8_0 and block weights read the activations quantized in
  * ws->xq[w->act]. */

@@ -1,6 +1,8 @@
 /* The work scheduler of the forward pass: which items each thread of the
  * OpenMP region takes, by a static share (lm_share) or by claiming chunks
- * (lm_claim, for the products: matmul.c). Declared in internal.h. */
+ * (lm_claim, for the products: matmul.c), and how many threads a pass runs on
+ * when other programs contend for the cores (lm_threads_for_pass). Declared
+ * in internal.h. */
 #include <omp.h>
 #include <stdatomic.h>
 
@@ -44,4 +46,31 @@ int lm_claim(lm_workspace *ws, uint64_t call, int n_chunks) {
             if (atomic_compare_exchange_weak(slot, &v, v + 1)) return next;
         }
     }
+}
+
+/* How many threads the passes run on. While another program keeps one of our
+ * threads off its core, every step of a pass waits a scheduler slice for it:
+ * the passes then get less CPU time than wall time x threads (spinning counts
+ * as CPU time; being descheduled does not). That share is measured over
+ * windows of LM_SHARE_WINDOW seconds (the kernel adds up other threads' CPU
+ * time at its ticks, so one short pass says nothing); under LM_FAIR_SHARE,
+ * the passes run on one thread for LM_SOLO_SECONDS, then on all of them for
+ * another window to see whether the cores are free again. The output does
+ * not depend on the thread count. (An earlier rule, "a sibling reached a
+ * barrier more than 50 us late", also fired on an idle machine, where work
+ * chunks alone leave threads that far apart, and halved 110M decode.) */
+#define LM_SHARE_WINDOW 0.05
+#define LM_SOLO_SECONDS 1.0
+#define LM_FAIR_SHARE 0.8
+
+int lm_threads_for_pass(const lm_workspace *ws) { return ws->solo ? 1 : ws->n_threads; }
+
+/* Adds a pass of `threads` threads to the current window; decides at its end. */
+void lm_learn_share(lm_workspace *ws, int threads, double wall, double cpu) {
+    ws->window_wall += wall;
+    ws->window_cpu += cpu;
+    double limit = ws->solo ? LM_SOLO_SECONDS : LM_SHARE_WINDOW;
+    if (ws->n_threads == 1 || ws->window_wall < limit) return;
+    ws->solo = !ws->solo && ws->window_cpu < LM_FAIR_SHARE * ws->window_wall * threads;
+    ws->window_wall = ws->window_cpu = 0.0;
 }
