@@ -89,6 +89,10 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
                     __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
                     if (Q5) {
                         const uint8_t *qh = cell + LM_KQ_QH + s * 64;
+                        /* the next cell's QH is read first, before its QS
+                         * that the prefetch above runs along: fetch it now */
+                        if (NT == 1 && c == 0)
+                            _mm_prefetch((const char *)qh + LM_Q5K_CELL, _MM_HINT_T0);
                         __m256i h0 = _mm256_loadu_si256((const __m256i *)qh);
                         __m256i h1 = _mm256_loadu_si256((const __m256i *)(qh + 32));
                         a0 = _mm256_or_si256(a0, kq_hbit(h0, 2 * c));
