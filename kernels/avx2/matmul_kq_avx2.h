@@ -32,13 +32,14 @@ static inline void kq_store(float *y, int p, int r0, int r1, __m256 lo, __m256 h
 }
 
 /* Fifth bits of sub-blocks 2c (lo) and 2c + 1 (hi) moved to bit 4 of each
- * byte: h >> 2c puts them at bits 0 and 1 of the same byte (16-bit shifts
- * move bits across bytes only above bit 7 - 2c, which the masks drop). */
-static inline void kq_hbits(__m256i h, __m128i shift, __m256i *lo, __m256i *hi) {
+ * byte: one 16-bit shift each by a constant (c is unrolled), bits 2c and
+ * 2c + 1 travel at most 4 places and stay in their byte; the mask drops the
+ * rest. */
+static inline __attribute__((always_inline)) __m256i kq_hbit(__m256i h, const int from) {
     const __m256i b4 = _mm256_set1_epi8(0x10);
-    __m256i v = _mm256_srl_epi16(h, shift);
-    *lo = _mm256_and_si256(_mm256_slli_epi16(v, 4), b4);
-    *hi = _mm256_and_si256(_mm256_slli_epi16(v, 3), b4);
+    if (from < 4) h = _mm256_slli_epi16(h, 4 - from);
+    if (from > 4) h = _mm256_srli_epi16(h, from - 4);
+    return _mm256_and_si256(h, b4);
 }
 
 /* Sub-block j's scales of rows 0-7 (hi: 8-15), each as an int16 pair (sc, sc). */
@@ -67,11 +68,11 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         const uint8_t *cell = lm_kq_cell_at(w, p, b, Q5);
         __m256i S[4][2], M[4][2];
         for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             const uint8_t *sc = cell + lm_kq_sc(Q5) + 2 * c * 16;
             const __m256i sa0 = kq_scales(sc, 0), sa1 = kq_scales(sc, 1);
             const __m256i sb0 = kq_scales(sc + 16, 0), sb1 = kq_scales(sc + 16, 1);
-            const __m128i hshift = _mm_cvtsi32_si128(2 * c);
             for (int s0 = 0; s0 < 8; s0 += steps) {
                 __m256i acc[4][4];
                 for (int t = 0; t < NT; t++)
@@ -88,13 +89,16 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
                     __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
                     if (Q5) {
                         const uint8_t *qh = cell + LM_KQ_QH + s * 64;
+                        /* the next cell's QH is read first, before its QS
+                         * that the prefetch above runs along: fetch it now */
+                        if (NT == 1 && c == 0)
+                            _mm_prefetch((const char *)qh + LM_Q5K_CELL, _MM_HINT_T0);
                         __m256i h0 = _mm256_loadu_si256((const __m256i *)qh);
                         __m256i h1 = _mm256_loadu_si256((const __m256i *)(qh + 32));
-                        __m256i l0, l1, u0, u1;
-                        kq_hbits(h0, hshift, &l0, &u0);
-                        kq_hbits(h1, hshift, &l1, &u1);
-                        a0 = _mm256_or_si256(a0, l0), a1 = _mm256_or_si256(a1, l1);
-                        b0 = _mm256_or_si256(b0, u0), b1 = _mm256_or_si256(b1, u1);
+                        a0 = _mm256_or_si256(a0, kq_hbit(h0, 2 * c));
+                        a1 = _mm256_or_si256(a1, kq_hbit(h1, 2 * c));
+                        b0 = _mm256_or_si256(b0, kq_hbit(h0, 2 * c + 1));
+                        b1 = _mm256_or_si256(b1, kq_hbit(h1, 2 * c + 1));
                     }
                     for (int t = 0; t < NT; t++) {
                         const int8_t *xt = xq + (size_t)t * n + b * 256 + c * 64 + s * 4;
