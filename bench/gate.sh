@@ -183,8 +183,9 @@ proc_model="" proc_tok=$repo/tests/data/tokenizers/llama2-32k.bin
 if [ "$proc_shape" != none ]; then
     cfg=$("$b_bin" bench --list-shapes | awk -v s="$proc_shape" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }')
     [ -n "$cfg" ] || die 2 "--process-shape: unknown shape '$proc_shape' (lamina bench --list-shapes)"
-    if ! "$a_bin" --help 2>&1 | grep -q -- --weights-cache ||
-        ! "$b_bin" --help 2>&1 | grep -q -- --weights-cache; then
+    # (not `lamina --help | grep -q`: with pipefail, grep's early exit fails the pipe)
+    if ! grep -q -- --weights-cache <<<"$("$a_bin" --help 2>&1)" ||
+        ! grep -q -- --weights-cache <<<"$("$b_bin" --help 2>&1)"; then
         echo "gate: note: a binary has no --weights-cache: no first/later-run metrics"
     else
         proc_model=$workdir/process-$proc_shape.bin
