@@ -224,11 +224,11 @@ proc_time() { # args... -> seconds of one run (real or user+sys)
 }
 min_of() { sort -g | head -n 1; }
 process_runs() { # binary side -> lines
-    local name args best i
+    local name args best
     for spec in "sampled/threads:auto:-s 1" "greedy/threads:1:-s 1 -t 0 --threads 1"; do
         name=${spec%:-*} args=-${spec##*:-}
         # shellcheck disable=SC2086 # the arguments are words
-        best=$(for i in 1 2 3; do proc_time "$1" $args || echo fail; done | min_of)
+        best=$(for _ in 1 2 3; do proc_time "$1" $args || echo fail; done | min_of)
         [ "$best" = fail ] && return 1
         awk -v n="$name" -v t="$best" 'BEGIN { if (t > 0) printf "process/demo/%s\t%.6f\n", n, 1 / t }'
     done
@@ -239,10 +239,10 @@ process_runs() { # binary side -> lines
     # cache folder: A's and B's layouts may differ.
     local cache=$workdir/wcache-$2 run
     run=("$1" "$proc_model" -z "$proc_tok" -n 16 -i Hello --weights-cache "$cache")
-    best=$(for i in 1 2; do rm -rf "$cache"; proc_time "${run[@]}" || echo fail; done | min_of)
+    best=$(for _ in 1 2; do rm -rf "$cache"; proc_time "${run[@]}" || echo fail; done | min_of)
     [ "$best" = fail ] && return 1
     awk -v n="$proc_shape" -v t="$best" 'BEGIN { printf "process/%s-f32/first-run\t%.6f\n", n, 1 / t }'
-    best=$(for i in 1 2 3; do proc_time "${run[@]}" || echo fail; done | min_of)
+    best=$(for _ in 1 2 3; do proc_time "${run[@]}" || echo fail; done | min_of)
     [ "$best" = fail ] && return 1
     awk -v n="$proc_shape" -v t="$best" 'BEGIN { printf "process/%s-f32/later-run\t%.6f\n", n, 1 / t }'
 }
