@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark regression gate: is the current tree (B) slower than a baseline
-# commit (A) end to end? Needs bash, awk, cmake, git and a C compiler.
+# commit (A) end to end? Needs bash, awk, cmake, git and a C compiler (and
+# python3, no packages, for the file model of the whole-process metrics).
 #
 #   bench/gate.sh                       # A = $LAMINA_GATE_BASE (default HEAD~1)
 #   bench/gate.sh --a-binary X --b-binary Y   # compare two built `lamina`s
@@ -187,6 +188,8 @@ if [ "$proc_shape" != none ]; then
     if ! grep -q -- --weights-cache <<<"$("$a_bin" --help 2>&1)" ||
         ! grep -q -- --weights-cache <<<"$("$b_bin" --help 2>&1)"; then
         echo "gate: note: a binary has no --weights-cache: no first/later-run metrics"
+    elif ! command -v python3 >/dev/null; then
+        echo "gate: note: no python3 to write the random checkpoint: no first/later-run metrics"
     else
         proc_model=$workdir/process-$proc_shape.bin
         # shellcheck disable=SC2086 # the seven config numbers
