@@ -6,6 +6,7 @@
 #
 #   bench/compare-llama2c.sh --llama2c DIR [--work DIR] [--shapes 260K,15M,42M,110M]
 #                            [--threads N] [--rounds N] [--steps 256] [--lamina PATH]
+#                            [--process-rounds N]
 #
 # DIR is a llama2.c checkout (run.c, runq.c, Makefile). Needs a C compiler with
 # OpenMP (gcc, as the Makefile), python3, awk and cmp. Steps, each skipped when
@@ -39,6 +40,19 @@
 # interval; "faster" means lamina is faster with that confidence, "FAIL" that it
 # is slower by more than 1%.
 #
+#   4. whole processes as people run them (skipped with --process-rounds 0;
+#      default: --rounds): per shape and dtype, the wall time of
+#      `runomp|runq M -z T -n 16 -i Hello -s 1` and of `lamina M -z T -n 16
+#      -i Hello -s 1 --weights-cache W`, default flags otherwise (sampling at
+#      temperature 1, default threads: OpenMP's and lamina's own; --threads is
+#      not passed; at 260K the empty prompt, as run.c crashes encoding text
+#      with the cut vocabulary), interleaved round by round: lamina's first run (W emptied
+#      before it: pack, write the image, map it) and its later run (maps the
+#      image). A table gives the medians with the spread (min-max) and the
+#      ratios of the medians; gate_stats the paired ratios (processes per
+#      second, lamina / llama2.c) with a 95% interval. The seed is fixed so
+#      that both stop at the same place when the text ends early.
+#
 # The empty prompt: llama2.c is run without -i, which master's run.c treats as
 # -i "" (BOS only); older run.c versions add a dummy-prefix token for -i "".
 #
@@ -62,6 +76,7 @@ shapes=260K,15M,42M,110M
 threads=$( (nproc || echo 2) 2>/dev/null)
 rounds=5
 steps=256
+prounds=
 lamina=$repo/build/lamina
 cc=${CC:-gcc}
 vocab=$repo/tests/data/tokenizers/llama2-32k.bin
@@ -83,6 +98,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:-} ;;
     --steps) steps=${2:-} ;;
     --lamina) lamina=${2:-} ;;
+    --process-rounds) prounds=${2:-} ;;
     -h | --help)
         sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -104,6 +120,8 @@ positive() { [[ $1 =~ ^[0-9]{1,9}$ ]] && (($1 >= $2)); }
 positive "$rounds" 3 || die "--rounds needs a number >= 3"
 positive "$threads" 1 || die "--threads needs a positive number"
 positive "$steps" 2 || die "--steps needs a number >= 2"
+prounds=${prounds:-$rounds}
+[ "$prounds" = 0 ] || positive "$prounds" 3 || die "--process-rounds needs 0 or a number >= 3"
 [ -x "$lamina" ] || die "no lamina binary at $lamina (build first, or --lamina PATH)"
 [ -r "$vocab" ] || die "cannot read the Llama 2 tokenizer $vocab"
 mkdir -p "$work/models" || die "cannot create $work"
@@ -243,6 +261,73 @@ echo "A = llama2.c ($llama2c: runomp fp32, runq Q8_0; $timed_flags), B = lamina"
 echo "greedy generation of $steps positions from an empty prompt (tok/s of the forwards after" \
     "the first); $rounds rounds"
 "$work/gate_stats" --threshold 1 "$pairs"
+
+# Whole processes at default flags (step 4): wall seconds of one run.
+wall() { # command... -> seconds (status 1 if it fails)
+    local t0=$EPOCHREALTIME
+    "$@" > /dev/null 2>&1 || return 1
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.4f\n", b - a }'
+}
+spread() { # seconds, one a line -> "median (min-max)"
+    sort -g | awk '{ v[NR] = $1 } END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f (%.3f-%.3f)", m, v[1], v[NR] }'
+}
+median_of() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+if ((prounds > 0)); then
+    ptimes=$work/process && wcache=$work/wcache && ppairs=$work/process-pairs.tsv
+    rm -rf "$ptimes" && mkdir -p "$ptimes" || die "cannot create $ptimes"
+    : > "$ppairs"
+    for ((r = 1; r <= prounds; r++)); do
+        echo "== whole processes: round $r of $prounds" >&2
+        for s in "${shape_list[@]}"; do
+            read -r f32 q8 tok <<< "${models[$s]}"
+            for d in f32 q8; do
+                if [ $d = f32 ]; then model=$f32 prog=$work/runomp; else model=$q8 prog=$work/runq; fi
+                # run.c crashes encoding text with the cut 512-piece vocabulary:
+                # at 260K both start from the empty prompt (run.c without -i)
+                args=("$model" -z "$tok" -n 16 -s 1)
+                [ "$s" = 260K ] || args+=(-i Hello)
+                k=$ptimes/$s.$d
+                lam_first() { rm -rf "$wcache" && wall "$lamina" "${largs[@]}" --weights-cache "$wcache"; }
+                largs=("${args[@]}")
+                [ "$s" = 260K ] && largs+=(-i "")
+                if ((r % 2)); then
+                    b1=$(lam_first) && b2=$(wall "$lamina" "${largs[@]}" --weights-cache "$wcache") &&
+                        a=$(wall env -u OMP_NUM_THREADS "$prog" "${args[@]}") || die "a whole-process run on $model failed"
+                else
+                    a=$(wall env -u OMP_NUM_THREADS "$prog" "${args[@]}") && b1=$(lam_first) &&
+                        b2=$(wall "$lamina" "${largs[@]}" --weights-cache "$wcache") || die "a whole-process run on $model failed"
+                fi
+                echo "$a" >> "$k.llama2c" && echo "$b1" >> "$k.first" && echo "$b2" >> "$k.later"
+                awk -v k="$s $d" -v r="$r" -v a="$a" -v b1="$b1" -v b2="$b2" 'BEGIN {
+                    printf "%s process first-run\t%d\t%.6f\t%.6f\n", k, r, 1 / a, 1 / b1
+                    printf "%s process later-run\t%d\t%.6f\t%.6f\n", k, r, 1 / a, 1 / b2 }' >> "$ppairs"
+            done
+        done
+    done
+    rm -rf "$wcache"
+    echo
+    echo "Whole processes at default flags (-n 16 -i Hello -s 1; default threads; sampling on), wall" \
+        "seconds, median (min-max) of $prounds interleaved rounds:"
+    echo
+    echo "| shape dtype | llama2.c | lamina first run | lamina later run | first / llama2.c | later / llama2.c |"
+    echo "|---|---|---|---|---|---|"
+    for s in "${shape_list[@]}"; do
+        for d in f32 q8; do
+            k=$ptimes/$s.$d
+            printf '| %s %s (%s) | %s | %s | %s | %.2fx | %.2fx |\n' "$s" "$d" \
+                "$([ $d = f32 ] && echo runomp || echo runq)" "$(spread < "$k.llama2c")" \
+                "$(spread < "$k.first")" "$(spread < "$k.later")" \
+                "$(awk -v a="$(median_of < "$k.llama2c")" -v b="$(median_of < "$k.first")" 'BEGIN { print b / a }')" \
+                "$(awk -v a="$(median_of < "$k.llama2c")" -v b="$(median_of < "$k.later")" 'BEGIN { print b / a }')"
+        done
+    done
+    echo
+    echo "Paired (processes per second, B = lamina / A = llama2.c; above 1: lamina faster):"
+    "$work/gate_stats" --threshold 1 "$ppairs"
+fi
+
 if ((mismatches > 0)); then
     echo "compare-llama2c: MISMATCH: for $mismatches shape/dtype pairs lamina printed neither" \
         "llama2.c build's text (kept in $texts)" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark regression gate: is the current tree (B) slower than a baseline
-# commit (A) end to end? Needs bash, awk, cmake, git and a C compiler.
+# commit (A) end to end? Needs bash, awk, cmake, git and a C compiler (and
+# python3, no packages, for the file model of the whole-process metrics).
 #
 #   bench/gate.sh                       # A = $LAMINA_GATE_BASE (default HEAD~1)
 #   bench/gate.sh --a-binary X --b-binary Y   # compare two built `lamina`s
@@ -11,7 +12,11 @@
 # shapes, f32 and q8, 1 and 2 threads, 10 repetitions of 16 prompt + 8 decoded
 # tokens, and the whole process as people run it (start-up, packing, prompt,
 # sampling: the demo model, 256 positions at the default sampling and default
-# threads, and greedy on one thread; processes per second, the best of 3).
+# threads, and greedy on one thread; processes per second, the best of 3; and
+# a random 110M-shaped checkpoint as `lamina M -n 16 -i Hello` at default flags
+# with its own weights cache folder: the first run, the folder emptied, best of
+# 2, and a later run that maps the image, best of 3), so that a start-up,
+# packing or sampler regression fails like a kernel one.
 # Each metric (prefill / decode tok/s of each configuration) becomes
 # one paired ratio B/A per round (a run's value: its fastest repetition: many
 # short repetitions, so that some miss the other jobs' bursts);
@@ -39,6 +44,7 @@ prompt=16 gen=8 reps=10 warmup=1 stat=best clock=real
 min_rounds=4 max_rounds=12
 budget=480 # seconds for the whole gate, builds included
 threshold=5
+proc_shape=110M # the file model of the whole-process metrics ("none": the demo only)
 workdir="" keep=0
 jobs=$( (nproc || echo 2) 2>/dev/null)
 
@@ -61,6 +67,8 @@ usage: bench/gate.sh [options]
                         then more while the time budget allows, up to MAX
   --budget SECONDS      whole-gate time budget (default $budget)
   --threshold PCT       slowdown that fails (default $threshold)
+  --process-shape S     the random checkpoint of the whole-process first/later-run
+                        metrics (default $proc_shape; none: only the demo model's)
   --workdir DIR         build and result folder (default: a new temporary one)
   --keep                keep the work folder
 exit: 0 pass, 1 regression, 2 usage/internal error, 3 not applicable (baseline), 4 current tree broken
@@ -81,7 +89,7 @@ while [ $# -gt 0 ]; do
     case $opt in
     --base | --a-binary | --b-binary | --shapes | --dtype | --threads | --prompt-tokens | \
         --gen-tokens | --reps | --warmup | --stat | --clock | --rounds | --budget | --threshold | \
-        --workdir) ;;
+        --process-shape | --workdir) ;;
     *) die 2 "unknown option '$opt' (see --help)" ;;
     esac
     [ $# -ge 2 ] || die 2 "$opt needs a value (see --help)"
@@ -103,6 +111,7 @@ while [ $# -gt 0 ]; do
     --rounds) min_rounds=${val%%,*}; max_rounds=${val#*,} ;;
     --budget) budget=$val ;;
     --threshold) threshold=$val ;;
+    --process-shape) proc_shape=$val ;;
     --workdir) workdir=$val ;;
     *) die 2 "unknown option '$opt' (see --help)" ;;
     esac
@@ -168,6 +177,29 @@ fi
 has_bench "$a_bin" || die 3 "NOT APPLICABLE: the baseline has no 'lamina bench --json' ($a_bin)"
 has_bench "$b_bin" || die 4 "the candidate has no 'lamina bench --json' ($b_bin)"
 
+# The file model of the whole-process metrics: a random v0 checkpoint of the
+# shape (bench/random_checkpoint.py, plain python3) with the Llama 2 vocabulary.
+# Only when both binaries have the weights cache (--weights-cache DIR).
+proc_model="" proc_tok=$repo/tests/data/tokenizers/llama2-32k.bin
+if [ "$proc_shape" != none ]; then
+    cfg=$("$b_bin" bench --list-shapes | awk -v s="$proc_shape" '$1 == s { print $2, $3, $4, $5, $6, $7, $8 }')
+    [ -n "$cfg" ] || die 2 "--process-shape: unknown shape '$proc_shape' (lamina bench --list-shapes)"
+    # (not `lamina --help | grep -q`: with pipefail, grep's early exit fails the pipe)
+    if ! grep -q -- --weights-cache <<<"$("$a_bin" --help 2>&1)" ||
+        ! grep -q -- --weights-cache <<<"$("$b_bin" --help 2>&1)"; then
+        echo "gate: note: a binary has no --weights-cache: no first/later-run metrics"
+    elif ! command -v python3 >/dev/null; then
+        echo "gate: note: no python3 to write the random checkpoint: no first/later-run metrics"
+    else
+        proc_model=$workdir/process-$proc_shape.bin
+        # shellcheck disable=SC2086 # the seven config numbers
+        python3 "$here/random_checkpoint.py" "$proc_model" $cfg >/dev/null ||
+            die 2 "cannot write the random checkpoint $proc_model"
+        echo "gate: whole process: lamina $proc_shape-checkpoint -z llama2-32k.bin -n 16 -i Hello" \
+            "--weights-cache DIR (default flags; first run: DIR emptied, best of 2; later run: best of 3)"
+    fi
+fi
+
 common=(--threads "$threads" --prompt-tokens "$prompt" --gen-tokens "$gen" --reps "$reps"
         --warmup "$warmup" --no-membw)
 IFS=, read -r -a shape_list <<<"$shapes"
@@ -187,21 +219,35 @@ echo "gate: load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 
 # Whole processes: "key<TAB>processes per second" lines, each the best of 3
 # runs (real or CPU time of the process, as --clock says).
-process_runs() { # binary -> lines
-    local TIMEFORMAT=%3R
+proc_time() { # args... -> seconds of one run (real or user+sys)
+    local TIMEFORMAT=%3R t
     [ "$clock" = cpu ] && TIMEFORMAT=%3U+%3S
-    local name args best t i
+    t=$( { time "$@" >/dev/null 2>&1; } 2>&1) || return 1
+    awk -v t="$t" 'BEGIN { split(t, p, "+"); printf "%.6f\n", p[1] + p[2] }'
+}
+min_of() { sort -g | head -n 1; }
+process_runs() { # binary side -> lines
+    local name args best
     for spec in "sampled/threads:auto:-s 1" "greedy/threads:1:-s 1 -t 0 --threads 1"; do
         name=${spec%:-*} args=-${spec##*:-}
-        best=""
-        for i in 1 2 3; do
-            # shellcheck disable=SC2086 # the arguments are words
-            t=$( { time "$1" $args >/dev/null 2>&1; } 2>&1) || return 1
-            t=$(awk -v t="$t" 'BEGIN { split(t, p, "+"); printf "%.6f", p[1] + p[2] }')
-            best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (a == "" || b < a) ? b : a }')
-        done
+        # shellcheck disable=SC2086 # the arguments are words
+        best=$(for _ in 1 2 3; do proc_time "$1" $args || echo fail; done | min_of)
+        [ "$best" = fail ] && return 1
         awk -v n="$name" -v t="$best" 'BEGIN { if (t > 0) printf "process/demo/%s\t%.6f\n", n, 1 / t }'
     done
+    [ -n "$proc_model" ] || return 0
+    # The file model as people run it: default flags (sampling, threads), 16
+    # tokens; the first run packs and writes the weights image (its cache
+    # folder emptied before each), later runs map it. Each side has its own
+    # cache folder: A's and B's layouts may differ.
+    local cache=$workdir/wcache-$2 run
+    run=("$1" "$proc_model" -z "$proc_tok" -n 16 -i Hello --weights-cache "$cache")
+    best=$(for _ in 1 2; do rm -rf "$cache"; proc_time "${run[@]}" || echo fail; done | min_of)
+    [ "$best" = fail ] && return 1
+    awk -v n="$proc_shape" -v t="$best" 'BEGIN { printf "process/%s-f32/first-run\t%.6f\n", n, 1 / t }'
+    best=$(for _ in 1 2 3; do proc_time "${run[@]}" || echo fail; done | min_of)
+    [ "$best" = fail ] && return 1
+    awk -v n="$proc_shape" -v t="$best" 'BEGIN { printf "process/%s-f32/later-run\t%.6f\n", n, 1 / t }'
 }
 
 run_side() { # side round unit -> status
@@ -254,7 +300,7 @@ while [ "$round" -lt "$max_rounds" ]; do
     order="A B"
     [ $((round % 2)) -eq 0 ] && order="B A"
     for side in $order; do
-        if ! process_runs "$([ "$side" = A ] && echo "$a_bin" || echo "$b_bin")" \
+        if ! process_runs "$([ "$side" = A ] && echo "$a_bin" || echo "$b_bin")" "$side" \
             >"$workdir/runs/$side.$round.process"; then
             [ "$side" = A ] && die 3 "NOT APPLICABLE: the baseline's lamina failed as a whole process"
             die 4 "the candidate's lamina failed as a whole process"

@@ -117,14 +117,18 @@ int bench_write_json(FILE *f, const bench_opts *o, const bench_result *res, int 
 
 /* Test only (bench/gate_selftest.sh): bench_slowdown.c, compiled only into a
  * -DLAMINA_BENCH_SLOWDOWN=ON build, whose binary is named lamina-slow and is
- * never installed, busy-waits after each forward call. Other builds have
+ * never installed, busy-waits after each forward call; bench_slowdown_start
+ * (called first thing in main) busy-waits LAMINA_BENCH_SLOWDOWN_START_MS, a
+ * start-up regression for the gate's whole-process metrics. Other builds have
  * neither the code nor a hook. */
 #ifdef LAMINA_BENCH_SLOWDOWN
 void bench_slowdown(double wall, double cpu);
 double bench_slowdown_pct(void);
+void bench_slowdown_start(void);
 #else
 #define bench_slowdown(wall, cpu) ((void)(wall), (void)(cpu))
 #define bench_slowdown_pct() 0.0
+#define bench_slowdown_start() ((void)0)
 #endif
 
 #endif

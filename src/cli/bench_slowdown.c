@@ -6,7 +6,11 @@
  * LAMINA_BENCH_SLOWDOWN_PCT percent of what that call took on each (default
  * 0: no effect), so each token gets that much slower whichever clock the gate
  * reads (with several threads the single spinning thread makes the wall-clock
- * slowdown larger, never smaller). The engine is untouched. */
+ * slowdown larger, never smaller). bench_slowdown_start, first thing in
+ * main, busy-waits LAMINA_BENCH_SLOWDOWN_START_MS milliseconds on both clocks
+ * (default 0): every process starts that much later, as a start-up or
+ * sampler regression would make it, which only the gate's whole-process
+ * metrics see. The engine is untouched. */
 #include <stdlib.h>
 
 #include "bench.h"
@@ -25,6 +29,15 @@ void bench_slowdown(double wall, double cpu) {
     double f = bench_slowdown_pct() / 100.0;
     if (f <= 0) return;
     double wall_end = lm_seconds() + wall * f, cpu_end = bench_cpu_seconds() + cpu * f;
+    while (lm_seconds() < wall_end || bench_cpu_seconds() < cpu_end) {
+    }
+}
+
+void bench_slowdown_start(void) {
+    const char *env = getenv("LAMINA_BENCH_SLOWDOWN_START_MS");
+    double s = env ? strtod(env, NULL) / 1000.0 : 0.0;
+    if (!(s > 0)) return;
+    double wall_end = lm_seconds() + s, cpu_end = bench_cpu_seconds() + s;
     while (lm_seconds() < wall_end || bench_cpu_seconds() < cpu_end) {
     }
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "bench.h"
 #include "cli.h"
 #include "demo.h"
 #include "front.h"
@@ -113,6 +114,7 @@ static int dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    bench_slowdown_start(); /* test-only builds (gate self-test); nothing otherwise */
     hold_standard_fds();
     return finish_output(dispatch(argc, argv));
 }
