@@ -43,5 +43,6 @@ int cmd_run(const cli_args *a);
 int cmd_info(const cli_args *a);
 int cmd_tokenize(const cli_args *a);
 int cmd_quantize(const cli_args *a);
+int cmd_quantize_gguf(const cli_args *a); /* quantize --type (quantize_gguf.c) */
 
 #endif

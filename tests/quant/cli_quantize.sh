@@ -19,7 +19,7 @@ tok=(-z "$models/tok1024-kjv.bin")
 expect 2 "--type: not q4_0, q4_1" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q3_k "${tok[@]}"
 expect 2 "--type needs a value" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type
 expect 2 "needs an input checkpoint and an output file" -- "$lamina" quantize "$models/kjv1m.bin" --type q4_0
-expect 2 "unknown option --bogus" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 --bogus
+expect 2 "unknown option '--bogus'" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 --bogus
 expect 1 "a Q8_0 (v2) checkpoint" -- "$lamina" quantize "$models/kjv1m.q80.bin" "$tmp/x.gguf" --type q4_0 "${tok[@]}"
 expect 1 "none.bin: cannot open tokenizer" -- "$lamina" quantize "$models/kjv1m.bin" "$tmp/x.gguf" --type q4_0 -z "$tmp/none.bin"
 "$lamina" convert "$models/kjv1m.bin" "$tmp/q8.gguf" --type q8_0 "${tok[@]}" 2>/dev/null || fail "convert"
