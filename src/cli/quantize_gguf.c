@@ -45,14 +45,16 @@ int cmd_quantize_gguf(const cli_args *a) {
     if (!a->tokenizer && !beside) return cli_error("out of memory");
     lm_error e;
     int shown[2] = {-1, isatty(2)};
+    cli_cancel_begin();
     int rc = lm_quantize_gguf(a->checkpoint, a->tokenizer ? a->tokenizer : beside, a->output,
-                              (lm_quant_type)a->quant_type, show_progress, shown, &e);
+                              (lm_quant_type)a->quant_type, show_progress, shown, &cli_cancel, &e);
     if (rc && beside && strncmp(e.msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
         snprintf(e.msg, sizeof e.msg,
                  "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
                  beside);
     free(beside);
-    if (rc) return cli_error("%s", e.msg);
+    if (rc) return cli_cancel_end(cli_error("%s", e.msg));
+    cli_cancel_end(0);
     fprintf(stderr, "lamina: wrote %s (%s)\n", a->output, type_names[a->quant_type]);
     return 0;
 }
