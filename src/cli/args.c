@@ -51,6 +51,22 @@ void cli_print_usage(FILE *out) {
     fputs("(an option a command does not take is an error).\n", out);
 }
 
+static const char quantize_head[] =
+    "usage: lamina quantize IN OUT.gguf --type T [-z tokenizer.bin]\n"
+    "       lamina quantize IN OUT.bin [--group-size N]   llama2.c's v2 (Q8_0)\n"
+    "Write a llama2.c checkpoint (v0 or v1, fp32) and its tokenizer.bin, or a GGUF\n"
+    "file of the llama architecture with F32, F16 or BF16 weights (its metadata\n"
+    "kept), as a GGUF v3 file quantized by ggml's reference quantizers, with\n"
+    "llama-quantize's per-tensor mixture: the file llama-quantize writes. Without\n"
+    "--type, a v2 (Q8_0) copy of a llama2.c checkpoint.\n"
+    "\n";
+
+void cli_print_quantize_usage(FILE *out) {
+    opt_usage(out, OPT_QUANTIZE, quantize_head,
+              "\nOUT appears only when complete and may not be IN or the tokenizer;\n"
+              "SIGINT or SIGTERM stops it and removes the partial file.\n");
+}
+
 int cli_parse_uint(const char *s, uint64_t max, uint64_t *out) {
     return opt_parse_uint(s, max, out);
 }
@@ -94,6 +110,9 @@ static int store(void *ctx, const opt_spec *o, const opt_value *v, char *err, si
     case O_PARALLEL: a->parallel = (int)v->u; break;
     case O_KV_TYPE: a->kv_type = v->str; break;
     case O_GROUP_SIZE: a->group_size = (int)v->u; break;
+    case O_QUANT_TYPE:
+        a->quant_type = (int)v->u;
+        break; /* the choices are in lm_quant_type's order */
     case O_WEIGHTS_CACHE: a->weights_cache = v->str; break;
     case O_NO_WEIGHTS_CACHE: a->no_weights_cache = 1; break;
     case O_TENSORS: a->tensors = 1; break;
@@ -132,8 +151,41 @@ static int take_positional(cli_args *a, const char *arg, int *n, char *err, size
     return 0;
 }
 
+static int ends_with(const char *s, const char *end) {
+    size_t n = strlen(s), k = strlen(end);
+    return n >= k && strcmp(s + n - k, end) == 0;
+}
+
+/* quantize writes llama2.c's v2 (--group-size) or, with --type, GGUF (-z):
+ * each takes only its own options. */
+static int check_quantize(const cli_args *a, int positional, char *err, size_t len) {
+    if (a->quant_type >= 0) {
+        if (positional < 2)
+            return usage_error(err, len,
+                               "quantize needs an input checkpoint and an output file "
+                               "(see lamina quantize --help)");
+        if (a->group_size)
+            return usage_error(err, len,
+                               "--group-size does not apply to quantize --type (see lamina "
+                               "quantize --help)");
+        return 0;
+    }
+    if (positional < 2)
+        return usage_error(err, len, "quantize needs an input and an output checkpoint");
+    if (ends_with(a->output, ".gguf"))
+        return usage_error(err, len,
+                           "quantize needs --type T to write a GGUF file (see lamina quantize "
+                           "--help)");
+    if (a->tokenizer)
+        return usage_error(err, len,
+                           "-z does not apply to quantize without --type (see lamina quantize "
+                           "--help)");
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t len) {
-    *a = (cli_args){.command = CLI_RUN, .temperature = 1.0f, .topp = 0.9f, .steps = 256};
+    *a = (cli_args){
+        .command = CLI_RUN, .temperature = 1.0f, .topp = 0.9f, .steps = 256, .quant_type = -1};
     int first = 1, status;
     if (argc > 1 && subcommand(argv[1], &a->command)) first = 2;
     parse_state st = {a, 0};
@@ -146,7 +198,6 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t len) {
     }
     if (a->command == CLI_TOKENIZE && !a->text)
         return usage_error(err, len, "tokenize needs a TEXT argument");
-    if (a->command == CLI_QUANTIZE && st.positional < 2)
-        return usage_error(err, len, "quantize needs an input and an output checkpoint");
+    if (a->command == CLI_QUANTIZE) return check_quantize(a, st.positional, err, len);
     return 0;
 }

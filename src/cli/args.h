@@ -13,7 +13,7 @@ typedef enum cli_command {
     CLI_RUN,      /* generate or chat */
     CLI_TOKENIZE, /* print the ids of a text */
     CLI_INFO,     /* describe a checkpoint */
-    CLI_QUANTIZE, /* write a v2 (Q8_0) copy of a checkpoint */
+    CLI_QUANTIZE, /* write a v2 (Q8_0) copy of a checkpoint, or GGUF with --type */
     CLI_HELP,
     CLI_VERSION,
 } cli_command;
@@ -32,6 +32,7 @@ typedef struct cli_args {
     int threads;    /* 0: automatic */
     int parallel;   /* info: sequences whose KV caches to add up (lamina batch / serve) */
     int group_size; /* quantize; 0: the exporter's rule */
+    int quant_type; /* quantize --type: an lm_quant_type; -1: none (a v2 output) */
     /* --chat-template NAME (chat); NULL: the model's */
     const char *chat_template;
     const char *weights_cache; /* --weights-cache DIR; NULL: the default (src/wcache) */
@@ -53,5 +54,7 @@ int cli_parse(int argc, char **argv, cli_args *args, char *err, size_t err_len);
 
 /* The help of the main command line, generated from the option table. */
 void cli_print_usage(FILE *out);
+/* lamina quantize --help, generated from the option table likewise. */
+void cli_print_quantize_usage(FILE *out);
 
 #endif

@@ -12,10 +12,6 @@ int cli_perplexity(int argc, char **argv); /* lamina perplexity (perplexity.c) *
 
 /* lamina convert (convert.c) */
 int cli_convert(int argc, char **argv);
-/* lamina quantize --type (quantize_gguf.c): whether argv asks for it (--type
- * or --help), and its entry point */
-int cli_quantize_wants_gguf(int argc, char **argv);
-int cli_quantize_gguf(int argc, char **argv);
 
 typedef struct cli_subcommand {
     const char *name;

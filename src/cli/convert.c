@@ -104,8 +104,9 @@ int cli_convert(int argc, char **argv) {
     lm_error e;
     lm_progress_fn *progress = isatty(2) ? show_progress : NULL;
     int shown = -1;
+    cli_cancel_begin();
     rc = lm_convert_file(a.in, a.tokenizer ? a.tokenizer : beside, a.out, a.type, progress, &shown,
-                         &e);
+                         &cli_cancel, &e);
     /* the default tokenizer missing: say how to give one (after the checks of
        the checkpoint, whose messages come first) */
     if (rc && beside && strncmp(e.msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
@@ -113,7 +114,8 @@ int cli_convert(int argc, char **argv) {
                  "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
                  beside);
     free(beside);
-    if (rc) return cli_error("%s", e.msg);
+    if (rc) return cli_cancel_end(cli_error("%s", e.msg));
+    cli_cancel_end(0);
     fprintf(stderr, "lamina: wrote %s\n", a.out);
     return 0;
 }

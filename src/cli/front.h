@@ -42,6 +42,15 @@ int cli_check_threads(int n);
 int cmd_run(const cli_args *a);
 int cmd_info(const cli_args *a);
 int cmd_tokenize(const cli_args *a);
+/* cancel.c: SIGINT/SIGTERM set cli_cancel while a file is written (the
+ * library's writers stop on it and remove their temporary); cli_cancel_end
+ * restores the handlers and, when a signal came and rc is a failure, raises
+ * it again (exit 130 or 143), else returns rc. */
+extern lm_cancel_flag cli_cancel;
+void cli_cancel_begin(void);
+int cli_cancel_end(int rc);
+
 int cmd_quantize(const cli_args *a);
+int cmd_quantize_gguf(const cli_args *a); /* quantize --type (quantize_gguf.c) */
 
 #endif

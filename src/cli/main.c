@@ -91,12 +91,12 @@ static int dispatch(int argc, char **argv) {
     cli_check_env_threads();
     const cli_subcommand *sub = find_subcommand(argc, argv);
     if (sub) return sub->run(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "quantize") == 0 && cli_quantize_wants_gguf(argc - 1, argv + 1))
-        return cli_quantize_gguf(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &a, err, sizeof err)) {
         fprintf(stderr, "lamina: error: %s\n", err);
         return 2;
     }
+    if (a.command == CLI_HELP && argc > 1 && strcmp(argv[1], "quantize") == 0)
+        return cli_print_quantize_usage(stdout), 0;
     if (a.command == CLI_HELP) return print_usage(), 0;
     cli_wcache = (wcache_opts){a.weights_cache, a.no_weights_cache, 0};
     int rc = choose_isa(&a);
@@ -108,7 +108,7 @@ static int dispatch(int argc, char **argv) {
     case CLI_VERSION: return print_version();
     case CLI_INFO: return cmd_info(&a);
     case CLI_TOKENIZE: return cmd_tokenize(&a);
-    case CLI_QUANTIZE: return cmd_quantize(&a);
+    case CLI_QUANTIZE: return a.quant_type >= 0 ? cmd_quantize_gguf(&a) : cmd_quantize(&a);
     default: return cmd_run(&a);
     }
 }

@@ -7,8 +7,10 @@
 
 int cmd_quantize(const cli_args *a) {
     lm_error e;
-    int rc = lm_quantize_file(a->checkpoint, a->output, a->group_size, &e);
-    if (rc) return cli_error("%s", e.msg);
+    cli_cancel_begin();
+    int rc = lm_quantize_file(a->checkpoint, a->output, a->group_size, &cli_cancel, &e);
+    if (rc) return cli_cancel_end(cli_error("%s", e.msg));
+    cli_cancel_end(0);
     fprintf(stderr, "lamina: wrote %s\n", a->output);
     return 0;
 }

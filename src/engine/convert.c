@@ -242,8 +242,10 @@ static int check_not_tokenizer(const char *out, const struct stat *tok, lm_error
 }
 
 static int write_gguf(lm_gguf_writer *w, const lm_model *m, const char *out, const struct stat *tok,
-                      lm_progress_fn *progress, void *arg, lm_error *err) {
+                      lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                      lm_error *err) {
     lm_out_file o;
+    lm_gguf_writer_cancel_on(w, cancel);
     if (check_not_tokenizer(out, tok, err) || lm_out_begin(&o, out, m->file_dev, m->file_ino, err))
         return -1;
     if (lm_gguf_write(w, o.f, progress, arg, err)) {
@@ -268,7 +270,8 @@ static int check_input(const lm_model *m, const char *in, lm_convert_type type, 
 }
 
 int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
-                    lm_progress_fn *progress, void *arg, lm_error *err) {
+                    lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                    lm_error *err) {
     if (!tokenizer) return lm_fail(err, "convert needs the model's tokenizer.bin");
     lm_model *m = lm_model_map(in, err);
     if (!m) return -1;
@@ -283,7 +286,7 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
         add_config(w, m, in, file_type(type));
         add_vocab(w, &v);
         add_tensors(w, m, &p);
-        rc = write_gguf(w, m, out, &tok, progress, arg, err);
+        rc = write_gguf(w, m, out, &tok, progress, arg, cancel, err);
     }
     vocab_free(&v);
     lm_gguf_writer_free(w);
@@ -304,10 +307,11 @@ static int is_gguf(const char *path) {
 
 /* lm_quantize_gguf: as lm_convert_file, each tensor of the mixture's type. */
 int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
-                     lm_progress_fn *progress, void *arg, lm_error *err) {
+                     lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                     lm_error *err) {
     if ((unsigned)type > LM_QUANT_Q6_K)
         return lm_fail(err, "unknown quantization type %d", (int)type);
-    if (is_gguf(in)) return lm_quantize_from_gguf(in, out, type, progress, arg, err);
+    if (is_gguf(in)) return lm_quantize_from_gguf(in, out, type, progress, arg, cancel, err);
     if (!tokenizer) return lm_fail(err, "quantize needs the model's tokenizer.bin");
     lm_model *m = lm_model_map(in, err);
     if (!m) return -1;
@@ -324,7 +328,7 @@ int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_
         add_config(w, m, in, lm_quant_file_type(type));
         add_vocab(w, &v);
         add_tensors(w, m, &p);
-        rc = write_gguf(w, m, out, &tok, progress, arg, err);
+        rc = write_gguf(w, m, out, &tok, progress, arg, cancel, err);
     }
     vocab_free(&v);
     lm_gguf_writer_free(w);

@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,47 +156,6 @@ int lm_file_explain(const char *path, const uint8_t *p, uint64_t n, int want, lm
 
 /* ---- outputs ------------------------------------------------------------ */
 
-/* The temporary being written, for the signal handler; one at a time. */
-static _Atomic(char *) active_tmp;
-static struct sigaction saved_int, saved_term, saved_bus;
-static atomic_int handlers_set;
-
-static struct sigaction *saved_action(int sig) {
-    return sig == SIGINT ? &saved_int : sig == SIGTERM ? &saved_term : &saved_bus;
-}
-
-static void remove_and_reraise(int sig) {
-    char *tmp = atomic_exchange(&active_tmp, NULL);
-    if (tmp) unlink(tmp);
-    sigaction(sig, saved_action(sig), NULL);
-    /* SIGINT, SIGTERM: again, with the previous disposition (usually the
-     * default, which ends us). SIGBUS (the input truncated while being read)
-     * comes back by itself when the faulting load runs again. */
-    if (sig != SIGBUS) raise(sig);
-}
-
-/* While a temporary exists, SIGINT, SIGTERM and SIGBUS remove it first
- * (unless ignored: then they cannot end the write halfway). */
-static void guard_signals(char *tmp) {
-    if (atomic_exchange(&handlers_set, 1)) return; /* another write holds the slot */
-    atomic_store(&active_tmp, tmp);
-    struct sigaction sa = {.sa_handler = remove_and_reraise};
-    sigemptyset(&sa.sa_mask);
-    const int sigs[] = {SIGINT, SIGTERM, SIGBUS};
-    for (int i = 0; i < 3; i++) {
-        sigaction(sigs[i], NULL, saved_action(sigs[i]));
-        if (saved_action(sigs[i])->sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
-    }
-}
-
-static void unguard_signals(const char *tmp) {
-    if (atomic_load(&active_tmp) != tmp) return;
-    const int sigs[] = {SIGINT, SIGTERM, SIGBUS};
-    for (int i = 0; i < 3; i++) sigaction(sigs[i], saved_action(sigs[i]), NULL);
-    atomic_store(&active_tmp, NULL);
-    atomic_store(&handlers_set, 0);
-}
-
 /* Checks on an existing target; 0 when it may be replaced. */
 static int check_target(const char *path, const struct stat *st, uint64_t in_dev, uint64_t in_ino,
                         lm_error *err) {
@@ -220,20 +177,15 @@ static int check_target(const char *path, const struct stat *st, uint64_t in_dev
 /* Room for ".tmp-PID-N" after OUT's name. */
 enum { TMP_SUFFIX_MAX = 32 };
 
-/* Creates OUT.tmp-PID-N beside OUT and guards it. The signal handler learns
- * the name before the file exists: a signal, which any thread may take, can
- * never come between creating the file and guarding it. A stale name left by
- * an earlier process with our pid is skipped (O_EXCL). */
+/* Creates OUT.tmp-PID-N beside OUT. A stale name left by an earlier process
+ * with our pid is skipped (O_EXCL). No signal handlers here: the writers stop
+ * on their caller's cancel flag (lamina.h, lm_cancel_flag) and remove it. */
 static int create_temporary(char *tmp, size_t len) {
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(tmp + len, TMP_SUFFIX_MAX, ".tmp-%ld-%d", (long)getpid(), attempt);
-        guard_signals(tmp);
         int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0) return fd;
-        int e = errno;
-        unguard_signals(tmp);
-        errno = e;
-        if (e != EEXIST) return -1;
+        if (errno != EEXIST) return -1;
     }
     return -1;
 }
@@ -279,10 +231,7 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
 void lm_out_abort(lm_out_file *o) {
     if (o->f) fclose(o->f);
     o->f = NULL;
-    if (o->tmp) {
-        unlink(o->tmp);
-        unguard_signals(o->tmp);
-    }
+    if (o->tmp) unlink(o->tmp);
     free(o->tmp);
     o->tmp = NULL;
 }
@@ -311,7 +260,6 @@ int lm_out_commit(lm_out_file *o, lm_error *err) {
         lm_out_abort(o);
         return -1;
     }
-    unguard_signals(o->tmp);
     free(o->tmp);
     o->tmp = NULL;
     sync_directory(o->path);

@@ -44,7 +44,8 @@ struct lm_gguf_writer {
     uint64_t n_t;
     uint64_t data_bytes; /* the data section, padding included */
     int failed;
-    lm_error err; /* the first failure */
+    lm_error err;                        /* the first failure */
+    const volatile sig_atomic_t *cancel; /* lm_gguf_writer_cancel_on */
 };
 
 /* ---- encodings ----------------------------------------------------------- */
@@ -440,6 +441,7 @@ int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *
     if (!w->failed) put_head(w, &s);
     uint64_t data_start = s.at;
     for (uint64_t i = 0; i < w->n_t && !w->failed && !s.failed; i++) {
+        if (w->cancel && *w->cancel) return lm_fail(err, "cancelled");
         put_tensor(w, &s, &w->t[i]);
         put_zeros(&s, data_start + padded(w->t[i].offset + w->t[i].bytes, w->alignment) - s.at);
         if (progress) progress(arg, s.at - data_start, w->data_bytes);
@@ -447,6 +449,10 @@ int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *
     if (w->failed) return lm_fail(err, "%s", w->err.msg);
     if (s.failed) return lm_fail(err, "write failed: %s", strerror(errno));
     return 0;
+}
+
+void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel) {
+    w->cancel = cancel;
 }
 
 void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,

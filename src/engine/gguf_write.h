@@ -96,5 +96,8 @@ typedef void lm_gguf_progress(void *arg, uint64_t done, uint64_t total);
  * -1 with err: the writer's first error, or "write failed" (errno says why).
  * progress may be NULL. */
 int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *arg, lm_error *err);
+/* lm_gguf_write stops between tensors with "cancelled" once *cancel is
+ * nonzero (lamina.h's lm_cancel_flag; NULL: never). */
+void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel);
 
 #endif

@@ -5,6 +5,7 @@
 #include "lamina.h"
 
 int lm_quantize_from_gguf(const char *in, const char *out, lm_quant_type type,
-                          lm_progress_fn *progress, void *arg, lm_error *err);
+                          lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                          lm_error *err);
 
 #endif

@@ -15,6 +15,8 @@
 typedef struct writer {
     FILE *f;
     int failed;
+    const lm_cancel_flag *cancel; /* checked before each tensor */
+    int cancelled;
 } writer;
 
 static void put(writer *w, const void *p, size_t bytes) {
@@ -25,6 +27,8 @@ static void put(writer *w, const void *p, size_t bytes) {
  * out). The weights are read in place in the file's row-major order (gs
  * divides the row length, so no group straddles rows). */
 static void put_quantized(writer *w, const lm_matrix *x, int gs, float *scales) {
+    if (w->cancel && *w->cancel) w->cancelled = w->failed = 1;
+    if (w->failed) return;
     int8_t q[4096];
     uint64_t n = (uint64_t)x->rows * (uint64_t)x->cols;
     for (uint64_t g = 0; g < n / (uint64_t)gs; g++) {
@@ -79,7 +83,8 @@ static void put_tensors(writer *w, const lm_model *m, int gs, float *scales) {
     if (!m->info.shared_classifier) put_quantized(w, &m->classifier, gs, scales);
 }
 
-static int quantize_model(const lm_model *m, const char *path, int group_size, lm_error *err) {
+static int quantize_model(const lm_model *m, const char *path, int group_size,
+                          const lm_cancel_flag *cancel, lm_error *err) {
     if (m->info.format == LM_FORMAT_V2) return lm_fail(err, "the checkpoint is already Q8_0 (v2)");
     if (m->info.format == LM_FORMAT_GGUF)
         return lm_fail(err, "lamina quantize writes llama2.c's v2 from v0 or v1, not from GGUF");
@@ -94,23 +99,27 @@ static int quantize_model(const lm_model *m, const char *path, int group_size, l
         free(scales);
         return -1;
     }
-    writer w = {out.f, 0};
+    writer w = {out.f, 0, cancel, 0};
     put_header(&w, m, gs);
     put_tensors(&w, m, gs, scales);
     free(scales);
     /* Written fully or not at all: the file appears under its name at the end. */
     if (w.failed) {
-        lm_fail(err, "%s: write failed: %s", path, strerror(errno));
+        if (w.cancelled)
+            lm_fail(err, "%s: cancelled", path);
+        else
+            lm_fail(err, "%s: write failed: %s", path, strerror(errno));
         lm_out_abort(&out);
         return -1;
     }
     return lm_out_commit(&out, err);
 }
 
-int lm_quantize_file(const char *in, const char *out, int group_size, lm_error *err) {
+int lm_quantize_file(const char *in, const char *out, int group_size, const lm_cancel_flag *cancel,
+                     lm_error *err) {
     lm_model *m = lm_model_map(in, err);
     if (!m) return -1;
-    int rc = quantize_model(m, out, group_size, err);
+    int rc = quantize_model(m, out, group_size, cancel, err);
     lm_model_free(m);
     return rc;
 }

@@ -28,6 +28,7 @@ void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const vo
 void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                            int type, const void *data, int data_type);
 int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err);
+void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel);
 
 static uint64_t scalar_bytes(lm_gguf_vtype t) {
     switch (t) {
@@ -125,8 +126,10 @@ static int layers_of(const lm_gguf *g, int *n_layers, lm_error *err) {
 }
 
 static int write_out(lm_gguf_writer *w, const char *out, const struct stat *st,
-                     lm_progress_fn *progress, void *arg, lm_error *err) {
+                     lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                     lm_error *err) {
     lm_out_file o;
+    lm_gguf_writer_cancel_on(w, cancel);
     if (lm_out_begin(&o, out, (uint64_t)st->st_dev, (uint64_t)st->st_ino, err)) return -1;
     if (lm_gguf_write(w, o.f, progress, arg, err)) {
         char why[sizeof err->msg];
@@ -139,7 +142,8 @@ static int write_out(lm_gguf_writer *w, const char *out, const struct stat *st,
 }
 
 int lm_quantize_from_gguf(const char *in, const char *out, lm_quant_type type,
-                          lm_progress_fn *progress, void *arg, lm_error *err) {
+                          lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                          lm_error *err) {
     struct stat st;
     int fd = lm_open_regular(in, "model", &st, err);
     if (fd < 0) return -1;
@@ -155,7 +159,7 @@ int lm_quantize_from_gguf(const char *in, const char *out, lm_quant_type type,
         lm_quant_mix mix;
         lm_quant_mix_init(&mix, type, n_layers, !lm_gguf_find_tensor(g, "output.weight"));
         if (copy_metadata(w, g, type, err) == 0 && add_tensors(w, g, &mix, err) == 0)
-            rc = write_out(w, out, &st, progress, arg, err);
+            rc = write_out(w, out, &st, progress, arg, cancel, err);
     }
     lm_gguf_writer_free(w);
     lm_gguf_free(g);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h> /* sig_atomic_t: lm_cancel_flag */
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -163,11 +164,21 @@ int lm_weights_image_layout(void);
 lm_model *lm_model_random(const lm_config *config, lm_format format, int group_size, uint64_t seed,
                           lm_error *err);
 
+/* The cancel flag of the file writers (lm_quantize_file, lm_convert_file,
+ * lm_quantize_gguf): when *cancel becomes nonzero (a caller's signal handler
+ * may set it; NULL: never) they stop between tensors, remove their temporary
+ * and fail with "OUT: cancelled". liblamina installs no signal handlers: the
+ * program owns SIGINT/SIGTERM (the CLI sets this flag from them). A SIGBUS
+ * (the input truncated while read) is the program's too; a write it ends
+ * leaves OUT untouched and its temporary OUT.tmp-PID-N behind. */
+typedef volatile sig_atomic_t lm_cancel_flag;
+
 /* Write the checkpoint at `in` (v0 or v1) to `out` as v2 (Q8_0), by llama2.c's
  * exporter rules; group_size 0 = lm_q8_group_size(dim, hidden_dim). Reads the
  * file in place (no packed copy), so it converts files larger than memory.
  * The output appears only when complete; `out` may not be `in`. */
-int lm_quantize_file(const char *in, const char *out, int group_size, lm_error *err);
+int lm_quantize_file(const char *in, const char *out, int group_size, const lm_cancel_flag *cancel,
+                     lm_error *err);
 
 /* The matrix type of lm_convert_file's GGUF output (norms are always F32). */
 typedef enum lm_convert_type {
@@ -189,7 +200,8 @@ typedef void lm_progress_fn(void *arg, uint64_t done, uint64_t total);
  * in place; the output appears only when complete, and may be neither input.
  * progress (may be NULL) is called after each tensor. */
 int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
-                    lm_progress_fn *progress, void *arg, lm_error *err);
+                    lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                    lm_error *err);
 
 /* The types of `lamina quantize --type`: llama-quantize's file types, with
  * its per-tensor mixture (output.weight Q6_K; for the _M / _S mixes more bits
@@ -215,7 +227,8 @@ typedef enum lm_quant_type {
  * bit. Reads the input in place; the output appears only when complete.
  * progress (may be NULL) is called after each tensor. */
 int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_quant_type type,
-                     lm_progress_fn *progress, void *arg, lm_error *err);
+                     lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                     lm_error *err);
 
 /* Bytes of KV cache a context of n_ctx positions needs. */
 uint64_t lm_kv_cache_bytes(const lm_config *config, int n_ctx);

@@ -44,8 +44,8 @@ static const opt_spec table[] = {
      "cache holds this many)"},
     {O_PROMPT, "-i", "--prompt", OPT_STRING, 0, 0, RUN, NULL, "TEXT",
      "the prompt (default: empty, or the demo prompt)"},
-    {O_TOKENIZER, "-z", "--tokenizer", OPT_STRING, 0, 0, RUN | TOKENIZE | BATCH | SERVE, NULL,
-     "PATH",
+    {O_TOKENIZER, "-z", "--tokenizer", OPT_STRING, 0, 0, RUN | TOKENIZE | QUANTIZE | BATCH | SERVE,
+     NULL, "PATH",
      "tokenizer.bin, or a GGUF file (a model or vocabulary only)\n"
      "whose vocabulary to use (default: a GGUF model's own,\n"
      "else tokenizer.bin beside the checkpoint)"},
@@ -85,6 +85,16 @@ static const opt_spec table[] = {
     {O_GROUP_SIZE, NULL, "--group-size", OPT_UINT, 1, 4096, QUANTIZE, NULL, "N",
      "quantize: Q8_0 group size, 1 to 4096 (default: 64, halved\n"
      "until it divides dim and hidden_dim)"},
+    {O_QUANT_TYPE, NULL, "--type", OPT_CHOICE, 0, 0, QUANTIZE,
+     "q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_s q4_k_m q5_k_s q5_k_m q6_k", "T",
+     "quantize: write a GGUF file of T: q4_0, q4_1, q5_0, q5_1,\n"
+     "q8_0, q4_k_s, q4_k_m, q5_k_s, q5_k_m or q6_k. Norms stay\n"
+     "f32; output.weight (or a tied token_embd) is q6_k (q8_0\n"
+     "for q8_0); the _m mixes give attn_v and ffn_down q6_k in\n"
+     "the first and last eighth of the layers and every third\n"
+     "between, the _s ones q5_k in the first layers; rows that\n"
+     "are not whole blocks of 256 fall back to q5_0 (q4_k), q5_1\n"
+     "(q5_k) or q8_0 (q6_k), f16 if not of 32"},
     {O_WEIGHTS_CACHE, NULL, "--weights-cache", OPT_STRING, 0, 0, LOADERS, NULL, "DIR",
      "keep the packed weights of each model in DIR (default:\n"
      "$XDG_CACHE_HOME/lamina/weights or ~/.cache/lamina/weights;\n"
@@ -214,6 +224,9 @@ static const struct {
      "mistral-v3, mistral-v3-tekken, mistral-v7,\n"
      "mistral-v7-tekken, chatml, zephyr or llama3 (default: the\n"
      "model's; llama2 for .bin checkpoints)"},
+    {O_TOKENIZER, QUANTIZE,
+     "--type: a llama2.c model's tokenizer.bin (default:\n"
+     "tokenizer.bin beside IN)"},
     {O_TOKENIZER, BATCH | SERVE,
      "tokenizer.bin, or a GGUF file whose vocabulary to use\n"
      "(default: a GGUF MODEL's own, else tokenizer.bin beside\n"
@@ -379,16 +392,25 @@ static opt_event get_choice(const opt_spec *o, const char *name, const char *v, 
         if (n == vl && strncmp(p, v, n) == 0) return val->u = k, OPT_OPTION;
         p += n + (p[n] == ' ');
     }
+    char words[160];
+    snprintf(words, sizeof words, "%s", o->choices);
+    char *last = strrchr(words, ' ');
+    if (last && last == strchr(words, ' ')) { /* two words: "a or b" */
+        memmove(last + 4, last + 1, strlen(last + 1) + 1);
+        memcpy(last, " or ", 4);
+    } else if (last) { /* more: "a, b, ... or z", and the value after the list */
+        char list[sizeof words + 64] = "";
+        for (const char *w = o->choices; *w;) {
+            size_t n = strcspn(w, " "), used = strlen(list);
+            const char *sep = !used ? "" : w[n] ? ", " : " or ";
+            snprintf(list + used, sizeof list - used, "%s%.*s", sep, (int)n, w);
+            w += n + (w[n] == ' ');
+        }
+        return fail(err, len, "%s: not %s: '%s'", name, list, v);
+    }
     char noun[16] = "";
     for (size_t k = 0; o->arg[k] && k + 1 < sizeof noun; k++)
         noun[k] = (char)(o->arg[k] - 'A' + 'a'), noun[k + 1] = '\0';
-    char words[64];
-    snprintf(words, sizeof words, "%s", o->choices);
-    char *sp = strchr(words, ' ');
-    if (sp && !strchr(sp + 1, ' ')) { /* two words: "a or b" */
-        memmove(sp + 4, sp + 1, strlen(sp + 1) + 1);
-        memcpy(sp, " or ", 4);
-    }
     return fail(err, len, "%s: '%s' is not a %s (%s)", name, v, noun, words);
 }
 

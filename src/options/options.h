@@ -74,6 +74,8 @@ typedef enum opt_id {
     O_NO_PROBES,
     O_BENCH_SEED,
     O_LIST_SHAPES,
+    /* quantize */
+    O_QUANT_TYPE, /* --type: lm_quant_type, in its order */
 } opt_id;
 
 /* Value grammars. */

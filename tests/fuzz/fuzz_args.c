@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "lamina.h"
 #include "batch.h"
 #include "bench.h"
 #include "serve_args.h"
@@ -135,6 +136,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
                 FUZZ_CHECK(in_argv(strings[i], argv, argc), "string %zu not from argv", i);
             if (a.command == CLI_TOKENIZE) FUZZ_CHECK(a.text != NULL, "tokenize without text");
+            /* quantize: IN and OUT; --type (GGUF) or --group-size (v2), never both */
+            if (a.command == CLI_QUANTIZE)
+                FUZZ_CHECK(a.checkpoint && a.output && in_argv(a.output, argv, argc) &&
+                               a.quant_type >= -1 && a.quant_type <= LM_QUANT_Q6_K &&
+                               (a.quant_type < 0 || a.group_size == 0) &&
+                               (a.quant_type >= 0 || a.tokenizer == NULL),
+                           "quantize type %d group %d", a.quant_type, a.group_size);
             /* `info` without a checkpoint describes the embedded demo model. */
             if (a.command == CLI_INFO && a.parallel)
                 FUZZ_CHECK(a.parallel >= 1 && a.parallel <= 65536, "parallel %d", a.parallel);
