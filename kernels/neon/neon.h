@@ -13,6 +13,7 @@ void lm_matmul_q8_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, 
 void lm_matmul_q8_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q6_k_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q6_k_neondot(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0,
+                            int r1);
 void lm_matmul_q4_0_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q4_1_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
 void lm_matmul_q5_0_neon(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1);
