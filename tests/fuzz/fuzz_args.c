@@ -23,10 +23,15 @@
 
 #define MAX_ARGS 64
 
+/* s is an argument, or the value of one written --name=value (the text after
+ * its first '='). */
 static int in_argv(const char *s, char **argv, int argc) {
     if (!s) return 1;
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc; i++) {
         if (s == argv[i]) return 1;
+        const char *eq = strchr(argv[i], '=');
+        if (argv[i][0] == '-' && eq && s == eq + 1) return 1;
+    }
     return 0;
 }
 
