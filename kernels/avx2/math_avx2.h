@@ -10,11 +10,28 @@
 #include <immintrin.h>
 
 #include "exp_table.h"
+#include "kernels.h"
 
 /* Lanes below r are set: masked loads and stores read and write nothing past
  * the end of a row, so tails never touch memory outside the buffers. */
 static inline __m256i lm_avx2_tail_mask(int r) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* One panel's outputs (rows LM_PANEL * p onwards; lanes lo then hi) into y, only the
+ * rows in [r0, r1): a product writes only its own range. */
+static inline void lm_avx2_store_panel(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
+    int base = p * LM_PANEL;
+    if (base >= r0 && base + LM_PANEL <= r1) {
+        _mm256_storeu_ps(y + base, lo);
+        _mm256_storeu_ps(y + base + 8, hi);
+        return;
+    }
+    float tmp[LM_PANEL];
+    _mm256_storeu_ps(tmp, lo);
+    _mm256_storeu_ps(tmp + 8, hi);
+    for (int l = 0; l < LM_PANEL; l++)
+        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
 }
 
 static inline float lm_avx2_hmax(__m256 a) {

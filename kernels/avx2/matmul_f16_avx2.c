@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "avx2.h"
+#include "math_avx2.h"
 
 /* The 16 rows of one k of a panel (32 bytes) as two vectors of 8 floats. */
 static inline __attribute__((always_inline)) void widen16(const uint16_t *src, const int bf16,
@@ -26,21 +27,7 @@ static inline __attribute__((always_inline)) void widen16(const uint16_t *src, c
 }
 
 /* Rows [r0, r1) of panel p of one token's output row y. */
-static inline void store_rows(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
-
-/* The sums stored by store_rows (lanes outside [r0, r1) are 0, never stored). */
+/* The sums stored by lm_avx2_store_panel (lanes outside [r0, r1) are 0, never stored). */
 static inline void load_rows(const float *y, int p, int r0, int r1, __m256 *lo, __m256 *hi) {
     int base = p * LM_PANEL;
     if (base >= r0 && base + LM_PANEL <= r1) {
@@ -82,7 +69,7 @@ static inline __attribute__((always_inline)) void block16(float *y, const float 
     }
     for (int p = 0; p < P; p++)
         for (int t = 0; t < NT; t++)
-            store_rows(y + (size_t)t * d, p0 + p, r0, r1, acc[p][0][t], acc[p][1][t]);
+            lm_avx2_store_panel(y + (size_t)t * d, p0 + p, r0, r1, acc[p][0][t], acc[p][1][t]);
 }
 
 /* k per widened block: 16 x 256 floats, 16 KiB, in L1 under every token. */
@@ -112,7 +99,7 @@ static inline __attribute__((always_inline)) void block_buf(float *y, const floa
         }
     }
     for (int t = 0; t < NT; t++)
-        store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, acc[0][t], acc[1][t]);
+        lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, acc[0][t], acc[1][t]);
 }
 
 static inline __attribute__((always_inline)) void

@@ -6,20 +6,7 @@
 #include <string.h>
 
 #include "avx2.h"
-
-static inline void store_rows(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_avx2.h"
 
 static inline __attribute__((always_inline)) void block(float *y, const float *x, const float *w,
                                                         int n, int d, int p0, int t0, int r0,
@@ -48,7 +35,8 @@ static inline __attribute__((always_inline)) void block(float *y, const float *x
     }
     for (int p = 0; p < P; p++)
         for (int t = 0; t < NT; t++)
-            store_rows(y + (size_t)(t0 + t) * d, p0 + p, r0, r1, acc[p][0][t], acc[p][1][t]);
+            lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p0 + p, r0, r1, acc[p][0][t],
+                                acc[p][1][t]);
 }
 
 #define PANELS(P, NT)                                                                              \

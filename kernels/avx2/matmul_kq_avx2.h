@@ -16,20 +16,7 @@
 #include "avx2.h"
 #include "quant/kq45.h"
 #include "scalar/scalar.h"
-
-static inline void kq_store(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_avx2.h"
 
 /* Fifth bits of sub-blocks 2c (lo) and 2c + 1 (hi) moved to bit 4 of each
  * byte: one 16-bit shift each by a constant (c is unrolled), bits 2c and
@@ -149,7 +136,7 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         }
     }
     for (int t = 0; t < NT; t++)
-        kq_store(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
+        lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
 }
 
 /* Activation sums of this many groups at most live on the stack; the tokens

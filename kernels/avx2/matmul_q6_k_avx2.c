@@ -21,6 +21,7 @@
 #include "avx2.h"
 #include "quant/q6_k.h"
 #include "scalar/scalar.h"
+#include "math_avx2.h"
 
 /* int32 entries of the activation sums buffer: per token nb * 8 (one pair of
  * int16 sub-block sums per lane); tokens are done in chunks that fit. */
@@ -37,20 +38,6 @@ static void act_sums(int32_t *xs, const int8_t *xq, int nb) {
             for (int k = 0; k < 16; k++) s0 += v[k], s1 += v[16 + k];
             xs[b * 8 + jp] = (int32_t)((uint32_t)(uint16_t)s0 | (uint32_t)(uint16_t)s1 << 16);
         }
-}
-
-static inline void store_rows(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
 }
 
 static inline int32_t load4(const int8_t *p) {
@@ -127,7 +114,7 @@ static inline __attribute__((always_inline)) void block(float *y, const lm_q8_ac
         }
     }
     for (int t = 0; t < NT; t++)
-        store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
+        lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
 }
 
 void lm_matmul_q6_k_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1) {

@@ -10,20 +10,7 @@
 
 #include "avx2.h"
 #include "scalar/scalar.h"
-
-static inline void store_rows(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_avx2.h"
 
 static inline __m256i dot4(__m256i acc, __m256i wabs, __m256i w, __m256i xb) {
     __m256i pairs = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xb, w));
@@ -68,7 +55,7 @@ static inline __attribute__((always_inline)) void block(float *y, const lm_q8_ac
         }
     }
     for (int t = 0; t < NT; t++)
-        store_rows(y + (size_t)(t0 + t) * d, p0, r0, r1, val[t][0], val[t][1]);
+        lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p0, r0, r1, val[t][0], val[t][1]);
 }
 
 void lm_matmul_q8_avx2(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1) {

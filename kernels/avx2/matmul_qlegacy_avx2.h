@@ -18,20 +18,7 @@
 
 #include "avx2.h"
 #include "quant/qlegacy.h"
-
-static inline void ql_store_rows(float *y, int p, int r0, int r1, __m256 lo, __m256 hi) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        _mm256_storeu_ps(y + base, lo);
-        _mm256_storeu_ps(y + base + 8, hi);
-        return;
-    }
-    float tmp[LM_PANEL];
-    _mm256_storeu_ps(tmp, lo);
-    _mm256_storeu_ps(tmp + 8, hi);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_avx2.h"
 
 /* The sum of each 32-byte block of one token's activations. */
 static inline void ql_xsums(int32_t *out, const int8_t *xq, int nb) {
@@ -134,7 +121,7 @@ ql_tile(float *y, const lm_q8_act *x, const int32_t *xsum, const lm_packed *w, i
         }
     }
     for (int t = 0; t < NT; t++)
-        ql_store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
+        lm_avx2_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t][0], val[t][1]);
 }
 
 /* Activation sums of up to this many blocks (all tokens) live on the stack. */

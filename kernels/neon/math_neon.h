@@ -11,6 +11,21 @@
 #include <stdint.h>
 
 #include "exp_table.h"
+#include "kernels.h"
+
+/* One panel's outputs (rows LM_PANEL * p onwards; v[0..3]) into y, only the
+ * rows in [r0, r1): a product writes only its own range. */
+static inline void lm_neon_store_panel(float *y, int p, int r0, int r1, const float32x4_t *v) {
+    int base = p * LM_PANEL;
+    if (base >= r0 && base + LM_PANEL <= r1) {
+        for (int j = 0; j < 4; j++) vst1q_f32(y + base + 4 * j, v[j]);
+        return;
+    }
+    float tmp[LM_PANEL];
+    for (int j = 0; j < 4; j++) vst1q_f32(tmp + 4 * j, v[j]);
+    for (int l = 0; l < LM_PANEL; l++)
+        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
+}
 
 static inline float64x2_t lm_exp_f64_core(float64x2_t xd) {
     const float64x2_t inv_ln2_32 = vdupq_n_f64(LM_EXP_INV_LN2_32);

@@ -6,6 +6,7 @@
 #include <arm_neon.h>
 
 #include "neon.h"
+#include "math_neon.h"
 
 /* The 16 rows of one k of a panel (32 bytes) as four vectors of 4 floats. */
 static inline __attribute__((always_inline)) void widen16(const uint16_t *src, const int bf16,
@@ -25,18 +26,6 @@ static inline __attribute__((always_inline)) void widen16(const uint16_t *src, c
     }
 }
 
-static inline void store_rows(float *y, int p, int r0, int r1, const float32x4_t *acc) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        for (int v = 0; v < 4; v++) vst1q_f32(y + base + 4 * v, acc[v]);
-        return;
-    }
-    float tmp[LM_PANEL];
-    for (int v = 0; v < 4; v++) vst1q_f32(tmp + 4 * v, acc[v]);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
-
 static inline __attribute__((always_inline)) void block(float *y, const float *x, const uint16_t *w,
                                                         int n, int d, int p, int t0, int r0, int r1,
                                                         const int NT, const int bf16) {
@@ -53,7 +42,7 @@ static inline __attribute__((always_inline)) void block(float *y, const float *x
             for (int v = 0; v < 4; v++) acc[t][v] = vfmaq_f32(acc[t][v], wv[v], xb);
         }
     }
-    for (int t = 0; t < NT; t++) store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, acc[t]);
+    for (int t = 0; t < NT; t++) lm_neon_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, acc[t]);
 }
 
 static inline __attribute__((always_inline)) void

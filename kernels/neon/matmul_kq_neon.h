@@ -13,18 +13,7 @@
 #include "neon.h"
 #include "quant/kq45.h"
 #include "scalar/scalar.h"
-
-static inline void kq_store(float *y, int p, int r0, int r1, const float32x4_t *v) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        for (int j = 0; j < 4; j++) vst1q_f32(y + base + 4 * j, v[j]);
-        return;
-    }
-    float tmp[LM_PANEL];
-    for (int j = 0; j < 4; j++) vst1q_f32(tmp + 4 * j, v[j]);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_neon.h"
 
 /* 16 bytes (one per row) widened to four int32x4 of 4 rows. */
 static inline void kq_widen16(int32x4_t *o, uint8x16_t v) {
@@ -122,7 +111,7 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
             }
         }
     }
-    for (int t = 0; t < NT; t++) kq_store(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
+    for (int t = 0; t < NT; t++) lm_neon_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
 }
 
 /* Activation sums of this many groups at most live on the stack; the tokens

@@ -8,17 +8,7 @@
  * ((float)S * d) * s_x is added with mul, mul, add: ORDER.md's order, each
  * row in its own lane (rows 4R .. 4R + 3 in register R). */
 
-static inline void q6k_store_rows(float *y, int p, int r0, int r1, const float32x4_t *v) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        for (int j = 0; j < 4; j++) vst1q_f32(y + base + 4 * j, v[j]);
-        return;
-    }
-    float tmp[LM_PANEL];
-    for (int j = 0; j < 4; j++) vst1q_f32(tmp + 4 * j, v[j]);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_neon.h"
 
 /* q (-32..31) of one 96-byte group: wa[R] cell A, wb[R] cell B, rows 4R.. */
 static inline void q6k_unpack(const uint8_t *src, int8x16_t *wa, int8x16_t *wb) {
@@ -95,7 +85,7 @@ static inline __attribute__((always_inline)) void q6k_block(float *y, const lm_q
             }
         }
     }
-    for (int t = 0; t < NT; t++) q6k_store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
+    for (int t = 0; t < NT; t++) lm_neon_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
 }
 
 void LM_Q6K_NEON_FN(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1) {

@@ -4,17 +4,7 @@
  * name LM_Q8_NEON_FN before including it. A panel's 16 rows are 4 q registers
  * per token; each lane is one row in runq.c's order (kernels.h). */
 
-static inline void q8_store_rows(float *y, int p, int r0, int r1, const float32x4_t *v) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        for (int j = 0; j < 4; j++) vst1q_f32(y + base + 4 * j, v[j]);
-        return;
-    }
-    float tmp[LM_PANEL];
-    for (int j = 0; j < 4; j++) vst1q_f32(tmp + 4 * j, v[j]);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_neon.h"
 
 static inline __attribute__((always_inline)) void q8_block(float *y, const lm_q8_act *x,
                                                            const lm_packed *w, int p, int t0,
@@ -51,7 +41,7 @@ static inline __attribute__((always_inline)) void q8_block(float *y, const lm_q8
             }
         }
     }
-    for (int t = 0; t < NT; t++) q8_store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
+    for (int t = 0; t < NT; t++) lm_neon_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
 }
 
 void LM_Q8_NEON_FN(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1) {

@@ -13,18 +13,7 @@
 #include <string.h>
 
 #include "quant/qlegacy.h"
-
-static inline void ql_store_rows(float *y, int p, int r0, int r1, const float32x4_t *v) {
-    int base = p * LM_PANEL;
-    if (base >= r0 && base + LM_PANEL <= r1) {
-        for (int j = 0; j < 4; j++) vst1q_f32(y + base + 4 * j, v[j]);
-        return;
-    }
-    float tmp[LM_PANEL];
-    for (int j = 0; j < 4; j++) vst1q_f32(tmp + 4 * j, v[j]);
-    for (int l = 0; l < LM_PANEL; l++)
-        if (base + l >= r0 && base + l < r1) y[base + l] = tmp[l];
-}
+#include "math_neon.h"
 
 static inline float32x4_t ql_halves(const uint8_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)p)));
@@ -88,7 +77,7 @@ ql_tile(float *y, const lm_q8_act *x, const int32_t *xsum, const lm_packed *w, i
             }
         }
     }
-    for (int t = 0; t < NT; t++) ql_store_rows(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
+    for (int t = 0; t < NT; t++) lm_neon_store_panel(y + (size_t)(t0 + t) * d, p, r0, r1, val[t]);
 }
 
 /* Activation sums of up to this many blocks (all tokens) live on the stack. */
