@@ -269,10 +269,13 @@ static int check_input(const lm_model *m, const char *in, lm_convert_type type, 
     return 0;
 }
 
-int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
-                    lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
-                    lm_error *err) {
-    if (!tokenizer) return lm_fail(err, "convert needs the model's tokenizer.bin");
+/* A llama2.c v0/v1 checkpoint as GGUF: every matrix of `type`, or (quant not
+ * NULL) of llama-quantize's mixture for that file type. */
+static int bin_to_gguf(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
+                       const lm_quant_type *quant, lm_progress_fn *progress, void *arg,
+                       const lm_cancel_flag *cancel, lm_error *err) {
+    if (!tokenizer)
+        return lm_fail(err, "%s needs the model's tokenizer.bin", quant ? "quantize" : "convert");
     lm_model *m = lm_model_map(in, err);
     if (!m) return -1;
     vocab v = {0};
@@ -282,8 +285,13 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
     if (check_input(m, in, type, err) == 0 &&
         read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
         (w = lm_gguf_writer_new(32, err))) {
+        lm_quant_mix mix;
         picker p = {gguf_type(type), NULL};
-        add_config(w, m, in, file_type(type));
+        if (quant) {
+            lm_quant_mix_init(&mix, *quant, m->c->n_layers, m->info.shared_classifier);
+            p.mix = &mix;
+        }
+        add_config(w, m, in, quant ? lm_quant_file_type(*quant) : file_type(type));
         add_vocab(w, &v);
         add_tensors(w, m, &p);
         rc = write_gguf(w, m, out, &tok, progress, arg, cancel, err);
@@ -294,15 +302,10 @@ int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_c
     return rc;
 }
 
-/* Whether the file at path starts with GGUF's magic (an unreadable file is
- * not: lm_model_map then says why). */
-static int is_gguf(const char *path) {
-    char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+int lm_convert_file(const char *in, const char *tokenizer, const char *out, lm_convert_type type,
+                    lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                    lm_error *err) {
+    return bin_to_gguf(in, tokenizer, out, type, NULL, progress, arg, cancel, err);
 }
 
 /* lm_quantize_gguf: as lm_convert_file, each tensor of the mixture's type. */
@@ -311,27 +314,7 @@ int lm_quantize_gguf(const char *in, const char *tokenizer, const char *out, lm_
                      lm_error *err) {
     if ((unsigned)type > LM_QUANT_Q6_K)
         return lm_fail(err, "unknown quantization type %d", (int)type);
-    if (is_gguf(in)) return lm_quantize_from_gguf(in, out, type, progress, arg, cancel, err);
-    if (!tokenizer) return lm_fail(err, "quantize needs the model's tokenizer.bin");
-    lm_model *m = lm_model_map(in, err);
-    if (!m) return -1;
-    vocab v = {0};
-    struct stat tok;
-    int rc = -1;
-    lm_gguf_writer *w = NULL;
-    if (check_input(m, in, LM_CONVERT_F32, err) == 0 &&
-        read_vocab(tokenizer, m->c->vocab_size, &v, &tok, err) == 0 &&
-        (w = lm_gguf_writer_new(32, err))) {
-        lm_quant_mix mix;
-        lm_quant_mix_init(&mix, type, m->c->n_layers, m->info.shared_classifier);
-        picker p = {LM_GGUF_F32, &mix};
-        add_config(w, m, in, lm_quant_file_type(type));
-        add_vocab(w, &v);
-        add_tensors(w, m, &p);
-        rc = write_gguf(w, m, out, &tok, progress, arg, cancel, err);
-    }
-    vocab_free(&v);
-    lm_gguf_writer_free(w);
-    lm_model_free(m);
-    return rc;
+    if (lm_file_is_gguf(in))
+        return lm_quantize_from_gguf(in, out, type, progress, arg, cancel, err);
+    return bin_to_gguf(in, tokenizer, out, LM_CONVERT_F32, &type, progress, arg, cancel, err);
 }
