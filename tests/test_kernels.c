@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_kernels.h"
 #include "dispatch.h"
 #include "half.h"
 #include "pack.h"
@@ -654,20 +655,9 @@ static void test_attention_f16(const lm_kernels *k) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_kernels ISA\n");
-        return 2;
-    }
-    const lm_kernels *k = lm_kernels_by_name(argv[1]);
-    if (!k) {
-        fprintf(stderr, "this binary has no '%s' kernels\n", argv[1]);
-        return 1;
-    }
-    const char *missing = lm_kernels_missing_feature(k);
-    if (missing) {
-        printf("SKIPPED: %s kernels need %s, which this CPU lacks\n", argv[1], missing);
-        return CHECK_SKIP;
-    }
+    int rc;
+    const lm_kernels *k = check_kernels_arg(argc, argv, "test_kernels", &rc);
+    if (!k) return rc;
     test_quantize_q8(k);
     test_matmul_f32(k);
     test_matmul_q8(k);

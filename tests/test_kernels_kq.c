@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_kernels.h"
 #include "dispatch.h"
 #include "half.h"
 #include "pack.h"
@@ -243,20 +244,9 @@ static void test_type(const lm_kernels *k, int q5) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_kernels_kq ISA\n");
-        return 2;
-    }
-    const lm_kernels *k = lm_kernels_by_name(argv[1]);
-    if (!k) {
-        fprintf(stderr, "this binary has no '%s' kernels\n", argv[1]);
-        return 1;
-    }
-    const char *missing = lm_kernels_missing_feature(k);
-    if (missing) {
-        printf("SKIPPED: %s kernels need %s, which this CPU lacks\n", argv[1], missing);
-        return CHECK_SKIP;
-    }
+    int rc;
+    const lm_kernels *k = check_kernels_arg(argc, argv, "test_kernels_kq", &rc);
+    if (!k) return rc;
     if (!k->matmul_q4_k || !k->matmul_q5_k) {
         CHECK(0, "%s has no Q4_K / Q5_K product", k->isa);
         return check_exit(argv[1]);

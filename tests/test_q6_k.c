@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_kernels.h"
 #include "dispatch.h"
 #include "half.h"
 #include "pack.h"
@@ -248,20 +249,9 @@ static void check_invariance(const lm_kernels *k, int rows, int cols) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_q6_k ISA\n");
-        return 2;
-    }
-    const lm_kernels *k = lm_kernels_by_name(argv[1]);
-    if (!k) {
-        fprintf(stderr, "this binary has no '%s' kernels\n", argv[1]);
-        return 1;
-    }
-    const char *missing = lm_kernels_missing_feature(k);
-    if (missing) {
-        printf("SKIPPED: %s kernels need %s, which this CPU lacks\n", argv[1], missing);
-        return CHECK_SKIP;
-    }
+    int rc;
+    const lm_kernels *k = check_kernels_arg(argc, argv, "test_q6_k", &rc);
+    if (!k) return rc;
     CHECK(k->matmul_q6_k != NULL, "%s has no matmul_q6_k", argv[1]);
     if (!k->matmul_q6_k) return check_exit(argv[1]);
     static const int rowss[] = {1, 3, 15, 16, 17, 33, 50};

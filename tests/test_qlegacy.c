@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "check_kernels.h"
 #include "dispatch.h"
 #include "half.h"
 #include "qtypes.h"
@@ -223,20 +224,9 @@ static void check_shape(const lm_kernels *k, const ql_type *ty, int n, int d, in
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: test_qlegacy ISA\n");
-        return 2;
-    }
-    const lm_kernels *k = lm_kernels_by_name(argv[1]);
-    if (!k) {
-        fprintf(stderr, "this binary has no '%s' kernels\n", argv[1]);
-        return 1;
-    }
-    const char *missing = lm_kernels_missing_feature(k);
-    if (missing) {
-        printf("SKIPPED: %s kernels need %s, which this CPU lacks\n", argv[1], missing);
-        return CHECK_SKIP;
-    }
+    int rc;
+    const lm_kernels *k = check_kernels_arg(argc, argv, "test_qlegacy", &rc);
+    if (!k) return rc;
     static const int ds[] = {1, 3, 15, 16, 17, 31, 33, 47, 64, 100};
     static const int ns[] = {32, 64, 96, 160, 256, 288};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
