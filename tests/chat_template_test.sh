@@ -64,9 +64,11 @@ expect 2 "--chat-template: 'bogus' is not one of: llama2 .* zephyr" -- \
 serve_tokens() {
     "$lamina" serve "$m" -z "$tok" --port 0 "$@" 2>"$work/serve.err" &
     local pid=$! port= body
-    for _ in $(seq 50); do
+    # as long as the server is alive: loading is slow under sanitizers
+    for _ in $(seq 1200); do
         port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.err")
         [ -n "$port" ] && break
+        kill -0 $pid 2>/dev/null || break
         sleep 0.1
     done
     body='{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Who art thou?"}],"max_tokens":4,"seed":1}'

@@ -106,12 +106,16 @@ serve_completion() { # serve_completion OUT OPTION...
     shift
     "$lamina" serve "$tmp/q80.bin" "${tok[@]}" --port 0 "$@" >"$tmp/serve.log" 2>&1 &
     local pid=$! url=
-    for _ in $(seq 100); do
+    # packing and writing the image take seconds under sanitizers on a loaded
+    # machine: wait for the listening line as long as the server is alive
+    for _ in $(seq 1200); do
         url=$(sed -n 's|.*listening on \(http://[^ ]*\) .*|\1|p' "$tmp/serve.log")
         [ -n "$url" ] && break
+        kill -0 $pid 2>/dev/null || break
         sleep 0.1
     done
-    curl -s -H 'Content-Type: application/json' \
+    [ -n "$url" ] || { echo "wcache: serve $* never listened:"; cat "$tmp/serve.log"; }
+    curl -s --max-time 300 -H 'Content-Type: application/json' \
         -d '{"prompt":"And it came to pass","max_tokens":40,"temperature":0}' \
         "${url}v1/completions" | sed 's/"created":[0-9]*//; s/"id":"[^"]*"//' >"$out"
     kill $pid

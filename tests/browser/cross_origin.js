@@ -114,6 +114,10 @@ async function main() {
       results.map((r) => `${r.name}: ${r.error ?? r.type}`).join("; "));
     await page.evaluate(() => window.post());
     ok("another origin: a plain HTML form posted to /v1/completions");
+    // the form's POST may reach the server's log after the page returns:
+    // wait for the requests the page sent (the count is asserted below)
+    const countPosts = () => server.log().split("\n").filter((l) => l.includes('"POST /v1/completions"')).length;
+    for (let i = 0; i < 300 && countPosts() < 3; i++) await new Promise((r) => setTimeout(r, 100));
     const log = server.log();
     const posts = log.split("\n").filter((l) => l.includes('"POST /v1/completions"'));
     const preflights = log.split("\n").filter((l) => l.includes('"OPTIONS /v1/completions"'));

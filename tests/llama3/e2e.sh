@@ -80,9 +80,11 @@ sys.exit(r["error"] is not None or r["finish_reason"] not in ("stop", "length"))
 pid=$!
 trap 'kill $pid 2> /dev/null || true' EXIT
 port=""
-for _ in $(seq 100); do
+# as long as the server is alive: loading is slow under sanitizers
+for _ in $(seq 1200); do
     port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
     [ -n "$port" ] && break
+    kill -0 $pid 2> /dev/null || break
     sleep 0.1
 done
 check "serve started ($(head -c 300 "$work/serve.log"))" [ -n "$port" ]
