@@ -1,4 +1,4 @@
-/* The clients' growable byte buffer (bytes.h). */
+/* The growable byte buffer (bytes.h). */
 #include "bytes.h"
 
 #include <stdint.h>

@@ -1,6 +1,8 @@
-/* lm_bytes: the growable byte buffer of the lamina clients (request texts,
- * server responses and bodies, batch output), written once. The engine keeps
- * its own inside liblamina, behind the public API. */
+/* lm_bytes: the growable byte buffer of lamina (request texts, server
+ * responses and bodies, batch output, the CLI's input lines; in the engine the
+ * chat renderer's text and the GGUF writer's metadata), written once. Clients
+ * link lamina_bytes; liblamina compiles bytes.c in as one of its own hidden
+ * sources, so it is no part of the public API. */
 #ifndef LAMINA_BYTES_H
 #define LAMINA_BYTES_H
 

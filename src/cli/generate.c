@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "request.h"
 
 static int fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -117,36 +118,30 @@ static int read_line(cli_loop *l, int prompt_user, size_t cap, char **line, lm_e
     *line = NULL;
     for (;;) {
         if (prompt_user && put(l->out, "User: ", 6, err)) return -1;
-        size_t len = 0, size = 0;
-        char *buf = NULL;
+        lm_bytes b = {0};
         int c;
         while ((c = getc(l->in)) != EOF && c != '\n') {
-            if (len >= cap) {
-                free(buf);
+            if (b.len >= cap) {
+                free(b.p);
                 return 2;
             }
-            if (len + 1 >= size) {
-                size_t bigger = size ? 2 * size : 128;
-                char *p = realloc(buf, bigger);
-                if (!p) {
-                    free(buf);
-                    return fail(err, "out of memory reading a turn of %zu bytes", len);
-                }
-                buf = p, size = bigger;
+            char ch = (char)c;
+            if (lm_bytes_add(&b, &ch, 1, 128)) {
+                free(b.p);
+                return fail(err, "out of memory reading a turn of %zu bytes", b.len);
             }
-            buf[len++] = (char)c;
         }
         if (c == EOF && ferror(l->in)) {
-            free(buf);
+            free(b.p);
             return fail(err, "cannot read the user's turn: %s", strerror(errno));
         }
-        while (len > 0 && buf[len - 1] == '\r') len--;
-        if (len > 0) { /* blank lines are not turns */
-            buf[len] = '\0';
-            *line = buf;
+        while (b.len > 0 && b.p[b.len - 1] == '\r') b.len--;
+        if (b.len > 0) { /* blank lines are not turns */
+            b.p[b.len] = '\0';
+            *line = b.p;
             return 1;
         }
-        free(buf);
+        free(b.p);
         if (c == EOF) return 0;
     }
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "bytes.h"
 #include "cli.h"
 #include "front.h"
 
@@ -136,32 +137,25 @@ static char *read_text(const char *path, lm_error *err) {
         snprintf(err->msg, sizeof err->msg, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t n = 0, cap = 1 << 16;
-    char *s = malloc(cap);
-    for (size_t got; s && (got = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += got;
-        if (cap - n - 1 == 0) {
-            char *t = cap < SIZE_MAX / 2 ? realloc(s, cap * 2) : NULL;
-            if (!t) free(s);
-            s = t;
-            cap *= 2;
-        }
-    }
+    lm_bytes b = {0};
+    char chunk[1 << 16];
+    int oom = lm_bytes_add(&b, "", 0, sizeof chunk); /* an empty file is an empty text */
+    for (size_t got; !oom && (got = fread(chunk, 1, sizeof chunk, f)) > 0;)
+        oom = lm_bytes_add(&b, chunk, got, sizeof chunk);
     int bad = ferror(f) ? errno : 0;
     fclose(f);
-    if (!s || bad) {
-        snprintf(err->msg, sizeof err->msg, "%s: %s", path, s ? strerror(bad) : "out of memory");
-        free(s);
+    if (oom || bad) {
+        snprintf(err->msg, sizeof err->msg, "%s: %s", path, oom ? "out of memory" : strerror(bad));
+        free(b.p);
         return NULL;
     }
-    s[n] = '\0';
-    if (strlen(s) != n) {
+    if (strlen(b.p) != b.len) {
         snprintf(err->msg, sizeof err->msg, "%s: a NUL byte at offset %zu: not a text file", path,
-                 strlen(s));
-        free(s);
+                 strlen(b.p));
+        free(b.p);
         return NULL;
     }
-    return s;
+    return b.p;
 }
 
 static int fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "internal.h"
 #include "vocab.h"
 
@@ -242,35 +243,23 @@ typedef struct render {
     int cont; /* a turn after an answer's end token (lm_chat_turn): no BOS, the tail of that answer
                */
     ids out;
-    char *text;
-    size_t len, cap;
+    lm_bytes text;
     int failed;
     lm_error *err;
 } render;
 
 static void put_text(render *r, const char *s, size_t n) {
     if (r->failed || n == 0) return;
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 256;
-        while (cap < r->len + n + 1) cap *= 2;
-        char *t = realloc(r->text, cap);
-        if (!t) {
-            r->failed = lm_fail(r->err, "out of memory");
-            return;
-        }
-        r->text = t, r->cap = cap;
-    }
-    memcpy(r->text + r->len, s, n);
-    r->text[r->len += n] = '\0';
+    if (lm_bytes_add(&r->text, s, n, 256)) r->failed = lm_fail(r->err, "out of memory");
 }
 
 static void put(render *r, const char *s) { put_text(r, s, strlen(s)); }
 
 /* Encode the waiting text. */
 static void flush_text(render *r) {
-    if (r->failed || r->len == 0) return;
-    if (append_text(&r->out, r->tok, r->text, 0, r->err)) r->failed = -1;
-    r->len = 0;
+    if (r->failed || r->text.len == 0) return;
+    if (append_text(&r->out, r->tok, r->text.p, 0, r->err)) r->failed = -1;
+    r->text.len = 0;
 }
 
 static void put_id(render *r, int id) {
@@ -412,7 +401,7 @@ static int *render_messages(render *r, lm_chat_template t, const lm_chat_message
     else
         render_mistral(r, msgs, n, t);
     flush_text(r);
-    free(r->text);
+    free(r->text.p);
     if (r->failed) {
         free(r->out.v);
         return NULL;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "internal.h"
 #include "qtypes.h"
 #include "quant_blocks.h"
@@ -30,14 +31,9 @@ typedef struct tensor {
     uint64_t bytes, offset;
 } tensor;
 
-typedef struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
-
 struct lm_gguf_writer {
     uint32_t alignment;
-    bytes kv; /* the metadata, serialized as added */
+    lm_bytes kv; /* the metadata, serialized as added */
     uint64_t n_kv;
     char **keys; /* for the duplicate check */
     tensor *t;
@@ -183,19 +179,7 @@ void lm_gguf_writer_free(lm_gguf_writer *w) {
 
 static void append(lm_gguf_writer *w, const void *p, size_t n) {
     if (w->failed) return;
-    bytes *b = &w->kv;
-    if (b->cap - b->n < n) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->n < n && cap <= SIZE_MAX / 2) cap *= 2;
-        uint8_t *q = cap - b->n >= n ? realloc(b->p, cap) : NULL;
-        if (!q) {
-            fail(w, "out of memory for the GGUF metadata");
-            return;
-        }
-        b->p = q, b->cap = cap;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
+    if (lm_bytes_add(&w->kv, p, n, 4096)) fail(w, "out of memory for the GGUF metadata");
 }
 
 static void append_u32(lm_gguf_writer *w, uint32_t v) {
@@ -364,7 +348,7 @@ static void put_zeros(sink *s, uint64_t n) {
 /* The header, metadata and tensor infos, assembled in the writer's buffer
  * after the metadata (the buffer is only appended to, so it stays valid). */
 static void put_head(lm_gguf_writer *w, sink *s) {
-    size_t kv_end = w->kv.n;
+    size_t kv_end = w->kv.len;
     for (uint64_t i = 0; i < w->n_t; i++) {
         const tensor *t = &w->t[i];
         append_string(w, t->name, strlen(t->name));
@@ -380,8 +364,8 @@ static void put_head(lm_gguf_writer *w, sink *s) {
         h[16 + i] = (uint8_t)(w->n_kv >> (8 * i));
     }
     put(s, h, sizeof h);
-    put(s, w->kv.p, w->kv.n);
-    w->kv.n = kv_end; /* the infos again on another write */
+    put(s, w->kv.p, w->kv.len);
+    w->kv.len = kv_end; /* the infos again on another write */
     put_zeros(s, padded(s->at, w->alignment) - s->at);
 }
 
