@@ -4,19 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
 #include "internal.h"
-
-/* A path for a message: its last 160 bytes, so that the reason after it
- * still fits in an lm_error ("..." marks the cut). */
-#define SHOWN_FMT "%s%s"
-#define SHOWN(path)                                                                                \
-    (strlen(path) > 160 ? "..." : ""), (strlen(path) > 160 ? (path) + strlen(path) - 160 : (path))
 
 static const char *file_type(mode_t m) {
     return S_ISDIR(m)    ? "a directory"
@@ -32,15 +24,16 @@ int lm_open_regular(const char *path, const char *what, struct stat *st, lm_erro
     /* O_NONBLOCK: opening a FIFO with no writer (or a device) returns at once. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return lm_fail(err, SHOWN_FMT ": cannot open %s: %s", SHOWN(path), what, strerror(errno));
+        return lm_fail(err, LM_SHOWN_FMT ": cannot open %s: %s", LM_SHOWN(path), what,
+                       strerror(errno));
     if (fstat(fd, st)) {
         int e = errno;
         close(fd);
-        return lm_fail(err, SHOWN_FMT ": cannot open %s: %s", SHOWN(path), what, strerror(e));
+        return lm_fail(err, LM_SHOWN_FMT ": cannot open %s: %s", LM_SHOWN(path), what, strerror(e));
     }
     if (!S_ISREG(st->st_mode)) {
         close(fd);
-        return lm_fail(err, SHOWN_FMT ": not a regular file (%s)", SHOWN(path),
+        return lm_fail(err, LM_SHOWN_FMT ": not a regular file (%s)", LM_SHOWN(path),
                        file_type(st->st_mode));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -57,13 +50,13 @@ unsigned char *lm_read_regular(const char *path, const char *what, lm_size_check
     ssize_t got_head = pread(fd, head, n < sizeof head ? (size_t)n : sizeof head, 0);
     unsigned char *buf = NULL;
     if (got_head < 0)
-        lm_fail(err, SHOWN_FMT ": cannot read: %s", SHOWN(path), strerror(errno));
+        lm_fail(err, LM_SHOWN_FMT ": cannot read: %s", LM_SHOWN(path), strerror(errno));
     else if (n >= SIZE_MAX)
-        lm_fail(err, SHOWN_FMT ": too large to read (%llu bytes)", SHOWN(path),
+        lm_fail(err, LM_SHOWN_FMT ": too large to read (%llu bytes)", LM_SHOWN(path),
                 (unsigned long long)n);
     else if (check(path, head, (size_t)got_head, n, arg, err) == 0 &&
              !(buf = malloc(n ? (size_t)n : 1)))
-        lm_fail(err, SHOWN_FMT ": out of memory reading %llu bytes", SHOWN(path),
+        lm_fail(err, LM_SHOWN_FMT ": out of memory reading %llu bytes", LM_SHOWN(path),
                 (unsigned long long)n);
     for (size_t got = 0; buf && got < n;) {
         ssize_t r = read(fd, buf + got, (size_t)n - got);
@@ -81,96 +74,23 @@ unsigned char *lm_read_regular(const char *path, const char *what, lm_size_check
     return buf;
 }
 
-/* ---- recognising other kinds of files ----------------------------------- */
-
-static int32_t i32_at(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* A llama2.c tokenizer.bin: max_token_length, then <unk>'s entry. */
-static int looks_like_tokenizer(const uint8_t *p, uint64_t n) {
-    if (n < 4 + 8 + 5) return 0;
-    int32_t max_len = i32_at(p), len = i32_at(p + 8);
-    float score;
-    memcpy(&score, p + 4, sizeof score);
-    return max_len > 0 && max_len <= 65536 && isfinite(score) && len == 5 &&
-           memcmp(p + 12, "<unk>", 5) == 0;
-}
-
-/* A sentencepiece ModelProto: field 1 (pieces), length-delimited, whose own
- * field 1 is the first piece's text, "<unk>" in Llama's models. */
-static int looks_like_sentencepiece(const uint8_t *p, uint64_t n) {
-    uint64_t i = 1;
-    if (n < 16 || p[0] != 0x0a) return 0;
-    while (i < 6 && (p[i] & 0x80)) i++; /* the varint length */
-    i++;
-    if (i + 2 >= n || p[i] != 0x0a) return 0;
-    size_t head = n < 64 ? (size_t)n : 64;
-    return memmem(p, head, "<unk>", 5) || memmem(p, head, "<s>", 3);
-}
-
-/* A v0 checkpoint's seven header ints are a plausible configuration. */
-static int looks_like_v0(const uint8_t *p, uint64_t n) {
-    if (n < 28) return 0;
-    int32_t c[7];
-    memcpy(c, p, sizeof c);
-    int32_t vocab = c[5] < 0 && c[5] != INT32_MIN ? -c[5] : c[5];
-    for (int i = 0; i < 7; i++)
-        if ((i == 5 ? vocab : c[i]) <= 0) return 0;
-    return c[0] <= 65536 && c[0] % c[3] == 0 && c[3] % c[4] == 0 && c[6] <= (1 << 22);
-}
-
-int lm_file_explain(const char *path, const uint8_t *p, uint64_t n, int want, lm_error *err) {
-    const char *is = NULL, *hint = "";
-    int checkpoint = want == LM_WANT_CHECKPOINT;
-    if (n >= 8 && (uint32_t)i32_at(p) == LM_MAGIC && !checkpoint) {
-        is = "a llama2.c checkpoint, not a tokenizer";
-        hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
-    } else if (n >= 4 && memcmp(p, "GGUF", 4) == 0) {
-        is = "a GGUF file (llama.cpp)";
-        hint = "; lamina reads llama2.c's checkpoints and tokenizer.bin";
-    } else if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0) {
-        is = "a zip archive (a PyTorch .pt/.pth file?)";
-        hint = "; export it with llama2.c's export.py first";
-    } else if (n >= 10 && p[8] == '{' && p[9] == '"') {
-        is = "a safetensors file";
-        hint = "; export it with llama2.c's export.py first";
-    } else if (looks_like_sentencepiece(p, n)) {
-        is = "a sentencepiece .model file";
-        hint = checkpoint
-                   ? ", not a checkpoint"
-                   : ", not a llama2.c tokenizer.bin (convert it with llama2.c's tokenizer.py)";
-    } else if (checkpoint && looks_like_tokenizer(p, n)) {
-        is = "a llama2.c tokenizer, not a checkpoint";
-        hint = " (give it with -z, and the checkpoint as the model)";
-    } else if (!checkpoint && looks_like_v0(p, n)) {
-        is = "a llama2.c checkpoint (v0), not a tokenizer";
-        hint = " (give the checkpoint as the model and its tokenizer.bin with -z)";
-    }
-    if (!is) return 0;
-    lm_fail(err, SHOWN_FMT ": this is %s%s", SHOWN(path), is, hint);
-    return 1;
-}
-
 /* ---- outputs ------------------------------------------------------------ */
 
 /* Checks on an existing target; 0 when it may be replaced. */
 static int check_target(const char *path, const struct stat *st, uint64_t in_dev, uint64_t in_ino,
                         lm_error *err) {
     if (S_ISLNK(st->st_mode))
-        return lm_fail(err, SHOWN_FMT ": is a symbolic link; give the path of the file itself",
-                       SHOWN(path));
+        return lm_fail(err, LM_SHOWN_FMT ": is a symbolic link; give the path of the file itself",
+                       LM_SHOWN(path));
     if (!S_ISREG(st->st_mode))
-        return lm_fail(err, SHOWN_FMT ": not a regular file (%s); refusing to replace it",
-                       SHOWN(path), file_type(st->st_mode));
+        return lm_fail(err, LM_SHOWN_FMT ": not a regular file (%s); refusing to replace it",
+                       LM_SHOWN(path), file_type(st->st_mode));
     if ((in_dev || in_ino) && (uint64_t)st->st_dev == in_dev && (uint64_t)st->st_ino == in_ino)
-        return lm_fail(err, SHOWN_FMT ": is the input checkpoint; write to another path",
-                       SHOWN(path));
+        return lm_fail(err, LM_SHOWN_FMT ": is the input checkpoint; write to another path",
+                       LM_SHOWN(path));
     /* root passes access(): a file without any write bit is refused for it too */
     if (access(path, W_OK) || !(st->st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
-        return lm_fail(err, SHOWN_FMT ": is read-only; refusing to replace it", SHOWN(path));
+        return lm_fail(err, LM_SHOWN_FMT ": is read-only; refusing to replace it", LM_SHOWN(path));
     return 0;
 }
 
@@ -201,18 +121,18 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
         if (check_target(path, &st, in_dev, in_ino, err)) return -1;
         o->mode = st.st_mode & 07777;
     } else if (errno != ENOENT) {
-        return lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(path), strerror(errno));
+        return lm_fail(err, LM_SHOWN_FMT ": cannot write: %s", LM_SHOWN(path), strerror(errno));
     }
     size_t len = strlen(path);
     if (len == 0 || len > PATH_MAX - TMP_SUFFIX_MAX)
-        return lm_fail(err, SHOWN_FMT ": cannot write: path %s", SHOWN(path),
+        return lm_fail(err, LM_SHOWN_FMT ": cannot write: path %s", LM_SHOWN(path),
                        len ? "too long" : "empty");
     o->tmp = malloc(len + TMP_SUFFIX_MAX);
-    if (!o->tmp) return lm_fail(err, SHOWN_FMT ": out of memory", SHOWN(path));
+    if (!o->tmp) return lm_fail(err, LM_SHOWN_FMT ": out of memory", LM_SHOWN(path));
     memcpy(o->tmp, path, len);
     int fd = create_temporary(o->tmp, len);
     if (fd < 0) {
-        lm_fail(err, SHOWN_FMT ": cannot create a temporary beside it: %s", SHOWN(path),
+        lm_fail(err, LM_SHOWN_FMT ": cannot create a temporary beside it: %s", LM_SHOWN(path),
                 strerror(errno));
         free(o->tmp);
         o->tmp = NULL;
@@ -220,7 +140,7 @@ int lm_out_begin(lm_out_file *o, const char *path, uint64_t in_dev, uint64_t in_
     }
     o->f = fdopen(fd, "wb");
     if (!o->f || fchmod(fd, o->mode)) {
-        lm_fail(err, SHOWN_FMT ": cannot write: %s", SHOWN(o->tmp), strerror(errno));
+        lm_fail(err, LM_SHOWN_FMT ": cannot write: %s", LM_SHOWN(o->tmp), strerror(errno));
         if (!o->f) close(fd);
         lm_out_abort(o);
         return -1;
@@ -256,7 +176,8 @@ int lm_out_commit(lm_out_file *o, lm_error *err) {
     o->f = NULL;
     if (!bad && rename(o->tmp, o->path)) bad = 1, e = errno;
     if (bad) {
-        lm_fail(err, SHOWN_FMT ": write failed: %s", SHOWN(o->path), e ? strerror(e) : "I/O error");
+        lm_fail(err, LM_SHOWN_FMT ": write failed: %s", LM_SHOWN(o->path),
+                e ? strerror(e) : "I/O error");
         lm_out_abort(o);
         return -1;
     }

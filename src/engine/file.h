@@ -4,15 +4,25 @@
  * Inputs are regular files only, opened with O_NONBLOCK (a FIFO or a device
  * fails at once instead of blocking) and read up to a size the format allows.
  * Outputs go to a temporary beside the target, are synced and renamed over it
- * only when complete; a failure, SIGINT or SIGTERM removes the temporary. */
+ * only when complete; a failure, SIGINT or SIGTERM removes the temporary.
+ *
+ * What a file is (GGUF, a tokenizer given as a model, ...) is sniff.h's
+ * business: this file only opens, reads and writes. */
 #ifndef LAMINA_FILE_H
 #define LAMINA_FILE_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "lamina.h"
+
+/* A path for a message: its last 160 bytes, so that the reason after it
+ * still fits in an lm_error ("..." marks the cut). */
+#define LM_SHOWN_FMT "%s%s"
+#define LM_SHOWN(path)                                                                             \
+    (strlen(path) > 160 ? "..." : ""), (strlen(path) > 160 ? (path) + strlen(path) - 160 : (path))
 
 /* Open path read-only if it is a regular file; *st describes it. Returns the
  * descriptor, or -1 with err: "PATH: cannot open WHAT: reason" or "PATH: not a
@@ -30,13 +40,6 @@ typedef int lm_size_check(const char *path, const unsigned char *head, size_t n,
  * accepted its size; NULL with err set otherwise. */
 unsigned char *lm_read_regular(const char *path, const char *what, lm_size_check *check, void *arg,
                                size_t *size, lm_error *err);
-
-/* What the first bytes of a file that failed to load as `want` look like: when
- * they are recognisably another kind of file (a tokenizer given as a model, a
- * sentencepiece .model given as a tokenizer, GGUF, ...), err is replaced by a
- * message naming it and 1 is returned; otherwise 0 and err is kept. */
-enum { LM_WANT_CHECKPOINT, LM_WANT_TOKENIZER };
-int lm_file_explain(const char *path, const uint8_t *p, uint64_t size, int want, lm_error *err);
 
 /* An output file written whole or not at all. */
 typedef struct lm_out_file {

@@ -19,6 +19,7 @@
 #include "internal.h"
 #include "pack.h"
 #include "qtypes.h"
+#include "sniff.h"
 
 #define V0_HEADER_BYTES 28
 #define V12_HEADER_BYTES LM_HEADER_BYTES

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "gguf.h"
 #include "internal.h"
+#include "sniff.h"
 #include "vocab.h"
 
 /* Far above any real vocabulary (Llama 2: 27); rejects a garbage header before
@@ -287,10 +289,6 @@ static int check_args(const char *name, int vocab_size, lm_error *err) {
     return 0;
 }
 
-static int is_gguf(const void *data, size_t size) {
-    return size >= 4 && memcmp(data, "GGUF", 4) == 0;
-}
-
 lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err) {
     if (check_args(path, vocab_size, err)) return NULL;
     if (lm_file_is_gguf(path)) return lm_tokenizer_gguf_file(path, vocab_size, err);
@@ -305,20 +303,9 @@ lm_tokenizer *lm_tokenizer_load(const char *path, int vocab_size, lm_error *err)
 lm_tokenizer *lm_tokenizer_load_memory(const void *data, size_t size, const char *name,
                                        int vocab_size, lm_error *err) {
     if (check_args(name, vocab_size, err)) return NULL;
-    if (data && is_gguf(data, size))
+    if (data && lm_gguf_is(data, size))
         return lm_tokenizer_gguf_memory(data, size, name, vocab_size, err);
     return parse(name, size ? data : "", size, vocab_size, err);
-}
-
-/* Opened as every input is (regular files only, never blocking on a FIFO). */
-int lm_file_is_gguf(const char *path) {
-    unsigned char head[4];
-    struct stat st;
-    lm_error ignored;
-    int fd = path ? lm_open_regular(path, "file", &st, &ignored) : -1;
-    int yes = fd >= 0 && read(fd, head, 4) == 4 && memcmp(head, "GGUF", 4) == 0;
-    if (fd >= 0) close(fd);
-    return yes;
 }
 
 int lm_tokenizer_max_piece(const lm_tokenizer *tok) {
