@@ -2,6 +2,7 @@
  * checkpoint as GGUF (lm_convert_file). The engine writes a temporary beside
  * OUT and renames it only when complete; SIGINT or SIGTERM meanwhile removes
  * the temporary (file.c), so an interrupted run leaves no partial file. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,37 +84,20 @@ static void show_progress(void *arg, uint64_t done, uint64_t total) {
     *shown = pct;
 }
 
-/* tokenizer.bin in IN's folder (malloc'd), as `lamina IN` finds it. */
-static char *tokenizer_beside(const char *in) {
-    const char *slash = strrchr(in, '/');
-    size_t dir = slash ? (size_t)(slash - in) + 1 : 0;
-    char *p = malloc(dir + sizeof "tokenizer.bin");
-    if (p) {
-        memcpy(p, in, dir);
-        memcpy(p + dir, "tokenizer.bin", sizeof "tokenizer.bin");
-    }
-    return p;
-}
-
 int cli_convert(int argc, char **argv) {
     convert_args a = {0};
     int rc = parse(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : rc;
-    char *beside = a.tokenizer ? NULL : tokenizer_beside(a.in);
-    if (!a.tokenizer && !beside) return cli_error("out of memory");
+    char buf[PATH_MAX];
+    const char *beside = a.tokenizer ? NULL : cli_tokenizer_default(a.in, buf, sizeof buf);
+    if (!a.tokenizer && !beside) return 1;
     lm_error e;
     lm_progress_fn *progress = isatty(2) ? show_progress : NULL;
     int shown = -1;
     cli_cancel_begin();
     rc = lm_convert_file(a.in, a.tokenizer ? a.tokenizer : beside, a.out, a.type, progress, &shown,
                          &cli_cancel, &e);
-    /* the default tokenizer missing: say how to give one (after the checks of
-       the checkpoint, whose messages come first) */
-    if (rc && beside && strncmp(e.msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
-        snprintf(e.msg, sizeof e.msg,
-                 "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
-                 beside);
-    free(beside);
+    if (rc && beside) cli_explain_tokenizer(beside, &e);
     if (rc) return cli_cancel_end(cli_error("%s", e.msg));
     cli_cancel_end(0);
     fprintf(stderr, "lamina: wrote %s\n", a.out);

@@ -110,3 +110,18 @@ lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int v
     }
     return lm_tokenizer_load(beside, vocab_size, err);
 }
+
+const char *cli_tokenizer_default(const char *in, char *buf, size_t len) {
+    const char *beside = opt_tokenizer_default(in, buf, len);
+    if (!beside) cli_error("%.200s: the path is too long", in);
+    return beside;
+}
+
+void cli_explain_tokenizer(const char *beside, lm_error *err) {
+    /* only the default's own failure, and only when it is missing (after the
+       checks of the checkpoint, whose messages come first) */
+    if (strncmp(err->msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
+        snprintf(err->msg, sizeof err->msg,
+                 "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
+                 beside);
+}

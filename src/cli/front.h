@@ -26,6 +26,13 @@ lm_model *cli_load_model(const char *path, lm_error *err);
  * mentioning -z when there is none), or the embedded one beside the demo. */
 lm_tokenizer *cli_load_tokenizer(const char *path, const char *checkpoint, int vocab_size,
                                  lm_error *err);
+/* convert's and quantize's -z default for IN: opt_tokenizer_default (IN
+ * itself when it is GGUF, else tokenizer.bin in its folder) into buf[len];
+ * NULL after a one-line error when the path does not fit. */
+const char *cli_tokenizer_default(const char *in, char *buf, size_t len);
+/* After a failed convert or quantize that used that default: when the error
+ * is about the default and the file is missing, err says to give it with -z. */
+void cli_explain_tokenizer(const char *beside, lm_error *err);
 /* The CPUs this process may run on. */
 int cli_available_cpus(void);
 /* threads.c: the most threads a parallel region may use, and whether that

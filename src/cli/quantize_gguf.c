@@ -3,6 +3,7 @@
  * of ggml's block types, with llama-quantize's per-tensor mixture (lm_quantize_gguf). Without
  * --type, `lamina quantize` writes llama2.c's v2 (quantize.c). The engine writes a temporary beside
  * OUT and renames it only when complete. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +29,17 @@ static void show_progress(void *arg, uint64_t done, uint64_t total) {
     shown[0] = pct;
 }
 
-/* tokenizer.bin in IN's folder (malloc'd), as `lamina IN` finds it. */
-static char *tokenizer_beside(const char *in) {
-    const char *slash = strrchr(in, '/');
-    size_t dir = slash ? (size_t)(slash - in) + 1 : 0;
-    char *p = malloc(dir + sizeof "tokenizer.bin");
-    if (p) {
-        memcpy(p, in, dir);
-        memcpy(p + dir, "tokenizer.bin", sizeof "tokenizer.bin");
-    }
-    return p;
-}
-
 int cmd_quantize_gguf(const cli_args *a) {
-    char *beside = a->tokenizer ? NULL : tokenizer_beside(a->checkpoint);
-    if (!a->tokenizer && !beside) return cli_error("out of memory");
+    char buf[PATH_MAX];
+    const char *beside =
+        a->tokenizer ? NULL : cli_tokenizer_default(a->checkpoint, buf, sizeof buf);
+    if (!a->tokenizer && !beside) return 1;
     lm_error e;
     int shown[2] = {-1, isatty(2)};
     cli_cancel_begin();
     int rc = lm_quantize_gguf(a->checkpoint, a->tokenizer ? a->tokenizer : beside, a->output,
                               (lm_quant_type)a->quant_type, show_progress, shown, &cli_cancel, &e);
-    if (rc && beside && strncmp(e.msg, beside, strlen(beside)) == 0 && access(beside, F_OK))
-        snprintf(e.msg, sizeof e.msg,
-                 "%.400s: no tokenizer beside the checkpoint; give its tokenizer.bin with -z",
-                 beside);
-    free(beside);
+    if (rc && beside) cli_explain_tokenizer(beside, &e);
     if (rc) return cli_cancel_end(cli_error("%s", e.msg));
     cli_cancel_end(0);
     fprintf(stderr, "lamina: wrote %s (%s)\n", a->output, type_names[a->quant_type]);
