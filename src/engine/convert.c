@@ -244,18 +244,8 @@ static int check_not_tokenizer(const char *out, const struct stat *tok, lm_error
 static int write_gguf(lm_gguf_writer *w, const lm_model *m, const char *out, const struct stat *tok,
                       lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
                       lm_error *err) {
-    lm_out_file o;
-    lm_gguf_writer_cancel_on(w, cancel);
-    if (check_not_tokenizer(out, tok, err) || lm_out_begin(&o, out, m->file_dev, m->file_ino, err))
-        return -1;
-    if (lm_gguf_write(w, o.f, progress, arg, err)) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        lm_fail(err, "%s: %s", out, why);
-        lm_out_abort(&o);
-        return -1;
-    }
-    return lm_out_commit(&o, err);
+    if (check_not_tokenizer(out, tok, err)) return -1;
+    return lm_gguf_write_out(w, out, m->file_dev, m->file_ino, progress, arg, cancel, err);
 }
 
 static int check_input(const lm_model *m, const char *in, lm_convert_type type, lm_error *err) {

@@ -18,8 +18,7 @@
 
 /* gguf_write.h's declarations this file needs, as they are there (that
  * header's enumerators clash with gguf.h's), and its add_tensor taking ggml
- * type ids as ints. */
-typedef struct lm_gguf_writer lm_gguf_writer;
+ * type ids as ints (the writer's type comes from quant_gguf.h). */
 lm_gguf_writer *lm_gguf_writer_new(uint32_t alignment, lm_error *err);
 void lm_gguf_writer_free(lm_gguf_writer *w);
 void lm_gguf_add_u32(lm_gguf_writer *w, const char *key, uint32_t v);
@@ -125,12 +124,12 @@ static int layers_of(const lm_gguf *g, int *n_layers, lm_error *err) {
     return 0;
 }
 
-static int write_out(lm_gguf_writer *w, const char *out, const struct stat *st,
-                     lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
-                     lm_error *err) {
+int lm_gguf_write_out(lm_gguf_writer *w, const char *out, uint64_t in_dev, uint64_t in_ino,
+                      lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                      lm_error *err) {
     lm_out_file o;
     lm_gguf_writer_cancel_on(w, cancel);
-    if (lm_out_begin(&o, out, (uint64_t)st->st_dev, (uint64_t)st->st_ino, err)) return -1;
+    if (lm_out_begin(&o, out, in_dev, in_ino, err)) return -1;
     if (lm_gguf_write(w, o.f, progress, arg, err)) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -159,7 +158,8 @@ int lm_quantize_from_gguf(const char *in, const char *out, lm_quant_type type,
         lm_quant_mix mix;
         lm_quant_mix_init(&mix, type, n_layers, !lm_gguf_find_tensor(g, "output.weight"));
         if (copy_metadata(w, g, type, err) == 0 && add_tensors(w, g, &mix, err) == 0)
-            rc = write_out(w, out, &st, progress, arg, cancel, err);
+            rc = lm_gguf_write_out(w, out, (uint64_t)st.st_dev, (uint64_t)st.st_ino, progress, arg,
+                                   cancel, err);
     }
     lm_gguf_writer_free(w);
     lm_gguf_free(g);
