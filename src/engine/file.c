@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sync_dir.h"
 
 static const char *file_type(mode_t m) {
     return S_ISDIR(m)    ? "a directory"
@@ -156,19 +157,6 @@ void lm_out_abort(lm_out_file *o) {
     o->tmp = NULL;
 }
 
-static void sync_directory(const char *path) {
-    char *dir = strdup(path);
-    if (!dir) return;
-    char *slash = strrchr(dir, '/');
-    const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); /* the rename survives a crash; best effort */
-        close(fd);
-    }
-    free(dir);
-}
-
 int lm_out_commit(lm_out_file *o, lm_error *err) {
     int bad = fflush(o->f) || ferror(o->f) || fsync(fileno(o->f));
     int e = errno;
@@ -183,6 +171,6 @@ int lm_out_commit(lm_out_file *o, lm_error *err) {
     }
     free(o->tmp);
     o->tmp = NULL;
-    sync_directory(o->path);
+    lm_sync_directory(o->path);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sync_dir.h"
+
 static int set_error(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int set_error(lm_error *err, const char *fmt, ...) {
     if (err) {
@@ -130,19 +132,6 @@ void lm_outfile_abort(lm_outfile *o) {
     o->tmp = o->target = NULL;
 }
 
-static void sync_directory(const char *path) {
-    char *dir = strdup(path);
-    if (!dir) return;
-    char *slash = strrchr(dir, '/');
-    const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-    int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd); /* the rename survives a crash; best effort */
-        close(fd);
-    }
-    free(dir);
-}
-
 int lm_outfile_commit(lm_outfile *o, lm_error *err) {
     if (!o->tmp) { /* direct: stdout stays open for the caller */
         int rc = o->fd > 2 ? close(o->fd) : 0;
@@ -159,7 +148,7 @@ int lm_outfile_commit(lm_outfile *o, lm_error *err) {
         lm_outfile_abort(o);
         return -1;
     }
-    sync_directory(o->target);
+    lm_sync_directory(o->target);
     free(o->tmp);
     free(o->target);
     o->tmp = o->target = NULL;
