@@ -2,6 +2,13 @@
  * of function pointers. forward.c calls only through this table and never
  * names an ISA; dispatch.c fills it once from the detected CPU features.
  *
+ * Two words for two things, here and in the engine (src/engine/internal.h):
+ * an OUTPUT ROW is row i of a weight matrix w [rows, cols]: one output of a
+ * product, y[t][i] for every token; "row" in this folder always means that.
+ * A TOKEN is one token of some sequence at some position going through the
+ * forward pass: its activations are x[t] of x [T, n] (T counts the tokens of
+ * a call), and it is "tok" in the engine's names.
+ *
  * Conventions shared by every implementation:
  * - Pointers may be unaligned; every size may have a tail that is not a
  *   multiple of the vector width (hidden_dim 172, head_size 8, ...).
@@ -30,9 +37,9 @@ typedef struct lm_q8 {
     int gs;
 } lm_q8;
 
-/* Quantized activations: each of the T rows of length n is quantized on its
- * own in groups of gs (the last group of a row may be partial), so row t's
- * values start at q + t * n and its scales at s + t * lm_q8_groups(n, gs). */
+/* Quantized activations: each of the T tokens' n values is quantized on its
+ * own in groups of gs (the last group of a token may be partial), so token
+ * t's values start at q + t * n and its scales at s + t * lm_q8_groups(n, gs). */
 typedef struct lm_q8_act {
     int8_t *q;
     float *s;
@@ -49,8 +56,8 @@ static inline int lm_q8_groups(int n, int gs) { return (n + gs - 1) / gs; }
  * f32: y[t][i] is one fp32 accumulator that starts at 0.0f and takes
  *   acc = fmaf(w[i][k], x[t][k], acc) for k = 0, 1, ..., n-1 in that order
  *   (fused multiply-add, k ascending). Nothing else: no split accumulators,
- *   no horizontal sums. So the bits of y[t][i] depend on row i of w and row t
- *   of x only, not on T, the row range, the thread count or the kernel set.
+ *   no horizontal sums. So the bits of y[t][i] depend on row i of w and token
+ *   t of x only, not on T, the row range, the thread count or the kernel set.
  *
  * Q8_0 (runq.c's order): per output element, val = 0.0f; for each group g of
  *   row i in order: isum = the exact int32 sum of q_w * q_x over the group
@@ -146,7 +153,7 @@ typedef struct lm_kernels {
     lm_matmul_blk_fn matmul_q4_0, matmul_q4_1, matmul_q5_0, matmul_q5_1;
     lm_matmul_blk_fn matmul_q4_k, matmul_q5_k, matmul_q6_k;
 
-    /* Quantize one row x[n] into q[n], s[lm_q8_groups(n, gs)]:
+    /* Quantize one token's x[n] into q[n], s[lm_q8_groups(n, gs)]:
      * scale = max|x| / 127 per group, q = round_half_away(x / scale), q = 0
      * where scale is 0. Bit-exact across ISAs (the integer products depend on it). */
     void (*quantize_q8)(int8_t *q, float *s, const float *x, int n, int gs);

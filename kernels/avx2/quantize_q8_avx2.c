@@ -1,5 +1,6 @@
-/* Q8_0 quantization of one row, bit-exact with the scalar oracle: the integer
- * products downstream are only exact across ISAs if every q and scale agree. */
+/* Q8_0 quantization of one token's activations, bit-exact with the scalar
+ * oracle: the integer products downstream are only exact across ISAs if
+ * every q and scale agree. */
 #include <string.h>
 
 #include <immintrin.h>

@@ -1,7 +1,7 @@
-/* Q8_0 quantization of one row, bit-exact with the scalar oracle: the integer
- * products downstream are only exact across ISAs if every q and scale agree,
- * so the scale is a true division by 127 and each value a true division by
- * the scale (never a reciprocal multiply). */
+/* Q8_0 quantization of one token's activations, bit-exact with the scalar
+ * oracle: the integer products downstream are only exact across ISAs if
+ * every q and scale agree, so the scale is a true division by 127 and each
+ * value a true division by the scale (never a reciprocal multiply). */
 #include <string.h>
 
 #include <immintrin.h>

@@ -1,7 +1,8 @@
-/* Q8_0 quantization of one activation row, bit-exact with the scalar oracle:
- * the max is exact in any order, the scale is the same division, and each value
- * is x / scale by a true division (vdivq, not a reciprocal multiply) rounded by
- * FCVTAS, round to nearest with ties away from zero, which is roundf. */
+/* Q8_0 quantization of one token's activations, bit-exact with the scalar
+ * oracle: the max is exact in any order, the scale is the same division, and
+ * each value is x / scale by a true division (vdivq, not a reciprocal
+ * multiply) rounded by FCVTAS, round to nearest with ties away from zero,
+ * which is roundf. */
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>

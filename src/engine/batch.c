@@ -1,10 +1,11 @@
 /* Many sequences per forward pass (lamina.h, "batches"). Each step gathers
- * one row per running sequence (the token it sampled last) and fills the rest
+ * one token per running sequence (the one it sampled last) and fills the rest
  * of the block with prompt tokens of new sequences, oldest first; one forward
  * pass computes them all, reading each weight once, and every sequence whose
- * row was its last prompt token or a decode token samples its next token.
- * A row's arithmetic never depends on the other rows (kernels/ORDER.md), so a
- * sequence gives the same tokens alone or in any company. */
+ * token was its last prompt token or a decode token samples its next token.
+ * A token's arithmetic never depends on the other tokens of the pass
+ * (kernels/ORDER.md), so a sequence gives the same tokens alone or in any
+ * company. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +20,14 @@ typedef struct lm_seq {
     int *prompt;       /* (n_ctx) the prompt, then each sampled token as it is fed */
     int n_prompt, fed; /* prompt tokens, and how many positions have gone through */
     int keep;          /* hand the KV over as a prefix when it ends */
-    int last;          /* the token sampled last: the next decode row */
+    int last;          /* the token sampled last: the next decode token */
     lm_sampler *sampler;
     int own_sampler; /* made here (not the caller's lm_seq_params.sampler) */
     int stop_token;
     const lm_tokenizer *end_tokens; /* NULL, or a vocabulary whose end tokens end it too */
     lm_logits_fn *logits_fn;        /* NULL, or the caller's look at the logits first */
     void *logits_arg;
-    int prompt_logits; /* call logits_fn at every prompt row (lm_seq_params) */
+    int prompt_logits; /* call logits_fn at every prompt token (lm_seq_params) */
 } lm_seq;
 
 struct lm_prefix {
@@ -43,10 +44,10 @@ struct lm_batch {
     int max_seqs, max_ctx;
     lm_kv_type kv_type;
     uint64_t joined;
-    lm_row *rows; /* (ws->max_rows) this step's rows */
-    int *out;     /* (max_seqs) rows whose logits are wanted, ascending */
+    lm_tok *toks; /* (ws->max_toks) this step's tokens */
+    int *out;     /* (max_seqs) tokens whose logits are wanted, ascending */
     int *out_seq; /* (max_seqs) the sequence of each */
-    int *out_pos; /* (max_seqs) the position of each row */
+    int *out_pos; /* (max_seqs) the position of each token */
 };
 
 static void seq_end(lm_seq *s) {
@@ -122,10 +123,10 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
                 p.max_seqs, c->seq_len, max_ctx);
         return NULL;
     }
-    int rows = p.max_seqs + LM_MAX_BATCH;
+    int max_toks = p.max_seqs + LM_MAX_BATCH;
     uint64_t kv = lm_mul(lm_kv_bytes(c, max_ctx, p.kv_type), (uint64_t)p.max_seqs);
-    uint64_t total = lm_add(
-        kv, lm_workspace_bytes(m, p.n_threads > 0 ? p.n_threads : 1, rows, p.max_seqs, max_ctx));
+    uint64_t total = lm_add(kv, lm_workspace_bytes(m, p.n_threads > 0 ? p.n_threads : 1, max_toks,
+                                                   p.max_seqs, max_ctx));
     char what[128];
     snprintf(what, sizeof what, "the KV cache for %d positions", max_ctx);
     if (p.max_seqs == 1 && lm_check_memory(kv, what, err)) return NULL; /* as lm_context_new */
@@ -141,13 +142,13 @@ lm_batch *lm_batch_new(const lm_model *m, lm_batch_params p, lm_error *err) {
     b->max_seqs = p.max_seqs;
     b->max_ctx = max_ctx;
     b->kv_type = p.kv_type;
-    b->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, p.max_seqs, max_ctx, err);
+    b->ws = lm_workspace_new(m, p.isa, p.n_threads, max_toks, p.max_seqs, max_ctx, err);
     b->seqs = calloc((size_t)p.max_seqs, sizeof *b->seqs);
-    b->rows = malloc((size_t)rows * sizeof *b->rows);
+    b->toks = malloc((size_t)max_toks * sizeof *b->toks);
     b->out = malloc((size_t)p.max_seqs * sizeof *b->out);
     b->out_seq = malloc((size_t)p.max_seqs * sizeof *b->out_seq);
     b->out_pos = malloc((size_t)p.max_seqs * sizeof *b->out_pos);
-    if (!b->ws || !b->seqs || !b->rows || !b->out || !b->out_seq || !b->out_pos) {
+    if (!b->ws || !b->seqs || !b->toks || !b->out || !b->out_seq || !b->out_pos) {
         if (b->ws) lm_fail(err, "out of memory");
         lm_batch_free(b);
         return NULL;
@@ -160,7 +161,7 @@ void lm_batch_free(lm_batch *b) {
     for (int i = 0; b->seqs && i < b->max_seqs; i++) seq_end(&b->seqs[i]);
     lm_workspace_free(b->ws);
     free(b->seqs);
-    free(b->rows);
+    free(b->toks);
     free(b->out);
     free(b->out_seq);
     free(b->out_pos);
@@ -183,7 +184,7 @@ static int check_prefix(const lm_batch *b, const int *prompt, int n_prompt, cons
     if (x->kv.type != b->kv_type)
         return lm_fail(err, "the prefix's KV cache is %s but the batch's is %s",
                        lm_kv_type_name(x->kv.type), lm_kv_type_name(b->kv_type));
-    if (p->prompt_logits) /* the prefix's rows would have no logits */
+    if (p->prompt_logits) /* the prefix's tokens would have no logits */
         return lm_fail(err, "a sequence with prompt_logits cannot start from a prefix");
     if (p->prefix_len < 1 || p->prefix_len > x->len || p->prefix_len >= n_prompt)
         return lm_fail(err,
@@ -272,7 +273,7 @@ uint64_t lm_batch_kv_bytes(const lm_batch *b) {
     return n;
 }
 
-/* The position of a sequence's next row: every prompt token fed so far, plus
+/* The position of a sequence's next token: every prompt token fed so far, plus
  * one per token sampled (the last of which is not fed yet). */
 static int next_pos(const lm_seq *s) { return s->fed; }
 
@@ -288,49 +289,50 @@ static int oldest_prompt(const lm_batch *b, uint64_t after) {
     return best;
 }
 
-/* Add seq i's rows [from, from + n) and, if its last row wants logits, note it. */
-static void add_rows(lm_batch *b, int i, int n, int *n_rows, int *n_out) {
+/* Add seq i's next n tokens and note each one whose logits are wanted. */
+static void add_toks(lm_batch *b, int i, int n, int *n_toks, int *n_out) {
     lm_seq *s = &b->seqs[i];
     for (int k = 0; k < n; k++) {
         int pos = next_pos(s);
         int token = s->fed < s->n_prompt ? s->prompt[s->fed] : s->last;
-        s->prompt[pos] = token; /* a decode row's token joins the history */
-        b->rows[(*n_rows)++] = (lm_row){token, pos, &s->kv};
+        s->prompt[pos] = token; /* a decode token joins the history */
+        b->toks[(*n_toks)++] = (lm_tok){token, pos, &s->kv};
         s->fed++;
-        /* its last row is the last prompt token or a decode token */
+        /* the last prompt token or a decode token (any token of a
+         * prompt_logits sequence) */
         if (s->fed >= s->n_prompt || s->prompt_logits) {
-            b->out[*n_out] = *n_rows - 1;
+            b->out[*n_out] = *n_toks - 1;
             b->out_pos[*n_out] = pos;
             b->out_seq[(*n_out)++] = i;
         }
     }
 }
 
-/* Prompt rows seq i may add now, out of room: out[] holds max_seqs rows, a
- * prompt_logits sequence takes one per row and the others one for their
- * last prompt row. (Progress: the oldest prompt comes first, and decode rows
+/* Prompt tokens seq i may add now, out of room: out[] holds max_seqs tokens,
+ * a prompt_logits sequence takes one per token and the others one for their
+ * last prompt token. (Progress: the oldest prompt comes first, and decode tokens
  * take at most max_seqs - 1, as it has none.) */
 static int prompt_room(const lm_batch *b, int i, int room, int n_out) {
     const lm_seq *s = &b->seqs[i];
     int outs = b->max_seqs - n_out, left = s->n_prompt - s->fed;
     if (s->prompt_logits) return outs < room ? outs : room;
-    if (left <= room && outs < 1) return left - 1; /* its last row waits */
+    if (left <= room && outs < 1) return left - 1; /* its last token waits */
     return room;
 }
 
-/* This step's rows: one decode row per running sequence, in slot order, then
- * prompt tokens, oldest sequence first, while the block has room. */
-static void gather(lm_batch *b, int *n_rows, int *n_out) {
-    *n_rows = *n_out = 0;
+/* This step's tokens: one decode token per running sequence, in slot order,
+ * then prompt tokens, oldest sequence first, while the block has room. */
+static void gather(lm_batch *b, int *n_toks, int *n_out) {
+    *n_toks = *n_out = 0;
     for (int i = 0; i < b->max_seqs; i++)
         if (b->seqs[i].active && b->seqs[i].fed >= b->seqs[i].n_prompt)
-            add_rows(b, i, 1, n_rows, n_out);
+            add_toks(b, i, 1, n_toks, n_out);
     uint64_t after = 0;
-    for (int i; *n_rows < b->ws->max_rows && (i = oldest_prompt(b, after)) >= 0;) {
+    for (int i; *n_toks < b->ws->max_toks && (i = oldest_prompt(b, after)) >= 0;) {
         lm_seq *s = &b->seqs[i];
-        int room = prompt_room(b, i, b->ws->max_rows - *n_rows, *n_out),
+        int room = prompt_room(b, i, b->ws->max_toks - *n_toks, *n_out),
             left = s->n_prompt - s->fed;
-        add_rows(b, i, left < room ? left : room, n_rows, n_out);
+        add_toks(b, i, left < room ? left : room, n_toks, n_out);
         after = s->order + 1;
     }
 }
@@ -349,13 +351,13 @@ static int all_finite(const float *x, int n) {
 }
 
 int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
-    int n_rows, n_out, vocab = b->model->c->vocab_size;
-    gather(b, &n_rows, &n_out);
-    if (n_rows == 0) return 0;
-    /* out[] is ascending by construction: decode rows come first in slot
-     * order, and each prompt's final row is its sequence's last (a
-     * prompt_logits sequence's rows are all there, in order). */
-    lm_forward_rows(b->ws, b->rows, n_rows, b->out, n_out);
+    int n_toks, n_out, vocab = b->model->c->vocab_size;
+    gather(b, &n_toks, &n_out);
+    if (n_toks == 0) return 0;
+    /* out[] is ascending by construction: decode tokens come first in slot
+     * order, and each prompt's final token is its sequence's last (a
+     * prompt_logits sequence's tokens are all there, in order). */
+    lm_forward_toks(b->ws, b->toks, n_toks, b->out, n_out);
     int n_events = 0;
     for (int j = 0; j < n_out; j++) {
         lm_seq *s = &b->seqs[b->out_seq[j]];
@@ -368,7 +370,7 @@ int lm_batch_step(lm_batch *b, lm_batch_event *events, lm_error *err) {
             for (int i = 0; i < b->max_seqs; i++) seq_end(&b->seqs[i]);
             return -1;
         }
-        if (b->out_pos[j] + 1 < s->n_prompt) { /* a prompt row of a prompt_logits sequence */
+        if (b->out_pos[j] + 1 < s->n_prompt) { /* a prompt token of a prompt_logits sequence */
             s->logits_fn(s->logits_arg, b->out_pos[j] + 1, logits, vocab);
             continue;
         }

@@ -10,8 +10,6 @@
 #include "half.h"
 #include "internal.h"
 
-/* Prompt tokens go through the layers in blocks of this many rows. */
-
 /* Models whose per-token weights fit well inside the caches get at most two
  * threads: stories260K decodes 1.3-1.6x faster on two than on one (attention
  * is most of its work), but a barrier per operation over many cores would
@@ -22,37 +20,37 @@
 /* The sizes of a workspace's buffers, in one place for allocation and for
  * the memory estimate. */
 typedef struct ws_sizes {
-    uint64_t rows_dim, rows_kv, rows_hidden, xq_bytes, xq_scales, att, rope, logits;
-    uint64_t widest; /* values of the widest quantized activation row */
+    uint64_t toks_dim, toks_kv, toks_hidden, xq_bytes, xq_scales, att, rope, logits;
+    uint64_t widest; /* values of a token's widest quantized activation */
 } ws_sizes;
 
-static ws_sizes sizes_of(const lm_model *m, int n_threads, int max_rows, int max_out, int max_ctx) {
+static ws_sizes sizes_of(const lm_model *m, int n_threads, int max_toks, int max_out, int max_ctx) {
     const lm_config *c = m->c;
-    /* x, xb, xb2 and q hold (rows, dim) or (rows, q_dim): the wider */
-    uint64_t R = (uint64_t)max_rows, q_dim = (uint64_t)lm_q_dim(c),
+    /* x, xb, xb2 and q hold (max_toks, dim) or (max_toks, q_dim): the wider */
+    uint64_t T = (uint64_t)max_toks, q_dim = (uint64_t)lm_q_dim(c),
              hidden = (uint64_t)c->hidden_dim;
     uint64_t dim = (uint64_t)c->dim > q_dim ? (uint64_t)c->dim : q_dim;
     uint64_t hs = (uint64_t)lm_head_size(c), widest = hidden > dim ? hidden : dim;
-    uint64_t xq_scales = 0; /* each group size's buffer: one row of scales per row */
+    uint64_t xq_scales = 0; /* each group size's buffer: its scales for each token */
     for (int a = 0; a < m->n_act; a++)
-        xq_scales += R * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]);
+        xq_scales += T * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]);
     return (ws_sizes){
-        .rows_dim = R * dim,
-        .rows_kv = R * (uint64_t)c->n_kv_heads * hs,
-        .rows_hidden = R * hidden,
-        .xq_bytes = R * widest * (uint64_t)m->n_act,
+        .toks_dim = T * dim,
+        .toks_kv = T * (uint64_t)c->n_kv_heads * hs,
+        .toks_hidden = T * hidden,
+        .xq_bytes = T * widest * (uint64_t)m->n_act,
         .xq_scales = xq_scales,
         .widest = widest,
         .att = (uint64_t)n_threads * (uint64_t)max_ctx,
-        .rope = R * hs,
+        .rope = T * hs,
         .logits = (uint64_t)max_out * (uint64_t)c->vocab_size,
     };
 }
 
-uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
+uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_toks, int max_out,
                             int max_ctx) {
-    ws_sizes z = sizes_of(m, n_threads, max_rows, max_out, max_ctx);
-    uint64_t floats = 4 * z.rows_dim + 2 * z.rows_kv + 2 * z.rows_hidden + z.xq_scales + z.att +
+    ws_sizes z = sizes_of(m, n_threads, max_toks, max_out, max_ctx);
+    uint64_t floats = 4 * z.toks_dim + 2 * z.toks_kv + 2 * z.toks_hidden + z.xq_scales + z.att +
                       z.rope + z.logits;
     return floats * sizeof(float) + z.xq_bytes;
 }
@@ -68,12 +66,12 @@ static void *alloc_zeroed(uint64_t bytes) {
  * `bytes` int8 values and their scales each. */
 static int alloc_act(lm_workspace *ws, const lm_model *m, uint64_t widest) {
     int ok = 1;
-    uint64_t R = (uint64_t)ws->max_rows;
+    uint64_t T = (uint64_t)ws->max_toks;
     for (int a = 0; a < m->n_act; a++) {
         ws->xq[a].gs = m->act_gs[a];
-        ok &= (ws->xq[a].q = alloc_zeroed(R * widest)) != NULL;
+        ok &= (ws->xq[a].q = alloc_zeroed(T * widest)) != NULL;
         ok &= (ws->xq[a].s =
-                   alloc_zeroed(R * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]) * 4)) != NULL;
+                   alloc_zeroed(T * (uint64_t)lm_q8_groups((int)widest, m->act_gs[a]) * 4)) != NULL;
     }
     return ok;
 }
@@ -93,7 +91,7 @@ static int choose_threads(const lm_model *m, int requested) {
     return n > 0 ? n : 1;
 }
 
-lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
+lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_toks,
                                int max_out, int max_ctx, lm_error *err) {
     const lm_kernels *k = lm_kernels_for(isa, err);
     if (!k) return NULL;
@@ -105,17 +103,17 @@ lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads
     ws->model = m;
     ws->k = k;
     ws->n_threads = choose_threads(m, n_threads);
-    ws->max_rows = max_rows;
+    ws->max_toks = max_toks;
     ws->max_out = max_out;
     ws->max_ctx = max_ctx;
-    ws_sizes z = sizes_of(m, ws->n_threads, max_rows, max_out, max_ctx);
+    ws_sizes z = sizes_of(m, ws->n_threads, max_toks, max_out, max_ctx);
     float **dims[] = {&ws->x, &ws->xb, &ws->xb2, &ws->q};
     int ok = 1;
-    for (size_t i = 0; i < 4; i++) ok &= (*dims[i] = alloc_zeroed(z.rows_dim * 4)) != NULL;
-    ok &= (ws->kb = alloc_zeroed(z.rows_kv * 4)) != NULL;
-    ok &= (ws->vb = alloc_zeroed(z.rows_kv * 4)) != NULL;
-    ok &= (ws->hb = alloc_zeroed(z.rows_hidden * 4)) != NULL;
-    ok &= (ws->hb2 = alloc_zeroed(z.rows_hidden * 4)) != NULL;
+    for (size_t i = 0; i < 4; i++) ok &= (*dims[i] = alloc_zeroed(z.toks_dim * 4)) != NULL;
+    ok &= (ws->kb = alloc_zeroed(z.toks_kv * 4)) != NULL;
+    ok &= (ws->vb = alloc_zeroed(z.toks_kv * 4)) != NULL;
+    ok &= (ws->hb = alloc_zeroed(z.toks_hidden * 4)) != NULL;
+    ok &= (ws->hb2 = alloc_zeroed(z.toks_hidden * 4)) != NULL;
     ok &= alloc_act(ws, m, z.widest);
     ok &= (ws->att = alloc_zeroed(z.att * 4)) != NULL;
     ok &= (ws->rope = alloc_zeroed(z.rope * 4)) != NULL;
@@ -124,7 +122,7 @@ lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads
     ok &= (ws->claims = alloc_zeroed(LM_CLAIM_SLOTS * sizeof *ws->claims)) != NULL;
     if (!ok) {
         lm_fail(err, "out of memory allocating %.1f MiB of activations",
-                (double)lm_workspace_bytes(m, ws->n_threads, max_rows, max_out, max_ctx) /
+                (double)lm_workspace_bytes(m, ws->n_threads, max_toks, max_out, max_ctx) /
                     (1 << 20));
         lm_workspace_free(ws);
         return NULL;
@@ -220,13 +218,13 @@ uint64_t lm_memory_available(void) {
     return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : physical_memory();
 }
 
-/* Rows a workspace of n_seqs sequences holds: a context's prompt block, or a
- * batch's slots plus its prompt rows (batch.c), whichever is more. */
+/* Tokens a workspace of n_seqs sequences holds: a context's prompt block, or
+ * a batch's slots plus its prompt tokens (batch.c), whichever is more. */
 static uint64_t fit_bytes(const lm_model *m, int n_seqs, lm_kv_type type, int threads, int n) {
-    int rows = n_seqs + LM_MAX_BATCH;
+    int max_toks = n_seqs + LM_MAX_BATCH;
     uint64_t kv = lm_mul(lm_kv_bytes(m->c, n, type), (uint64_t)n_seqs);
-    uint64_t per_row = (uint64_t)n * (sizeof(lm_row) + sizeof(int)); /* a context's rows, every */
-    return lm_add(lm_add(kv, per_row), lm_workspace_bytes(m, threads, rows, n_seqs, n));
+    uint64_t per_tok = (uint64_t)n * (sizeof(lm_tok) + sizeof(int)); /* ctx->toks, ctx->every */
+    return lm_add(lm_add(kv, per_tok), lm_workspace_bytes(m, threads, max_toks, n_seqs, n));
 }
 
 int lm_context_fit(const lm_model *m, int n_seqs, lm_kv_type type, int n_threads) {
@@ -296,15 +294,15 @@ lm_context *lm_context_new(const lm_model *m, lm_context_params p, lm_error *err
         lm_fail(err, "out of memory");
         return NULL;
     }
-    int rows = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
-    ctx->ws = lm_workspace_new(m, p.isa, p.n_threads, rows, 1, n_ctx, err);
+    int max_toks = n_ctx < LM_MAX_BATCH ? n_ctx : LM_MAX_BATCH;
+    ctx->ws = lm_workspace_new(m, p.isa, p.n_threads, max_toks, 1, n_ctx, err);
     if (!ctx->ws) {
         free(ctx);
         return NULL;
     }
-    ctx->rows = malloc((size_t)n_ctx * sizeof *ctx->rows);
+    ctx->toks = malloc((size_t)n_ctx * sizeof *ctx->toks);
     ctx->every = malloc((size_t)n_ctx * sizeof *ctx->every);
-    if (!ctx->rows || !ctx->every || lm_kv_alloc(&ctx->kv, c, n_ctx, p.kv_type)) {
+    if (!ctx->toks || !ctx->every || lm_kv_alloc(&ctx->kv, c, n_ctx, p.kv_type)) {
         lm_fail(err, "out of memory allocating %.1f MiB for the KV cache",
                 (double)lm_kv_bytes(c, n_ctx, p.kv_type) / (1 << 20));
         lm_context_free(ctx);
@@ -318,7 +316,7 @@ void lm_context_free(lm_context *ctx) {
     if (!ctx) return;
     lm_kv_free(&ctx->kv);
     lm_workspace_free(ctx->ws);
-    free(ctx->rows);
+    free(ctx->toks);
     free(ctx->every);
     free(ctx);
 }
@@ -329,8 +327,8 @@ int lm_context_n_threads(const lm_context *ctx) { return ctx->ws->n_threads; }
 
 const char *lm_context_isa(const lm_context *ctx) { return ctx->ws->k->isa; }
 
-/* The rows of tokens at pos.., or -1 with err set. */
-static int set_rows(lm_context *ctx, const int *tokens, int n, int pos, lm_error *err) {
+/* ctx->toks for `tokens` at pos.., or -1 with err set. */
+static int set_toks(lm_context *ctx, const int *tokens, int n, int pos, lm_error *err) {
     const lm_config *c = ctx->ws->model->c;
     if (n <= 0 || pos < 0 || pos > ctx->kv.n_ctx - n)
         return lm_fail(err, "%d tokens at position %d do not fit a context of %d positions", n, pos,
@@ -339,28 +337,29 @@ static int set_rows(lm_context *ctx, const int *tokens, int n, int pos, lm_error
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return lm_fail(err, "token %d is %d, outside the vocabulary of %d", i, tokens[i],
                            c->vocab_size);
-        ctx->rows[i] = (lm_row){tokens[i], pos + i, &ctx->kv};
+        ctx->toks[i] = (lm_tok){tokens[i], pos + i, &ctx->kv};
     }
     return 0;
 }
 
 float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos) {
-    if (set_rows(ctx, tokens, n, pos, NULL)) return NULL;
+    if (set_toks(ctx, tokens, n, pos, NULL)) return NULL;
     int last = n - 1;
-    lm_forward_rows(ctx->ws, ctx->rows, n, &last, 1);
+    lm_forward_toks(ctx->ws, ctx->toks, n, &last, 1);
     return ctx->ws->logits;
 }
 
 int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *logits,
                    lm_error *err) {
     if (!logits) return lm_fail(err, "no buffer for the logits");
-    if (set_rows(ctx, tokens, n, pos, err)) return -1;
-    /* The classifier writes row j of the wanted rows at ws->logits + j * vocab:
-     * pointed at the caller's buffer for this pass, it fills all n rows with
-     * no copy and no buffer of n rows kept in the context. */
+    if (set_toks(ctx, tokens, n, pos, err)) return -1;
+    /* The classifier writes the logits of the j-th wanted token at
+     * ws->logits + j * vocab: pointed at the caller's buffer for this pass,
+     * it fills all n tokens' with no copy and no buffer of n kept in the
+     * context. */
     float *own = ctx->ws->logits;
     ctx->ws->logits = logits;
-    lm_forward_rows(ctx->ws, ctx->rows, n, ctx->every, n);
+    lm_forward_toks(ctx->ws, ctx->toks, n, ctx->every, n);
     ctx->ws->logits = own;
     return 0;
 }

@@ -13,8 +13,8 @@ int lm_fail(lm_error *err, const char *fmt, ...) __attribute__((format(printf, 2
  * B / max_piece tokens). */
 int lm_tokenizer_max_piece(const lm_tokenizer *tok);
 
-/* Prompt rows one forward pass takes: lm_context's block, and what a batch
- * adds to its one row per sequence so that joining sequences start quickly. */
+/* Prompt tokens one forward pass takes: lm_context's block, and what a batch
+ * adds to its one token per sequence so that joining sequences start quickly. */
 #define LM_MAX_BATCH 64
 
 /* a * b, or UINT64_MAX when it overflows (so absurd headers stay absurd). */
@@ -150,13 +150,17 @@ void lm_kv_store(const lm_kv *kv, const lm_config *c, int l, int pos, const floa
  * same config and type; n_pos within both): a prefix shared by two caches. */
 int lm_kv_copy_prefix(lm_kv *dst, const lm_kv *src, const lm_config *c, int n_pos);
 
-/* One row of a forward pass: a token of some sequence at some position. Rows
- * of different sequences go through the layers together; attention reads
- * each row's own cache. */
-typedef struct lm_row {
+/* Two words for two things (as in kernels/kernels.h): an output row is row i
+ * of a weight matrix w [rows, cols] (lm_matrix, lm_packed): one output of a
+ * product, y[t][i] for every token t; a token ("tok" in names, its id being
+ * `token`) is one token of some sequence at some position going through a
+ * forward pass: its activations are x[t] of x [T, dim], T counting the
+ * tokens of the pass. Tokens of different sequences go through the layers
+ * together; attention reads each token's own cache. */
+typedef struct lm_tok {
     int token, pos;
     const lm_kv *kv;
-} lm_row;
+} lm_tok;
 
 /* Products and attention hand out work in chunks that threads claim as they
  * go (matmul.c): a thread the OS has descheduled holds up nobody. Slot
@@ -164,20 +168,20 @@ typedef struct lm_row {
 #define LM_CLAIM_SLOTS 8
 
 /* What a forward pass needs besides the weights and the caches: buffers for
- * up to max_rows rows, logits for up to max_out of them, attention scratch
+ * up to max_toks tokens, logits for up to max_out of them, attention scratch
  * for contexts up to max_ctx, the kernel table, the threads and their
  * barrier. Allocated once; the forward pass allocates nothing. */
 typedef struct lm_workspace {
     const lm_model *model;
     const lm_kernels *k;
-    int n_threads, max_rows, max_out, max_ctx;
-    float *x, *xb, *xb2, *q;  /* (rows, dim) */
-    float *kb, *vb;           /* (rows, kv_dim): keys and values on their way to the caches */
-    float *hb, *hb2;          /* (rows, hidden) */
-    lm_q8_act xq[LM_ACT_MAX]; /* (rows, max(dim, hidden)) quantized activations, one per
+    int n_threads, max_toks, max_out, max_ctx;
+    float *x, *xb, *xb2, *q;  /* (max_toks, dim) */
+    float *kb, *vb;           /* (max_toks, kv_dim): keys and values on their way to the caches */
+    float *hb, *hb2;          /* (max_toks, hidden) */
+    lm_q8_act xq[LM_ACT_MAX]; /* (max_toks, max(dim, hidden)) quantized activations, one per
                                  group size the products read (model->act_gs) */
     float *att;               /* (n_threads, max_ctx) attention scores, one row per thread */
-    float *rope;              /* (rows, head_size) cos/sin pairs of each row's position */
+    float *rope;              /* (max_toks, head_size) cos/sin pairs of each token's position */
     float *logits;            /* (max_out, vocab) */
     lm_barrier *barrier;      /* between the steps of the forward pass */
     _Atomic uint64_t *claims; /* (LM_CLAIM_SLOTS) */
@@ -187,11 +191,11 @@ typedef struct lm_workspace {
     double window_cpu;        /* or was last decided */
 } lm_workspace;
 
-lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_rows,
+lm_workspace *lm_workspace_new(const lm_model *m, const char *isa, int n_threads, int max_toks,
                                int max_out, int max_ctx, lm_error *err);
 void lm_workspace_free(lm_workspace *ws);
 /* Bytes a workspace of these sizes allocates. */
-uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_rows, int max_out,
+uint64_t lm_workspace_bytes(const lm_model *m, int n_threads, int max_toks, int max_out,
                             int max_ctx);
 /* A KV cache of n_ctx positions of that type (zeroed lazily by the OS), or -1. */
 int lm_kv_alloc(lm_kv *kv, const lm_config *c, int n_ctx, lm_kv_type type);
@@ -203,17 +207,17 @@ int lm_check_memory(uint64_t bytes, const char *what, lm_error *err);
 /* CPU time of the whole process (all threads), in seconds. */
 double lm_cpu_seconds(void);
 
-/* forward.c: run rows[0..n) (in blocks of ws->max_rows, each row after the
- * rows before it: a sequence's rows must come in position order) and write
- * the logits of rows out[0..n_out) (ascending indices) to
- * ws->logits + j * vocab_size. Rows are valid (the caller checks). */
-void lm_forward_rows(lm_workspace *ws, const lm_row *rows, int n, const int *out, int n_out);
+/* forward.c: run toks[0..n) (in blocks of ws->max_toks, each token after the
+ * tokens before it: a sequence's tokens must come in position order) and
+ * write the logits of tokens out[0..n_out) (ascending indices) to
+ * ws->logits + j * vocab_size. Tokens are valid (the caller checks). */
+void lm_forward_toks(lm_workspace *ws, const lm_tok *toks, int n, const int *out, int n_out);
 
 struct lm_context {
     lm_workspace *ws;
     lm_kv kv;
-    lm_row *rows; /* (n_ctx) */
-    int *every;   /* (n_ctx) 0, 1, 2, ...: lm_forward_all wants every row's logits */
+    lm_tok *toks; /* (n_ctx) */
+    int *every;   /* (n_ctx) 0, 1, 2, ...: lm_forward_all wants every token's logits */
 };
 
 /* matmul.c: this thread's share [*a, *b) of n items, cut at multiples of block. */

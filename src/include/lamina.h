@@ -311,11 +311,12 @@ const char *lm_context_isa(const lm_context *ctx); /* the kernel set it runs */
  * valid until the next call. pos + n must not exceed n_ctx. */
 float *lm_forward(lm_context *ctx, const int *tokens, int n, int pos);
 
-/* lm_forward that keeps the logits after every one of the n tokens: row i of
- * logits [n][vocab_size] (caller's memory) predicts position pos + i + 1. The
- * prompt goes through as a matrix all the same, and each row's bits equal
- * lm_forward's fed one token at a time (kernels/ORDER.md): for perplexity and
- * log-probabilities. Returns 0, or -1 with err naming the bad argument. */
+/* lm_forward that keeps the logits after every one of the n tokens: token i's
+ * logits[i] (logits [n][vocab_size], caller's memory) predict position
+ * pos + i + 1. The prompt goes through as a matrix all the same, and each
+ * token's bits equal lm_forward's fed one token at a time (kernels/ORDER.md):
+ * for perplexity and log-probabilities. Returns 0, or -1 with err naming
+ * the bad argument. */
 int lm_forward_all(lm_context *ctx, const int *tokens, int n, int pos, float *logits,
                    lm_error *err);
 
@@ -526,13 +527,13 @@ typedef struct lm_seq_params {
      * penalties, -INFINITY to forbid a token), leaving at least one finite. */
     lm_logits_fn *logits_fn;
     void *logits_arg;
-    /* Nonzero: also call logits_fn for every prompt row but the last, with
+    /* Nonzero: also call logits_fn for every prompt token but the last, with
      * pos = the position of the prompt token those logits predict (1 ..
      * n_prompt - 1), in order, before the first sampling call (pos = n_prompt).
-     * Nothing is sampled at those rows; what the hook does to them is lost.
+     * Nothing is sampled at those tokens; what the hook does to them is lost.
      * For the logprobs of an echoed prompt; the sequence's tokens are the
      * same with it or without. Its prompt then goes through at most max_seqs
-     * rows per step (the batch keeps max_seqs rows of logits). */
+     * tokens per step (the batch keeps the logits of max_seqs tokens). */
     int prompt_logits;
     /* Prefixes (prompt caches, n choices). keep: when the sequence ends in
      * lm_batch_step, its KV cache is not freed but handed over as an

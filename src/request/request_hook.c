@@ -120,7 +120,7 @@ int request_hook_prompt_entry(request_hook *h, int i, int prev, size_t offset, s
     return 0;
 }
 
-/* The logits of a prompt row, which predict prompt token pos. */
+/* The logits after a prompt token, which predict prompt token pos. */
 static void prompt_row(request_hook *h, int pos, const float *x, int n) {
     if (pos >= h->n_prompt_entries) return; /* echo off: no entries for the prompt */
     lm_request_logprob *e = &h->entries[pos];
@@ -223,7 +223,7 @@ static void min_p(request_hook *h, float *x, int n) {
 void request_hook_logits(void *arg, int pos, float *x, int n) {
     request_hook *h = arg;
     if (n > h->vocab) n = h->vocab; /* the tables are the tokenizer's size */
-    if (pos < h->n_prompt) {        /* a prompt row (echo with logprobs) */
+    if (pos < h->n_prompt) {        /* a prompt token (echo with logprobs) */
         if (h->logprobs) prompt_row(h, pos, x, n);
         return;
     }

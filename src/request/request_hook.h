@@ -43,7 +43,7 @@ int request_hook_wanted(const request_hook *h);
 /* lm_logits_fn: arg is the request_hook. */
 void request_hook_logits(void *arg, int pos, float *logits, int vocab_size);
 /* An entry for prompt token i (echo), with its text; its logprob comes from
- * the prompt rows. 0 or -1 without memory. */
+ * the prompt tokens' logits. 0 or -1 without memory. */
 int request_hook_prompt_entry(request_hook *h, int i, int prev, size_t offset, size_t len);
 /* The token sampled after the last call at a sampling position; its text
  * (len 0 for the stop token, which gets no entry: with_entry 0). */

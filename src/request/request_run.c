@@ -258,7 +258,7 @@ void lm_request_set_sampler(lm_request_run *r, lm_sampler *s) { r->params.sample
 static int add_cached(lm_request_run *r, lm_batch *b) {
     lm_seq_params p = r->params;
     p.keep = 1;
-    /* an echoed prompt with logprobs needs every prompt row's logits */
+    /* an echoed prompt with logprobs needs every prompt token's logits */
     p.prefix = p.prompt_logits
                    ? NULL
                    : lm_prompt_cache_find(r->cache, r->partition, r->ids, r->n_ids, &p.prefix_len);
@@ -290,7 +290,7 @@ int lm_request_submit_prefix(lm_request_run *r, lm_batch *b, const lm_prefix *x,
     if (r->finish) return request_set_error(err, "the request has already finished");
     lm_seq_params p = r->params;
     p.keep = p.keep || r->cache;
-    if (p.prompt_logits) x = NULL; /* every prompt row's logits: the whole prompt */
+    if (p.prompt_logits) x = NULL; /* every prompt token's logits: the whole prompt */
     p.prefix = x;
     p.prefix_len = x ? use : 0;
     r->seq = lm_batch_add(b, r->ids, r->n_ids, p, &r->error);
