@@ -28,19 +28,9 @@ fail() {
     failures=$((failures + 1))
 }
 
-# llama.cpp's final estimate, its error and the chunks (its logger may lose
-# the last lines at exit: up to three runs, as tests/llamacpp/perplexity_compat.sh)
-llamacpp() {
-    local log=$work/$(basename "$1").$2.log
-    for attempt in 1 2 3; do
-        "$bin/llama-perplexity" -m "$1" -f "$text" -c "$2" -b "$2" -t 2 -ngl 0 >"$log" 2>&1 ||
-            { echo "llama-perplexity failed: $log" >&2; return; }
-        grep -q "Final estimate: PPL = " "$log" && break
-    done
-    local fig
-    fig=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1 \2/p' "$log")
-    echo "$fig $(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$log")"
-}
+# llama.cpp's final estimate, its error and the chunks (tests/llamacpp/llama_ppl.sh)
+. "$here/../llamacpp/llama_ppl.sh"
+llamacpp() { llama_ppl "$bin" "$1" "$text" "$2" "$work/$(basename "$1").$2.log"; }
 
 ours() {
     "$lamina" perplexity "$1" "$text" --ctx "$2" --json |

@@ -44,21 +44,9 @@ for t in Q8_0:$f32:$q8 Q8_0:$l32:$l8 F16:$l32:$l16; do
         { echo "FAILED: llama-quantize $type (see $work/quantize.log)" >&2; exit 1; }
 done
 
-# llama.cpp: one sequence per pass (-b = -c), two threads, no GPU. Its logger
-# writes from a thread of its own and may lose the last lines at exit (as
-# common/log.cpp says), the final estimate among them: up to three runs.
-llamacpp() {
-    local log=$work/$(basename "$1").log
-    for attempt in 1 2 3; do
-        "$bin/llama-perplexity" -m "$1" -f "$text" -c "$ctx" -b "$ctx" -t 2 -ngl 0 >"$log" 2>&1 ||
-            { echo "llama-perplexity failed: $log"; return; }
-        grep -q "Final estimate: PPL = " "$log" && break
-        echo "run $attempt of llama-perplexity lost its final lines; again" >&2
-    done
-    local fig
-    fig=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1 \2/p' "$log")
-    echo "$fig $(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$log")"
-}
+# llama.cpp: "PPL error chunks" (llama_ppl.sh)
+. "$(dirname "$0")/llama_ppl.sh"
+llamacpp() { llama_ppl "$bin" "$1" "$text" "$ctx" "$work/$(basename "$1").log"; }
 
 # compare GGUF LAMINA_MODEL LIMIT ERROR_LIMIT: figure, error and chunks
 compare() {

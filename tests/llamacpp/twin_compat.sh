@@ -56,21 +56,9 @@ demo=$work/demo.f32.gguf twin=$work/twin.f32.gguf
 "$python" "$here/../gguf/make_twin.py" "$src/gguf-py" "$demo" "$twin" >"$work/twin.log" 2>&1 ||
     die "make_twin.py (see $work/twin.log)"
 
-# llama.cpp: "PPL error chunks". One sequence per pass (-b = -c), two threads.
-# Its logger writes from a thread of its own and may lose the last lines at
-# exit (common/log.cpp says so), the final estimate among them: up to 5 runs.
-llamacpp() {
-    local log
-    log=$work/$(basename "$1").llamacpp.log
-    for _ in 1 2 3 4 5; do
-        "$bin/llama-perplexity" -m "$1" -f "$text" -c "$ctx" -b "$ctx" -t 2 -ngl 0 >"$log" 2>&1 ||
-            return
-        grep -q "Final estimate: PPL = " "$log" && break
-    done
-    local fig
-    fig=$(sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1 \2/p' "$log")
-    echo "$fig $(sed -n 's/.*calculating perplexity over \([0-9]*\) chunks.*/\1/p' "$log")"
-}
+# llama.cpp: "PPL error chunks" (llama_ppl.sh)
+. "$here/llama_ppl.sh"
+llamacpp() { llama_ppl "$bin" "$1" "$text" "$ctx" "$work/$(basename "$1").llamacpp.log"; }
 # lamina: "PPL error chunks" (the GGUF's own vocabulary)
 ours() {
     "$lamina" perplexity "$1" "$text" --ctx "$ctx" --json 2>"$work/lamina.err" |
