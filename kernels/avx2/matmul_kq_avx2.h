@@ -29,9 +29,25 @@ static inline __attribute__((always_inline)) __m256i kq_hbit(__m256i h, const in
     return _mm256_and_si256(h, b4);
 }
 
-/* Sub-block j's scales of rows 0-7 (hi: 8-15), each as an int16 pair (sc, sc). */
-static inline __m256i kq_scales(const uint8_t *sc16, int hi) {
-    __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sc16));
+/* Sub-block j's 6-bit scale (min: sub-block j's min) of the 16 rows from a
+ * cell's SCM bytes: lm_kq_scale_min across rows. The 16-bit shifts move a
+ * byte's bits 6-7 to 4-5 and its high nibble to the low one; the masks drop
+ * what crossed in from the neighbouring byte. j is a constant. */
+static inline __attribute__((always_inline)) __m128i kq_six(const uint8_t *scm, const int j,
+                                                            const int min) {
+    const __m128i lo6 = _mm_set1_epi8(63), lo4 = _mm_set1_epi8(15), b45 = _mm_set1_epi8(0x30);
+    if (j < 4)
+        return _mm_and_si128(_mm_loadu_si128((const __m128i *)(scm + 16 * (j + 4 * min))), lo6);
+    const __m128i r = _mm_loadu_si128((const __m128i *)(scm + 16 * (j + 4)));
+    const __m128i top = _mm_loadu_si128((const __m128i *)(scm + 16 * (min ? j : j - 4)));
+    const __m128i low = min ? _mm_and_si128(_mm_srli_epi16(r, 4), lo4) : _mm_and_si128(r, lo4);
+    return _mm_or_si128(low, _mm_and_si128(_mm_srli_epi16(top, 2), b45));
+}
+
+/* Sub-block scales v (one byte per row) of rows 0-7 (hi: 8-15), each as an
+ * int16 pair (sc, sc). */
+static inline __m256i kq_scales(__m128i v16, int hi) {
+    __m256i v = _mm256_broadcastsi128_si256(v16);
     const char z = (char)0x80;
     const char o = hi ? 8 : 0;
     __m256i mask = _mm256_setr_epi8(o, z, o, z, o + 1, z, o + 1, z, o + 2, z, o + 2, z, o + 3, z,
@@ -57,9 +73,10 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
-            const uint8_t *sc = cell + lm_kq_sc(Q5) + 2 * c * 16;
-            const __m256i sa0 = kq_scales(sc, 0), sa1 = kq_scales(sc, 1);
-            const __m256i sb0 = kq_scales(sc + 16, 0), sb1 = kq_scales(sc + 16, 1);
+            const uint8_t *scm = cell + lm_kq_scm(Q5);
+            const __m128i sca = kq_six(scm, 2 * c, 0), scb = kq_six(scm, 2 * c + 1, 0);
+            const __m256i sa0 = kq_scales(sca, 0), sa1 = kq_scales(sca, 1);
+            const __m256i sb0 = kq_scales(scb, 0), sb1 = kq_scales(scb, 1);
             for (int s0 = 0; s0 < 8; s0 += steps) {
                 __m256i acc[4][4];
                 for (int t = 0; t < NT; t++)
@@ -108,9 +125,11 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
             }
         }
         for (int jp = 0; jp < 4; jp++) {
-            const uint8_t *mn = cell + lm_kq_mn(Q5) + jp * 32;
-            __m256i m0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mn));
-            __m256i m1 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(mn + 16)));
+            /* the mins of sub-blocks 2jp and 2jp + 1 as (m, m') int16 pairs */
+            const uint8_t *scm = cell + lm_kq_scm(Q5);
+            const __m128i ma = kq_six(scm, 2 * jp, 1), mb = kq_six(scm, 2 * jp + 1, 1);
+            __m256i m0 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ma, mb));
+            __m256i m1 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(ma, mb));
             for (int t = 0; t < NT; t++) {
                 int32_t x2;
                 memcpy(&x2, xsum + (size_t)t * ng + b * 8 + jp * 2, 4);

@@ -24,6 +24,18 @@ static inline void kq_widen16(int32x4_t *o, uint8x16_t v) {
     o[3] = vreinterpretq_s32_u32(vmovl_high_u16(hi));
 }
 
+/* Sub-block j's 6-bit scale (min: sub-block j's min) of the 16 rows from a
+ * cell's SCM bytes: lm_kq_scale_min across rows. j is a constant. */
+static inline __attribute__((always_inline)) uint8x16_t kq_six(const uint8_t *scm, const int j,
+                                                               const int min) {
+    const uint8x16_t lo6 = vdupq_n_u8(63), lo4 = vdupq_n_u8(15);
+    if (j < 4) return vandq_u8(vld1q_u8(scm + 16 * (j + 4 * min)), lo6);
+    const uint8x16_t r = vld1q_u8(scm + 16 * (j + 4));
+    const uint8x16_t top = vld1q_u8(scm + 16 * (min ? j : j - 4));
+    const uint8x16_t low = min ? vshrq_n_u8(r, 4) : vandq_u8(r, lo4);
+    return vorrq_u8(low, vshlq_n_u8(vshrq_n_u8(top, 6), 4));
+}
+
 static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8_act *x,
                                                            const lm_packed *w, const int16_t *xsum,
                                                            int p, int t0, int r0, int r1,
@@ -73,8 +85,8 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
                 }
             }
             int32x4_t sa[4], sb[4];
-            kq_widen16(sa, vld1q_u8(cell + lm_kq_sc(Q5) + 2 * c * 16));
-            kq_widen16(sb, vld1q_u8(cell + lm_kq_sc(Q5) + 2 * c * 16 + 16));
+            kq_widen16(sa, kq_six(cell + lm_kq_scm(Q5), 2 * c, 0));
+            kq_widen16(sb, kq_six(cell + lm_kq_scm(Q5), 2 * c + 1, 0));
             for (int t = 0; t < NT; t++)
                 for (int j = 0; j < 4; j++) {
                     S[t][j] = vmlaq_s32(S[t][j], ia[t][j], sa[j]);
@@ -82,7 +94,8 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
                 }
         }
         for (int jp = 0; jp < 4; jp++) {
-            uint8x16x2_t mm = vld2q_u8(cell + lm_kq_mn(Q5) + jp * 32);
+            uint8x16x2_t mm = {{kq_six(cell + lm_kq_scm(Q5), 2 * jp, 1),
+                                kq_six(cell + lm_kq_scm(Q5), 2 * jp + 1, 1)}};
             for (int e = 0; e < 2; e++) {
                 int16x8_t lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mm.val[e])));
                 int16x8_t hi = vreinterpretq_s16_u16(vmovl_high_u8(mm.val[e]));

@@ -30,12 +30,7 @@ static void pack_row(uint8_t *cell, int l, const uint8_t *src, int q5) {
         for (int s = 0; s < 8; s++) memcpy(cell + c * 512 + s * 64 + l * 4, qs + 32 * c + 4 * s, 4);
     if (q5)
         for (int s = 0; s < 8; s++) memcpy(cell + LM_KQ_QH + s * 64 + l * 4, qh + 4 * s, 4);
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        lm_kq_scale_min(scales, j, &sc, &m);
-        cell[lm_kq_sc(q5) + j * 16 + l] = (uint8_t)sc;
-        cell[lm_kq_mn(q5) + (j / 2) * 32 + l * 2 + (j & 1)] = (uint8_t)m;
-    }
+    for (int i = 0; i < 12; i++) cell[lm_kq_scm(q5) + 16 * i + l] = scales[i];
     memcpy(cell + lm_kq_d(q5) + 2 * l, &d, 2);
     memcpy(cell + lm_kq_dmin(q5) + 2 * l, &dmin, 2);
 }
@@ -79,8 +74,8 @@ void lm_kq_packed_row(const lm_packed *w, int r, float *out, int q5) {
         memcpy(&hm, cell + lm_kq_dmin(q5) + 2 * l, 2);
         const float d = lm_f16_to_f32(hd), dmin = lm_f16_to_f32(hm);
         for (int j = 0; j < 8; j++) {
-            const int sc = cell[lm_kq_sc(q5) + j * 16 + l];
-            const int m = cell[lm_kq_mn(q5) + (j / 2) * 32 + l * 2 + (j & 1)];
+            int sc, m;
+            lm_kq_cell_scale_min(cell, q5, l, j, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
             for (int k = 0; k < 32; k++) {
                 int off = (k / 4) * 64 + l * 4 + k % 4;

@@ -11,14 +11,17 @@
  *        of 8 rows of two sub-blocks; a 16-byte one 4 k of 4 rows.
  *   QH   (Q5_K only) [s 8][row 16][4 bytes]  the file's qh bytes 4s .. 4s + 3:
  *        bit j is the fifth bit of value 4s + i of sub-block j.
- *   SC   [j 8][row 16]  the 6-bit scale sc_j as a byte.
- *   MN   [jp 4][row 16][2]  the 6-bit mins m_{2jp}, m_{2jp+1} as bytes.
+ *   SCM  [i 12][row 16]  the file's 12 bytes of 6-bit scales and mins of
+ *        each row, byte i of the 16 rows together, so that one 16-byte load
+ *        and a shift or two give sub-block j's scale (or min) of all 16 rows
+ *        (lm_kq_scale_min's formula applied across rows).
  *   D    [row 16]  d as the file's half bits; DMIN likewise (the kernels widen
  *        them exactly: vcvtph2ps, fcvtl, lm_f16_to_f32).
  *
- * Packing only moves and unpacks bits (exact). A cell is 2368 bytes for Q4_K
- * and 2880 for Q5_K against the file's 2304 and 2816 for 16 rows (+2.8%,
- * +2.3%): the scales and mins unpacked to bytes. */
+ * Packing only moves bytes (exact). A cell is 2304 bytes for Q4_K and 2816
+ * for Q5_K, the file's own size for 16 rows: the panels need no memory
+ * beyond the file's (a 7B Q4_K_M file's scales unpacked to bytes were 88 MiB
+ * more). */
 #ifndef LAMINA_KERNELS_KQ45_H
 #define LAMINA_KERNELS_KQ45_H
 
@@ -30,19 +33,17 @@
 enum {
     LM_KQ_QS = 0,
     LM_KQ_QH = 2048,
-    LM_Q4K_SC = 2048,
-    LM_Q5K_SC = 2560,
-    LM_KQ_SC_BYTES = 128,
-    LM_KQ_MN_BYTES = 128,
+    LM_Q4K_SCM = 2048,
+    LM_Q5K_SCM = 2560,
+    LM_KQ_SCM_BYTES = 192,
     LM_KQ_D_BYTES = 32,
-    LM_Q4K_CELL = 2368,
-    LM_Q5K_CELL = 2880,
+    LM_Q4K_CELL = 2304,
+    LM_Q5K_CELL = 2816,
 };
 
 /* The offsets of a cell's parts; q5 says which type. */
-static inline int lm_kq_sc(int q5) { return q5 ? LM_Q5K_SC : LM_Q4K_SC; }
-static inline int lm_kq_mn(int q5) { return lm_kq_sc(q5) + LM_KQ_SC_BYTES; }
-static inline int lm_kq_d(int q5) { return lm_kq_mn(q5) + LM_KQ_MN_BYTES; }
+static inline int lm_kq_scm(int q5) { return q5 ? LM_Q5K_SCM : LM_Q4K_SCM; }
+static inline int lm_kq_d(int q5) { return lm_kq_scm(q5) + LM_KQ_SCM_BYTES; }
 static inline int lm_kq_dmin(int q5) { return lm_kq_d(q5) + LM_KQ_D_BYTES; }
 static inline size_t lm_kq_cell(int q5) { return q5 ? LM_Q5K_CELL : LM_Q4K_CELL; }
 
@@ -60,6 +61,14 @@ static inline void lm_kq_scale_min(const uint8_t *s, int j, int *sc, int *m) {
         *sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
         *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
     }
+}
+
+/* Row l's scale and min of sub-block j in a cell (the scalar kernels). */
+static inline void lm_kq_cell_scale_min(const uint8_t *cell, int q5, int l, int j, int *sc,
+                                        int *m) {
+    uint8_t s[12];
+    for (int i = 0; i < 12; i++) s[i] = cell[lm_kq_scm(q5) + 16 * i + l];
+    lm_kq_scale_min(s, j, sc, m);
 }
 
 /* The descriptors' parts (kq45.c); q5 picks Q5_K. */

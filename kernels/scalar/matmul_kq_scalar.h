@@ -83,8 +83,10 @@ static void kq_cell(int32_t *S, int32_t *M, const uint8_t *cell, const int8_t *x
                 }
         }
         for (int l = 0; l < LM_PANEL; l++) {
-            S[l] += cell[lm_kq_sc(q5) + j * 16 + l] * isum[l];
-            M[l] += cell[lm_kq_mn(q5) + (j / 2) * 32 + l * 2 + (j & 1)] * xsum;
+            int sc, m;
+            lm_kq_cell_scale_min(cell, q5, l, j, &sc, &m);
+            S[l] += sc * isum[l];
+            M[l] += m * xsum;
         }
     }
 }
