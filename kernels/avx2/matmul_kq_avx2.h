@@ -56,10 +56,25 @@ static inline __m256i kq_scales(__m128i v16, int hi) {
     return _mm256_shuffle_epi8(v, mask);
 }
 
-static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8_act *x,
-                                                           const lm_packed *w, const int16_t *xsum,
-                                                           int p, int t0, int r0, int r1,
-                                                           const int NT, const int Q5) {
+/* A cell's scales and mins decoded once for every token of a prefill:
+ * KQ_DEC bytes, sub-block j's 16 scales at 16 j, then the mins of sub-blocks
+ * 2jp and 2jp + 1 as (m, m') byte pairs of rows 0-15 at 128 + 32 jp. */
+#define KQ_DEC 256
+static inline void kq_decode(uint8_t *o, const uint8_t *cell, const int Q5) {
+    const uint8_t *scm = cell + lm_kq_scm(Q5);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        _mm_storeu_si128((__m128i *)(o + 32 * c), kq_six(scm, 2 * c, 0));
+        _mm_storeu_si128((__m128i *)(o + 32 * c + 16), kq_six(scm, 2 * c + 1, 0));
+        const __m128i ma = kq_six(scm, 2 * c, 1), mb = kq_six(scm, 2 * c + 1, 1);
+        _mm_storeu_si128((__m128i *)(o + 128 + 32 * c), _mm_unpacklo_epi8(ma, mb));
+        _mm_storeu_si128((__m128i *)(o + 128 + 32 * c + 16), _mm_unpackhi_epi8(ma, mb));
+    }
+}
+
+static inline __attribute__((always_inline)) void
+kq_block(float *y, const lm_q8_act *x, const lm_packed *w, const int16_t *xsum, const uint8_t *dec,
+         int p, int t0, int r0, int r1, const int NT, const int Q5) {
     const int n = w->cols, d = w->rows, nsb = n / 256, ng = n / 32;
     const int8_t *xq = x->q + (size_t)t0 * n;
     const float *xs = x->s + (size_t)t0 * nsb;
@@ -73,8 +88,11 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
-            const uint8_t *scm = cell + lm_kq_scm(Q5);
-            const __m128i sca = kq_six(scm, 2 * c, 0), scb = kq_six(scm, 2 * c + 1, 0);
+            const uint8_t *scm = cell + lm_kq_scm(Q5), *db = dec ? dec + (size_t)b * KQ_DEC : scm;
+            const __m128i sca =
+                dec ? _mm_loadu_si128((const __m128i *)(db + 32 * c)) : kq_six(scm, 2 * c, 0);
+            const __m128i scb = dec ? _mm_loadu_si128((const __m128i *)(db + 32 * c + 16))
+                                    : kq_six(scm, 2 * c + 1, 0);
             const __m256i sa0 = kq_scales(sca, 0), sa1 = kq_scales(sca, 1);
             const __m256i sb0 = kq_scales(scb, 0), sb1 = kq_scales(scb, 1);
             for (int s0 = 0; s0 < 8; s0 += steps) {
@@ -127,9 +145,16 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         for (int jp = 0; jp < 4; jp++) {
             /* the mins of sub-blocks 2jp and 2jp + 1 as (m, m') int16 pairs */
             const uint8_t *scm = cell + lm_kq_scm(Q5);
-            const __m128i ma = kq_six(scm, 2 * jp, 1), mb = kq_six(scm, 2 * jp + 1, 1);
-            __m256i m0 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(ma, mb));
-            __m256i m1 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(ma, mb));
+            const uint8_t *db = dec ? dec + (size_t)b * KQ_DEC + 128 : scm;
+            __m128i pa, pb;
+            if (dec) {
+                pa = _mm_loadu_si128((const __m128i *)(db + 32 * jp));
+                pb = _mm_loadu_si128((const __m128i *)(db + 32 * jp + 16));
+            } else {
+                const __m128i ma = kq_six(scm, 2 * jp, 1), mb = kq_six(scm, 2 * jp + 1, 1);
+                pa = _mm_unpacklo_epi8(ma, mb), pb = _mm_unpackhi_epi8(ma, mb);
+            }
+            __m256i m0 = _mm256_cvtepu8_epi16(pa), m1 = _mm256_cvtepu8_epi16(pb);
             for (int t = 0; t < NT; t++) {
                 int32_t x2;
                 memcpy(&x2, xsum + (size_t)t * ng + b * 8 + jp * 2, 4);
@@ -161,6 +186,8 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
 /* Activation sums of this many groups at most live on the stack; the tokens
  * are taken in chunks that fit. */
 #define KQ_XSUMS 8192
+/* Rows of up to this many super-blocks get their scales decoded per panel. */
+#define KQ_DEC_CELLS 64
 
 static inline __attribute__((always_inline)) void
 kq_matmul(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r1, const int Q5) {
@@ -172,6 +199,8 @@ kq_matmul(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r
         return;
     }
     int16_t xsum[KQ_XSUMS];
+    _Alignas(32) uint8_t decoded[KQ_DEC_CELLS * KQ_DEC];
+    const int nsb = n / 256;
     const int chunk = KQ_XSUMS / ng;
     const int first = r0 / LM_PANEL, last = (r1 + LM_PANEL - 1) / LM_PANEL;
     for (int c0 = 0; c0 < T; c0 += chunk) {
@@ -182,9 +211,16 @@ kq_matmul(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r
         float *yc = y + (size_t)c0 * d;
         for (int p = first; p < last; p++) {
             int t0 = 0, nt = c1 - c0;
+            /* several token pairs: each cell's scales decoded once, not per pair */
+            const uint8_t *dec = NULL;
+            if (nt > 2 && nsb <= KQ_DEC_CELLS) {
+                for (int b = 0; b < nsb; b++)
+                    kq_decode(decoded + (size_t)b * KQ_DEC, lm_kq_cell_at(w, p, b, Q5), Q5);
+                dec = decoded;
+            }
             for (; t0 + 2 <= nt; t0 += 2)
-                kq_block(yc, &xc, w, xsum + t0 * ng, p, t0, r0, r1, 2, Q5);
-            if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, p, t0, r0, r1, 1, Q5);
+                kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 2, Q5);
+            if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 1, Q5);
         }
     }
 }
