@@ -112,7 +112,7 @@ static lm_q8_act random_act(int T, int n, int mode) {
 
 static void *pack(lm_packed *pk, const lm_block_q6_k *w, int rows, int cols) {
     size_t bytes = lm_qtype_q6_k.pack_bytes(rows, cols);
-    void *mem = aligned_alloc(64, bytes ? bytes : 64);
+    void *mem = aligned_alloc(64, (bytes + 64) / 64 * 64); /* a multiple of 64, for ASan */
     lm_qtype_q6_k.pack_part(pk, mem, w, rows, cols, 0, (rows + LM_PANEL - 1) / LM_PANEL);
     return mem;
 }
@@ -135,12 +135,14 @@ static void check_pack(int rows, int cols) {
     lm_packed pk, parts, view;
     void *mem = pack(&pk, w, rows, cols);
     size_t bytes = lm_qtype_q6_k.pack_bytes(rows, cols);
-    CHECK(bytes % 64 == 0 && pk.blk_bytes == bytes && pk.type == LM_WT_Q6_K && pk.rows == rows &&
-              pk.cols == cols,
+    /* the panels take the file's bytes: 16 rows of 210-byte blocks per unit */
+    size_t file_rows = (size_t)(rows + LM_PANEL - 1) / LM_PANEL * LM_PANEL;
+    CHECK(bytes == file_rows * (size_t)(cols / 256) * sizeof(lm_block_q6_k) &&
+              pk.blk_bytes == bytes && pk.type == LM_WT_Q6_K && pk.rows == rows && pk.cols == cols,
           "descriptor rows %d cols %d", rows, cols);
     /* in two parts, as a loader packs a large matrix slice by slice */
     int panels = (rows + LM_PANEL - 1) / LM_PANEL, cut = panels / 2;
-    void *mem2 = aligned_alloc(64, bytes);
+    void *mem2 = aligned_alloc(64, (bytes + 64) / 64 * 64);
     memset(mem2, 0xa5, bytes);
     lm_qtype_q6_k.pack_part(&parts, mem2, w, rows, cols, 0, cut);
     lm_qtype_q6_k.pack_part(&parts, mem2, w, rows, cols, cut, panels);

@@ -103,8 +103,8 @@ static inline __attribute__((always_inline)) void block(float *y, const lm_q8_ac
                 }
             }
         }
-        __m256 d0 = _mm256_loadu_ps((const float *)(unit + LM_Q6K_D));
-        __m256 d1 = _mm256_loadu_ps((const float *)(unit + LM_Q6K_D) + 8);
+        __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(unit + LM_Q6K_D)));
+        __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(unit + LM_Q6K_D + 16)));
         for (int t = 0; t < NT; t++) {
             __m256 sx = _mm256_set1_ps(x->s[(size_t)(t0 + t) * nb + b]);
             __m256 e0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[t][0]), d0), sx);

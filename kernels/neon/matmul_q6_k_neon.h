@@ -9,6 +9,7 @@
  * row in its own lane (rows 4R .. 4R + 3 in register R). */
 
 #include "math_neon.h"
+#include "quant/q6_k.h"
 
 /* q (-32..31) of one 96-byte group: wa[R] cell A, wb[R] cell B, rows 4R.. */
 static inline void q6k_unpack(const uint8_t *src, int8x16_t *wa, int8x16_t *wb) {
@@ -32,7 +33,7 @@ static inline void q6k_unpack(const uint8_t *src, int8x16_t *wa, int8x16_t *wb) 
 
 /* Scales of sub-block j for rows 4R .. 4R + 3, widened to int32. */
 static inline int32x4_t q6k_scales(const uint8_t *unit, int j, int R) {
-    const int8_t *sc = (const int8_t *)unit + 64 + (j / 2) * 32 + (R / 2) * 16 + (R % 2) * 8;
+    const int8_t *sc = (const int8_t *)unit + LM_Q6K_SC + (j / 2) * 32 + (R / 2) * 16 + (R % 2) * 8;
     int16x8_t pairs = vmovl_s8(vld1_s8(sc));
     int16x8_t pick = (j & 1) ? vuzp2q_s16(pairs, pairs) : vuzp1q_s16(pairs, pairs);
     return vmovl_s16(vget_low_s16(pick));
@@ -46,7 +47,7 @@ static inline __attribute__((always_inline)) void q6k_block(float *y, const lm_q
     for (int t = 0; t < NT; t++)
         for (int R = 0; R < 4; R++) val[t][R] = vdupq_n_f32(0.0f);
     for (int b = 0; b < nb; b++) {
-        const uint8_t *unit = w->blk + ((size_t)p * nb + b) * 3392;
+        const uint8_t *unit = w->blk + ((size_t)p * nb + b) * LM_Q6K_UNIT;
         int32x4_t S[2][4];
         for (int t = 0; t < NT; t++)
             for (int R = 0; R < 4; R++) S[t][R] = vdupq_n_s32(0);
@@ -57,7 +58,7 @@ static inline __attribute__((always_inline)) void q6k_block(float *y, const lm_q
             for (int cp = 0; cp < 2; cp++) {
                 const int g = 2 * j + cp;
                 int8x16_t wa[4], wb[4];
-                q6k_unpack(unit + 320 + 96 * g, wa, wb);
+                q6k_unpack(unit + LM_Q6K_VALS + LM_Q6K_GROUP * g, wa, wb);
                 for (int t = 0; t < NT; t++) {
                     const int8_t *xk = x->q + (size_t)(t0 + t) * n + 256 * b + 8 * g;
                     int32_t a4, b4;
@@ -79,7 +80,8 @@ static inline __attribute__((always_inline)) void q6k_block(float *y, const lm_q
         for (int t = 0; t < NT; t++) {
             float32x4_t sx = vdupq_n_f32(x->s[(size_t)(t0 + t) * nb + b]);
             for (int R = 0; R < 4; R++) {
-                float32x4_t dw = vld1q_f32((const float *)unit + 4 * R);
+                float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(
+                    vld1_u16((const uint16_t *)(const void *)(unit + LM_Q6K_D + 8 * R))));
                 float32x4_t term = vmulq_f32(vmulq_f32(vcvtq_f32_s32(S[t][R]), dw), sx);
                 val[t][R] = vaddq_f32(val[t][R], term);
             }

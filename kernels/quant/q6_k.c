@@ -8,16 +8,17 @@
  *
  * Panels: rows in panels of LM_PANEL = 16 (tail rows of the last panel are
  * zero weights: d = 0, scales 0, q = 0). Panel p, super-block b of a matrix
- * with nb = cols / 256 super-blocks is one unit of LM_Q6K_UNIT = 3392 bytes
- * (53 cache lines; the file's 16 x 210 = 3360 bytes plus d widened to fp32)
- * at blk + (p * nb + b) * 3392:
+ * with nb = cols / 256 super-blocks is one unit of LM_Q6K_UNIT = 3360 bytes
+ * (the file's 16 x 210, so the panels take no memory beyond the file's) at
+ * blk + (p * nb + b) * 3360:
  *
- *   [0, 64)      d of rows 0..15 widened exactly to fp32.
- *   [64, 320)    scales: 8 blocks of 32 bytes, one per sub-block pair
+ *   [0, 32)      d of rows 0..15 as the file's half bits (the kernels widen
+ *                them exactly: vcvtph2ps, fcvtl, lm_f16_to_f32).
+ *   [32, 288)    scales: 8 blocks of 32 bytes, one per sub-block pair
  *                (2 jp, 2 jp + 1); row l's pair at 16 (l / 8) + 2 (l % 8):
  *                sign-extended to int16, 16 bytes are 8 rows' (sc_j, sc_j+1)
  *                in one int32 lane each (AVX2 madd, NEON widen).
- *   [320, 3392)  32 groups of 96 bytes, group g = values k = 8 g .. 8 g + 7:
+ *   [288, 3360)  32 groups of 96 bytes, group g = values k = 8 g .. 8 g + 7:
  *                cell A = k 8g .. 8g+3, cell B = k 8g+4 .. 8g+7; within a cell
  *                byte position c = 4 (l % 8) + k % 4 (4 k of 8 rows: Q8_0's
  *                AVX2 panel order).
@@ -30,7 +31,7 @@
  *                One 32-byte load of low bits is 64 values (two registers of
  *                4 k x 8 rows after a mask and a shift), one of high bits 128.
  *
- * Packing only moves bits (d widened exactly), so the panels hold the file's
+ * Packing only moves bits, so the panels hold the file's
  * values; packed_row gives ggml's dequantized values, bit for bit. */
 #include "q6_k.h"
 
@@ -63,19 +64,17 @@ static void block_u(uint8_t *u, const uint8_t *blk) {
 /* One unit from 16 rows' blocks (NULL: a tail row, zero weights). */
 static void pack_unit(uint8_t *unit, const uint8_t *const blks[LM_PANEL]) {
     uint8_t u[LM_PANEL][256];
-    float d[LM_PANEL];
+    uint16_t d[LM_PANEL];
     for (int l = 0; l < LM_PANEL; l++) {
         uint8_t *sc = unit + LM_Q6K_SC + (l >> 3) * 16 + (l & 7) * 2;
         if (!blks[l]) {
             memset(u[l], 32, 256);
-            d[l] = 0.0f;
+            d[l] = 0; /* +0 */
             for (int j = 0; j < 16; j++) sc[(j / 2) * 32 + (j & 1)] = 0;
             continue;
         }
         block_u(u[l], blks[l]);
-        uint16_t h;
-        memcpy(&h, blks[l] + 208, 2);
-        d[l] = lm_f16_to_f32(h);
+        memcpy(&d[l], blks[l] + 208, 2);
         for (int j = 0; j < 16; j++) sc[(j / 2) * 32 + (j & 1)] = blks[l][192 + j];
     }
     memcpy(unit + LM_Q6K_D, d, sizeof d);
@@ -139,8 +138,7 @@ static void q6k_packed_row(const lm_packed *w, int r, float *out) {
     const size_t p = (size_t)(r / LM_PANEL);
     for (int b = 0; b < nb; b++) {
         const uint8_t *unit = w->blk + (p * (size_t)nb + (size_t)b) * LM_Q6K_UNIT;
-        float d;
-        memcpy(&d, unit + LM_Q6K_D + 4 * l, sizeof d);
+        const float d = lm_q6k_d(unit, l);
         for (int k = 0; k < 256; k++) {
             float ds = d * (float)lm_q6k_sc(unit, l, k / 16);
             out[b * 256 + k] = ds * (float)(lm_q6k_u(unit, l, k) - 32);
@@ -155,7 +153,7 @@ const lm_qtype lm_qtype_q6_k = {
     .block_values = 256,
     .block_bytes = 210,
     .act_gs = 256,
-    .version = 1,
+    .version = 2,
     .pack_bytes = q6k_pack_bytes,
     .pack_part = q6k_pack_part,
     .view = q6k_view,

@@ -67,8 +67,7 @@ void lm_matmul_q6_k_scalar(float *y, const lm_q8_act *x, const lm_packed *w, int
                 int8_t q[256], sc[16];
                 for (int k = 0; k < 256; k++) q[k] = (int8_t)(lm_q6k_u(unit, l, k) - 32);
                 for (int j = 0; j < 16; j++) sc[j] = (int8_t)lm_q6k_sc(unit, l, j);
-                float dw;
-                memcpy(&dw, unit + LM_Q6K_D + 4 * l, sizeof dw);
+                const float dw = lm_q6k_d(unit, l);
                 for (int t = 0; t < T; t++) {
                     int32_t S = q6k_S(q, sc, x->q + (size_t)t * n + 256 * b);
                     float *v = yi + (size_t)t * d;
