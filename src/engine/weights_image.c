@@ -95,7 +95,7 @@ int lm_wimage_parse(const uint8_t *p, uint64_t size, lm_wimage *out, lm_error *e
 /* The panel layout of this build: pack.c's LM_PACK_LAYOUT_VERSION x 1000 plus
  * the sum of the block types' panel versions (kernels/qtypes.h; they only go
  * up), so that raising any of them rebuilds every image (a new key, and the
- * header's layout differs) instead of misreading one: 1007 with all at 1. */
+ * header's layout differs) instead of misreading one. */
 static uint32_t layout_now(void) {
     static const lm_wtype types[] = {LM_WT_Q4_0, LM_WT_Q4_1, LM_WT_Q5_0, LM_WT_Q5_1,
                                      LM_WT_Q4_K, LM_WT_Q5_K, LM_WT_Q6_K};
