@@ -56,7 +56,8 @@ static inline __m256i kq_scales(__m128i v16, int hi) {
     return _mm256_shuffle_epi8(v, mask);
 }
 
-/* A cell's scales and mins decoded once for every token of a prefill:
+/* A cell's scales and mins decoded once for every token of a prefill (kq_block
+ * reads them there when PRE, a constant, is set):
  * KQ_DEC bytes, sub-block j's 16 scales at 16 j, then the mins of sub-blocks
  * 2jp and 2jp + 1 as (m, m') byte pairs of rows 0-15 at 128 + 32 jp. */
 #define KQ_DEC 256
@@ -74,7 +75,7 @@ static inline void kq_decode(uint8_t *o, const uint8_t *cell, const int Q5) {
 
 static inline __attribute__((always_inline)) void
 kq_block(float *y, const lm_q8_act *x, const lm_packed *w, const int16_t *xsum, const uint8_t *dec,
-         int p, int t0, int r0, int r1, const int NT, const int Q5) {
+         int p, int t0, int r0, int r1, const int NT, const int Q5, const int PRE) {
     const int n = w->cols, d = w->rows, nsb = n / 256, ng = n / 32;
     const int8_t *xq = x->q + (size_t)t0 * n;
     const float *xs = x->s + (size_t)t0 * nsb;
@@ -88,10 +89,10 @@ kq_block(float *y, const lm_q8_act *x, const lm_packed *w, const int16_t *xsum, 
         for (int t = 0; t < NT; t++) S[t][0] = S[t][1] = M[t][0] = M[t][1] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
-            const uint8_t *scm = cell + lm_kq_scm(Q5), *db = dec ? dec + (size_t)b * KQ_DEC : scm;
+            const uint8_t *scm = cell + lm_kq_scm(Q5), *db = PRE ? dec + (size_t)b * KQ_DEC : scm;
             const __m128i sca =
-                dec ? _mm_loadu_si128((const __m128i *)(db + 32 * c)) : kq_six(scm, 2 * c, 0);
-            const __m128i scb = dec ? _mm_loadu_si128((const __m128i *)(db + 32 * c + 16))
+                PRE ? _mm_loadu_si128((const __m128i *)(db + 32 * c)) : kq_six(scm, 2 * c, 0);
+            const __m128i scb = PRE ? _mm_loadu_si128((const __m128i *)(db + 32 * c + 16))
                                     : kq_six(scm, 2 * c + 1, 0);
             const __m256i sa0 = kq_scales(sca, 0), sa1 = kq_scales(sca, 1);
             const __m256i sb0 = kq_scales(scb, 0), sb1 = kq_scales(scb, 1);
@@ -145,9 +146,9 @@ kq_block(float *y, const lm_q8_act *x, const lm_packed *w, const int16_t *xsum, 
         for (int jp = 0; jp < 4; jp++) {
             /* the mins of sub-blocks 2jp and 2jp + 1 as (m, m') int16 pairs */
             const uint8_t *scm = cell + lm_kq_scm(Q5);
-            const uint8_t *db = dec ? dec + (size_t)b * KQ_DEC + 128 : scm;
+            const uint8_t *db = PRE ? dec + (size_t)b * KQ_DEC + 128 : scm;
             __m128i pa, pb;
-            if (dec) {
+            if (PRE) {
                 pa = _mm_loadu_si128((const __m128i *)(db + 32 * jp));
                 pb = _mm_loadu_si128((const __m128i *)(db + 32 * jp + 16));
             } else {
@@ -218,9 +219,15 @@ kq_matmul(float *y, const lm_q8_act *x, const lm_packed *w, int T, int r0, int r
                     kq_decode(decoded + (size_t)b * KQ_DEC, lm_kq_cell_at(w, p, b, Q5), Q5);
                 dec = decoded;
             }
+            if (dec) {
+                for (; t0 + 2 <= nt; t0 += 2)
+                    kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 2, Q5, 1);
+                if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 1, Q5, 1);
+                continue;
+            }
             for (; t0 + 2 <= nt; t0 += 2)
-                kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 2, Q5);
-            if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, dec, p, t0, r0, r1, 1, Q5);
+                kq_block(yc, &xc, w, xsum + t0 * ng, NULL, p, t0, r0, r1, 2, Q5, 0);
+            if (t0 < nt) kq_block(yc, &xc, w, xsum + t0 * ng, NULL, p, t0, r0, r1, 1, Q5, 0);
         }
     }
 }
