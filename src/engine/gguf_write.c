@@ -414,8 +414,7 @@ static void put_tensor(lm_gguf_writer *w, sink *s, const tensor *t) {
     free(buf);
 }
 
-int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *arg,
-                  lm_error *err) {
+int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err) {
     sink s = {f, 0, 0};
     if (!w->failed) put_head(w, &s);
     uint64_t data_start = s.at;

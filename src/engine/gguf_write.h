@@ -72,14 +72,11 @@ void lm_gguf_add_i32_array(lm_gguf_writer *w, const char *key, const int32_t *v,
 void lm_gguf_add_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
                         lm_ggml_type type, const void *data, lm_ggml_type data_type);
 
-/* Called after each tensor's data: bytes of tensor data written so far and in
- * all. */
-typedef void lm_gguf_progress(void *arg, uint64_t done, uint64_t total);
-
 /* The whole file to f (from its current position, taken as offset 0). 0, or
  * -1 with err: the writer's first error, or "write failed" (errno says why).
- * progress may be NULL. */
-int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *arg, lm_error *err);
+ * progress (may be NULL) is called after each tensor's data: bytes of tensor
+ * data written so far and in all. */
+int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err);
 /* lm_gguf_write stops between tensors with "cancelled" once *cancel is
  * nonzero (lamina.h's lm_cancel_flag; NULL: never). */
 void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel);
