@@ -11,12 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ggml_type.h" /* the values of ggml_type below */
 #include "kernels.h"
 
 typedef struct lm_qtype {
     lm_wtype type;
     const char *name; /* ggml's name: "Q4_K" */
-    int ggml_type;    /* the GGUF tensor type id (GGML_TYPE_Q4_K = 12) */
+    int ggml_type;    /* the GGUF tensor type id (LM_GGML_Q4_K) */
     int block_values; /* values per block: 32, or 256 for the K types */
     int block_bytes;  /* bytes per block in a GGUF file */
     int act_gs;       /* the Q8 activation group its products take: 32 or 256 */

@@ -8,7 +8,7 @@ LM_QL_DEFINE(q4_0, LM_WT_Q4_0, 18, 0, 0, 8)
 const lm_qtype lm_qtype_q4_0 = {
     .type = LM_WT_Q4_0,
     .name = "Q4_0",
-    .ggml_type = 2,
+    .ggml_type = LM_GGML_Q4_0,
     .block_values = 32,
     .block_bytes = 18,
     .act_gs = 32,

@@ -8,7 +8,7 @@ LM_QL_DEFINE(q4_1, LM_WT_Q4_1, 20, 1, 0, 0)
 const lm_qtype lm_qtype_q4_1 = {
     .type = LM_WT_Q4_1,
     .name = "Q4_1",
-    .ggml_type = 3,
+    .ggml_type = LM_GGML_Q4_1,
     .block_values = 32,
     .block_bytes = 20,
     .act_gs = 32,

@@ -19,7 +19,7 @@ static void packed_row(const lm_packed *w, int r, float *out) { lm_kq_packed_row
 const lm_qtype lm_qtype_q4_k = {
     .type = LM_WT_Q4_K,
     .name = "Q4_K",
-    .ggml_type = 12,
+    .ggml_type = LM_GGML_Q4_K,
     .block_values = 256,
     .block_bytes = 144,
     .act_gs = 256,

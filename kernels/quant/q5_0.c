@@ -8,7 +8,7 @@ LM_QL_DEFINE(q5_0, LM_WT_Q5_0, 22, 0, 1, 16)
 const lm_qtype lm_qtype_q5_0 = {
     .type = LM_WT_Q5_0,
     .name = "Q5_0",
-    .ggml_type = 6,
+    .ggml_type = LM_GGML_Q5_0,
     .block_values = 32,
     .block_bytes = 22,
     .act_gs = 32,

@@ -8,7 +8,7 @@ LM_QL_DEFINE(q5_1, LM_WT_Q5_1, 24, 1, 1, 0)
 const lm_qtype lm_qtype_q5_1 = {
     .type = LM_WT_Q5_1,
     .name = "Q5_1",
-    .ggml_type = 7,
+    .ggml_type = LM_GGML_Q5_1,
     .block_values = 32,
     .block_bytes = 24,
     .act_gs = 32,

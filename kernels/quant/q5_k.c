@@ -19,7 +19,7 @@ static void packed_row(const lm_packed *w, int r, float *out) { lm_kq_packed_row
 const lm_qtype lm_qtype_q5_k = {
     .type = LM_WT_Q5_K,
     .name = "Q5_K",
-    .ggml_type = 13,
+    .ggml_type = LM_GGML_Q5_K,
     .block_values = 256,
     .block_bytes = 176,
     .act_gs = 256,

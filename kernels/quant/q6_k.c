@@ -149,7 +149,7 @@ static void q6k_packed_row(const lm_packed *w, int r, float *out) {
 const lm_qtype lm_qtype_q6_k = {
     .type = LM_WT_Q6_K,
     .name = "Q6_K",
-    .ggml_type = 14,
+    .ggml_type = LM_GGML_Q6_K,
     .block_values = 256,
     .block_bytes = 210,
     .act_gs = 256,

@@ -124,11 +124,11 @@ static int read_vocab(const char *path, int vocab_size, vocab *v, struct stat *s
     return rc;
 }
 
-static lm_gguf_type gguf_type(lm_convert_type t) {
-    return t == LM_CONVERT_F16    ? LM_GGUF_F16
-           : t == LM_CONVERT_BF16 ? LM_GGUF_BF16
-           : t == LM_CONVERT_Q8_0 ? LM_GGUF_Q8_0
-                                  : LM_GGUF_F32;
+static lm_ggml_type gguf_type(lm_convert_type t) {
+    return t == LM_CONVERT_F16    ? LM_GGML_F16
+           : t == LM_CONVERT_BF16 ? LM_GGML_BF16
+           : t == LM_CONVERT_Q8_0 ? LM_GGML_Q8_0
+                                  : LM_GGML_F32;
 }
 
 /* llama.cpp's llama_ftype for a file whose matrices are of type t. */
@@ -184,12 +184,12 @@ static void add_vocab(lm_gguf_writer *w, const vocab *v) {
 
 static void add_vector(lm_gguf_writer *w, const char *name, const float *x, int n) {
     uint64_t ne[1] = {(uint64_t)n};
-    lm_gguf_add_tensor(w, name, 1, ne, LM_GGUF_F32, x, LM_GGUF_F32);
+    lm_gguf_add_tensor(w, name, 1, ne, LM_GGML_F32, x, LM_GGML_F32);
 }
 
 /* Each tensor's GGUF type: convert's one type, or quantize's mixture. */
 typedef struct picker {
-    lm_gguf_type type;
+    lm_ggml_type type;
     lm_quant_mix *mix; /* NULL: every matrix `type` */
 } picker;
 
@@ -198,10 +198,10 @@ typedef struct picker {
  * as F16 instead, as llama.cpp's convert_hf_to_gguf does. */
 static void add_matrix(lm_gguf_writer *w, const char *name, const lm_matrix *x, picker *p) {
     uint64_t ne[2] = {(uint64_t)x->cols, (uint64_t)x->rows};
-    lm_gguf_type t = p->type;
-    if (p->mix) t = (lm_gguf_type)lm_quant_mix_pick(p->mix, name, 2, ne[0]);
-    if (x->cols % lm_gguf_block_values(t)) t = LM_GGUF_F16;
-    lm_gguf_add_tensor(w, name, 2, ne, t, x->f32, LM_GGUF_F32);
+    lm_ggml_type t = p->type;
+    if (p->mix) t = lm_quant_mix_pick(p->mix, name, 2, ne[0]);
+    if (x->cols % lm_gguf_block_values(t)) t = LM_GGML_F16;
+    lm_gguf_add_tensor(w, name, 2, ne, t, x->f32, LM_GGML_F32);
 }
 
 static void add_tensors(lm_gguf_writer *w, const lm_model *m, picker *t) {

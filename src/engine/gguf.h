@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "ggml_type.h" /* kernels/: the tensor type ids, LM_GGML_* */
 #include "lamina.h"
 
 #define LM_GGUF_MAGIC "GGUF"
@@ -45,15 +46,6 @@ typedef enum lm_gguf_vtype {
     LM_GGUF_F64 = 12,
 } lm_gguf_vtype;
 
-/* Tensor types lamina runs (ggml_type numbers); the parser knows the block
- * sizes of every type llama.cpp defines, so a file with others parses and
- * the model loader names the type it refuses. */
-enum {
-    LM_GGML_F32 = 0,
-    LM_GGML_F16 = 1,
-    LM_GGML_Q8_0 = 8,
-    LM_GGML_BF16 = 30,
-};
 #define LM_GGUF_Q8_0_BLOCK 32 /* values per Q8_0 block: fp16 scale d, then 32 int8 */
 #define LM_GGUF_Q8_0_BYTES 34
 

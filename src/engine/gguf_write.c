@@ -13,20 +13,17 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "file.h"
+#include "gguf.h"
 #include "internal.h"
 #include "qtypes.h"
 #include "quant_blocks.h"
 
-/* GGUF's value types (gguf.h's enum gguf_type). */
-enum { V_U32 = 4, V_I32 = 5, V_F32 = 6, V_BOOL = 7, V_STRING = 8, V_ARRAY = 9 };
-
-#define MAX_DIMS 4
-
 typedef struct tensor {
     char *name;
     int n_dims;
-    uint64_t ne[MAX_DIMS];
-    lm_gguf_type type, data_type;
+    uint64_t ne[LM_GGUF_MAX_DIMS];
+    lm_ggml_type type, data_type;
     const void *data;
     uint64_t bytes, offset;
 } tensor;
@@ -99,49 +96,46 @@ static void encode_q8_0_block(const float *x, uint8_t *out) {
     }
 }
 
-void lm_gguf_encode(lm_gguf_type t, const float *src, void *dst, uint64_t n) {
+void lm_gguf_encode(lm_ggml_type t, const float *src, void *dst, uint64_t n) {
     uint8_t *o = dst;
     switch (t) {
-    case LM_GGUF_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case LM_GGUF_F16:
+    case LM_GGML_F32: memcpy(dst, src, (size_t)n * 4); break;
+    case LM_GGML_F16:
         for (uint64_t i = 0; i < n; i++) put_u16(o + 2 * i, lm_f32_to_f16(src[i]));
         break;
-    case LM_GGUF_BF16:
+    case LM_GGML_BF16:
         for (uint64_t i = 0; i < n; i++) put_u16(o + 2 * i, lm_f32_to_bf16(src[i]));
         break;
-    case LM_GGUF_Q8_0:
-        for (uint64_t b = 0; b < n / 32; b++) encode_q8_0_block(src + 32 * b, o + 34 * b);
+    case LM_GGML_Q8_0:
+        for (uint64_t b = 0; b < n / LM_GGUF_Q8_0_BLOCK; b++)
+            encode_q8_0_block(src + LM_GGUF_Q8_0_BLOCK * b, o + LM_GGUF_Q8_0_BYTES * b);
         break;
     default: lm_quantize_blocks((int)t, src, dst, n); break;
     }
 }
 
-const char *lm_gguf_writable_name(lm_gguf_type t) {
+const char *lm_gguf_writable_name(lm_ggml_type t) {
     switch (t) {
-    case LM_GGUF_F32: return "F32";
-    case LM_GGUF_F16: return "F16";
-    case LM_GGUF_Q8_0: return "Q8_0";
-    case LM_GGUF_BF16: return "BF16";
+    case LM_GGML_F32: return "F32";
+    case LM_GGML_F16: return "F16";
+    case LM_GGML_Q8_0: return "Q8_0";
+    case LM_GGML_BF16: return "BF16";
     default: break;
     }
     const lm_qtype *q = lm_qtype_ggml((int)t);
     return q ? q->name : NULL;
 }
 
-int lm_gguf_block_values(lm_gguf_type t) {
+int lm_gguf_block_values(lm_ggml_type t) {
     const lm_qtype *q = lm_qtype_ggml((int)t);
-    return q ? q->block_values : t == LM_GGUF_Q8_0 ? 32 : 1;
+    return q ? q->block_values : t == LM_GGML_Q8_0 ? LM_GGUF_Q8_0_BLOCK : 1;
 }
 
-int lm_gguf_block_bytes(lm_gguf_type t) {
+int lm_gguf_block_bytes(lm_ggml_type t) {
     const lm_qtype *q = lm_qtype_ggml((int)t);
     if (q) return q->block_bytes;
-    return t == LM_GGUF_Q8_0 ? 34 : t == LM_GGUF_F32 ? 4 : 2;
+    return t == LM_GGML_Q8_0 ? LM_GGUF_Q8_0_BYTES : t == LM_GGML_F32 ? 4 : 2;
 }
-
-/* gguf.h's exact widenings (that header's enumerators clash with this one's). */
-float lm_f16_to_f32(uint16_t h);
-float lm_bf16_to_f32(uint16_t h);
 
 /* ---- collecting ---------------------------------------------------------- */
 
@@ -219,18 +213,18 @@ static void begin_kv(lm_gguf_writer *w, const char *key, uint32_t type) {
 }
 
 void lm_gguf_add_u32(lm_gguf_writer *w, const char *key, uint32_t v) {
-    begin_kv(w, key, V_U32);
+    begin_kv(w, key, LM_GGUF_U32);
     append_u32(w, v);
 }
 
 void lm_gguf_add_f32(lm_gguf_writer *w, const char *key, float v) {
-    begin_kv(w, key, V_F32);
+    begin_kv(w, key, LM_GGUF_F32);
     append_u32(w, bits_of(v));
 }
 
 void lm_gguf_add_bool(lm_gguf_writer *w, const char *key, int v) {
     uint8_t b = v != 0;
-    begin_kv(w, key, V_BOOL);
+    begin_kv(w, key, LM_GGUF_BOOL);
     append(w, &b, 1);
 }
 
@@ -241,29 +235,29 @@ void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const vo
 }
 
 void lm_gguf_add_str(lm_gguf_writer *w, const char *key, const char *v) {
-    begin_kv(w, key, V_STRING);
+    begin_kv(w, key, LM_GGUF_STRING);
     append_string(w, v, strlen(v));
 }
 
 static void begin_array(lm_gguf_writer *w, const char *key, uint32_t type, uint64_t n) {
-    begin_kv(w, key, V_ARRAY);
+    begin_kv(w, key, LM_GGUF_ARRAY);
     append_u32(w, type);
     append_u64(w, n);
 }
 
 void lm_gguf_add_str_array(lm_gguf_writer *w, const char *key, const char *const *v,
                            const uint32_t *len, uint64_t n) {
-    begin_array(w, key, V_STRING, n);
+    begin_array(w, key, LM_GGUF_STRING, n);
     for (uint64_t i = 0; i < n; i++) append_string(w, v[i], len[i]);
 }
 
 void lm_gguf_add_f32_array(lm_gguf_writer *w, const char *key, const float *v, uint64_t n) {
-    begin_array(w, key, V_F32, n);
+    begin_array(w, key, LM_GGUF_F32, n);
     for (uint64_t i = 0; i < n; i++) append_u32(w, bits_of(v[i]));
 }
 
 void lm_gguf_add_i32_array(lm_gguf_writer *w, const char *key, const int32_t *v, uint64_t n) {
-    begin_array(w, key, V_I32, n);
+    begin_array(w, key, LM_GGUF_I32, n);
     for (uint64_t i = 0; i < n; i++) append_u32(w, (uint32_t)v[i]);
 }
 
@@ -273,21 +267,22 @@ static uint64_t padded(uint64_t n, uint32_t alignment) {
 }
 
 static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                        lm_gguf_type type, lm_gguf_type data_type, uint64_t *n) {
+                        lm_ggml_type type, lm_ggml_type data_type, uint64_t *n) {
     /* a 16-bit source is widened; F16 is written from BF16 (llama-quantize's
      * fallback for rows that are not whole blocks), never BF16 from F16 */
-    int half_src = data_type == LM_GGUF_F16 || data_type == LM_GGUF_BF16;
-    int half_dst = type == LM_GGUF_F16 || type == LM_GGUF_BF16;
-    int narrow = data_type == LM_GGUF_BF16 && type == LM_GGUF_F16;
+    int half_src = data_type == LM_GGML_F16 || data_type == LM_GGML_BF16;
+    int half_dst = type == LM_GGML_F16 || type == LM_GGML_BF16;
+    int narrow = data_type == LM_GGML_BF16 && type == LM_GGML_F16;
     if (!lm_gguf_writable_name(type) ||
-        (data_type != type && data_type != LM_GGUF_F32 && !(half_src && !half_dst) && !narrow)) {
+        (data_type != type && data_type != LM_GGML_F32 && !(half_src && !half_dst) && !narrow)) {
         const char *to = lm_gguf_writable_name(type), *from = lm_gguf_writable_name(data_type);
         return fail(w, "tensor %s: cannot write %s from %s", name, to ? to : "this type",
                     from ? from : "this type"),
                -1;
     }
-    if (n_dims < 1 || n_dims > MAX_DIMS)
-        return fail(w, "tensor %s: %d dimensions (GGUF: 1 to %d)", name, n_dims, MAX_DIMS), -1;
+    if (n_dims < 1 || n_dims > LM_GGUF_MAX_DIMS)
+        return fail(w, "tensor %s: %d dimensions (GGUF: 1 to %d)", name, n_dims, LM_GGUF_MAX_DIMS),
+               -1;
     *n = 1;
     for (int d = 0; d < n_dims; d++) *n = lm_mul(*n, ne[d]);
     if (*n == 0 || *n == UINT64_MAX) return fail(w, "tensor %s: bad shape", name), -1;
@@ -302,7 +297,7 @@ static int check_tensor(lm_gguf_writer *w, const char *name, int n_dims, const u
 }
 
 void lm_gguf_add_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                        lm_gguf_type type, const void *data, lm_gguf_type data_type) {
+                        lm_ggml_type type, const void *data, lm_ggml_type data_type) {
     uint64_t n;
     if (w->failed || check_tensor(w, name, n_dims, ne, type, data_type, &n)) return;
     tensor t = {.n_dims = n_dims, .type = type, .data_type = data_type, .data = data};
@@ -394,13 +389,13 @@ static void put_tensor(lm_gguf_writer *w, sink *s, const tensor *t) {
     }
     for (uint64_t r = 0; r < rows && !s->failed && !w->failed; r += per) {
         uint64_t k = rows - r < per ? rows - r : per;
-        if (t->data_type == LM_GGUF_F32) {
+        if (t->data_type == LM_GGML_F32) {
             memcpy(wide, (const uint8_t *)t->data + 4 * r * row, (size_t)(k * row) * sizeof(float));
         } else {
             const uint8_t *h = (const uint8_t *)t->data + 2 * r * row;
             for (uint64_t i = 0; i < k * row; i++) {
                 uint16_t v = (uint16_t)(h[2 * i] | h[2 * i + 1] << 8);
-                wide[i] = t->data_type == LM_GGUF_F16 ? lm_f16_to_f32(v) : lm_bf16_to_f32(v);
+                wide[i] = t->data_type == LM_GGML_F16 ? lm_f16_to_f32(v) : lm_bf16_to_f32(v);
             }
         }
         /* a quantizer given NaN or inf writes garbage blocks: refuse them */
@@ -419,8 +414,7 @@ static void put_tensor(lm_gguf_writer *w, sink *s, const tensor *t) {
     free(buf);
 }
 
-int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *arg,
-                  lm_error *err) {
+int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err) {
     sink s = {f, 0, 0};
     if (!w->failed) put_head(w, &s);
     uint64_t data_start = s.at;
@@ -439,7 +433,18 @@ void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *ca
     w->cancel = cancel;
 }
 
-void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                           int type, const void *data, int data_type) {
-    lm_gguf_add_tensor(w, name, n_dims, ne, (lm_gguf_type)type, data, (lm_gguf_type)data_type);
+int lm_gguf_write_out(lm_gguf_writer *w, const char *out, uint64_t in_dev, uint64_t in_ino,
+                      lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                      lm_error *err) {
+    lm_out_file o;
+    lm_gguf_writer_cancel_on(w, cancel);
+    if (lm_out_begin(&o, out, in_dev, in_ino, err)) return -1;
+    if (lm_gguf_write(w, o.f, progress, arg, err)) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        lm_fail(err, "%s: %s", out, why);
+        lm_out_abort(&o);
+        return -1;
+    }
+    return lm_out_commit(&o, err);
 }

@@ -8,36 +8,25 @@
  * model larger than memory streams through). A failing call (no memory, a
  * duplicate key or tensor, a shape its type cannot hold) marks the writer
  * failed; later calls do nothing and lm_gguf_write reports the first error.
- * No I/O but the FILE * given to lm_gguf_write. */
+ * No I/O but the FILE * given to lm_gguf_write, or lm_gguf_write_out's file. */
 #ifndef LAMINA_GGUF_WRITE_H
 #define LAMINA_GGUF_WRITE_H
 
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ggml_type.h"
 #include "lamina.h"
 
-/* ggml's type numbers (ggml.h's enum ggml_type), as stored in the file. */
-typedef enum lm_gguf_type {
-    LM_GGUF_F32 = 0,
-    LM_GGUF_F16 = 1,
-    LM_GGUF_Q4_0 = 2, /* ggml's block types (kernels/qtypes.h), quant_blocks.c */
-    LM_GGUF_Q4_1 = 3,
-    LM_GGUF_Q5_0 = 6,
-    LM_GGUF_Q5_1 = 7,
-    LM_GGUF_Q8_0 = 8, /* blocks of 32: an fp16 scale, 32 int8 */
-    LM_GGUF_Q4_K = 12,
-    LM_GGUF_Q5_K = 13,
-    LM_GGUF_Q6_K = 14,
-    LM_GGUF_BF16 = 30,
-} lm_gguf_type;
+/* Tensor types are kernels/ggml_type.h's ids (LM_GGML_F32 ...), which gguf.h
+ * shares: the two headers go together in one file. */
 
 /* "F32", "F16", "Q8_0", "BF16", "Q4_K"...: the types this writer writes; NULL for others
  * (gguf.h's lm_gguf_type_name names every ggml type). */
-const char *lm_gguf_writable_name(lm_gguf_type t);
+const char *lm_gguf_writable_name(lm_ggml_type t);
 /* Values per block (1 for the float types, 32 for Q8_0) and bytes per block. */
-int lm_gguf_block_values(lm_gguf_type t);
-int lm_gguf_block_bytes(lm_gguf_type t);
+int lm_gguf_block_values(lm_ggml_type t);
+int lm_gguf_block_bytes(lm_ggml_type t);
 
 /* The exact encodings (each a bit-for-bit twin of the numpy code llama.cpp's
  * gguf-py uses, so that its files and ours agree):
@@ -50,7 +39,7 @@ int lm_gguf_block_bytes(lm_gguf_type t);
  * n is a multiple of lm_gguf_block_values(t); dst holds n / values * bytes. */
 uint16_t lm_f32_to_f16(float x);
 uint16_t lm_f32_to_bf16(float x);
-void lm_gguf_encode(lm_gguf_type t, const float *src, void *dst, uint64_t n);
+void lm_gguf_encode(lm_ggml_type t, const float *src, void *dst, uint64_t n);
 
 typedef struct lm_gguf_writer lm_gguf_writer;
 
@@ -81,23 +70,22 @@ void lm_gguf_add_i32_array(lm_gguf_writer *w, const char *key, const int32_t *v,
  * encoded to `type`, or, when data_type == type, bytes copied as they are. data must stay valid
  * until lm_gguf_write. ne[0] must be a multiple of the type's block. */
 void lm_gguf_add_tensor(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                        lm_gguf_type type, const void *data, lm_gguf_type data_type);
-
-/* The same, the types given as ggml type ids (for code that includes gguf.h,
- * whose enumerators clash with this header's). */
-void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                           int type, const void *data, int data_type);
-
-/* Called after each tensor's data: bytes of tensor data written so far and in
- * all. */
-typedef void lm_gguf_progress(void *arg, uint64_t done, uint64_t total);
+                        lm_ggml_type type, const void *data, lm_ggml_type data_type);
 
 /* The whole file to f (from its current position, taken as offset 0). 0, or
  * -1 with err: the writer's first error, or "write failed" (errno says why).
- * progress may be NULL. */
-int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_gguf_progress *progress, void *arg, lm_error *err);
+ * progress (may be NULL) is called after each tensor's data: bytes of tensor
+ * data written so far and in all. */
+int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err);
 /* lm_gguf_write stops between tensors with "cancelled" once *cancel is
  * nonzero (lamina.h's lm_cancel_flag; NULL: never). */
 void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel);
+
+/* w's file written to out whole or not at all (file.h's lm_out_*: never over
+ * the input, in_dev/in_ino), stopping once *cancel is set; a failure of the
+ * writer reads "OUT: why". The end of convert and quantize. */
+int lm_gguf_write_out(lm_gguf_writer *w, const char *out, uint64_t in_dev, uint64_t in_ino,
+                      lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
+                      lm_error *err);
 
 #endif

@@ -8,14 +8,14 @@
 
 /* Per mix: its base type and its llama_ftype number. */
 static const struct {
-    lm_gguf_type base;
+    lm_ggml_type base;
     uint32_t ftype;
 } mixes[] = {
-    [LM_QUANT_Q4_0] = {LM_GGUF_Q4_0, 2},    [LM_QUANT_Q4_1] = {LM_GGUF_Q4_1, 3},
-    [LM_QUANT_Q5_0] = {LM_GGUF_Q5_0, 8},    [LM_QUANT_Q5_1] = {LM_GGUF_Q5_1, 9},
-    [LM_QUANT_Q8_0] = {LM_GGUF_Q8_0, 7},    [LM_QUANT_Q4_K_S] = {LM_GGUF_Q4_K, 14},
-    [LM_QUANT_Q4_K_M] = {LM_GGUF_Q4_K, 15}, [LM_QUANT_Q5_K_S] = {LM_GGUF_Q5_K, 16},
-    [LM_QUANT_Q5_K_M] = {LM_GGUF_Q5_K, 17}, [LM_QUANT_Q6_K] = {LM_GGUF_Q6_K, 18},
+    [LM_QUANT_Q4_0] = {LM_GGML_Q4_0, 2},    [LM_QUANT_Q4_1] = {LM_GGML_Q4_1, 3},
+    [LM_QUANT_Q5_0] = {LM_GGML_Q5_0, 8},    [LM_QUANT_Q5_1] = {LM_GGML_Q5_1, 9},
+    [LM_QUANT_Q8_0] = {LM_GGML_Q8_0, 7},    [LM_QUANT_Q4_K_S] = {LM_GGML_Q4_K, 14},
+    [LM_QUANT_Q4_K_M] = {LM_GGML_Q4_K, 15}, [LM_QUANT_Q5_K_S] = {LM_GGML_Q5_K, 16},
+    [LM_QUANT_Q5_K_M] = {LM_GGML_Q5_K, 17}, [LM_QUANT_Q6_K] = {LM_GGML_Q6_K, 18},
 };
 
 void lm_quant_mix_init(lm_quant_mix *m, lm_quant_type type, int n_layers, int tied) {
@@ -33,39 +33,39 @@ static int ends_with(const char *s, const char *tail) {
     return n >= k && strcmp(s + n - k, tail) == 0;
 }
 
-static lm_gguf_type for_output(lm_gguf_type base, uint64_t ne0) {
-    if (ne0 % (uint64_t)lm_gguf_block_values(base)) return LM_GGUF_Q8_0;
-    return base == LM_GGUF_Q8_0 ? LM_GGUF_Q8_0 : LM_GGUF_Q6_K;
+static lm_ggml_type for_output(lm_ggml_type base, uint64_t ne0) {
+    if (ne0 % (uint64_t)lm_gguf_block_values(base)) return LM_GGML_Q8_0;
+    return base == LM_GGML_Q8_0 ? LM_GGML_Q8_0 : LM_GGML_Q6_K;
 }
 
-static lm_gguf_type mixed(lm_quant_mix *m, const char *name, uint64_t ne0) {
-    lm_gguf_type base = mixes[m->type].base;
+static lm_ggml_type mixed(lm_quant_mix *m, const char *name, uint64_t ne0) {
+    lm_ggml_type base = mixes[m->type].base;
     int km = m->type == LM_QUANT_Q4_K_M || m->type == LM_QUANT_Q5_K_M;
     if (strcmp(name, "output.weight") == 0 || (m->tied && strcmp(name, "token_embd.weight") == 0))
         return for_output(base, ne0);
     if (ends_with(name, ".attn_v.weight")) {
         int i = m->i_attn_v++;
-        if (km && more_bits(i, m->n_layers)) return LM_GGUF_Q6_K;
-        if (m->type == LM_QUANT_Q4_K_S && i < 4) return LM_GGUF_Q5_K;
+        if (km && more_bits(i, m->n_layers)) return LM_GGML_Q6_K;
+        if (m->type == LM_QUANT_Q4_K_S && i < 4) return LM_GGML_Q5_K;
     } else if (ends_with(name, ".ffn_down.weight")) {
         int i = m->i_ffn_down++;
-        if (km && more_bits(i, m->n_layers)) return LM_GGUF_Q6_K;
-        if (m->type == LM_QUANT_Q4_K_S && i < m->n_layers / 8) return LM_GGUF_Q5_K;
+        if (km && more_bits(i, m->n_layers)) return LM_GGML_Q6_K;
+        if (m->type == LM_QUANT_Q4_K_S && i < m->n_layers / 8) return LM_GGML_Q5_K;
     }
     return base;
 }
 
 /* llama-quant.cpp's tensor_type_fallback. */
-static lm_gguf_type fallback(lm_gguf_type t, uint64_t ne0) {
+static lm_ggml_type fallback(lm_ggml_type t, uint64_t ne0) {
     if (ne0 % (uint64_t)lm_gguf_block_values(t) == 0) return t;
-    t = t == LM_GGUF_Q4_K   ? LM_GGUF_Q5_0
-        : t == LM_GGUF_Q5_K ? LM_GGUF_Q5_1
-        : t == LM_GGUF_Q6_K ? LM_GGUF_Q8_0
+    t = t == LM_GGML_Q4_K   ? LM_GGML_Q5_0
+        : t == LM_GGML_Q5_K ? LM_GGML_Q5_1
+        : t == LM_GGML_Q6_K ? LM_GGML_Q8_0
                             : t;
-    return ne0 % (uint64_t)lm_gguf_block_values(t) ? LM_GGUF_F16 : t;
+    return ne0 % (uint64_t)lm_gguf_block_values(t) ? LM_GGML_F16 : t;
 }
 
-int lm_quant_mix_pick(lm_quant_mix *m, const char *name, int n_dims, uint64_t ne0) {
-    if (n_dims < 2 || strstr(name, "_norm.weight")) return LM_GGUF_F32;
-    return (int)fallback(mixed(m, name, ne0), ne0);
+lm_ggml_type lm_quant_mix_pick(lm_quant_mix *m, const char *name, int n_dims, uint64_t ne0) {
+    if (n_dims < 2 || strstr(name, "_norm.weight")) return LM_GGML_F32;
+    return fallback(mixed(m, name, ne0), ne0);
 }

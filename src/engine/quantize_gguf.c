@@ -12,22 +12,10 @@
 
 #include "file.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "internal.h"
 #include "quant_gguf.h"
 #include "quant_mix.h"
-
-/* gguf_write.h's declarations this file needs, as they are there (that
- * header's enumerators clash with gguf.h's), and its add_tensor taking ggml
- * type ids as ints (the writer's type comes from quant_gguf.h). */
-lm_gguf_writer *lm_gguf_writer_new(uint32_t alignment, lm_error *err);
-void lm_gguf_writer_free(lm_gguf_writer *w);
-void lm_gguf_add_u32(lm_gguf_writer *w, const char *key, uint32_t v);
-void lm_gguf_add_raw(lm_gguf_writer *w, const char *key, uint32_t type, const void *value,
-                     uint64_t n);
-void lm_gguf_add_tensor_id(lm_gguf_writer *w, const char *name, int n_dims, const uint64_t *ne,
-                           int type, const void *data, int data_type);
-int lm_gguf_write(lm_gguf_writer *w, FILE *f, lm_progress_fn *progress, void *arg, lm_error *err);
-void lm_gguf_writer_cancel_on(lm_gguf_writer *w, const volatile sig_atomic_t *cancel);
 
 static uint64_t scalar_bytes(lm_gguf_vtype t) {
     switch (t) {
@@ -101,9 +89,10 @@ static int add_tensors(lm_gguf_writer *w, const lm_gguf *g, lm_quant_mix *mix, l
         memcpy(name, t->name.p, t->name.n);
         name[t->name.n] = '\0';
         if (source_ok(g, t, name, err)) return -1;
-        int type = (int)lm_quant_mix_pick(mix, name, t->n_dims, t->dims[0]);
-        if (type == LM_GGML_F32) type = (int)t->type; /* not quantized: kept as it is */
-        lm_gguf_add_tensor_id(w, name, t->n_dims, t->dims, type, t->data, (int)t->type);
+        lm_ggml_type src = (lm_ggml_type)t->type; /* F32, F16 or BF16 (source_ok) */
+        lm_ggml_type type = lm_quant_mix_pick(mix, name, t->n_dims, t->dims[0]);
+        if (type == LM_GGML_F32) type = src; /* not quantized: kept as it is */
+        lm_gguf_add_tensor(w, name, t->n_dims, t->dims, type, t->data, src);
     }
     return 0;
 }
@@ -122,22 +111,6 @@ static int layers_of(const lm_gguf *g, int *n_layers, lm_error *err) {
     if (lm_gguf_get_u32(g, "llama.block_count", &n, err)) return -1;
     *n_layers = (int)n;
     return 0;
-}
-
-int lm_gguf_write_out(lm_gguf_writer *w, const char *out, uint64_t in_dev, uint64_t in_ino,
-                      lm_progress_fn *progress, void *arg, const lm_cancel_flag *cancel,
-                      lm_error *err) {
-    lm_out_file o;
-    lm_gguf_writer_cancel_on(w, cancel);
-    if (lm_out_begin(&o, out, in_dev, in_ino, err)) return -1;
-    if (lm_gguf_write(w, o.f, progress, arg, err)) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        lm_fail(err, "%s: %s", out, why);
-        lm_out_abort(&o);
-        return -1;
-    }
-    return lm_out_commit(&o, err);
 }
 
 int lm_quantize_from_gguf(const char *in, const char *out, lm_quant_type type,

@@ -30,36 +30,36 @@ static void dup_key(lm_gguf_writer *w) {
 
 static void dup_tensor(lm_gguf_writer *w) {
     uint64_t ne[1] = {4};
-    lm_gguf_add_tensor(w, "t", 1, ne, LM_GGUF_F32, zeros, LM_GGUF_F32);
-    lm_gguf_add_tensor(w, "t", 1, ne, LM_GGUF_F32, zeros, LM_GGUF_F32);
+    lm_gguf_add_tensor(w, "t", 1, ne, LM_GGML_F32, zeros, LM_GGML_F32);
+    lm_gguf_add_tensor(w, "t", 1, ne, LM_GGML_F32, zeros, LM_GGML_F32);
 }
 
 static void partial_block(lm_gguf_writer *w) {
     uint64_t ne[2] = {48, 1};
-    lm_gguf_add_tensor(w, "q", 2, ne, LM_GGUF_Q8_0, zeros, LM_GGUF_F32);
+    lm_gguf_add_tensor(w, "q", 2, ne, LM_GGML_Q8_0, zeros, LM_GGML_F32);
 }
 
 static void five_dims(lm_gguf_writer *w) {
     uint64_t ne[5] = {1, 1, 1, 1, 1};
-    lm_gguf_add_tensor(w, "d", 5, ne, LM_GGUF_F32, zeros, LM_GGUF_F32);
+    lm_gguf_add_tensor(w, "d", 5, ne, LM_GGML_F32, zeros, LM_GGML_F32);
 }
 
 static void from_f16(lm_gguf_writer *w) {
     uint64_t ne[1] = {4};
-    lm_gguf_add_tensor(w, "h", 1, ne, LM_GGUF_BF16, zeros, LM_GGUF_F16);
+    lm_gguf_add_tensor(w, "h", 1, ne, LM_GGML_BF16, zeros, LM_GGML_F16);
 }
 
 /* llama-quantize's fallback for rows that are not whole blocks of 32 */
 static void f16_from_bf16(lm_gguf_writer *w) {
     uint64_t ne[1] = {4};
-    lm_gguf_add_tensor(w, "h", 1, ne, LM_GGUF_F16, zeros, LM_GGUF_BF16);
+    lm_gguf_add_tensor(w, "h", 1, ne, LM_GGML_F16, zeros, LM_GGML_BF16);
 }
 
 static const float nan4[4] = {0.0f, 1.0f, __builtin_nanf(""), 2.0f};
 
 static void nan_to_f16(lm_gguf_writer *w) {
     uint64_t ne[1] = {4};
-    lm_gguf_add_tensor(w, "n", 1, ne, LM_GGUF_F16, nan4, LM_GGUF_F32);
+    lm_gguf_add_tensor(w, "n", 1, ne, LM_GGML_F16, nan4, LM_GGML_F32);
 }
 
 static void check_errors(void) {
@@ -119,12 +119,12 @@ static int write_sample(const char *path) {
     lm_gguf_add_f32_array(w, "t.f32s", fs, 2);
     lm_gguf_add_i32_array(w, "t.i32s", is, 3);
     uint64_t ne2[2] = {64, 2}, ne1[1] = {3}, ne4[1] = {4};
-    lm_gguf_add_tensor(w, "f32", 2, ne2, LM_GGUF_F32, v, LM_GGUF_F32);
-    lm_gguf_add_tensor(w, "odd", 1, ne1, LM_GGUF_F32, v, LM_GGUF_F32); /* 12 bytes: padding */
-    lm_gguf_add_tensor(w, "f16", 2, ne2, LM_GGUF_F16, v, LM_GGUF_F32);
-    lm_gguf_add_tensor(w, "bf16", 2, ne2, LM_GGUF_BF16, v, LM_GGUF_F32);
-    lm_gguf_add_tensor(w, "q8_0", 2, ne2, LM_GGUF_Q8_0, v, LM_GGUF_F32);
-    lm_gguf_add_tensor(w, "raw", 1, ne4, LM_GGUF_F16, raw, LM_GGUF_F16);
+    lm_gguf_add_tensor(w, "f32", 2, ne2, LM_GGML_F32, v, LM_GGML_F32);
+    lm_gguf_add_tensor(w, "odd", 1, ne1, LM_GGML_F32, v, LM_GGML_F32); /* 12 bytes: padding */
+    lm_gguf_add_tensor(w, "f16", 2, ne2, LM_GGML_F16, v, LM_GGML_F32);
+    lm_gguf_add_tensor(w, "bf16", 2, ne2, LM_GGML_BF16, v, LM_GGML_F32);
+    lm_gguf_add_tensor(w, "q8_0", 2, ne2, LM_GGML_Q8_0, v, LM_GGML_F32);
+    lm_gguf_add_tensor(w, "raw", 1, ne4, LM_GGML_F16, raw, LM_GGML_F16);
     FILE *f = fopen(path, "wb");
     uint64_t last[2] = {0, 0};
     int rc = f ? lm_gguf_write(w, f, progress, last, &e) : -1;
