@@ -220,6 +220,22 @@ static void test_type(const lm_kernels *k, int q5) {
             }
             free_mat(&m);
         }
+    /* rows past the AVX2 pre-decode's 64 super-blocks, and token chunks of
+     * 11008 columns whose last chunk is short (one or two tokens) */
+    mat wide = make_mat(17, 16640, q5, 9), tall = make_mat(33, 11008, q5, 11);
+    for (int T = 3; T <= 4; T++) {
+        lm_q8_act x = make_act(T, 16640, T == 4);
+        check_product(k, &wide, &x, T, 0, 17, 1);
+        free_act(&x);
+    }
+    for (int T = 24; T <= 26; T++) {
+        lm_q8_act x = make_act(T, 11008, T % 2);
+        check_product(k, &tall, &x, T, 0, 33, T == 25);
+        check_product(k, &tall, &x, T, 16, 30, 0);
+        free_act(&x);
+    }
+    free_mat(&wide);
+    free_mat(&tall);
     /* T = 1..70 on odd shapes */
     mat a = make_mat(45, 512, q5, 7), b = make_mat(17, 256, q5, 3);
     for (int T = 1; T <= 70; T++) {

@@ -112,7 +112,7 @@ static lm_q8_act random_act(int T, int n, int mode) {
 
 static void *pack(lm_packed *pk, const lm_block_q6_k *w, int rows, int cols) {
     size_t bytes = lm_qtype_q6_k.pack_bytes(rows, cols);
-    void *mem = aligned_alloc(64, (bytes + 64) / 64 * 64); /* a multiple of 64, for ASan */
+    void *mem = aligned_alloc(64, (bytes + 64) / 64 * 64); /* aligned_alloc: a multiple of 64 */
     lm_qtype_q6_k.pack_part(pk, mem, w, rows, cols, 0, (rows + LM_PANEL - 1) / LM_PANEL);
     return mem;
 }

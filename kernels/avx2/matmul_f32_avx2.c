@@ -94,6 +94,6 @@ void lm_matmul_f32_avx2(float *y, const float *x, const lm_packed *w, int T, int
         for (t0 = 0; t0 + 4 <= T; t0 += 4) panel_t4(y, x, w->f32, n, d, pa, t0, r0, r1);
         if (T - t0 == 1) PANELS(1, 1);
         if (T - t0 == 2) PANELS(1, 2);
-        if (T - t0 == 3) PANELS(1, 3);
+        if (T - t0 == 3) PANELS(1, 3); /* a tail: block()'s stack-held chains */
     }
 }

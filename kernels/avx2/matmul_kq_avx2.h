@@ -32,7 +32,8 @@ static inline __attribute__((always_inline)) __m256i kq_hbit(__m256i h, const in
 /* Sub-block j's 6-bit scale (min: sub-block j's min) of the 16 rows from a
  * cell's SCM bytes: lm_kq_scale_min across rows. The 16-bit shifts move a
  * byte's bits 6-7 to 4-5 and its high nibble to the low one; the masks drop
- * what crossed in from the neighbouring byte. j is a constant. */
+ * what crossed in from the neighbouring byte. j is a constant where the loops
+ * are unrolled (the shifts are literals either way). */
 static inline __attribute__((always_inline)) __m128i kq_six(const uint8_t *scm, const int j,
                                                             const int min) {
     const __m128i lo6 = _mm_set1_epi8(63), lo4 = _mm_set1_epi8(15), b45 = _mm_set1_epi8(0x30);

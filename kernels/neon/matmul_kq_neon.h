@@ -25,7 +25,8 @@ static inline void kq_widen16(int32x4_t *o, uint8x16_t v) {
 }
 
 /* Sub-block j's 6-bit scale (min: sub-block j's min) of the 16 rows from a
- * cell's SCM bytes: lm_kq_scale_min across rows. j is a constant. */
+ * cell's SCM bytes: lm_kq_scale_min across rows (shift counts are literals;
+ * j folds where the loops unroll). */
 static inline __attribute__((always_inline)) uint8x16_t kq_six(const uint8_t *scm, const int j,
                                                                const int min) {
     const uint8x16_t lo6 = vdupq_n_u8(63), lo4 = vdupq_n_u8(15);

@@ -1,7 +1,7 @@
 /* A GGUF v3 writer (llama.cpp's format: ggml's docs/gguf.md): typed metadata,
  * then tensor infos, then the tensors' data, each at a multiple of the
- * alignment. General: any keys, any tensors; lm_convert_file (convert.c)
- * is one user, the quantized types of later work add their encoders here.
+ * alignment. General: any keys, any tensors; convert.c and quantize_gguf.c
+ * write through it (the block encoders are quant_blocks.c's).
  *
  * The writer collects metadata and tensor descriptions in memory (not the
  * weights: a tensor's source is read only when lm_gguf_write reaches it, so a

@@ -371,7 +371,8 @@ static void q6_k(const float *x, void *dst) {
 int lm_quantize_blocks(int ggml_type, const float *src, void *dst, uint64_t n) {
     const lm_qtype *t = lm_qtype_ggml(ggml_type);
     static void (*const fns[])(const float *, void *) = {
-        [2] = q4_0, [3] = q4_1, [6] = q5_0, [7] = q5_1, [12] = q4_k, [13] = q5_k, [14] = q6_k};
+        [LM_GGML_Q4_0] = q4_0, [LM_GGML_Q4_1] = q4_1, [LM_GGML_Q5_0] = q5_0, [LM_GGML_Q5_1] = q5_1,
+        [LM_GGML_Q4_K] = q4_k, [LM_GGML_Q5_K] = q5_k, [LM_GGML_Q6_K] = q6_k};
     if (!t || ggml_type >= (int)(sizeof fns / sizeof fns[0]) || !fns[ggml_type]) return -1;
     uint8_t *o = dst;
     uint64_t per = (uint64_t)t->block_values;
