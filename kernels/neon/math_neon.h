@@ -13,6 +13,12 @@
 #include "exp_table.h"
 #include "kernels.h"
 
+/* Four half-precision values at p (any alignment) widened exactly (fcvtl):
+ * the scales of the block types' panels. */
+static inline float32x4_t lm_neon_halves(const void *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)p)));
+}
+
 /* One panel's outputs (rows LM_PANEL * p onwards; v[0..3]) into y, only the
  * rows in [r0, r1): a product writes only its own range. */
 static inline void lm_neon_store_panel(float *y, int p, int r0, int r1, const float32x4_t *v) {

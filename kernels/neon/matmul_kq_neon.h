@@ -111,10 +111,8 @@ static inline __attribute__((always_inline)) void kq_block(float *y, const lm_q8
         }
         float32x4_t dv[4], mv[4];
         for (int j = 0; j < 4; j++) {
-            dv[j] = vcvt_f32_f16(vreinterpret_f16_u16(
-                vld1_u16((const uint16_t *)(const void *)(cell + lm_kq_d(Q5) + 8 * j))));
-            mv[j] = vcvt_f32_f16(vreinterpret_f16_u16(
-                vld1_u16((const uint16_t *)(const void *)(cell + lm_kq_dmin(Q5) + 8 * j))));
+            dv[j] = lm_neon_halves(cell + lm_kq_d(Q5) + 8 * j);
+            mv[j] = lm_neon_halves(cell + lm_kq_dmin(Q5) + 8 * j);
         }
         for (int t = 0; t < NT; t++) {
             float32x4_t sx = vdupq_n_f32(xs[(size_t)t * nsb + b]);

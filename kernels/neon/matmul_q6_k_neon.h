@@ -80,8 +80,7 @@ static inline __attribute__((always_inline)) void q6k_block(float *y, const lm_q
         for (int t = 0; t < NT; t++) {
             float32x4_t sx = vdupq_n_f32(x->s[(size_t)(t0 + t) * nb + b]);
             for (int R = 0; R < 4; R++) {
-                float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(
-                    vld1_u16((const uint16_t *)(const void *)(unit + LM_Q6K_D + 8 * R))));
+                float32x4_t dw = lm_neon_halves(unit + LM_Q6K_D + 8 * R);
                 float32x4_t term = vmulq_f32(vmulq_f32(vcvtq_f32_s32(S[t][R]), dw), sx);
                 val[t][R] = vaddq_f32(val[t][R], term);
             }

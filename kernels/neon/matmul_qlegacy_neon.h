@@ -15,10 +15,6 @@
 #include "quant/qlegacy.h"
 #include "math_neon.h"
 
-static inline float32x4_t ql_halves(const uint8_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)p)));
-}
-
 static inline __attribute__((always_inline)) void
 ql_tile(float *y, const lm_q8_act *x, const int32_t *xsum, const lm_packed *w, int p, int t0,
         int r0, int r1, const int NT, const int has_m, const int has_h, const int offset) {
@@ -61,8 +57,8 @@ ql_tile(float *y, const lm_q8_act *x, const int32_t *xsum, const lm_packed *w, i
         }
         float32x4_t dw[4], mw[4];
         for (int j = 0; j < 4; j++) {
-            dw[j] = ql_halves(bp + 8 * j);
-            mw[j] = has_m ? ql_halves(bp + lm_ql_m_off() + 8 * j) : vdupq_n_f32(0.0f);
+            dw[j] = lm_neon_halves(bp + 8 * j);
+            mw[j] = has_m ? lm_neon_halves(bp + lm_ql_m_off() + 8 * j) : vdupq_n_f32(0.0f);
         }
         for (int t = 0; t < NT; t++) {
             const int32_t xsv = xsm[(size_t)t * nb + b];
